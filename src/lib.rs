@@ -1,0 +1,15 @@
+//! # mongo-x509
+//!
+//! A MongoDB client for Rust whose reason to exist is X.509 certificate authentication done
+//! right, over pluggable TLS backends (OpenSSL and native-tls, or your own).
+//!
+//! Public names follow the official `mongodb` crate (`Client`, `ClientOptions::parse`,
+//! `Credential`, `AuthMechanism::MongoDbX509`, `Tls::Enabled(TlsOptions)`, …).
+
+#![warn(missing_docs)]
+
+pub use bson;
+
+pub mod error;
+pub mod options;
+pub mod tls;

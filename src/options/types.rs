@@ -1,0 +1,529 @@
+//! The option types. Parsing lives in `parse.rs`; these are plain data with builders.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::Document;
+use typed_builder::TypedBuilder;
+
+use crate::error::{Error, Result};
+use crate::tls::TlsBackend;
+
+/// The default MongoDB port.
+pub const DEFAULT_PORT: u16 = 27017;
+
+/// What `Debug` prints in place of a secret.
+pub(crate) const REDACTED: &str = "<redacted>";
+
+/// The address of one server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServerAddress {
+    /// A TCP host (name, IPv4 or IPv6 literal without brackets) and port (27017 when `None`).
+    Tcp {
+        /// Host name or IP literal. IPv6 literals are stored without brackets.
+        host: String,
+        /// The port; `None` means [`DEFAULT_PORT`].
+        port: Option<u16>,
+    },
+    /// A Unix domain socket.
+    Unix {
+        /// The socket's path.
+        path: PathBuf,
+    },
+}
+
+impl ServerAddress {
+    /// Parses `host`, `host:port`, `[v6]:port` or a `.sock` path. Host names are lower-cased.
+    ///
+    /// ```
+    /// use mongo_x509::options::ServerAddress;
+    /// let a = ServerAddress::parse("[::1]:27018").unwrap();
+    /// assert_eq!(a, ServerAddress::Tcp { host: "::1".into(), port: Some(27018) });
+    /// ```
+    pub fn parse(address: &str) -> Result<Self> {
+        parse::parse_host(address)
+    }
+
+    /// The host name (TCP) or the socket path (Unix).
+    pub fn host(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            ServerAddress::Tcp { host, .. } => host.as_str().into(),
+            ServerAddress::Unix { path } => path.to_string_lossy(),
+        }
+    }
+
+    /// The port, with the default applied; `None` for Unix sockets.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            ServerAddress::Tcp { port, .. } => Some(port.unwrap_or(DEFAULT_PORT)),
+            ServerAddress::Unix { .. } => None,
+        }
+    }
+}
+
+use super::parse;
+
+impl Default for ServerAddress {
+    fn default() -> Self {
+        ServerAddress::Tcp {
+            host: "localhost".into(),
+            port: None,
+        }
+    }
+}
+
+impl fmt::Display for ServerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerAddress::Tcp { host, port } => {
+                let port = port.unwrap_or(DEFAULT_PORT);
+                if host.contains(':') {
+                    write!(f, "[{host}]:{port}")
+                } else {
+                    write!(f, "{host}:{port}")
+                }
+            }
+            ServerAddress::Unix { path } => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+impl FromStr for ServerAddress {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+/// An authentication mechanism from the MongoDB Authentication specification.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthMechanism {
+    /// SCRAM-SHA-1.
+    ScramSha1,
+    /// SCRAM-SHA-256.
+    ScramSha256,
+    /// MONGODB-X509: the client certificate's subject is the user. What this crate is for.
+    MongoDbX509,
+    /// GSSAPI (Kerberos).
+    Gssapi,
+    /// PLAIN (LDAP).
+    Plain,
+    /// MONGODB-AWS.
+    MongoDbAws,
+    /// MONGODB-OIDC.
+    MongoDbOidc,
+}
+
+impl AuthMechanism {
+    /// The mechanism's name as the server and connection strings spell it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AuthMechanism::ScramSha1 => "SCRAM-SHA-1",
+            AuthMechanism::ScramSha256 => "SCRAM-SHA-256",
+            AuthMechanism::MongoDbX509 => "MONGODB-X509",
+            AuthMechanism::Gssapi => "GSSAPI",
+            AuthMechanism::Plain => "PLAIN",
+            AuthMechanism::MongoDbAws => "MONGODB-AWS",
+            AuthMechanism::MongoDbOidc => "MONGODB-OIDC",
+        }
+    }
+}
+
+impl fmt::Display for AuthMechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AuthMechanism {
+    type Err = Error;
+
+    /// Mechanism names are matched case-insensitively.
+    fn from_str(s: &str) -> Result<Self> {
+        let all = [
+            AuthMechanism::ScramSha1,
+            AuthMechanism::ScramSha256,
+            AuthMechanism::MongoDbX509,
+            AuthMechanism::Gssapi,
+            AuthMechanism::Plain,
+            AuthMechanism::MongoDbAws,
+            AuthMechanism::MongoDbOidc,
+        ];
+        all.into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "authMechanism: unknown mechanism {s:?}; expected one of MONGODB-X509, \
+                     SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, GSSAPI, MONGODB-AWS, MONGODB-OIDC"
+                ))
+            })
+    }
+}
+
+/// Who the client authenticates as, and how.
+///
+/// For [`AuthMechanism::MongoDbX509`] the user name is optional: when absent, the server takes
+/// the subject of the client certificate. The source is always `$external`.
+#[derive(Clone, Default, PartialEq, TypedBuilder)]
+#[builder(field_defaults(default, setter(into, strip_option)))]
+#[non_exhaustive]
+pub struct Credential {
+    /// The user name (for X.509, the certificate subject DN in RFC 2253 form).
+    pub username: Option<String>,
+    /// The database the user is defined in (`$external` for X.509).
+    pub source: Option<String>,
+    /// The password (not allowed for X.509). Never printed by `Debug`.
+    pub password: Option<String>,
+    /// The mechanism; `None` lets the server negotiate (SCRAM), which this crate does not support yet.
+    pub mechanism: Option<AuthMechanism>,
+    /// `authMechanismProperties`.
+    pub mechanism_properties: Option<Document>,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("username", &self.username)
+            .field("source", &self.source)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .field("mechanism", &self.mechanism)
+            .field("mechanism_properties", &self.mechanism_properties)
+            .finish()
+    }
+}
+
+/// Whether to use TLS, and how.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Tls {
+    /// TLS with these options.
+    Enabled(TlsOptions),
+    /// No TLS.
+    Disabled,
+}
+
+impl From<TlsOptions> for Tls {
+    fn from(o: TlsOptions) -> Self {
+        Tls::Enabled(o)
+    }
+}
+
+/// Which TLS backend a client uses.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum TlsBackendKind {
+    /// OpenSSL through `openssl` and `tokio-openssl` (feature `openssl`, the default).
+    OpenSsl,
+    /// The platform's TLS through `native-tls` (feature `native-tls`).
+    NativeTls,
+    /// Your own backend. It is used as given: the file and password options are not read by the
+    /// crate, your backend is responsible for its identity.
+    Custom(Arc<dyn TlsBackend>),
+}
+
+impl TlsBackendKind {
+    /// The backend's name: `"openssl"`, `"native-tls"`, or the custom backend's own.
+    pub fn name(&self) -> &str {
+        match self {
+            TlsBackendKind::OpenSsl => "openssl",
+            TlsBackendKind::NativeTls => "native-tls",
+            TlsBackendKind::Custom(b) => b.name(),
+        }
+    }
+}
+
+impl FromStr for TlsBackendKind {
+    type Err = Error;
+    /// `openssl` or `native-tls` (case-insensitive; `nativetls` and `native_tls` too).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "openssl" => Ok(TlsBackendKind::OpenSsl),
+            "native-tls" | "nativetls" | "native_tls" | "native" => Ok(TlsBackendKind::NativeTls),
+            _ => Err(Error::invalid_argument(format!(
+                "tlsBackend: unknown backend {s:?}; expected \"openssl\" or \"native-tls\""
+            ))),
+        }
+    }
+}
+
+impl fmt::Debug for TlsBackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsBackendKind::Custom(b) => write!(f, "Custom({})", b.name()),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl PartialEq for TlsBackendKind {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (TlsBackendKind::Custom(a), TlsBackendKind::Custom(b)) => Arc::ptr_eq(a, b),
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        }
+    }
+}
+
+/// TLS options (`tls*` URI options).
+///
+/// The password is only read while the client is built (the key is decrypted once, then the
+/// client keeps no copy of the password).
+#[derive(Clone, Default, PartialEq, TypedBuilder)]
+#[builder(field_defaults(default, setter(into, strip_option)))]
+#[non_exhaustive]
+pub struct TlsOptions {
+    /// `tlsCAFile`: trust only the CAs in this PEM file. Without it, the system trust store.
+    pub ca_file_path: Option<PathBuf>,
+    /// `tlsCertificateKeyFile`: the client certificate (and intermediates) with its private key,
+    /// as PEM or PKCS#12.
+    pub cert_key_file_path: Option<PathBuf>,
+    /// `tlsCertificateKeyFilePassword`: decrypts the private key (or the PKCS#12 file).
+    /// Never printed by `Debug`.
+    pub tls_certificate_key_file_password: Option<Vec<u8>>,
+    /// The client certificate and key as bytes (PEM or PKCS#12), instead of a file.
+    /// Never printed by `Debug`.
+    pub cert_key_data: Option<Vec<u8>>,
+    /// `tlsAllowInvalidCertificates`: do not verify the server's certificate. Unsafe.
+    pub allow_invalid_certificates: Option<bool>,
+    /// `tlsAllowInvalidHostnames`: verify the certificate but not that it names the host.
+    pub allow_invalid_hostnames: Option<bool>,
+    /// `tlsDisableOCSPEndpointCheck`.
+    pub disable_ocsp_endpoint_check: Option<bool>,
+    /// `tlsDisableCertificateRevocationCheck`.
+    pub disable_certificate_revocation_check: Option<bool>,
+    /// Which backend to use; `None` picks OpenSSL when compiled in, else native-tls.
+    /// In a connection string: `tlsBackend=openssl|native-tls` (an extension of this crate).
+    pub backend: Option<TlsBackendKind>,
+}
+
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("ca_file_path", &self.ca_file_path)
+            .field("cert_key_file_path", &self.cert_key_file_path)
+            .field(
+                "tls_certificate_key_file_password",
+                &self.tls_certificate_key_file_password.as_ref().map(|_| REDACTED),
+            )
+            .field("cert_key_data", &self.cert_key_data.as_ref().map(|_| REDACTED))
+            .field("allow_invalid_certificates", &self.allow_invalid_certificates)
+            .field("allow_invalid_hostnames", &self.allow_invalid_hostnames)
+            .field("disable_ocsp_endpoint_check", &self.disable_ocsp_endpoint_check)
+            .field(
+                "disable_certificate_revocation_check",
+                &self.disable_certificate_revocation_check,
+            )
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+/// Read preference mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReadPreferenceMode {
+    /// Only the primary (the default).
+    #[default]
+    Primary,
+    /// The primary, or a secondary when there is none.
+    PrimaryPreferred,
+    /// Only secondaries.
+    Secondary,
+    /// A secondary, or the primary when there is none.
+    SecondaryPreferred,
+    /// The member with the lowest latency.
+    Nearest,
+}
+
+impl ReadPreferenceMode {
+    /// The mode as the server spells it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReadPreferenceMode::Primary => "primary",
+            ReadPreferenceMode::PrimaryPreferred => "primaryPreferred",
+            ReadPreferenceMode::Secondary => "secondary",
+            ReadPreferenceMode::SecondaryPreferred => "secondaryPreferred",
+            ReadPreferenceMode::Nearest => "nearest",
+        }
+    }
+}
+
+/// A read preference tag set, e.g. `{dc: "ny", rack: "1"}`.
+pub type TagSet = std::collections::HashMap<String, String>;
+
+/// Where reads go (`readPreference`, `readPreferenceTags`, `maxStalenessSeconds`).
+#[derive(Clone, Debug, PartialEq, Default, TypedBuilder)]
+#[builder(field_defaults(default, setter(into)))]
+#[non_exhaustive]
+pub struct ReadPreference {
+    /// The mode.
+    pub mode: ReadPreferenceMode,
+    /// Tag sets, tried in order (not allowed with `primary`).
+    pub tag_sets: Vec<TagSet>,
+    /// `maxStalenessSeconds` (not allowed with `primary`; at least 90 seconds).
+    #[builder(setter(strip_option))]
+    pub max_staleness: Option<Duration>,
+}
+
+/// The `w` of a write concern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Acknowledgment {
+    /// This many members (`w=0` is unacknowledged).
+    Nodes(u32),
+    /// A majority of members.
+    Majority,
+    /// A custom write-concern tag.
+    Custom(String),
+}
+
+/// Write concern (`w`, `wTimeoutMS`, `journal`).
+#[derive(Clone, Debug, PartialEq, Default, TypedBuilder)]
+#[builder(field_defaults(default, setter(into, strip_option)))]
+#[non_exhaustive]
+pub struct WriteConcern {
+    /// `w`.
+    pub w: Option<Acknowledgment>,
+    /// `wTimeoutMS`.
+    pub w_timeout: Option<Duration>,
+    /// `journal`.
+    pub journal: Option<bool>,
+}
+
+/// Read concern (`readConcernLevel`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadConcern {
+    /// The level as the server spells it (`local`, `majority`, `linearizable`, `available`,
+    /// `snapshot`, or another the server knows).
+    pub level: String,
+}
+
+/// Wire compressors that may be named in `compressors`. This crate does not compress yet; the
+/// option is parsed and validated so that connection strings written for other drivers work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compressor {
+    /// snappy.
+    Snappy,
+    /// zlib, with `zlibCompressionLevel` (-1 to 9).
+    Zlib {
+        /// The level; `None` is the library default.
+        level: Option<i32>,
+    },
+    /// zstd.
+    Zstd,
+}
+
+/// Everything a client needs to know to connect. Parse a connection string with
+/// [`ClientOptions::parse`], or build it with [`ClientOptions::builder`].
+#[derive(Clone, Debug, PartialEq, TypedBuilder)]
+#[builder(field_defaults(default, setter(into, strip_option)))]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// The seed list (for `mongodb+srv://`, the SRV name until it is resolved).
+    #[builder(default = vec![ServerAddress::default()], setter(!strip_option))]
+    pub hosts: Vec<ServerAddress>,
+    /// Who to authenticate as.
+    pub credential: Option<Credential>,
+    /// TLS (`tls`/`ssl` and the `tls*` options).
+    pub tls: Option<Tls>,
+    /// `appName`, sent to the server in the handshake.
+    pub app_name: Option<String>,
+    /// `connectTimeoutMS`: bounds TCP connect, TLS and the handshake. Default 10 s.
+    pub connect_timeout: Option<Duration>,
+    /// `socketTimeoutMS`: bounds each read. Default: none.
+    pub socket_timeout: Option<Duration>,
+    /// `serverSelectionTimeoutMS`. Default 30 s.
+    pub server_selection_timeout: Option<Duration>,
+    /// `heartbeatFrequencyMS` (at least 500 ms). Default 10 s.
+    pub heartbeat_freq: Option<Duration>,
+    /// `maxPoolSize` (0 means no limit). Default 10.
+    pub max_pool_size: Option<u32>,
+    /// `minPoolSize`. Default 0.
+    pub min_pool_size: Option<u32>,
+    /// `maxIdleTimeMS`: close connections idle for longer. Default: never.
+    pub max_idle_time: Option<Duration>,
+    /// `maxConnecting`: connections being opened at once per pool. Default 2.
+    pub max_connecting: Option<u32>,
+    /// `waitQueueTimeoutMS`: how long a checkout may wait for a free connection.
+    pub wait_queue_timeout: Option<Duration>,
+    /// `directConnection`.
+    pub direct_connection: Option<bool>,
+    /// `replicaSet`.
+    pub repl_set_name: Option<String>,
+    /// The database named in the connection string's path.
+    pub default_database: Option<String>,
+    /// Whether the connection string used `mongodb+srv://`.
+    #[builder(setter(!strip_option))]
+    pub srv: bool,
+    /// `srvServiceName`. Default `mongodb`.
+    pub srv_service_name: Option<String>,
+    /// `srvMaxHosts`. Default 0 (all).
+    pub srv_max_hosts: Option<u32>,
+    /// `retryReads`. Default true.
+    pub retry_reads: Option<bool>,
+    /// `retryWrites`. Default true.
+    pub retry_writes: Option<bool>,
+    /// `readPreference`, `readPreferenceTags`, `maxStalenessSeconds`.
+    pub read_preference: Option<ReadPreference>,
+    /// `localThresholdMS`. Default 15 ms.
+    pub local_threshold: Option<Duration>,
+    /// `loadBalanced`.
+    pub load_balanced: Option<bool>,
+    /// `timeoutMS` (client-side operation timeout).
+    pub timeout: Option<Duration>,
+    /// `w`, `wTimeoutMS`, `journal`.
+    pub write_concern: Option<WriteConcern>,
+    /// `readConcernLevel`.
+    pub read_concern: Option<ReadConcern>,
+    /// `compressors` and `zlibCompressionLevel` (parsed and validated; not used yet).
+    pub compressors: Option<Vec<Compressor>>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions::builder().build()
+    }
+}
+
+impl ClientOptions {
+    /// Parses a `mongodb://` or `mongodb+srv://` connection string.
+    ///
+    /// Async because `mongodb+srv://` will resolve DNS; today it validates the SRV rules and
+    /// keeps the SRV name in [`ClientOptions::hosts`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use mongo_x509::options::{AuthMechanism, ClientOptions, Tls};
+    ///
+    /// let uri = "mongodb://db.example.com/?tls=true&tlsCAFile=%2Fetc%2Fca.pem\
+    ///            &tlsCertificateKeyFile=%2Fetc%2Fclient.pem\
+    ///            &tlsCertificateKeyFilePassword=s3cr3t%20p%40ss\
+    ///            &authMechanism=MONGODB-X509";
+    /// let options = ClientOptions::parse(uri).await?;
+    /// let credential = options.credential.as_ref().unwrap();
+    /// assert_eq!(credential.mechanism, Some(AuthMechanism::MongoDbX509));
+    /// assert_eq!(credential.source.as_deref(), Some("$external"));
+    /// let Some(Tls::Enabled(tls)) = &options.tls else { panic!("TLS is on") };
+    /// assert_eq!(tls.tls_certificate_key_file_password.as_deref(), Some(&b"s3cr3t p@ss"[..]));
+    /// # Ok::<_, mongo_x509::error::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn parse(uri: impl AsRef<str>) -> Result<Self> {
+        parse::parse_uri(uri.as_ref())
+    }
+
+    /// The TLS options when TLS is enabled.
+    pub fn tls_options(&self) -> Option<&TlsOptions> {
+        match &self.tls {
+            Some(Tls::Enabled(o)) => Some(o),
+            _ => None,
+        }
+    }
+}
