@@ -13,3 +13,7 @@ pub use bson;
 pub mod error;
 pub mod options;
 pub mod tls;
+
+pub(crate) mod auth;
+pub(crate) mod conn;
+pub(crate) mod wire;

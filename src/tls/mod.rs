@@ -8,11 +8,19 @@
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::options::{TlsBackendKind, TlsOptions};
+
+pub(crate) mod identity;
+#[cfg(feature = "native-tls")]
+pub mod native;
+#[cfg(feature = "openssl")]
+pub mod openssl;
 
 /// A byte stream a connection runs over: TCP, a Unix socket, TLS over either, or (in tests) an
 /// in-memory pipe.
@@ -53,4 +61,61 @@ pub fn identity_loads() -> u64 {
 #[allow(dead_code)]
 pub(crate) fn count_identity_load() {
     IDENTITY_DECRYPTIONS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Builds the backend `opts` asks for (see [`TlsOptions::backend`]): a custom backend as given;
+/// OpenSSL or native-tls when its feature is compiled in; with no choice, OpenSSL if compiled in,
+/// else native-tls. This is where the identity is read and its key decrypted, once.
+///
+/// A client calls it when it is created. Call it yourself to share one loaded identity between
+/// several clients: pass the result as [`TlsBackendKind::Custom`].
+///
+/// Fails with [`ErrorKind::InvalidTlsConfig`](crate::error::ErrorKind::InvalidTlsConfig) when the
+/// backend asked for is not compiled in (the message names the cargo feature to enable), and
+/// with [`ErrorKind::Identity`](crate::error::ErrorKind::Identity) when the client certificate
+/// or key cannot be loaded.
+pub fn build_backend(opts: &TlsOptions) -> Result<Arc<dyn TlsBackend>> {
+    match &opts.backend {
+        Some(TlsBackendKind::Custom(backend)) => Ok(Arc::clone(backend)),
+        Some(TlsBackendKind::OpenSsl) => build_openssl(opts),
+        Some(TlsBackendKind::NativeTls) => build_native_tls(opts),
+        None => {
+            if cfg!(feature = "openssl") {
+                build_openssl(opts)
+            } else if cfg!(feature = "native-tls") {
+                build_native_tls(opts)
+            } else {
+                Err(Error::invalid_tls_config(
+                    "no TLS backend compiled in: enable the `openssl` or `native-tls` feature of \
+                     mongo-x509",
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(feature = "openssl")]
+fn build_openssl(opts: &TlsOptions) -> Result<Arc<dyn TlsBackend>> {
+    Ok(Arc::new(openssl::OpenSslBackend::new(opts)?))
+}
+
+#[cfg(not(feature = "openssl"))]
+fn build_openssl(_opts: &TlsOptions) -> Result<Arc<dyn TlsBackend>> {
+    Err(Error::invalid_tls_config(
+        "tlsBackend=openssl, but the OpenSSL backend is not compiled in: enable the `openssl` \
+         feature of mongo-x509",
+    ))
+}
+
+#[cfg(feature = "native-tls")]
+fn build_native_tls(opts: &TlsOptions) -> Result<Arc<dyn TlsBackend>> {
+    Ok(Arc::new(native::NativeTlsBackend::new(opts)?))
+}
+
+#[cfg(not(feature = "native-tls"))]
+fn build_native_tls(_opts: &TlsOptions) -> Result<Arc<dyn TlsBackend>> {
+    Err(Error::invalid_tls_config(
+        "tlsBackend=native-tls, but the native-tls backend is not compiled in: enable the \
+         `native-tls` feature of mongo-x509",
+    ))
 }

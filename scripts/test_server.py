@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Start a SecantusDB test server with TLS, required client certificates and X.509 users.
+
+Used by the Rust test fixture (tests/common/server.rs) and scripts/demo.sh.
+
+Steps: start secantusd-py without --auth, wait until a TLS handshake with a client certificate
+succeeds, create one MONGODB-X509 user per --user subject on $external (with pymongo, which
+secantusdb installs), stop it, start it again on the same storage path with --auth, wait again,
+then print `READY <port>` on stdout and keep running.
+
+It stops the server (SIGTERM, then wait for the process to exit) when:
+  --wait stdin   (default) its standard input reaches end of file: the parent test process died
+                 or finished, so no server outlives its tests;
+  --wait signal  it receives SIGTERM or SIGINT (for shell scripts).
+"""
+
+import argparse
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def log(msg):
+    print(f"test_server: {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(proc, port, certs, timeout=60.0):
+    """Waits until a TLS handshake with a client certificate succeeds (not a fixed sleep)."""
+    ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+    ctx.load_cert_chain(os.path.join(certs, "client-pkcs8.pem"))
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"test_server: secantusd-py exited with code {proc.returncode} "
+                             f"before it was ready; see its log above")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost"):
+                    return
+        except OSError as e:
+            last = e
+            time.sleep(0.1)
+    raise SystemExit(f"test_server: server not ready after {timeout}s (last error: {last})")
+
+
+def start(exe, port, data, certs, auth, test_commands):
+    cmd = [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", data,
+           "--log-level", "WARNING",
+           "--tls-cert-file", os.path.join(certs, "server.crt"),
+           "--tls-key-file", os.path.join(certs, "server.key"),
+           "--tls-ca-file", os.path.join(certs, "ca.pem"),
+           "--tls-require-client-cert"]
+    if auth:
+        cmd.append("--auth")
+    if test_commands:
+        cmd.append("--enable-test-commands")
+    # The server's own output goes to our stderr so failures are visible in test logs.
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
+    wait_ready(proc, port, certs)
+    return proc
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def provision(port, certs, users):
+    import pymongo  # installed with secantusdb
+
+    client = pymongo.MongoClient(
+        "127.0.0.1", port, tls=True, directConnection=True,
+        tlsCAFile=os.path.join(certs, "ca.pem"),
+        tlsCertificateKeyFile=os.path.join(certs, "client-pkcs8.pem"),
+        serverSelectionTimeoutMS=20000)
+    try:
+        for user in users:
+            client["$external"].command({
+                "createUser": user,
+                "mechanisms": ["MONGODB-X509"],
+                "roles": [{"role": "root", "db": "admin"}],
+            })
+            log(f"created X.509 user {user}")
+    finally:
+        client.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--exe", default=os.environ.get("SECANTUSD", "secantusd-py"),
+                    help="path to secantusd-py (default: $SECANTUSD or secantusd-py on PATH)")
+    ap.add_argument("--certs", required=True, help="directory made by scripts/gen-test-certs.sh")
+    ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    ap.add_argument("--data", help="storage directory (default: a new temporary directory)")
+    ap.add_argument("--user", action="append", default=[], help="X.509 subject DN to create")
+    ap.add_argument("--enable-test-commands", action="store_true")
+    ap.add_argument("--wait", choices=["stdin", "signal"], default="stdin")
+    args = ap.parse_args()
+
+    port = args.port or free_port()
+    data = args.data or tempfile.mkdtemp(prefix="secantus-")
+    certs = os.path.abspath(args.certs)
+
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
+
+    proc = start(args.exe, port, data, certs, auth=False, test_commands=False)
+    try:
+        provision(port, certs, args.user)
+    finally:
+        stop(proc)
+    proc = start(args.exe, port, data, certs, auth=True, test_commands=args.enable_test_commands)
+    try:
+        print(f"READY {port}", flush=True)
+        if args.wait == "stdin":
+            while sys.stdin.read(4096):
+                pass
+        else:
+            while not stopping and proc.poll() is None:
+                time.sleep(0.2)
+    finally:
+        stop(proc)
+        log("server stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+//! Connections: establishing one (TCP or Unix socket, then TLS, then the `hello` handshake and
+//! authentication) and running commands on it.
+//!
+//! This layer works on [`BoxStream`](crate::tls::BoxStream) and `Arc<dyn TlsBackend>` only; it
+//! never names a TLS backend.
+
+mod connection;
+mod establish;
+pub(crate) mod handshake;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use connection::Connection;
+pub(crate) use establish::{establish, EstablishOptions};
+#[allow(unused_imports)]
+pub(crate) use handshake::HelloReply;
