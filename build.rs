@@ -8,7 +8,7 @@ fn main() {
     println!("cargo:rustc-check-cfg=cfg(ossl300)");
     println!("cargo:rerun-if-env-changed=DEP_OPENSSL_VERSION_NUMBER");
     if let Ok(v) = std::env::var("DEP_OPENSSL_VERSION_NUMBER") {
-        if u64::from_str_radix(v.trim(), 16).is_ok_and(|n| n >= 0x3_00_00_00_0) {
+        if u64::from_str_radix(v.trim(), 16).is_ok_and(|n| n >= 0x3000_0000) {
             println!("cargo:rustc-cfg=ossl300");
         }
     }

@@ -100,6 +100,11 @@ impl From<ErrorKind> for Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
+        // A TLS stream reports a late handshake failure (TLS 1.3: the server's verdict on the
+        // client certificate comes after `connect`) as our own error inside an io::Error.
+        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+            return inner.clone();
+        }
         Self::new(ErrorKind::Io(Arc::new(e)))
     }
 }

@@ -17,3 +17,21 @@ pub mod tls;
 pub(crate) mod auth;
 pub(crate) mod conn;
 pub(crate) mod wire;
+// Connection pool, topology, client API (issue 4).
+mod client;
+mod coll;
+mod cursor;
+mod db;
+pub mod pool;
+pub mod results;
+mod sdam;
+pub use client::Client;
+pub use coll::{Collection, UpdateModifications};
+pub use cursor::Cursor;
+pub use db::Database;
+/// The actions returned by [`Collection`] operations: set options on them, then `.await`.
+pub mod action {
+    pub use crate::coll::{
+        Aggregate, CountDocuments, Delete, Find, FindOne, InsertMany, InsertOne, ReplaceOne, Update,
+    };
+}

@@ -1,40 +1,200 @@
 //! An established connection to one server.
 
-use bson::Document;
+use std::time::Duration;
+
+use bson::{Bson, Document};
 
 use crate::conn::HelloReply;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::options::ServerAddress;
+use crate::tls::BoxStream;
+use crate::wire::{self, DocumentSequence, DEFAULT_MAX_MESSAGE_SIZE, MORE_TO_COME};
 
-/// One connection to one server. Once [`Connection::is_broken`] is true it must be dropped.
-#[derive(Debug)]
+/// One connection to one server, after the handshake and authentication.
+///
+/// Once [`Connection::is_broken`] is true it must be dropped, never returned to a pool: a
+/// request may be half written or a reply half read.
 pub(crate) struct Connection {
     id: u32,
     address: ServerAddress,
+    stream: BoxStream,
+    /// Defaults until the handshake reply is in.
     hello: HelloReply,
+    max_message_size: usize,
+    socket_timeout: Option<Duration>,
     broken: bool,
+    authenticated_user: Option<String>,
+    subject: Option<String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.id)
+            .field("address", &self.address)
+            .field("broken", &self.broken)
+            .field("authenticated_user", &self.authenticated_user)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connection {
-    /// Runs `cmd` on database `db` and returns the reply body (ok: 1).
-    pub(crate) async fn command(&mut self, db: &str, cmd: Document) -> Result<Document> {
-        let _ = (db, cmd);
-        todo!()
+    /// Wraps a freshly opened stream; the handshake has not run yet.
+    pub(super) fn new(id: u32, address: ServerAddress, stream: BoxStream) -> Self {
+        Self {
+            id,
+            address,
+            stream,
+            hello: HelloReply::default(),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            socket_timeout: None,
+            broken: false,
+            authenticated_user: None,
+            subject: None,
+        }
     }
+
+    pub(super) fn set_hello(&mut self, hello: HelloReply) {
+        self.max_message_size = hello.max_message_size();
+        self.hello = hello;
+    }
+
+    pub(super) fn set_socket_timeout(&mut self, timeout: Option<Duration>) {
+        self.socket_timeout = timeout.filter(|t| !t.is_zero());
+    }
+
+    pub(super) fn set_auth(&mut self, user: Option<String>, subject: Option<String>) {
+        self.authenticated_user = user;
+        self.subject = subject;
+    }
+
+    /// Runs `cmd` on database `db` and returns the reply body.
+    ///
+    /// Adds `$db`. A reply with `ok` other than 1 is an [`ErrorKind::Command`]. An I/O error, a
+    /// timeout (`socketTimeoutMS`) or a malformed reply marks the connection broken.
+    pub(crate) async fn command(&mut self, db: &str, cmd: Document) -> Result<Document> {
+        self.command_with_sequences(db, cmd, &[]).await
+    }
+
+    /// [`Connection::command`] with document sequences (kind-1 sections), e.g. the `documents`
+    /// of an `insert`, which then must not also be in `cmd`.
+    pub(crate) async fn command_with_sequences(
+        &mut self,
+        db: &str,
+        mut cmd: Document,
+        sequences: &[DocumentSequence],
+    ) -> Result<Document> {
+        if self.broken {
+            return Err(Error::internal(format!(
+                "connection {} to {} is broken and cannot be used",
+                self.id, self.address
+            )));
+        }
+        cmd.insert("$db", db);
+        let request_id = wire::next_request_id();
+        // Encoding problems (too large, unserializable) leave the stream untouched.
+        let bytes = wire::encode_request(request_id, &cmd, sequences, self.max_message_size)?;
+        // Broken until the reply is fully read: if this future is dropped halfway (a caller's
+        // timeout), the connection is not reused.
+        self.broken = true;
+        let reply = self.round_trip(&bytes).await?;
+        if reply.response_to != request_id {
+            return Err(Error::invalid_response(format!(
+                "reply is to request {} but request {request_id} was sent",
+                reply.response_to
+            )));
+        }
+        if reply.flags & MORE_TO_COME != 0 {
+            return Err(Error::invalid_response(
+                "reply has moreToCome set although exhaust was not requested",
+            ));
+        }
+        self.broken = false;
+        check_ok(reply.body)
+    }
+
+    async fn round_trip(&mut self, bytes: &[u8]) -> Result<wire::Message> {
+        wire::write_message(&mut self.stream, bytes).await?;
+        let max = self.max_message_size;
+        let read = wire::read_message(&mut self.stream, max);
+        match self.socket_timeout {
+            None => read.await,
+            Some(t) => tokio::time::timeout(t, read).await.map_err(|_| {
+                Error::new(ErrorKind::Timeout {
+                    message: format!(
+                        "no reply from {} within {} ms (socketTimeoutMS)",
+                        self.address,
+                        t.as_millis()
+                    ),
+                })
+            })?,
+        }
+    }
+
     /// The handshake reply.
     pub(crate) fn hello(&self) -> &HelloReply {
         &self.hello
     }
+
     /// The server this connection is to.
+    #[allow(dead_code)] // API for the pool and events; not every caller uses it yet.
     pub(crate) fn address(&self) -> &ServerAddress {
         &self.address
     }
-    /// The connection's id.
+
+    /// The connection's id (unique per pool).
+    #[allow(dead_code)] // API for the pool and events; not every caller uses it yet.
     pub(crate) fn id(&self) -> u32 {
         self.id
     }
+
     /// True after an I/O error, a timeout or a malformed reply: the connection must be dropped.
     pub(crate) fn is_broken(&self) -> bool {
         self.broken
     }
+
+    /// Marks the connection as not reusable (e.g. the pool was cleared).
+    #[allow(dead_code)]
+    pub(crate) fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// The user this connection authenticated as (for X.509, the certificate subject DN).
+    #[allow(dead_code)]
+    pub(crate) fn authenticated_user(&self) -> Option<&str> {
+        self.authenticated_user.as_deref()
+    }
+
+    /// The subject DN of the client certificate presented, when X.509 was used.
+    #[allow(dead_code)]
+    pub(crate) fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+}
+
+/// Turns a reply with `ok` other than 1 into [`ErrorKind::Command`].
+pub(crate) fn check_ok(reply: Document) -> Result<Document> {
+    let ok = reply
+        .get("ok")
+        .is_some_and(crate::conn::handshake::bson_truthy);
+    if ok {
+        return Ok(reply);
+    }
+    let code = match reply.get("code") {
+        Some(Bson::Int32(c)) => *c,
+        Some(Bson::Int64(c)) => i32::try_from(*c).unwrap_or(0),
+        Some(Bson::Double(c)) => *c as i32,
+        _ => 0,
+    };
+    let code_name = reply.get_str("codeName").unwrap_or_default().to_owned();
+    let message = match reply.get_str("errmsg") {
+        Ok(m) => m.to_owned(),
+        Err(_) if reply.get("ok").is_none() => "the reply has no ok field".to_owned(),
+        Err(_) => "the server gave no error message".to_owned(),
+    };
+    Err(Error::new(ErrorKind::Command {
+        code,
+        code_name,
+        message,
+    }))
 }

@@ -4,10 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpStream;
+
+use crate::auth::{self, AuthPlan};
+use crate::conn::handshake::{build_hello, parse_hello};
 use crate::conn::Connection;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::options::{Credential, ServerAddress};
-use crate::tls::TlsBackend;
+use crate::tls::{BoxStream, TlsBackend};
 
 /// `connectTimeoutMS` when the user set none.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,11 +34,90 @@ pub(crate) struct EstablishOptions {
 
 /// Opens, handshakes and authenticates a connection to `address`. `id` names the connection in
 /// logs and events.
+///
+/// The credential is checked first, so a mechanism that cannot work (X.509 without TLS or
+/// without a client certificate, or a mechanism not implemented) fails before any connection is
+/// opened. TCP connect, TLS, `hello` and authentication together are bounded by
+/// `connectTimeoutMS`.
 pub(crate) async fn establish(
     address: &ServerAddress,
     opts: &EstablishOptions,
     id: u32,
 ) -> Result<Connection> {
-    let _ = (address, opts, id);
-    todo!()
+    let plan = auth::plan(opts.credential.as_ref(), opts.tls.as_deref())?;
+    let timeout = opts.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let work = establish_inner(address, opts, id, &plan);
+    let mut conn = if timeout.is_zero() {
+        // connectTimeoutMS=0 means "no timeout" (URI options spec).
+        work.await?
+    } else {
+        tokio::time::timeout(timeout, work).await.map_err(|_| {
+            Error::new(ErrorKind::Timeout {
+                message: format!(
+                    "connecting to {address} (TCP, TLS, handshake and authentication) took longer \
+                     than {} ms (connectTimeoutMS)",
+                    timeout.as_millis()
+                ),
+            })
+        })??
+    };
+    conn.set_socket_timeout(opts.socket_timeout);
+    Ok(conn)
+}
+
+async fn establish_inner(
+    address: &ServerAddress,
+    opts: &EstablishOptions,
+    id: u32,
+    plan: &AuthPlan,
+) -> Result<Connection> {
+    let stream = open_stream(address).await?;
+    let stream = match &opts.tls {
+        Some(tls) => tls.connect(&address.host(), stream).await?,
+        None => stream,
+    };
+    let mut conn = Connection::new(id, address.clone(), stream);
+    let reply = conn.command("admin", build_hello(opts)).await?;
+    let hello = parse_hello(reply).inspect_err(|_| conn.mark_broken())?;
+    conn.set_hello(hello);
+    let user = auth::authenticate(&mut conn, plan).await?;
+    let subject = match plan {
+        AuthPlan::X509 { subject, .. } => Some(subject.clone()),
+        AuthPlan::None => None,
+    };
+    conn.set_auth(user, subject);
+    tracing::debug!(connection = id, %address, "connection established");
+    Ok(conn)
+}
+
+async fn open_stream(address: &ServerAddress) -> Result<BoxStream> {
+    match address {
+        ServerAddress::Tcp { host, .. } => {
+            let port = address.port().unwrap_or(crate::options::DEFAULT_PORT);
+            let tcp = TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| connect_error(address, e))?;
+            tcp.set_nodelay(true)?;
+            Ok(Box::new(tcp))
+        }
+        #[cfg(unix)]
+        ServerAddress::Unix { path } => {
+            let unix = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| connect_error(address, e))?;
+            Ok(Box::new(unix))
+        }
+        #[cfg(not(unix))]
+        ServerAddress::Unix { .. } => Err(Error::new(ErrorKind::NotSupported {
+            message: format!("{address}: Unix domain sockets are not available on this platform"),
+        })),
+    }
+}
+
+/// The OS error, with the address in the message (an `io::Error` alone does not say where).
+fn connect_error(address: &ServerAddress, e: std::io::Error) -> Error {
+    Error::from(std::io::Error::new(
+        e.kind(),
+        format!("cannot connect to {address}: {e}"),
+    ))
 }

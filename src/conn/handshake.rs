@@ -66,6 +66,33 @@ pub(crate) struct HelloReply {
     pub(crate) raw: Document,
 }
 
+impl Default for HelloReply {
+    /// What an empty reply means: not writable, and the documented default limits.
+    fn default() -> Self {
+        Self {
+            is_writable_primary: false,
+            secondary: false,
+            arbiter_only: false,
+            hidden: false,
+            set_name: None,
+            hosts: Vec::new(),
+            passives: Vec::new(),
+            arbiters: Vec::new(),
+            primary: None,
+            me: None,
+            msg: None,
+            max_wire_version: 0,
+            min_wire_version: 0,
+            max_message_size_bytes: DEFAULT_MAX_MESSAGE_SIZE as i64,
+            max_bson_object_size: DEFAULT_MAX_BSON_OBJECT_SIZE,
+            max_write_batch_size: DEFAULT_MAX_WRITE_BATCH_SIZE,
+            logical_session_timeout_minutes: None,
+            speculative_authenticate: None,
+            raw: Document::new(),
+        }
+    }
+}
+
 impl HelloReply {
     /// True for a mongos.
     #[allow(dead_code)]
@@ -111,14 +138,27 @@ fn os_type() -> &'static str {
 
 /// The `client` metadata document, at most [`MAX_METADATA_SIZE`] bytes.
 pub(crate) fn client_metadata(app_name: Option<&str>) -> Document {
-    build_metadata(app_name, std::env::consts::OS, std::env::consts::ARCH, PLATFORM)
+    build_metadata(
+        app_name,
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        PLATFORM,
+    )
 }
 
 /// [`client_metadata`] with the variable parts as arguments, so the size limit is testable.
-pub(crate) fn build_metadata(app_name: Option<&str>, os_name: &str, arch: &str, platform: &str) -> Document {
+pub(crate) fn build_metadata(
+    app_name: Option<&str>,
+    os_name: &str,
+    arch: &str,
+    platform: &str,
+) -> Document {
     let mut meta = Document::new();
     if let Some(name) = app_name {
-        meta.insert("application", doc! { "name": truncate_utf8(name, MAX_APP_NAME_SIZE) });
+        meta.insert(
+            "application",
+            doc! { "name": truncate_utf8(name, MAX_APP_NAME_SIZE) },
+        );
     }
     meta.insert(
         "driver",
@@ -283,7 +323,10 @@ pub(crate) enum AuthStep {
 /// `speculativeAuthenticate` document (the `authenticate` reply without `ok`). If it is absent,
 /// or carries `ok: 0`, the standard `authenticate` is sent; if that fails, its error is the one
 /// reported (it says more than a missing field).
-pub(crate) fn auth_step_after_hello(hello: &HelloReply, credential: &Credential) -> Result<AuthStep> {
+pub(crate) fn auth_step_after_hello(
+    hello: &HelloReply,
+    credential: &Credential,
+) -> Result<AuthStep> {
     match credential.mechanism {
         Some(AuthMechanism::MongoDbX509) => {
             let speculative_ok = hello
@@ -293,7 +336,9 @@ pub(crate) fn auth_step_after_hello(hello: &HelloReply, credential: &Credential)
             if speculative_ok {
                 Ok(AuthStep::Done)
             } else {
-                Ok(AuthStep::SendAuthenticate(x509::authenticate_command(credential, false)))
+                Ok(AuthStep::SendAuthenticate(x509::authenticate_command(
+                    credential, false,
+                )))
             }
         }
         ref other => Err(crate::auth::unsupported_mechanism(other.as_ref())),
@@ -308,5 +353,266 @@ pub(crate) fn bson_truthy(v: &Bson) -> bool {
         Bson::Int64(i) => *i != 0,
         Bson::Double(f) => *f != 0.0 && !f.is_nan(),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn x509(user: Option<&str>) -> Credential {
+        Credential {
+            mechanism: Some(AuthMechanism::MongoDbX509),
+            source: Some("$external".into()),
+            username: user.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    fn opts(app_name: Option<&str>, credential: Option<Credential>) -> EstablishOptions {
+        EstablishOptions {
+            app_name: app_name.map(str::to_owned),
+            credential,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn hello_without_credential() {
+        let hello = build_hello(&opts(None, None));
+        let keys: Vec<_> = hello.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["hello", "helloOk", "client"],
+            "hello first, no compression, no auth"
+        );
+        assert_eq!(hello.get_i32("hello").unwrap(), 1);
+        assert!(hello.get_bool("helloOk").unwrap());
+        let client = hello.get_document("client").unwrap();
+        assert!(!client.contains_key("application"));
+        let driver = client.get_document("driver").unwrap();
+        assert_eq!(driver.get_str("name").unwrap(), "mongo-x509");
+        assert_eq!(
+            driver.get_str("version").unwrap(),
+            env!("CARGO_PKG_VERSION")
+        );
+        let os = client.get_document("os").unwrap();
+        assert!(!os.get_str("type").unwrap().is_empty());
+        assert_eq!(os.get_str("name").unwrap(), std::env::consts::OS);
+        assert_eq!(os.get_str("architecture").unwrap(), std::env::consts::ARCH);
+        assert_eq!(client.get_str("platform").unwrap(), "Rust/tokio");
+    }
+
+    #[test]
+    fn hello_with_app_name() {
+        let hello = build_hello(&opts(Some("inventory"), None));
+        let app = hello
+            .get_document("client")
+            .unwrap()
+            .get_document("application")
+            .unwrap();
+        assert_eq!(app, &doc! {"name": "inventory"});
+    }
+
+    #[test]
+    fn hello_x509_without_user() {
+        let hello = build_hello(&opts(None, Some(x509(None))));
+        assert_eq!(
+            hello.get_document("speculativeAuthenticate").unwrap(),
+            &doc! {"authenticate": 1, "mechanism": "MONGODB-X509", "db": "$external"}
+        );
+    }
+
+    #[test]
+    fn hello_x509_with_user() {
+        let hello = build_hello(&opts(Some("a"), Some(x509(Some("CN=client,O=Acme")))));
+        assert_eq!(
+            hello.get_document("speculativeAuthenticate").unwrap(),
+            &doc! {"authenticate": 1, "mechanism": "MONGODB-X509", "user": "CN=client,O=Acme", "db": "$external"}
+        );
+    }
+
+    #[test]
+    fn hello_other_mechanism_has_no_speculative_auth() {
+        let mut c = x509(Some("u"));
+        c.mechanism = Some(AuthMechanism::ScramSha256);
+        assert!(!build_hello(&opts(None, Some(c))).contains_key("speculativeAuthenticate"));
+    }
+
+    #[test]
+    fn metadata_fits_in_512_bytes() {
+        // Long app name: truncated to 128 bytes, on a character boundary.
+        let long = "é".repeat(200);
+        let meta = build_metadata(Some(&long), "linux", "x86_64", "Rust/tokio");
+        let name = meta
+            .get_document("application")
+            .unwrap()
+            .get_str("name")
+            .unwrap();
+        assert!(name.len() <= MAX_APP_NAME_SIZE && name.len() >= MAX_APP_NAME_SIZE - 1);
+        assert!(doc_size(&meta) <= MAX_METADATA_SIZE);
+
+        // Long os name: os reduced to its type first.
+        let meta = build_metadata(Some(&long), &"n".repeat(400), "x86_64", "Rust/tokio");
+        assert!(doc_size(&meta) <= MAX_METADATA_SIZE);
+        let os = meta.get_document("os").unwrap();
+        assert_eq!(os.keys().collect::<Vec<_>>(), ["type"]);
+        assert_eq!(meta.get_str("platform").unwrap(), "Rust/tokio");
+
+        // Long platform: truncated to fit, the driver kept intact.
+        let meta = build_metadata(Some(&long), "linux", "x86_64", &"p".repeat(1000));
+        assert!(doc_size(&meta) <= MAX_METADATA_SIZE);
+        let platform = meta.get_str("platform").unwrap();
+        assert!(
+            platform.len() > 100 && platform.len() < 512,
+            "{}",
+            platform.len()
+        );
+        assert_eq!(
+            meta.get_document("driver")
+                .unwrap()
+                .get_str("name")
+                .unwrap(),
+            "mongo-x509"
+        );
+
+        // The real thing is small and complete.
+        let meta = client_metadata(Some("app"));
+        assert!(doc_size(&meta) <= MAX_METADATA_SIZE);
+        assert!(meta
+            .get_document("os")
+            .unwrap()
+            .contains_key("architecture"));
+    }
+
+    #[test]
+    fn truncate_utf8_respects_char_boundaries() {
+        assert_eq!(truncate_utf8("héllo", 2), "h");
+        assert_eq!(truncate_utf8("héllo", 3), "hé");
+        assert_eq!(truncate_utf8("abc", 10), "abc");
+        assert_eq!(truncate_utf8("abc", 0), "");
+    }
+
+    #[test]
+    fn parse_hello_primary() {
+        let h = parse_hello(doc! {
+            "isWritablePrimary": true, "setName": "rs0", "hosts": ["a:1", "b:2"],
+            "passives": ["c:3"], "arbiters": ["d:4"], "primary": "a:1", "me": "a:1",
+            "maxWireVersion": 21, "minWireVersion": 0, "maxMessageSizeBytes": 48_000_000,
+            "maxBsonObjectSize": 16_777_216, "maxWriteBatchSize": 100_000i64,
+            "logicalSessionTimeoutMinutes": 30, "ok": 1.0,
+        })
+        .unwrap();
+        assert!(h.is_writable_primary && !h.secondary && !h.arbiter_only);
+        assert_eq!(h.set_name.as_deref(), Some("rs0"));
+        assert_eq!(h.hosts, ["a:1", "b:2"]);
+        assert_eq!(h.passives, ["c:3"]);
+        assert_eq!(h.arbiters, ["d:4"]);
+        assert_eq!(h.primary.as_deref(), Some("a:1"));
+        assert_eq!(h.me.as_deref(), Some("a:1"));
+        assert_eq!(h.max_wire_version, 21);
+        assert_eq!(h.max_message_size(), 48_000_000);
+        assert_eq!(h.max_write_batch_size, 100_000);
+        assert_eq!(h.logical_session_timeout_minutes, Some(30));
+        assert!(h.speculative_authenticate.is_none());
+        assert!(!h.is_mongos());
+        assert_eq!(h.raw.get_f64("ok").unwrap(), 1.0);
+    }
+
+    #[test]
+    fn parse_hello_legacy_secondary_mongos_and_defaults() {
+        let h = parse_hello(doc! {"ismaster": false, "secondary": true, "ok": 1}).unwrap();
+        assert!(!h.is_writable_primary && h.secondary);
+        assert_eq!(h.max_message_size_bytes, 48_000_000);
+        assert_eq!(h.max_bson_object_size, 16 * 1024 * 1024);
+        assert_eq!(h.max_write_batch_size, 100_000);
+        assert_eq!(h.max_wire_version, 0);
+
+        let h = parse_hello(doc! {"ismaster": true, "msg": "isdbgrid", "ok": 1}).unwrap();
+        assert!(h.is_writable_primary && h.is_mongos());
+
+        // A nonsensical size falls back to the default rather than making every reply "too big".
+        let h = parse_hello(doc! {"isWritablePrimary": true, "maxMessageSizeBytes": -1}).unwrap();
+        assert_eq!(h.max_message_size(), 48_000_000);
+
+        let h =
+            parse_hello(doc! {"speculativeAuthenticate": {"dbname": "$external", "user": "CN=c"}})
+                .unwrap();
+        assert_eq!(
+            h.speculative_authenticate.unwrap().get_str("user").unwrap(),
+            "CN=c"
+        );
+    }
+
+    #[test]
+    fn parse_hello_wrong_types_are_invalid_responses() {
+        for bad in [
+            doc! {"hosts": "a:1"},
+            doc! {"hosts": [1]},
+            doc! {"setName": 5},
+            doc! {"isWritablePrimary": "yes"},
+            doc! {"maxWireVersion": "21"},
+            doc! {"speculativeAuthenticate": 1},
+        ] {
+            let err = parse_hello(bad.clone()).unwrap_err();
+            assert!(
+                matches!(*err.kind, ErrorKind::InvalidResponse { .. }),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    fn hello_with(spec: Option<Document>) -> HelloReply {
+        HelloReply {
+            speculative_authenticate: spec,
+            ..HelloReply::default()
+        }
+    }
+
+    #[test]
+    fn auth_step_speculative_reply_present_means_done() {
+        let h = hello_with(Some(doc! {"dbname": "$external", "user": "CN=c"}));
+        assert_eq!(
+            auth_step_after_hello(&h, &x509(None)).unwrap(),
+            AuthStep::Done
+        );
+        let h = hello_with(Some(doc! {"dbname": "$external", "user": "CN=c", "ok": 1}));
+        assert_eq!(
+            auth_step_after_hello(&h, &x509(Some("CN=c"))).unwrap(),
+            AuthStep::Done
+        );
+    }
+
+    #[test]
+    fn auth_step_speculative_reply_absent_sends_authenticate() {
+        let h = hello_with(None);
+        assert_eq!(
+            auth_step_after_hello(&h, &x509(None)).unwrap(),
+            AuthStep::SendAuthenticate(doc! {"authenticate": 1, "mechanism": "MONGODB-X509"})
+        );
+        assert_eq!(
+            auth_step_after_hello(&h, &x509(Some("CN=c,O=A"))).unwrap(),
+            AuthStep::SendAuthenticate(
+                doc! {"authenticate": 1, "mechanism": "MONGODB-X509", "user": "CN=c,O=A"}
+            )
+        );
+    }
+
+    #[test]
+    fn auth_step_speculative_error_falls_back_to_authenticate() {
+        let h = hello_with(Some(doc! {"ok": 0, "errmsg": "no such user", "code": 11}));
+        assert!(matches!(
+            auth_step_after_hello(&h, &x509(None)).unwrap(),
+            AuthStep::SendAuthenticate(_)
+        ));
+    }
+
+    #[test]
+    fn auth_step_other_mechanisms_not_supported() {
+        let mut c = x509(None);
+        c.mechanism = Some(AuthMechanism::ScramSha256);
+        let err = auth_step_after_hello(&hello_with(None), &c).unwrap_err();
+        assert!(matches!(*err.kind, ErrorKind::NotSupported { .. }), "{err}");
     }
 }

@@ -27,3 +27,5 @@ mod parse;
 mod types;
 
 pub use types::*;
+// The CRUD operation options (issue 4).
+pub use crate::coll::options::*;

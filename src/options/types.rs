@@ -192,9 +192,23 @@ impl fmt::Debug for Credential {
             .field("source", &self.source)
             .field("password", &self.password.as_ref().map(|_| REDACTED))
             .field("mechanism", &self.mechanism)
-            .field("mechanism_properties", &self.mechanism_properties)
+            .field(
+                "mechanism_properties",
+                &self.mechanism_properties.as_ref().map(redact_properties),
+            )
             .finish()
     }
+}
+
+/// Mechanism properties with secret values (the AWS session token) replaced by a marker.
+fn redact_properties(properties: &Document) -> Document {
+    let mut shown = properties.clone();
+    for (key, value) in shown.iter_mut() {
+        if key.eq_ignore_ascii_case("AWS_SESSION_TOKEN") {
+            *value = REDACTED.into();
+        }
+    }
+    shown
 }
 
 /// Whether to use TLS, and how.
@@ -497,6 +511,39 @@ impl ClientOptions {
     ///
     /// Async because `mongodb+srv://` will resolve DNS; today it validates the SRV rules and
     /// keeps the SRV name in [`ClientOptions::hosts`].
+    ///
+    /// Follows the MongoDB Connection String, URI Options and Auth specifications:
+    ///
+    /// - The user name and password, the database, option values and Unix socket paths are
+    ///   percent-decoded (`%20`, not `+`, for a space). A user name or password with an
+    ///   unescaped `@`, more than one `:`, a stray `%` or another character RFC 3986 does not
+    ///   allow in userinfo is an error.
+    /// - Option names are case-insensitive. An unknown option is ignored with a `tracing`
+    ///   warning; so is a known option with an empty value (`journal=`). A repeated option: the
+    ///   last value wins, with a warning, except `readPreferenceTags` (each one is a tag set)
+    ///   and `tls`/`ssl` (every instance must agree).
+    /// - An invalid value for a known option is an [`ErrorKind::InvalidArgument`] naming the
+    ///   option and the value (never the value of `tlsCertificateKeyFilePassword`).
+    ///   The specifications allow a warning instead; this crate prefers to stop.
+    /// - **When TLS is on:** `tls=true` (or `ssl=true`); otherwise any `tls*` option turns it on,
+    ///   and so does `mongodb+srv://`. `tls=false` turns it off, and is an error together with
+    ///   any `tls*` option. `tlsInsecure=true` means `tlsAllowInvalidCertificates=true` and
+    ///   `tlsAllowInvalidHostnames=true`; it cannot be combined with those options nor with
+    ///   `tlsDisableOCSPEndpointCheck`/`tlsDisableCertificateRevocationCheck` (the spec's
+    ///   conflicts, refused whatever the values).
+    /// - `tlsCertificateKeyFilePassword` is kept as bytes (the percent-decoded value, which need
+    ///   not be UTF-8), in [`TlsOptions::tls_certificate_key_file_password`].
+    /// - **Extension:** `tlsBackend=openssl|native-tls` chooses the TLS backend
+    ///   ([`TlsOptions::backend`]). Other drivers ignore it (with a warning).
+    /// - Timeouts of `0` (`connectTimeoutMS`, `socketTimeoutMS`, `timeoutMS`, `wTimeoutMS`)
+    ///   mean "no timeout" and are kept as [`Duration::ZERO`].
+    /// - A credential is made when there is a `@` or an `authMechanism`, and is checked with
+    ///   the Auth spec's rules for its mechanism; `authSource` alone makes none. For
+    ///   MONGODB-X509 the user name is optional, the source is `$external`, and a password or
+    ///   mechanism properties are errors. MONGODB-OIDC needs `ENVIRONMENT` (a callback cannot be
+    ///   given in a connection string).
+    ///
+    /// [`ErrorKind::InvalidArgument`]: crate::error::ErrorKind::InvalidArgument
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

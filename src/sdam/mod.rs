@@ -77,7 +77,9 @@ impl ServerType {
             ServerType::RsPrimary => "the primary",
             ServerType::RsSecondary => "a secondary",
             ServerType::RsArbiter => "an arbiter",
-            ServerType::RsOther => "a member that is neither primary nor secondary (hidden, starting up or recovering)",
+            ServerType::RsOther => {
+                "a member that is neither primary nor secondary (hidden, starting up or recovering)"
+            }
             ServerType::RsGhost => "a replica set member that is not configured yet",
             ServerType::Mongos => "a mongos",
             ServerType::LoadBalancer => "a load balancer",
@@ -282,11 +284,7 @@ impl TopologyDescription {
     ///
     /// With `directConnection=true` (which allows one seed only) the topology is
     /// [`TopologyType::Single`]; with a `replicaSet` name it is a replica set; otherwise unknown.
-    pub fn new(
-        seeds: &[ServerAddress],
-        direct_connection: bool,
-        set_name: Option<String>,
-    ) -> Self {
+    pub fn new(seeds: &[ServerAddress], direct_connection: bool, set_name: Option<String>) -> Self {
         let mut servers: Vec<ServerDescription> = Vec::with_capacity(seeds.len());
         for s in seeds {
             if !servers.iter().any(|d| &d.address == s) {
@@ -368,7 +366,9 @@ impl TopologyDescription {
         }
         if matches!(
             self.topology_type,
-            TopologyType::Unknown | TopologyType::ReplicaSetNoPrimary | TopologyType::ReplicaSetWithPrimary
+            TopologyType::Unknown
+                | TopologyType::ReplicaSetNoPrimary
+                | TopologyType::ReplicaSetWithPrimary
         ) && self.set_name.is_some()
         {
             self.topology_type = if self
@@ -394,6 +394,7 @@ impl TopologyDescription {
     }
 
     /// True when at least one server has been contacted successfully.
+    #[cfg(test)]
     pub fn has_known_servers(&self) -> bool {
         self.servers
             .iter()
@@ -413,6 +414,7 @@ pub enum SelectionCriteria {
 
 impl SelectionCriteria {
     /// A read from the primary (the default read preference).
+    #[cfg(test)]
     pub fn primary_read() -> Self {
         SelectionCriteria::Read(ReadPreference::default())
     }
@@ -524,7 +526,10 @@ pub fn explain_no_suitable_server(
     let non_writable_member = topology.servers.iter().any(|s| {
         matches!(
             s.server_type,
-            ServerType::RsSecondary | ServerType::RsArbiter | ServerType::RsOther | ServerType::RsGhost
+            ServerType::RsSecondary
+                | ServerType::RsArbiter
+                | ServerType::RsOther
+                | ServerType::RsGhost
         )
     });
     if topology.servers.len() > 1
@@ -571,6 +576,7 @@ pub fn is_state_change_error(code: i32, message: &str) -> bool {
 }
 
 /// Codes of errors that mean the server is shutting down.
+#[cfg(test)]
 pub fn is_shutdown_error(code: i32) -> bool {
     matches!(code, 11600 | 91)
 }

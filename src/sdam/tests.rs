@@ -96,7 +96,11 @@ fn single_seed_writable_is_selected_for_reads_and_writes() {
             );
         }
     }
-    let t = single_seed(1, doc! {"ok": 1, "isWritablePrimary": true, "msg": "isdbgrid"}, false);
+    let t = single_seed(
+        1,
+        doc! {"ok": 1, "isWritablePrimary": true, "msg": "isdbgrid"},
+        false,
+    );
     assert_eq!(t.topology_type, TopologyType::Sharded);
     assert_eq!(select_server(&t, &SelectionCriteria::Write), Some(addr(1)));
 }
@@ -108,12 +112,18 @@ fn single_seed_secondary_is_refused_with_a_clear_message() {
         assert_eq!(select_server(&t, &SelectionCriteria::Write), None);
         assert_eq!(select_server(&t, &SelectionCriteria::primary_read()), None);
         let msg = explain_no_suitable_server(&t, &SelectionCriteria::Write);
-        assert!(msg.contains("127.0.0.1:2 is a secondary of replica set rs0"), "{msg}");
+        assert!(
+            msg.contains("127.0.0.1:2 is a secondary of replica set rs0"),
+            "{msg}"
+        );
         assert!(
             msg.contains("replica-set discovery is not supported yet: connect to the primary"),
             "{msg}"
         );
-        assert!(msg.contains("127.0.0.1:1"), "names the primary it reported: {msg}");
+        assert!(
+            msg.contains("127.0.0.1:1"),
+            "names the primary it reported: {msg}"
+        );
     }
 }
 
@@ -128,7 +138,11 @@ fn secondary_reads_allowed_with_non_primary_read_preference() {
         select_server(&t, &SelectionCriteria::Read(rp)),
         Some(addr(2))
     );
-    let t = single_seed(2, doc! {"ok": 1, "arbiterOnly": true, "setName": "rs0"}, true);
+    let t = single_seed(
+        2,
+        doc! {"ok": 1, "arbiterOnly": true, "setName": "rs0"},
+        true,
+    );
     let rp = ReadPreference {
         mode: ReadPreferenceMode::Nearest,
         ..Default::default()
@@ -144,23 +158,35 @@ fn unknown_topology_selects_nothing_and_explains_errors() {
     assert!(msg.contains("has not been reached yet"), "{msg}");
     t.mark_unknown(&addr(1), "connection refused");
     let msg = explain_no_suitable_server(&t, &SelectionCriteria::Write);
-    assert!(msg.contains("127.0.0.1:1 could not be used: connection refused"), "{msg}");
+    assert!(
+        msg.contains("127.0.0.1:1 could not be used: connection refused"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn several_seeds_use_the_primary_among_them() {
     let mut t = TopologyDescription::new(&[addr(2), addr(1)], false, None);
-    t.update(ServerDescription::from_hello_document(addr(2), &secondary_hello("rs")));
+    t.update(ServerDescription::from_hello_document(
+        addr(2),
+        &secondary_hello("rs"),
+    ));
     assert_eq!(t.topology_type, TopologyType::ReplicaSetNoPrimary);
     assert_eq!(select_server(&t, &SelectionCriteria::Write), None);
-    t.update(ServerDescription::from_hello_document(addr(1), &primary_hello("rs")));
+    t.update(ServerDescription::from_hello_document(
+        addr(1),
+        &primary_hello("rs"),
+    ));
     assert_eq!(t.topology_type, TopologyType::ReplicaSetWithPrimary);
     assert_eq!(select_server(&t, &SelectionCriteria::Write), Some(addr(1)));
     let sp = ReadPreference {
         mode: ReadPreferenceMode::Secondary,
         ..Default::default()
     };
-    assert_eq!(select_server(&t, &SelectionCriteria::Read(sp)), Some(addr(2)));
+    assert_eq!(
+        select_server(&t, &SelectionCriteria::Read(sp)),
+        Some(addr(2))
+    );
     // After a "not primary" error the primary is unknown again and nothing is writable.
     t.mark_unknown(&addr(1), "not primary");
     assert_eq!(t.topology_type, TopologyType::ReplicaSetNoPrimary);
@@ -170,13 +196,22 @@ fn several_seeds_use_the_primary_among_them() {
 #[test]
 fn replica_set_name_mismatch_is_refused() {
     let mut t = TopologyDescription::new(&[addr(1)], false, Some("want".into()));
-    t.update(ServerDescription::from_hello_document(addr(1), &primary_hello("other")));
+    t.update(ServerDescription::from_hello_document(
+        addr(1),
+        &primary_hello("other"),
+    ));
     assert_eq!(select_server(&t, &SelectionCriteria::Write), None);
     let msg = explain_no_suitable_server(&t, &SelectionCriteria::Write);
-    assert!(msg.contains("belongs to replica set \"other\", not to \"want\""), "{msg}");
+    assert!(
+        msg.contains("belongs to replica set \"other\", not to \"want\""),
+        "{msg}"
+    );
 
     let mut t = TopologyDescription::new(&[addr(1)], true, Some("want".into()));
-    t.update(ServerDescription::from_hello_document(addr(1), &standalone_hello()));
+    t.update(ServerDescription::from_hello_document(
+        addr(1),
+        &standalone_hello(),
+    ));
     assert_eq!(select_server(&t, &SelectionCriteria::Write), None);
     let msg = explain_no_suitable_server(&t, &SelectionCriteria::Write);
     assert!(msg.contains("standalone server, not a member"), "{msg}");
@@ -185,14 +220,20 @@ fn replica_set_name_mismatch_is_refused() {
 #[test]
 fn standalone_among_several_seeds_is_not_used() {
     let mut t = TopologyDescription::new(&[addr(1), addr(2)], false, None);
-    t.update(ServerDescription::from_hello_document(addr(1), &standalone_hello()));
+    t.update(ServerDescription::from_hello_document(
+        addr(1),
+        &standalone_hello(),
+    ));
     assert_eq!(select_server(&t, &SelectionCriteria::Write), None);
 }
 
 #[test]
 fn updates_for_servers_outside_the_seed_list_are_ignored() {
     let mut t = TopologyDescription::new(&[addr(1)], false, None);
-    t.update(ServerDescription::from_hello_document(addr(9), &primary_hello("rs")));
+    t.update(ServerDescription::from_hello_document(
+        addr(9),
+        &primary_hello("rs"),
+    ));
     assert_eq!(t.servers.len(), 1);
     assert!(!t.has_known_servers());
 }

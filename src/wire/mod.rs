@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::error::{Error, Result};
 
 #[cfg(test)]
-
+mod tests;
 
 /// The OP_MSG opcode.
 pub(crate) const OP_MSG: i32 = 2013;
@@ -117,11 +117,15 @@ pub(crate) fn encode_request(
 }
 
 fn len_i32(n: usize) -> Result<i32> {
-    i32::try_from(n).map_err(|_| Error::invalid_argument(format!("message of {n} bytes is too large")))
+    i32::try_from(n)
+        .map_err(|_| Error::invalid_argument(format!("message of {n} bytes is too large")))
 }
 
 /// Writes an encoded message and flushes.
-pub(crate) async fn write_message<W: AsyncWrite + Unpin + ?Sized>(w: &mut W, bytes: &[u8]) -> Result<()> {
+pub(crate) async fn write_message<W: AsyncWrite + Unpin + ?Sized>(
+    w: &mut W,
+    bytes: &[u8],
+) -> Result<()> {
     w.write_all(bytes).await?;
     w.flush().await?;
     Ok(())
@@ -145,7 +149,10 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin + ?Sized>(
 /// Validates the header's length field; returns the total message length.
 pub(crate) fn check_length(header: &[u8], max_message_size: usize) -> Result<usize> {
     let raw = read_i32(header, 0).ok_or_else(|| {
-        Error::invalid_response(format!("message header is {} bytes, expected {HEADER_LEN}", header.len()))
+        Error::invalid_response(format!(
+            "message header is {} bytes, expected {HEADER_LEN}",
+            header.len()
+        ))
     })?;
     let len = usize::try_from(raw).unwrap_or(0);
     if len < MIN_REPLY_LEN {
@@ -186,12 +193,16 @@ pub(crate) fn decode_message(bytes: &[u8], max_message_size: usize) -> Result<Me
     }
     let flags = read_u32(bytes, HEADER_LEN).unwrap_or_default();
     if flags & REQUIRED_BITS & !KNOWN_REQUIRED_BITS != 0 {
-        return Err(Error::invalid_response(format!("unknown required OP_MSG flag bits set: {flags:#x}")));
+        return Err(Error::invalid_response(format!(
+            "unknown required OP_MSG flag bits set: {flags:#x}"
+        )));
     }
     let mut end = bytes.len();
     if flags & CHECKSUM_PRESENT != 0 {
         if end < MIN_REPLY_LEN + 4 {
-            return Err(Error::invalid_response("checksum flag set but the message has no room for it"));
+            return Err(Error::invalid_response(
+                "checksum flag set but the message has no room for it",
+            ));
         }
         end -= 4;
         let expected = read_u32(bytes, end).unwrap_or_default();
@@ -216,28 +227,37 @@ pub(crate) fn decode_message(bytes: &[u8], max_message_size: usize) -> Result<Me
             0 => {
                 let (doc, next) = read_document(bytes, pos, end)?;
                 if body.replace(doc).is_some() {
-                    return Err(Error::invalid_response("OP_MSG has more than one body (kind 0) section"));
+                    return Err(Error::invalid_response(
+                        "OP_MSG has more than one body (kind 0) section",
+                    ));
                 }
                 pos = next;
             }
             1 => {
-                let size = read_i32(&bytes[..end], pos)
-                    .ok_or_else(|| Error::invalid_response("document sequence size is truncated"))?;
+                let size = read_i32(&bytes[..end], pos).ok_or_else(|| {
+                    Error::invalid_response("document sequence size is truncated")
+                })?;
                 let seq_end = usize::try_from(size)
                     .ok()
                     .filter(|s| *s >= 5)
                     .and_then(|s| pos.checked_add(s))
                     .filter(|e| *e <= end)
                     .ok_or_else(|| {
-                        Error::invalid_response(format!("document sequence size {size} does not fit the message"))
+                        Error::invalid_response(format!(
+                            "document sequence size {size} does not fit the message"
+                        ))
                     })?;
                 let id_start = pos + 4;
                 let nul = bytes[id_start..seq_end]
                     .iter()
                     .position(|b| *b == 0)
-                    .ok_or_else(|| Error::invalid_response("document sequence identifier is not terminated"))?;
+                    .ok_or_else(|| {
+                        Error::invalid_response("document sequence identifier is not terminated")
+                    })?;
                 let identifier = std::str::from_utf8(&bytes[id_start..id_start + nul])
-                    .map_err(|_| Error::invalid_response("document sequence identifier is not UTF-8"))?
+                    .map_err(|_| {
+                        Error::invalid_response("document sequence identifier is not UTF-8")
+                    })?
                     .to_owned();
                 let mut p = id_start + nul + 1;
                 let mut documents = Vec::new();
@@ -246,20 +266,29 @@ pub(crate) fn decode_message(bytes: &[u8], max_message_size: usize) -> Result<Me
                     documents.push(doc);
                     p = next;
                 }
-                if sequences.iter().any(|s: &DocumentSequence| s.identifier == identifier) {
+                if sequences
+                    .iter()
+                    .any(|s: &DocumentSequence| s.identifier == identifier)
+                {
                     return Err(Error::invalid_response(format!(
                         "duplicate document sequence identifier {identifier:?}"
                     )));
                 }
-                sequences.push(DocumentSequence { identifier, documents });
+                sequences.push(DocumentSequence {
+                    identifier,
+                    documents,
+                });
                 pos = seq_end;
             }
             other => {
-                return Err(Error::invalid_response(format!("unknown OP_MSG section kind {other}")));
+                return Err(Error::invalid_response(format!(
+                    "unknown OP_MSG section kind {other}"
+                )));
             }
         }
     }
-    let body = body.ok_or_else(|| Error::invalid_response("OP_MSG has no body (kind 0) section"))?;
+    let body =
+        body.ok_or_else(|| Error::invalid_response("OP_MSG has no body (kind 0) section"))?;
     Ok(Message {
         request_id,
         response_to,
@@ -272,13 +301,18 @@ pub(crate) fn decode_message(bytes: &[u8], max_message_size: usize) -> Result<Me
 /// Reads one BSON document starting at `pos`, not going past `end`. Returns it and the offset
 /// just after it.
 fn read_document(bytes: &[u8], pos: usize, end: usize) -> Result<(Document, usize)> {
-    let len = read_i32(&bytes[..end], pos).ok_or_else(|| Error::invalid_response("BSON document is truncated"))?;
+    let len = read_i32(&bytes[..end], pos)
+        .ok_or_else(|| Error::invalid_response("BSON document is truncated"))?;
     let doc_end = usize::try_from(len)
         .ok()
         .filter(|l| *l >= 5)
         .and_then(|l| pos.checked_add(l))
         .filter(|e| *e <= end)
-        .ok_or_else(|| Error::invalid_response(format!("BSON document length {len} does not fit the message")))?;
+        .ok_or_else(|| {
+            Error::invalid_response(format!(
+                "BSON document length {len} does not fit the message"
+            ))
+        })?;
     let slice = &bytes[pos..doc_end];
     check_depth(slice)?;
     let doc = Document::from_reader(slice)
@@ -294,7 +328,8 @@ pub(crate) const MAX_BSON_DEPTH: usize = 200;
 /// Walks the document without recursion and rejects nesting deeper than [`MAX_BSON_DEPTH`].
 fn check_depth(bytes: &[u8]) -> Result<()> {
     use bson::raw::{RawBsonRef, RawDocument};
-    let invalid = |e: bson::raw::Error| Error::invalid_response(format!("invalid BSON document: {e}"));
+    let invalid =
+        |e: bson::raw::Error| Error::invalid_response(format!("invalid BSON document: {e}"));
     let mut stack = vec![(RawDocument::from_bytes(bytes).map_err(invalid)?, 1usize)];
     while let Some((doc, depth)) = stack.pop() {
         for element in doc {
@@ -334,7 +369,11 @@ pub(crate) fn crc32c(data: &[u8]) -> u32 {
             let mut c = i as u32;
             let mut k = 0;
             while k < 8 {
-                c = if c & 1 != 0 { 0x82F6_3B78 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0x82F6_3B78 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
                 k += 1;
             }
             table[i] = c;

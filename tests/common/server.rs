@@ -39,9 +39,17 @@ fn locate() -> (PathBuf, PathBuf) {
                it), or: python3 -m venv .venv && .venv/bin/pip install secantusdb \
                (or set SECANTUS_VENV to a venv that has it, or SECANTUSD to secantusd-py)";
     if let Some(exe) = std::env::var_os("SECANTUSD").map(PathBuf::from) {
-        assert!(exe.exists(), "SECANTUSD={} does not exist. {how}", exe.display());
+        assert!(
+            exe.exists(),
+            "SECANTUSD={} does not exist. {how}",
+            exe.display()
+        );
         let py = exe.with_file_name("python3");
-        let py = if py.exists() { py } else { PathBuf::from("python3") };
+        let py = if py.exists() {
+            py
+        } else {
+            PathBuf::from("python3")
+        };
         return (py, exe);
     }
     let venv = std::env::var_os("SECANTUS_VENV")
@@ -49,7 +57,11 @@ fn locate() -> (PathBuf, PathBuf) {
         .unwrap_or_else(|| repo_root().join(".venv"));
     let exe = venv.join("bin/secantusd-py");
     let py = venv.join("bin/python3");
-    assert!(exe.exists() && py.exists(), "{} not found. {how}", exe.display());
+    assert!(
+        exe.exists() && py.exists(),
+        "{} not found. {how}",
+        exe.display()
+    );
     (py, exe)
 }
 

@@ -25,6 +25,8 @@ pub(crate) mod cert;
 pub(crate) mod tlv;
 
 #[cfg(feature = "native-tls")]
+mod pbe;
+#[cfg(feature = "native-tls")]
 mod pem_key;
 #[cfg(feature = "native-tls")]
 mod pkcs12;
@@ -32,7 +34,7 @@ mod pkcs12;
 mod rust;
 
 #[cfg(feature = "native-tls")]
-pub(crate) use rust::{decode_rust, DecodedIdentity};
+pub(crate) use rust::decode_rust;
 
 /// The raw identity bytes and where they came from.
 pub(crate) struct IdentityInput {
@@ -264,7 +266,11 @@ fn parse_pem(bytes: &[u8]) -> std::result::Result<Vec<PemBlock>, IdentityErrorKi
         let der = base64_decode(&body).ok_or_else(|| IdentityErrorKind::Malformed {
             detail: format!("the PEM block {label} has invalid base64"),
         })?;
-        if der.is_empty() || tlv::read_exact(&der).is_none() {
+        // A legacy encrypted block holds ciphertext, not DER.
+        let encrypted = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("Proc-Type") && v.contains("ENCRYPTED"));
+        if der.is_empty() || (!encrypted && tlv::read_exact(&der).is_none()) {
             return Err(IdentityErrorKind::Malformed {
                 detail: format!("the PEM block {label} does not hold one complete DER value"),
             });
@@ -277,6 +283,49 @@ fn parse_pem(bytes: &[u8]) -> std::result::Result<Vec<PemBlock>, IdentityErrorKi
         });
     }
     Ok(blocks)
+}
+
+/// The DER certificates of a PEM file (a CA file): `CERTIFICATE` blocks in order; other blocks
+/// are skipped.
+pub(crate) fn pem_certificates(bytes: &[u8]) -> std::result::Result<Vec<Vec<u8>>, IdentityErrorKind> {
+    Ok(parse_pem(bytes)?
+        .into_iter()
+        .filter(|b| b.label == "CERTIFICATE" || b.label == "X509 CERTIFICATE")
+        .map(|b| b.der.to_vec())
+        .collect())
+}
+
+/// PEM-encodes `der` under `label`, 64 columns (the result may hold a key: it is zeroized).
+#[cfg_attr(not(feature = "native-tls"), allow(dead_code))]
+pub(crate) fn pem_encode(label: &str, der: &[u8], out: &mut Zeroizing<String>) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = Zeroizing::new(Vec::with_capacity(der.len().div_ceil(3) * 4));
+    for chunk in der.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]);
+            } else {
+                b64.push(b'=');
+            }
+        }
+    }
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    for line in b64.chunks(64) {
+        // The alphabet is ASCII, so this never fails.
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
 }
 
 /// Standard base64 with optional padding; whitespace already removed by line trimming
@@ -338,6 +387,18 @@ mod tests {
         assert!(base64_decode("TQ=a").is_none());
         assert!(base64_decode("T!==").is_none());
         assert!(base64_decode("TWFuT").is_none());
+    }
+
+    #[test]
+    fn pem_round_trip() {
+        for len in [0usize, 1, 2, 3, 47, 48, 49, 100] {
+            let der: Vec<u8> = (0..len).map(|i| (i * 37) as u8).collect();
+            let mut pem = Zeroizing::new(String::new());
+            pem_encode("X", &der, &mut pem);
+            let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            assert!(pem.lines().all(|l| l.len() <= 64));
+            assert_eq!(&**base64_decode(&body).unwrap(), &der[..]);
+        }
     }
 
     #[test]

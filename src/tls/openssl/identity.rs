@@ -47,7 +47,8 @@ pub(super) fn load(opts: &TlsOptions) -> Result<Option<OpenSslIdentity>> {
         })
     })?);
     let info = CertInfo::parse(&der).map_err(|kind| input.error(kind))?;
-    info.check_validity(std::time::SystemTime::now()).map_err(|kind| input.error(kind))?;
+    info.check_validity(std::time::SystemTime::now())
+        .map_err(|kind| input.error(kind))?;
     Ok(Some(OpenSslIdentity {
         leaf,
         chain,
@@ -64,7 +65,10 @@ fn from_pem(
     let mut certs = Vec::new();
     for block in blocks.iter().filter(|b| is_certificate(&b.label)) {
         let cert = X509::from_der(&block.der).map_err(|e| IdentityErrorKind::Malformed {
-            detail: format!("a CERTIFICATE block is not a valid certificate ({})", short_reason(&e)),
+            detail: format!(
+                "a CERTIFICATE block is not a valid certificate ({})",
+                short_reason(&e)
+            ),
         })?;
         certs.push(cert);
     }
@@ -100,7 +104,10 @@ fn from_pem(
 }
 
 fn is_certificate(label: &str) -> bool {
-    matches!(label, "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE")
+    matches!(
+        label,
+        "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"
+    )
 }
 
 /// Decodes one private key block. Encrypted keys only ever see our own password callback.
@@ -127,7 +134,11 @@ fn pem_key(block: &PemBlock, password: Option<&[u8]>) -> KindResult<PKey<Private
             }
         };
         return parsed.map_err(|e| IdentityErrorKind::Malformed {
-            detail: format!("the {} block is not a valid key ({})", block.label, short_reason(&e)),
+            detail: format!(
+                "the {} block is not a valid key ({})",
+                block.label,
+                short_reason(&e)
+            ),
         });
     }
     let scheme = if encrypted_pkcs8 {

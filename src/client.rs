@@ -1,0 +1,504 @@
+//! [`Client`]: the entry point. One client serves a whole application.
+
+mod executor;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::{doc, Bson, Document};
+use zeroize::Zeroize;
+
+use crate::conn::EstablishOptions;
+use crate::db::Database;
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::{AuthMechanism, ClientOptions, Tls};
+use crate::pool::{PoolOptions, PoolStats, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_POOL_SIZE};
+use crate::sdam::SelectionCriteria;
+use crate::tls::{self, TlsBackend};
+
+pub(crate) use executor::ConnectionHandle;
+use executor::Topology;
+
+/// `serverSelectionTimeoutMS` when the user set none.
+const DEFAULT_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A MongoDB client: connection pools, server selection and the TLS identity, shared.
+///
+/// `Client` is `Clone + Send + Sync` and cheap to clone (its state is behind an `Arc`): create
+/// one per application and clone it wherever it is needed. It connects lazily, on the first
+/// operation.
+///
+/// ```no_run
+/// use mongo_x509::{bson::doc, Client};
+///
+/// # async fn run() -> mongo_x509::error::Result<()> {
+/// let client = Client::with_uri_str(
+///     "mongodb://db.example.com/?tls=true&tlsCAFile=%2Fetc%2Fca.pem\
+///      &tlsCertificateKeyFile=%2Fetc%2Fclient.pem&authMechanism=MONGODB-X509",
+/// )
+/// .await?;
+/// client.database("admin").run_command(doc! { "ping": 1 }).await?;
+/// println!("authenticated as {:?} using {:?}", client.client_subject(), client.tls_backend_name());
+/// # Ok(()) }
+/// ```
+///
+/// Topology: with one host (or `directConnection=true`) the client uses that server when it is
+/// a writable primary, a standalone or a mongos, and refuses any other member with an error that
+/// says what it is. With several hosts it tries them in order and uses the first writable primary.
+/// Replica-set discovery and monitoring (following a primary that moves) come in a later
+/// version: after a "not primary" or network error the client asks the hosts again.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    options: ClientOptions,
+    tls: Option<Arc<dyn TlsBackend>>,
+    topology: Arc<Topology>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("hosts", &self.inner.options.hosts)
+            .field("tls_backend", &self.tls_backend_name())
+            .field("client_subject", &self.client_subject())
+            .finish_non_exhaustive()
+    }
+}
+
+fn validate(options: &ClientOptions) -> Result<()> {
+    if options.hosts.is_empty() {
+        return Err(Error::invalid_argument(
+            "hosts: the host list is empty; give at least one host",
+        ));
+    }
+    if options.srv {
+        return Err(Error::new(ErrorKind::NotSupported {
+            message: "mongodb+srv:// connection strings are not supported yet; list the hosts \
+                      in a mongodb:// connection string"
+                .into(),
+        }));
+    }
+    if options.load_balanced == Some(true) {
+        return Err(Error::new(ErrorKind::NotSupported {
+            message: "loadBalanced=true is not supported yet; connect to a mongos directly".into(),
+        }));
+    }
+    if options.direct_connection == Some(true) && options.hosts.len() > 1 {
+        return Err(Error::invalid_argument(
+            "directConnection=true allows one host only; remove the other hosts or \
+             directConnection",
+        ));
+    }
+    let max = options.max_pool_size.unwrap_or(DEFAULT_MAX_POOL_SIZE);
+    if let Some(min) = options.min_pool_size {
+        if max != 0 && min > max {
+            return Err(Error::invalid_argument(format!(
+                "minPoolSize ({min}) is larger than maxPoolSize ({max}); lower minPoolSize"
+            )));
+        }
+    }
+    if options.max_connecting == Some(0) {
+        return Err(Error::invalid_argument(
+            "maxConnecting must be at least 1; remove it to use the default (2)",
+        ));
+    }
+    if let Some(cred) = &options.credential {
+        match &cred.mechanism {
+            Some(AuthMechanism::MongoDbX509) => {
+                let Some(tls) = options.tls_options() else {
+                    return Err(Error::invalid_argument(
+                        "authMechanism=MONGODB-X509 needs TLS with a client certificate: set \
+                         tls=true and tlsCertificateKeyFile",
+                    ));
+                };
+                let custom = matches!(tls.backend, Some(crate::options::TlsBackendKind::Custom(_)));
+                if !custom && tls.cert_key_file_path.is_none() && tls.cert_key_data.is_none() {
+                    return Err(Error::invalid_argument(
+                        "authMechanism=MONGODB-X509 needs a client certificate: set \
+                         tlsCertificateKeyFile (the certificate and its key in one file)",
+                    ));
+                }
+            }
+            Some(other) => {
+                return Err(Error::new(ErrorKind::NotSupported {
+                    message: format!(
+                        "authMechanism={other} is not supported; this client authenticates \
+                         with MONGODB-X509 only"
+                    ),
+                }))
+            }
+            None if cred.username.is_some() || cred.password.is_some() => {
+                return Err(Error::new(ErrorKind::NotSupported {
+                    message: "a user name or password without authMechanism asks for SCRAM, \
+                              which is not supported; set authMechanism=MONGODB-X509"
+                        .into(),
+                }))
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Zeroizes the secrets in the options once the backend holds what it needs.
+fn scrub(options: &mut ClientOptions) {
+    if let Some(Tls::Enabled(tls)) = &mut options.tls {
+        if let Some(mut p) = tls.tls_certificate_key_file_password.take() {
+            p.zeroize();
+        }
+        if let Some(mut d) = tls.cert_key_data.take() {
+            d.zeroize();
+        }
+    }
+    if let Some(cred) = &mut options.credential {
+        if let Some(mut p) = cred.password.take() {
+            p.zeroize();
+        }
+    }
+}
+
+impl Client {
+    /// Creates a client from options. Synchronous, as in the official driver: it validates the
+    /// options and builds the TLS backend, so an unreadable certificate file or a wrong key
+    /// password is reported here. It does not connect: the first operation does.
+    ///
+    /// The key password (and in-memory key bytes) are zeroized once the key is decrypted; the
+    /// client keeps no copy.
+    pub fn with_options(mut options: ClientOptions) -> Result<Self> {
+        let checked = validate(&options);
+        let tls = match (&checked, &options.tls) {
+            (Ok(()), Some(Tls::Enabled(tls_options))) => Some(tls::build_backend(tls_options)),
+            _ => None,
+        };
+        // Scrub on every path, errors included.
+        scrub(&mut options);
+        checked?;
+        let tls = tls.transpose()?;
+
+        let server_selection_timeout = options
+            .server_selection_timeout
+            .unwrap_or(DEFAULT_SERVER_SELECTION_TIMEOUT);
+        let (wait_queue_timeout, wait_queue_timeout_option) = match options.wait_queue_timeout {
+            Some(t) if !t.is_zero() => (t, "waitQueueTimeoutMS"),
+            _ => (server_selection_timeout, "serverSelectionTimeoutMS"),
+        };
+        let pool_options = PoolOptions {
+            max_pool_size: options.max_pool_size.unwrap_or(DEFAULT_MAX_POOL_SIZE),
+            min_pool_size: options.min_pool_size.unwrap_or(0),
+            max_idle_time: options.max_idle_time.filter(|d| !d.is_zero()),
+            max_connecting: options.max_connecting.unwrap_or(DEFAULT_MAX_CONNECTING),
+            wait_queue_timeout,
+            wait_queue_timeout_option,
+        };
+        let establish = EstablishOptions {
+            app_name: options.app_name.clone(),
+            credential: options.credential.clone(),
+            tls: tls.clone(),
+            connect_timeout: options.connect_timeout,
+            socket_timeout: options.socket_timeout,
+        };
+        let topology = Topology::new(
+            &options.hosts,
+            options.direct_connection == Some(true),
+            options.repl_set_name.clone(),
+            establish,
+            pool_options,
+            server_selection_timeout,
+        );
+        Ok(Self {
+            inner: Arc::new(ClientInner {
+                options,
+                tls,
+                topology: Arc::new(topology),
+            }),
+        })
+    }
+
+    /// Parses a connection string and creates a client ([`ClientOptions::parse`] then
+    /// [`Client::with_options`]).
+    pub async fn with_uri_str(uri: impl AsRef<str>) -> Result<Self> {
+        let options = ClientOptions::parse(uri).await?;
+        Self::with_options(options)
+    }
+
+    /// A handle to the database `name`. Nothing is sent to the server.
+    pub fn database(&self, name: &str) -> Database {
+        Database::new(self.clone(), name)
+    }
+
+    /// The database named in the connection string's path (`mongodb://host/NAME`), if any.
+    pub fn default_database(&self) -> Option<Database> {
+        self.inner
+            .options
+            .default_database
+            .as_deref()
+            .map(|name| self.database(name))
+    }
+
+    /// The names of the databases the authenticated user may see (`listDatabases`).
+    pub async fn list_database_names(&self) -> Result<Vec<String>> {
+        let reply = self
+            .run_read(
+                "admin",
+                doc! { "listDatabases": 1, "nameOnly": true, "authorizedDatabases": true },
+            )
+            .await?;
+        let Ok(dbs) = reply.get_array("databases") else {
+            return Err(Error::invalid_response(
+                "listDatabases reply has no databases array",
+            ));
+        };
+        Ok(dbs
+            .iter()
+            .filter_map(|d| match d {
+                Bson::Document(d) => d.get_str("name").ok().map(str::to_owned),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Closes every pooled connection. Operations started afterwards, on this client or any of
+    /// its clones, fail with [`ErrorKind::Shutdown`]; connections in use are closed when their
+    /// operation ends.
+    pub async fn shutdown(self) {
+        self.inner.topology.shutdown();
+    }
+
+    /// A snapshot of each server's connection pool: connections created, closed, open, checked
+    /// out, the peak open at once, and more. See [`PoolStats`].
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        self.inner.topology.pool_stats()
+    }
+
+    /// The TLS backend in use (`"openssl"`, `"native-tls"` or a custom backend's name);
+    /// `None` without TLS.
+    pub fn tls_backend_name(&self) -> Option<&str> {
+        self.inner.tls.as_deref().map(|b| b.name())
+    }
+
+    /// The subject DN of the client certificate (RFC 2253), i.e. the X.509 user name the server
+    /// sees; `None` without a client certificate.
+    pub fn client_subject(&self) -> Option<&str> {
+        self.inner.tls.as_deref().and_then(|b| b.client_subject())
+    }
+
+    pub(crate) fn options(&self) -> &ClientOptions {
+        &self.inner.options
+    }
+
+    /// Selects a server and checks out a connection to it.
+    pub(crate) async fn select(&self, criteria: &SelectionCriteria) -> Result<ConnectionHandle> {
+        self.inner.topology.select(criteria).await
+    }
+
+    /// A connection to a given server (for a cursor's getMore and killCursors).
+    pub(crate) async fn connection_to(
+        &self,
+        address: &crate::options::ServerAddress,
+    ) -> Result<ConnectionHandle> {
+        self.inner.topology.check_out(address).await
+    }
+
+    /// The read preference reads use.
+    pub(crate) fn read_criteria(&self) -> SelectionCriteria {
+        SelectionCriteria::Read(
+            self.inner
+                .options
+                .read_preference
+                .clone()
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Whether reads are retried once after a network or "not primary" error (`retryReads`).
+    fn retry_reads(&self) -> bool {
+        self.inner.options.retry_reads != Some(false)
+    }
+
+    /// Runs a read command with the client's read preference, retried once (on another
+    /// connection, after selecting a server again) when `retryReads` allows and the error is
+    /// retryable. Returns the reply and the server that answered.
+    pub(crate) async fn run_read_on(
+        &self,
+        db: &str,
+        cmd: Document,
+    ) -> Result<(Document, crate::options::ServerAddress)> {
+        let criteria = self.read_criteria();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = self.select(&criteria).await?;
+            let mut cmd = cmd.clone();
+            conn.apply_read_preference(&mut cmd, &criteria);
+            match conn.command(db, cmd).await {
+                Ok(reply) => return Ok((reply, conn.address().clone())),
+                Err(e) if attempt == 1 && self.retry_reads() && is_retryable_read_error(&e) => {
+                    tracing::debug!(error = %e, "retrying a read once");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// [`Client::run_read_on`] without the address.
+    pub(crate) async fn run_read(&self, db: &str, cmd: Document) -> Result<Document> {
+        Ok(self.run_read_on(db, cmd).await?.0)
+    }
+
+    /// Runs a command on the primary, once.
+    pub(crate) async fn run_write(&self, db: &str, cmd: Document) -> Result<Document> {
+        let mut conn = self.select(&SelectionCriteria::Write).await?;
+        conn.command(db, cmd).await
+    }
+}
+
+/// Retryable Reads specification: network errors and the "not primary"/"recovering" family.
+fn is_retryable_read_error(e: &Error) -> bool {
+    match &*e.kind {
+        ErrorKind::Command { code, message, .. } => {
+            crate::sdam::is_state_change_error(*code, message)
+                || matches!(code, 6 | 7 | 89 | 9001 | 262 | 134)
+        }
+        _ => e.is_network_error(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::{Credential, ServerAddress, TlsOptions};
+
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn client_is_clone_send_sync() {
+        assert_send_sync::<Client>();
+    }
+
+    fn opts() -> ClientOptions {
+        ClientOptions::builder()
+            .hosts(vec![ServerAddress::Tcp {
+                host: "localhost".into(),
+                port: Some(1),
+            }])
+            .build()
+    }
+
+    fn kind(r: Result<Client>) -> ErrorKind {
+        *r.expect_err("should fail").kind
+    }
+
+    #[test]
+    fn with_options_does_no_io_and_needs_no_runtime() {
+        let client = Client::with_options(opts()).unwrap();
+        assert_eq!(client.tls_backend_name(), None);
+        assert_eq!(client.client_subject(), None);
+        let stats = client.pool_stats();
+        assert_eq!(stats.len(), 1);
+        assert_eq!(stats[0].connections_created, 0);
+        assert!(client.default_database().is_none());
+    }
+
+    #[test]
+    fn invalid_options_are_refused_with_the_option_named() {
+        let mut o = opts();
+        o.hosts.clear();
+        assert!(
+            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("hosts"))
+        );
+
+        let mut o = opts();
+        o.min_pool_size = Some(5);
+        o.max_pool_size = Some(2);
+        assert!(
+            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("minPoolSize"))
+        );
+
+        let mut o = opts();
+        o.max_connecting = Some(0);
+        assert!(
+            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("maxConnecting"))
+        );
+
+        let mut o = opts();
+        o.hosts.push(ServerAddress::Tcp {
+            host: "other".into(),
+            port: None,
+        });
+        o.direct_connection = Some(true);
+        assert!(
+            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("directConnection"))
+        );
+
+        let mut o = opts();
+        o.credential = Some(
+            Credential::builder()
+                .mechanism(AuthMechanism::MongoDbX509)
+                .build(),
+        );
+        assert!(
+            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("tls=true"))
+        );
+
+        let mut o = opts();
+        o.credential = Some(
+            Credential::builder()
+                .mechanism(AuthMechanism::MongoDbX509)
+                .build(),
+        );
+        o.tls = Some(Tls::Enabled(TlsOptions::default()));
+        assert!(
+            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("tlsCertificateKeyFile"))
+        );
+
+        let mut o = opts();
+        o.credential = Some(
+            Credential::builder()
+                .mechanism(AuthMechanism::ScramSha256)
+                .build(),
+        );
+        assert!(matches!(
+            kind(Client::with_options(o)),
+            ErrorKind::NotSupported { .. }
+        ));
+
+        let mut o = opts();
+        o.srv = true;
+        assert!(matches!(
+            kind(Client::with_options(o)),
+            ErrorKind::NotSupported { .. }
+        ));
+    }
+
+    #[test]
+    fn secrets_are_scrubbed() {
+        let mut o = opts();
+        o.tls = Some(Tls::Enabled(
+            TlsOptions::builder()
+                .tls_certificate_key_file_password(b"pw".to_vec())
+                .cert_key_data(b"key".to_vec())
+                .build(),
+        ));
+        scrub(&mut o);
+        let t = o.tls_options().unwrap();
+        assert!(t.tls_certificate_key_file_password.is_none());
+        assert!(t.cert_key_data.is_none());
+    }
+
+    #[tokio::test]
+    async fn operations_after_shutdown_fail() {
+        let client = Client::with_options(opts()).unwrap();
+        let clone = client.clone();
+        client.shutdown().await;
+        let err = clone
+            .database("admin")
+            .run_command(doc! { "ping": 1 })
+            .await
+            .unwrap_err();
+        assert!(matches!(*err.kind, ErrorKind::Shutdown), "{err}");
+    }
+}

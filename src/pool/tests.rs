@@ -1,0 +1,321 @@
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use super::*;
+
+#[derive(Debug)]
+struct FakeConn {
+    id: u32,
+    broken: bool,
+}
+
+impl PoolConnection for FakeConn {
+    fn is_broken(&self) -> bool {
+        self.broken
+    }
+}
+
+#[derive(Clone, Default)]
+struct Fake {
+    delay: Duration,
+    fail: Arc<AtomicBool>,
+    connecting: Arc<AtomicU32>,
+    max_connecting_seen: Arc<AtomicU32>,
+}
+
+impl Connector for Fake {
+    type Conn = FakeConn;
+    fn connect(
+        &self,
+        _address: &ServerAddress,
+        id: u32,
+    ) -> impl Future<Output = Result<FakeConn>> + Send {
+        let this = self.clone();
+        async move {
+            let now = this.connecting.fetch_add(1, Ordering::SeqCst) + 1;
+            this.max_connecting_seen.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(this.delay).await;
+            this.connecting.fetch_sub(1, Ordering::SeqCst);
+            if this.fail.load(Ordering::SeqCst) {
+                return Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into());
+            }
+            Ok(FakeConn { id, broken: false })
+        }
+    }
+}
+
+fn addr() -> ServerAddress {
+    ServerAddress::Tcp {
+        host: "fake".into(),
+        port: Some(1),
+    }
+}
+
+fn pool(fake: Fake, options: PoolOptions) -> Pool<Fake> {
+    Pool::new(addr(), fake, options)
+}
+
+#[tokio::test]
+async fn connections_are_reused() {
+    let p = pool(Fake::default(), PoolOptions::default());
+    let c = p.check_out().await.unwrap();
+    let id = c.id;
+    drop(c);
+    let c = p.check_out().await.unwrap();
+    assert_eq!(c.id, id);
+    let s = p.stats();
+    assert_eq!(
+        (s.connections_created, s.open, s.checked_out, s.idle),
+        (1, 1, 1, 0)
+    );
+    drop(c);
+    let s = p.stats();
+    assert_eq!((s.open, s.checked_out, s.idle), (1, 0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_pool_size_bounds_open_connections_under_load() {
+    let fake = Fake {
+        delay: Duration::from_millis(5),
+        ..Fake::default()
+    };
+    let p = pool(
+        fake,
+        PoolOptions {
+            max_pool_size: 8,
+            ..PoolOptions::default()
+        },
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = p.check_out().await.map_err(Error::from)?;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            drop(c);
+            Ok::<_, Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let s = p.stats();
+    assert!(s.peak_open <= 8, "peak {} > maxPoolSize 8", s.peak_open);
+    assert!(s.connections_created <= 8, "{s:?}");
+    assert_eq!((s.checked_out, s.waiting, s.pending), (0, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connecting_bounds_concurrent_opens() {
+    let fake = Fake {
+        delay: Duration::from_millis(20),
+        ..Fake::default()
+    };
+    let seen = Arc::clone(&fake.max_connecting_seen);
+    let p = pool(
+        fake,
+        PoolOptions {
+            max_pool_size: 0,
+            max_connecting: 2,
+            ..PoolOptions::default()
+        },
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = p.check_out().await.map_err(Error::from)?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(c);
+            Ok::<_, Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn broken_connections_are_closed_not_returned() {
+    let p = pool(Fake::default(), PoolOptions::default());
+    let mut c = p.check_out().await.unwrap();
+    let first = c.id;
+    c.broken = true;
+    drop(c);
+    let s = p.stats();
+    assert_eq!((s.open, s.connections_closed), (0, 1));
+    let c = p.check_out().await.unwrap();
+    assert_ne!(c.id, first);
+    let mut c2 = p.check_out().await.unwrap();
+    c2.discard();
+    drop(c2);
+    assert_eq!(p.stats().connections_closed, 2);
+}
+
+#[tokio::test]
+async fn wait_queue_timeout_names_the_option() {
+    let p = pool(
+        Fake::default(),
+        PoolOptions {
+            max_pool_size: 1,
+            wait_queue_timeout: Duration::from_millis(100),
+            wait_queue_timeout_option: "waitQueueTimeoutMS",
+            ..PoolOptions::default()
+        },
+    );
+    let held = p.check_out().await.unwrap();
+    let err = p.check_out().await.err().expect("times out").error;
+    match &*err.kind {
+        ErrorKind::Timeout { message } => {
+            assert!(message.contains("waitQueueTimeoutMS"), "{message}");
+            assert!(message.contains("maxPoolSize=1"), "{message}");
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(p.stats().wait_queue_timeouts, 1);
+    assert_eq!(p.stats().waiting, 0);
+    drop(held);
+    // Once the connection is back, check-out succeeds at once.
+    p.check_out().await.unwrap();
+}
+
+#[tokio::test]
+async fn waiter_gets_the_returned_connection() {
+    let p = pool(
+        Fake::default(),
+        PoolOptions {
+            max_pool_size: 1,
+            ..PoolOptions::default()
+        },
+    );
+    let held = p.check_out().await.unwrap();
+    let id = held.id;
+    let p2 = p.clone();
+    let waiter = tokio::spawn(async move { p2.check_out().await.map(|c| c.id) });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(p.stats().waiting, 1);
+    drop(held);
+    assert_eq!(waiter.await.unwrap().unwrap(), id);
+}
+
+#[tokio::test]
+async fn clear_closes_idle_now_and_checked_out_on_return() {
+    let p = pool(Fake::default(), PoolOptions::default());
+    let a = p.check_out().await.unwrap();
+    let b = p.check_out().await.unwrap();
+    drop(a);
+    assert_eq!(p.stats().idle, 1);
+    let generation = b.generation();
+    p.clear(generation);
+    let s = p.stats();
+    assert_eq!((s.idle, s.connections_closed, s.generation), (0, 1, 1));
+    // A second clear for the same event does nothing.
+    p.clear(generation);
+    assert_eq!(p.stats().generation, 1);
+    drop(b);
+    let s = p.stats();
+    assert_eq!((s.open, s.connections_closed), (0, 2));
+}
+
+#[tokio::test]
+async fn network_error_while_connecting_clears_the_pool() {
+    let fake = Fake::default();
+    let fail = Arc::clone(&fake.fail);
+    let p = pool(fake, PoolOptions::default());
+    drop(p.check_out().await.unwrap());
+    fail.store(true, Ordering::SeqCst);
+    let held = p.check_out().await.unwrap(); // the idle one
+    let err = p.check_out().await.err().expect("refused").error;
+    assert!(err.is_network_error());
+    let s = p.stats();
+    assert_eq!((s.generation, s.pending), (1, 0));
+    drop(held);
+    assert_eq!(
+        p.stats().open,
+        0,
+        "a connection from before the clear is not reused"
+    );
+}
+
+#[tokio::test]
+async fn idle_connections_past_max_idle_time_are_closed() {
+    let p = pool(
+        Fake::default(),
+        PoolOptions {
+            max_idle_time: Some(Duration::from_millis(300)),
+            ..PoolOptions::default()
+        },
+    );
+    let c = p.check_out().await.unwrap();
+    let first = c.id;
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let c = p.check_out().await.unwrap();
+    assert_eq!(c.id, first, "idle for 50 ms: reused");
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The background task (or the check-out) has closed it.
+    let c = p.check_out().await.unwrap();
+    assert_ne!(c.id, first, "idle for 600 ms > maxIdleTimeMS: closed");
+    assert_eq!(p.stats().connections_closed, 1);
+}
+
+#[tokio::test]
+async fn min_pool_size_is_filled_in_the_background() {
+    let p = pool(
+        Fake {
+            delay: Duration::from_millis(1),
+            ..Fake::default()
+        },
+        PoolOptions {
+            min_pool_size: 3,
+            ..PoolOptions::default()
+        },
+    );
+    drop(p.check_out().await.unwrap());
+    // The first maintenance round runs at once; give it a moment.
+    let mut s = p.stats();
+    for _ in 0..100 {
+        if s.open == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        s = p.stats();
+    }
+    assert_eq!((s.open, s.idle), (3, 3), "{s:?}");
+}
+
+#[tokio::test]
+async fn closed_pool_refuses_check_out() {
+    let p = pool(Fake::default(), PoolOptions::default());
+    let c = p.check_out().await.unwrap();
+    p.close();
+    assert!(matches!(
+        *p.check_out().await.err().expect("closed").error.kind,
+        ErrorKind::Shutdown
+    ));
+    drop(c);
+    assert_eq!(p.stats().open, 0);
+}
+
+#[tokio::test]
+async fn abandoned_check_out_releases_its_slot() {
+    let p = pool(
+        Fake {
+            delay: Duration::from_millis(300),
+            ..Fake::default()
+        },
+        PoolOptions {
+            max_pool_size: 1,
+            ..PoolOptions::default()
+        },
+    );
+    let r = tokio::time::timeout(Duration::from_millis(10), p.check_out()).await;
+    assert!(r.is_err());
+    assert_eq!(p.stats().pending, 0);
+    // The slot is free again: a new check-out can open a connection.
+    tokio::time::timeout(Duration::from_secs(5), p.check_out())
+        .await
+        .unwrap()
+        .unwrap();
+}

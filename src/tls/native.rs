@@ -1,0 +1,203 @@
+//! The native-tls backend (feature `native-tls`): OpenSSL on Linux, Security.framework on
+//! macOS, SChannel on Windows.
+//!
+//! The client identity is decoded and decrypted in pure Rust (PEM of every kind and PKCS#12,
+//! see the crate README for the formats), so this backend never needs OpenSSL for keys; it is
+//! handed to native-tls as PEM PKCS#8 through `Identity::from_pkcs8`. The identity is loaded
+//! once, in [`NativeTlsBackend::new`], and one connector serves every connection.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use zeroize::Zeroizing;
+
+use super::identity::{self, IdentityFormat};
+use super::{BoxStream, TlsBackend};
+use crate::error::{Error, ErrorKind, IdentityErrorKind, Result};
+use crate::options::TlsOptions;
+
+const NAME: &str = "native-tls";
+
+/// The native-tls backend. Build it once per client with [`NativeTlsBackend::new`]; it is
+/// shared by every connection.
+pub struct NativeTlsBackend {
+    connector: tokio_native_tls::TlsConnector,
+    subject: Option<String>,
+}
+
+impl fmt::Debug for NativeTlsBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The connector holds the private key: it is not printed.
+        f.debug_struct("NativeTlsBackend")
+            .field("client_subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NativeTlsBackend {
+    /// Builds the backend: reads `tlsCAFile`, loads and decrypts the client identity (once),
+    /// and configures the connector with the options' verification settings.
+    ///
+    /// Errors: [`ErrorKind::Identity`] for anything wrong with the certificate-key file or
+    /// password, [`ErrorKind::InvalidTlsConfig`] for the CA file or a connector native-tls
+    /// refuses.
+    pub fn new(opts: &TlsOptions) -> Result<Self> {
+        let mut builder = native_tls::TlsConnector::builder();
+        builder.use_sni(true);
+        if let Some(path) = &opts.ca_file_path {
+            for cert in read_ca_file(path)? {
+                builder.add_root_certificate(cert);
+            }
+            builder.disable_built_in_roots(true);
+        }
+        builder.danger_accept_invalid_certs(opts.allow_invalid_certificates.unwrap_or(false));
+        builder.danger_accept_invalid_hostnames(opts.allow_invalid_hostnames.unwrap_or(false));
+
+        let mut subject = None;
+        let mut origin = None;
+        if let Some(input) = identity::read_identity(opts)? {
+            let format = identity::detect(&input)?;
+            let password = opts.tls_certificate_key_file_password.as_deref();
+            let decoded = identity::decode_rust(&input, &format, password)?;
+            super::count_identity_load();
+            decoded
+                .leaf
+                .check_validity(SystemTime::now())
+                .map_err(|kind| input.error(kind))?;
+            let mut chain_pem = Zeroizing::new(String::new());
+            for der in &decoded.chain {
+                identity::pem_encode("CERTIFICATE", der, &mut chain_pem);
+            }
+            let mut key_pem = Zeroizing::new(String::new());
+            identity::pem_encode("PRIVATE KEY", &decoded.key_pkcs8, &mut key_pem);
+            let native_identity =
+                native_tls::Identity::from_pkcs8(chain_pem.as_bytes(), key_pem.as_bytes())
+                    .map_err(|e| {
+                        input.error(IdentityErrorKind::Rejected {
+                            detail: format!("{e} ({})", describe_format(&format)),
+                        })
+                    })?;
+            builder.identity(native_identity);
+            subject = Some(decoded.leaf.subject.clone());
+            origin = Some(input.origin.clone());
+        }
+        let connector = builder.build().map_err(|e| match origin {
+            // With an identity, the likeliest cause is that the TLS library refused it.
+            Some(origin) => Error::identity(
+                origin,
+                IdentityErrorKind::Rejected {
+                    detail: e.to_string(),
+                },
+            ),
+            None => Error::invalid_tls_config(format!("native-tls could not be configured: {e}")),
+        })?;
+        Ok(Self {
+            connector: tokio_native_tls::TlsConnector::from(connector),
+            subject,
+        })
+    }
+}
+
+fn describe_format(format: &IdentityFormat) -> String {
+    format.describe()
+}
+
+/// The certificates of `tlsCAFile` (PEM, or a single DER certificate).
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<native_tls::Certificate>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::invalid_tls_config(format!(
+            "tlsCAFile {}: cannot read the file ({e}); check the path and its permissions",
+            path.display()
+        ))
+    })?;
+    let ders = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        identity::pem_certificates(&bytes).map_err(|kind| {
+            Error::invalid_tls_config(format!("tlsCAFile {}: {kind}", path.display()))
+        })?
+    } else {
+        vec![bytes]
+    };
+    if ders.is_empty() {
+        return Err(Error::invalid_tls_config(format!(
+            "tlsCAFile {}: no CERTIFICATE block found; the file must hold the CA certificates in PEM",
+            path.display()
+        )));
+    }
+    ders.iter()
+        .map(|der| {
+            native_tls::Certificate::from_der(der).map_err(|e| {
+                Error::invalid_tls_config(format!(
+                    "tlsCAFile {}: a certificate could not be used ({e})",
+                    path.display()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The backend's reason plus what to do about it.
+fn handshake_reason(error: &native_tls::Error) -> String {
+    let reason = error.to_string();
+    let lower = reason.to_ascii_lowercase();
+    let hint = if lower.contains("alert") {
+        // The server sent an alert: it refused us (usually our certificate).
+        if lower.contains("certificate") || lower.contains("unknown ca") || lower.contains("handshake failure")
+        {
+            Some("the server refused the client certificate; check that tlsCertificateKeyFile holds a certificate signed by a CA the server trusts (and its intermediates)")
+        } else if lower.contains("protocol version") {
+            Some("the server and the client have no TLS version in common")
+        } else {
+            None
+        }
+    } else if lower.contains("hostname mismatch")
+        || lower.contains("ip address mismatch")
+        || lower.contains("not valid for")
+        || lower.contains("cn_no_match")
+        || lower.contains("name mismatch")
+    {
+        Some("the server certificate does not name this host; tlsAllowInvalidHostnames disables the check")
+    } else if lower.contains("expired") {
+        Some("the server certificate has expired (or the system clock is wrong)")
+    } else if lower.contains("unable to get local issuer")
+        || lower.contains("self-signed")
+        || lower.contains("self signed")
+        || lower.contains("unknown ca")
+        || lower.contains("untrusted")
+        || lower.contains("unable to verify")
+        || lower.contains("not trusted")
+        || lower.contains("certificate verify failed")
+    {
+        Some("the server certificate is not signed by a trusted CA; check tlsCAFile (tlsAllowInvalidCertificates disables verification)")
+    } else if lower.contains("wrong version number") || lower.contains("unexpected eof") {
+        Some("the server did not answer with TLS; check that TLS is enabled on the server and the port is right")
+    } else {
+        None
+    };
+    match hint {
+        Some(hint) => format!("{reason}; {hint}"),
+        None => reason,
+    }
+}
+
+#[async_trait]
+impl TlsBackend for NativeTlsBackend {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn client_subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream> {
+        match self.connector.connect(host, stream).await {
+            Ok(tls) => Ok(Box::new(tls)),
+            Err(e) => Err(Error::new(ErrorKind::TlsHandshake {
+                address: host.to_owned(),
+                backend: NAME,
+                reason: handshake_reason(&e),
+            })),
+        }
+    }
+}

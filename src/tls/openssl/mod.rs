@@ -1,0 +1,306 @@
+//! The OpenSSL backend (feature `openssl`): OpenSSL loads and decrypts the identity,
+//! `tokio-openssl` drives the handshake.
+//!
+//! One [`SslConnector`] is built per backend, with the identity loaded into it once; every
+//! connection reuses it.
+
+mod identity;
+mod stream;
+
+use std::fmt;
+use std::path::Path;
+use std::pin::Pin;
+
+use ::openssl::ssl::{self, SslConnector, SslMethod, SslRef, SslVerifyMode};
+use ::openssl::x509::store::X509StoreBuilder;
+use ::openssl::x509::{X509VerifyResult, X509};
+use async_trait::async_trait;
+
+use self::identity::short_reason;
+use crate::error::{Error, ErrorKind, IdentityErrorKind, IdentitySource, Result};
+use crate::options::TlsOptions;
+use crate::tls::{BoxStream, TlsBackend};
+
+const NAME: &str = "openssl";
+
+/// TLS through OpenSSL. Build it with [`OpenSslBackend::new`] (or let the client do it from its
+/// [`TlsOptions`]); share it between connections.
+pub struct OpenSslBackend {
+    connector: SslConnector,
+    /// Subject DN of the client certificate (RFC 2253).
+    subject: Option<String>,
+    verify_certificates: bool,
+    verify_hostname: bool,
+}
+
+impl fmt::Debug for OpenSslBackend {
+    // No key material: the connector holds the key, so it is not printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenSslBackend")
+            .field("client_subject", &self.subject)
+            .field("verify_certificates", &self.verify_certificates)
+            .field("verify_hostname", &self.verify_hostname)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenSslBackend {
+    /// Builds the backend: trust store (`tlsCAFile`, or the system's), verification settings,
+    /// and the client identity (`tlsCertificateKeyFile` or in-memory bytes), read and decrypted
+    /// here, once.
+    pub fn new(opts: &TlsOptions) -> Result<Self> {
+        let verify_certificates = !opts.allow_invalid_certificates.unwrap_or(false);
+        let verify_hostname = verify_certificates && !opts.allow_invalid_hostnames.unwrap_or(false);
+
+        // The builder starts with the system trust store (set_default_verify_paths).
+        let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(|e| {
+            Error::invalid_tls_config(format!(
+                "OpenSSL cannot create a TLS context ({})",
+                short_reason(&e)
+            ))
+        })?;
+        if let Some(path) = &opts.ca_file_path {
+            // Only these CAs: a fresh store replaces the system one.
+            let mut store = X509StoreBuilder::new().map_err(|e| {
+                Error::invalid_tls_config(format!(
+                    "OpenSSL cannot create a trust store ({})",
+                    short_reason(&e)
+                ))
+            })?;
+            for ca in read_ca_file(path)? {
+                store.add_cert(ca).map_err(|e| {
+                    Error::invalid_tls_config(format!(
+                        "tlsCAFile {}: OpenSSL refused a certificate ({})",
+                        path.display(),
+                        short_reason(&e)
+                    ))
+                })?;
+            }
+            builder.set_cert_store(store.build());
+        }
+        if !verify_certificates {
+            builder.set_verify(SslVerifyMode::NONE);
+        }
+
+        let mut subject = None;
+        if let Some(id) = identity::load(opts)? {
+            let origin = identity_origin(opts);
+            let rejected = |what: &str, e: ::openssl::error::ErrorStack| {
+                Error::identity(
+                    origin.clone(),
+                    IdentityErrorKind::Rejected {
+                        detail: format!("OpenSSL refused the {what} ({})", short_reason(&e)),
+                    },
+                )
+            };
+            builder
+                .set_certificate(&id.leaf)
+                .map_err(|e| rejected("certificate", e))?;
+            for cert in id.chain {
+                builder
+                    .add_extra_chain_cert(cert)
+                    .map_err(|e| rejected("intermediate certificate", e))?;
+            }
+            builder
+                .set_private_key(&id.key)
+                .map_err(|e| rejected("private key", e))?;
+            builder.check_private_key().map_err(|_| {
+                Error::identity(
+                    origin.clone(),
+                    IdentityErrorKind::KeyMismatch {
+                        subject: id.subject.clone(),
+                    },
+                )
+            })?;
+            subject = Some(id.subject);
+        }
+
+        Ok(Self {
+            connector: builder.build(),
+            subject,
+            verify_certificates,
+            verify_hostname,
+        })
+    }
+
+    fn handshake_error(&self, host: &str, ssl: &SslRef, err: &ssl::Error) -> Error {
+        let verify = ssl.verify_result();
+        let reason = if self.verify_certificates && verify != X509VerifyResult::OK {
+            describe_verify_failure(verify, host)
+        } else {
+            describe_ssl_error(err, self.subject.as_deref())
+        };
+        handshake(host, reason)
+    }
+}
+
+fn handshake(host: &str, reason: String) -> Error {
+    Error::new(ErrorKind::TlsHandshake {
+        address: host.to_owned(),
+        backend: NAME,
+        reason,
+    })
+}
+
+fn identity_origin(opts: &TlsOptions) -> IdentitySource {
+    match &opts.cert_key_file_path {
+        Some(path) => IdentitySource::File(path.clone()),
+        None => IdentitySource::Memory,
+    }
+}
+
+fn read_ca_file(path: &Path) -> Result<Vec<X509>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::invalid_tls_config(format!(
+            "cannot read tlsCAFile {} ({e}); check the path and its permissions",
+            path.display()
+        ))
+    })?;
+    let certs = X509::stack_from_pem(&bytes).map_err(|e| {
+        Error::invalid_tls_config(format!(
+            "tlsCAFile {} is not a PEM file of CA certificates ({})",
+            path.display(),
+            short_reason(&e)
+        ))
+    })?;
+    if certs.is_empty() {
+        return Err(Error::invalid_tls_config(format!(
+            "tlsCAFile {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+#[async_trait]
+impl TlsBackend for OpenSslBackend {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn client_subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream> {
+        let setup = |e: ::openssl::error::ErrorStack| {
+            handshake(
+                host,
+                format!("cannot set up the TLS session ({})", short_reason(&e)),
+            )
+        };
+        let mut config = self.connector.configure().map_err(setup)?;
+        // SNI for names (never for IP literals); the name or IP checked against the
+        // certificate's SANs.
+        config.set_use_server_name_indication(true);
+        config.set_verify_hostname(self.verify_hostname);
+        let ssl = config.into_ssl(host).map_err(setup)?;
+        let mut tls = tokio_openssl::SslStream::new(ssl, stream).map_err(setup)?;
+        if let Err(e) = Pin::new(&mut tls).connect().await {
+            return Err(self.handshake_error(host, tls.ssl(), &e));
+        }
+        Ok(Box::new(stream::OpenSslStream::new(
+            tls,
+            host,
+            self.subject.clone(),
+        )))
+    }
+}
+
+/// The server's certificate failed verification: say why, and what to do.
+fn describe_verify_failure(result: X509VerifyResult, host: &str) -> String {
+    use ::openssl_sys as ffi;
+    let words = result.error_string();
+    match result.as_raw() {
+        ffi::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
+        | ffi::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+        | ffi::X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE
+        | ffi::X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+        | ffi::X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN => format!(
+            "the server's certificate is not signed by a trusted CA (check tlsCAFile; \
+             tlsAllowInvalidCertificates disables verification, unsafely) [{words}]"
+        ),
+        ffi::X509_V_ERR_HOSTNAME_MISMATCH | ffi::X509_V_ERR_IP_ADDRESS_MISMATCH => format!(
+            "the server's certificate does not name {host}; connect with a name the \
+             certificate has, or tlsAllowInvalidHostnames disables the check"
+        ),
+        ffi::X509_V_ERR_CERT_HAS_EXPIRED => {
+            "the server's certificate has expired; the server needs a new one".to_owned()
+        }
+        ffi::X509_V_ERR_CERT_NOT_YET_VALID => {
+            "the server's certificate is not valid yet; check the clocks".to_owned()
+        }
+        _ => format!("the server's certificate could not be verified: {words}"),
+    }
+}
+
+/// Any other handshake failure, from OpenSSL's reasons (alerts from the server included).
+pub(super) fn describe_ssl_error(err: &ssl::Error, client_subject: Option<&str>) -> String {
+    let reasons: Vec<&str> = err
+        .ssl_error()
+        .map(|stack| stack.errors().iter().filter_map(|e| e.reason()).collect())
+        .unwrap_or_default();
+    if let Some(reason) = reasons.first() {
+        if let Some(words) = describe_alert(reason, client_subject) {
+            return words;
+        }
+        if reason.contains("wrong version number") || reason.contains("packet length too long") {
+            return "the server did not answer with TLS; is TLS enabled on the server and the \
+                    port right?"
+                .to_owned();
+        }
+        if reason.contains("unsupported protocol") || reason.contains("no protocols available") {
+            return format!("no TLS version in common with the server ({reason})");
+        }
+        return (*reason).to_owned();
+    }
+    if let Some(io) = err.io_error() {
+        return format!("I/O error during the handshake: {io}");
+    }
+    if err.code() == ssl::ErrorCode::SYSCALL || err.code() == ssl::ErrorCode::ZERO_RETURN {
+        return "the server closed the connection during the handshake (is TLS enabled on \
+                the server?)"
+            .to_owned();
+    }
+    format!("OpenSSL error code {}", err.code().as_raw())
+}
+
+/// A TLS alert the server sent, when it is about the client certificate; `None` otherwise.
+/// Used for handshake failures and for the first read after a TLS 1.3 handshake, where the
+/// server's verdict on the client certificate arrives.
+pub(super) fn describe_alert(reason: &str, client_subject: Option<&str>) -> Option<String> {
+    if !reason.contains("alert") {
+        return None;
+    }
+    let sent = match client_subject {
+        Some(subject) => format!("the client certificate {subject}"),
+        None => "no client certificate".to_owned(),
+    };
+    Some(if reason.contains("certificate required") {
+        match client_subject {
+            None => "the server requires a client certificate and none is configured; set \
+                     tlsCertificateKeyFile"
+                .to_owned(),
+            Some(_) => format!("the server requires a client certificate ({sent} was refused)"),
+        }
+    } else if reason.contains("unknown ca") {
+        format!(
+            "the server does not trust {sent}: it is not signed by a CA in the server's CA \
+             file (alert: unknown CA)"
+        )
+    } else if reason.contains("certificate expired") {
+        format!("the server says {sent} has expired")
+    } else if reason.contains("bad certificate")
+        || reason.contains("certificate unknown")
+        || reason.contains("unsupported certificate")
+        || reason.contains("certificate revoked")
+    {
+        format!("the server rejected {sent} ({reason})")
+    } else if reason.contains("handshake failure") && client_subject.is_none() {
+        "the server refused the handshake (alert: handshake failure); it may require a client \
+         certificate: set tlsCertificateKeyFile"
+            .to_owned()
+    } else {
+        format!("the server ended the handshake ({reason}); {sent} was sent")
+    })
+}
