@@ -55,7 +55,10 @@ async fn run() -> mongo_x509::error::Result<()> {
 
     println!("server version:     {version}");
     println!("authenticated user: {users}");
-    println!("TLS backend:        {}", client.tls_backend_name().unwrap_or("none"));
+    println!(
+        "TLS backend:        {}",
+        client.tls_backend_name().unwrap_or("none")
+    );
     if let Some(subject) = client.client_subject() {
         println!("certificate:        {subject}");
     }

@@ -295,7 +295,9 @@ pub struct IdentityError {
 #[non_exhaustive]
 pub enum IdentityErrorKind {
     /// The file could not be read.
-    #[error("cannot read the file ({io}); check the path (tlsCertificateKeyFile) and its permissions")]
+    #[error(
+        "cannot read the file ({io}); check the path (tlsCertificateKeyFile) and its permissions"
+    )]
     Unreadable {
         /// The operating system's error, in words.
         io: String,
@@ -340,7 +342,9 @@ pub enum IdentityErrorKind {
         detail: String,
     },
     /// The certificate has expired.
-    #[error("the certificate {subject} expired on {not_after} (valid from {not_before}); renew it")]
+    #[error(
+        "the certificate {subject} expired on {not_after} (valid from {not_before}); renew it"
+    )]
     CertificateExpired {
         /// The subject DN.
         subject: String,

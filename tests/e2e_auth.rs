@@ -56,7 +56,10 @@ async fn a_known_certificate_authenticates_as_its_subject() {
             .unwrap();
         assert_eq!(users.len(), 1, "{backend}: {status}");
         let user = users[0].as_document().unwrap();
-        assert_eq!(user.get_str("user").unwrap(), common::certs::subject("client"));
+        assert_eq!(
+            user.get_str("user").unwrap(),
+            common::certs::subject("client")
+        );
         assert_eq!(user.get_str("db").unwrap(), "$external");
     }
 }
@@ -103,10 +106,12 @@ async fn a_username_that_differs_from_the_certificate_is_refused() {
 async fn the_username_may_be_given_and_must_then_be_the_subject() {
     let s = server();
     for backend in backends() {
-        let uri = s.uri("client-pkcs8.pem", &format!("tlsBackend={backend}")).replace(
-            "mongodb://",
-            &format!("mongodb://{}@", enc(&common::certs::subject("client"))),
-        );
+        let uri = s
+            .uri("client-pkcs8.pem", &format!("tlsBackend={backend}"))
+            .replace(
+                "mongodb://",
+                &format!("mongodb://{}@", enc(&common::certs::subject("client"))),
+            );
         ping(&uri)
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
@@ -128,7 +133,9 @@ async fn no_client_certificate_fails_the_handshake_and_says_the_server_wants_one
         assert!(
             matches!(
                 &*err.kind,
-                ErrorKind::TlsHandshake { .. } | ErrorKind::Io(_) | ErrorKind::ServerSelection { .. }
+                ErrorKind::TlsHandshake { .. }
+                    | ErrorKind::Io(_)
+                    | ErrorKind::ServerSelection { .. }
             ),
             "{backend}: {err:?}"
         );

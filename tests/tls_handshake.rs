@@ -14,8 +14,6 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
-#[cfg(any(feature = "openssl", feature = "native-tls"))]
-use std::sync::{RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use common::certs::{password, subject, test_certs};
@@ -113,11 +111,7 @@ fn rfc2253(name: &X509NameRef) -> String {
         .entries()
         .map(|e| {
             let key = e.object().nid().short_name().unwrap_or("?").to_owned();
-            let value = e
-                .data()
-                .as_utf8()
-                .map(|s| s.to_string())
-                .unwrap_or_default();
+            let value = String::from_utf8_lossy(e.data().as_slice());
             format!("{key}={value}")
         })
         .collect();
@@ -150,10 +144,12 @@ fn with_backend(mut opts: TlsOptions, backend: &TlsBackendKind) -> TlsOptions {
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 fn backends() -> Vec<TlsBackendKind> {
     let mut v = Vec::new();
-    #[cfg(feature = "openssl")]
-    v.push(TlsBackendKind::OpenSsl);
-    #[cfg(feature = "native-tls")]
-    v.push(TlsBackendKind::NativeTls);
+    if cfg!(feature = "openssl") {
+        v.push(TlsBackendKind::OpenSsl);
+    }
+    if cfg!(feature = "native-tls") {
+        v.push(TlsBackendKind::NativeTls);
+    }
     v
 }
 
@@ -189,11 +185,18 @@ async fn connect_with(
 /// Identity loading is counted process-wide: tests that load identities hold this for reading,
 /// the test that counts holds it for writing.
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
-static LOADS: RwLock<()> = RwLock::new(());
+static LOADS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
+/// For async tests.
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
-fn loading() -> RwLockReadGuard<'static, ()> {
-    LOADS.read().unwrap_or_else(|e| e.into_inner())
+async fn loading() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    LOADS.read().await
+}
+
+/// For tests outside a runtime.
+#[cfg(feature = "openssl")]
+fn loading_blocking() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    LOADS.blocking_read()
 }
 
 /// Every identity format in scripts/gen-test-certs.sh: (file, needs the password, subject name).
@@ -228,7 +231,7 @@ const INTERMEDIATE: &str = "CN=mongo-x509 Test Intermediate CA,O=mongo-x509 Test
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[tokio::test]
 async fn every_format_handshakes_on_every_backend() {
-    let _guard = loading();
+    let _guard = loading().await;
     let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
     let mut failures = Vec::new();
     for backend in backends() {
@@ -280,7 +283,7 @@ async fn every_format_handshakes_on_every_backend() {
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[tokio::test]
 async fn in_memory_identity_and_ignored_password() {
-    let _guard = loading();
+    let _guard = loading().await;
     let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
     for backend in backends() {
         // A password given for an unencrypted key is accepted and ignored.
@@ -308,7 +311,7 @@ async fn in_memory_identity_and_ignored_password() {
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[tokio::test]
 async fn ip_literals_verify_against_ip_sans() {
-    let _guard = loading();
+    let _guard = loading().await;
     for ip in ["127.0.0.1", "::1"] {
         let server = LocalServer::start("server.pem", ip.parse().unwrap());
         for backend in backends() {
@@ -349,7 +352,7 @@ fn assert_handshake_error(
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[tokio::test]
 async fn hostname_mismatch_fails_unless_allowed() {
-    let _guard = loading();
+    let _guard = loading().await;
     let server = LocalServer::start("server-wronghost.pem", "127.0.0.1".parse().unwrap());
     for backend in backends() {
         let opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
@@ -379,7 +382,7 @@ async fn hostname_mismatch_fails_unless_allowed() {
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[tokio::test]
 async fn unknown_ca_fails_unless_allowed() {
-    let _guard = loading();
+    let _guard = loading().await;
     let server = LocalServer::start("server-other-ca.pem", "127.0.0.1".parse().unwrap());
     for backend in backends() {
         let opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
@@ -406,7 +409,7 @@ async fn unknown_ca_fails_unless_allowed() {
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[tokio::test]
 async fn ca_file_trusts_only_its_cas() {
-    let _guard = loading();
+    let _guard = loading().await;
     let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
     for backend in backends() {
         let mut opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
@@ -426,7 +429,7 @@ async fn ca_file_trusts_only_its_cas() {
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[tokio::test]
 async fn no_client_certificate_is_refused_by_the_server() {
-    let _guard = loading();
+    let _guard = loading().await;
     let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
     for backend in backends() {
         let opts = with_backend(base_options(), &backend);
@@ -456,7 +459,7 @@ async fn no_client_certificate_is_refused_by_the_server() {
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[tokio::test]
 async fn custom_backend_is_used_as_given() {
-    let _guard = loading();
+    let _guard = loading().await;
     let built = build_backend(&with_identity("client-pkcs8.pem", false)).unwrap();
     let mut opts = base_options();
     opts.backend = Some(TlsBackendKind::Custom(Arc::clone(&built)));
@@ -469,7 +472,7 @@ async fn custom_backend_is_used_as_given() {
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[tokio::test]
 async fn default_backend_is_openssl_when_compiled() {
-    let _guard = loading();
+    let _guard = loading().await;
     let built = build_backend(&base_options()).unwrap();
     let expected = if cfg!(feature = "openssl") {
         "openssl"
@@ -484,7 +487,7 @@ async fn default_backend_is_openssl_when_compiled() {
 #[tokio::test]
 async fn fifty_connections_load_the_identity_once() {
     // Exclusive: no other test of this binary loads an identity meanwhile.
-    let _guard = LOADS.write().unwrap_or_else(|e| e.into_inner());
+    let _guard = LOADS.write().await;
     let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
     for backend in backends() {
         let before = identity_loads();
@@ -597,7 +600,7 @@ mod openssl_identity_errors {
 
     #[test]
     fn wrong_password() {
-        let _guard = loading();
+        let _guard = loading_blocking();
         for name in [
             "client-pkcs8-aes256.pem",
             "client-pkcs8-scrypt.pem",
@@ -614,7 +617,7 @@ mod openssl_identity_errors {
 
     #[test]
     fn missing_password() {
-        let _guard = loading();
+        let _guard = loading_blocking();
         for (name, scheme) in [
             ("client-pkcs8-aes256.pem", "PKCS#8"),
             ("client-legacy-aes128.pem", "AES-128-CBC"),
@@ -633,7 +636,7 @@ mod openssl_identity_errors {
 
     #[test]
     fn key_does_not_match_the_certificate() {
-        let _guard = loading();
+        let _guard = loading_blocking();
         let (kind, message) = error_for(file("client-wrongkey.pem", None));
         assert_eq!(
             kind,
@@ -646,7 +649,7 @@ mod openssl_identity_errors {
 
     #[test]
     fn certificate_only_and_key_only() {
-        let _guard = loading();
+        let _guard = loading_blocking();
         let (kind, message) = error_for(file("client-certonly.pem", None));
         assert!(
             matches!(kind, IdentityErrorKind::NoPrivateKey { .. }),
@@ -661,7 +664,7 @@ mod openssl_identity_errors {
 
     #[test]
     fn damaged_and_unrecognised_files() {
-        let _guard = loading();
+        let _guard = loading_blocking();
         let (kind, message) = error_for(file("client-truncated.pem", Some(&password())));
         assert!(
             matches!(kind, IdentityErrorKind::Malformed { .. }),
@@ -678,7 +681,7 @@ mod openssl_identity_errors {
 
     #[test]
     fn missing_file() {
-        let _guard = loading();
+        let _guard = loading_blocking();
         let (kind, message) = error_for(file("does-not-exist.pem", None));
         assert!(
             matches!(kind, IdentityErrorKind::Unreadable { .. }),
@@ -688,7 +691,7 @@ mod openssl_identity_errors {
 
     #[test]
     fn expired_and_not_yet_valid() {
-        let _guard = loading();
+        let _guard = loading_blocking();
         let (kind, message) = error_for(file("client-expired.pem", None));
         match kind {
             IdentityErrorKind::CertificateExpired { not_after, .. } => {
@@ -750,7 +753,7 @@ mod openssl_identity_errors {
 
     #[test]
     fn debug_shows_no_key_material() {
-        let _guard = loading();
+        let _guard = loading_blocking();
         let backend = build_backend(&with_backend(
             with_identity("client-pkcs8-aes256.pem", true),
             &TlsBackendKind::OpenSsl,

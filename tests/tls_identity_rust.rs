@@ -64,7 +64,10 @@ fn identity_error(name: &str, password: Option<Vec<u8>>) -> IdentityErrorKind {
         "the message should name the file {name}: {message}"
     );
     let pw = String::from_utf8(common::certs::password()).unwrap();
-    assert!(!message.contains(&pw), "the message shows the password: {message}");
+    assert!(
+        !message.contains(&pw),
+        "the message shows the password: {message}"
+    );
     let identity = err
         .as_identity_error()
         .unwrap_or_else(|| panic!("{name}: expected an identity error, got {err:?}"));
@@ -185,7 +188,9 @@ fn key_that_does_not_match_the_certificate() {
 #[test]
 fn certificate_without_key() {
     match identity_error("client-certonly.pem", None) {
-        IdentityErrorKind::NoPrivateKey { found } => assert!(found.contains("CERTIFICATE"), "{found}"),
+        IdentityErrorKind::NoPrivateKey { found } => {
+            assert!(found.contains("CERTIFICATE"), "{found}")
+        }
         other => panic!("expected NoPrivateKey, got {other:?}"),
     }
 }
@@ -193,7 +198,9 @@ fn certificate_without_key() {
 #[test]
 fn key_without_certificate() {
     match identity_error("client-keyonly.pem", None) {
-        IdentityErrorKind::NoCertificate { found } => assert!(found.contains("PRIVATE KEY"), "{found}"),
+        IdentityErrorKind::NoCertificate { found } => {
+            assert!(found.contains("PRIVATE KEY"), "{found}")
+        }
         other => panic!("expected NoCertificate, got {other:?}"),
     }
 }
@@ -211,7 +218,10 @@ fn garbage_files_whatever_their_name() {
     for name in ["garbage.pem", "garbage.p12"] {
         match identity_error(name, Some(password())) {
             IdentityErrorKind::UnsupportedFormat { found } => {
-                assert!(found.contains("no PEM block and not DER PKCS#12"), "{name}: {found}")
+                assert!(
+                    found.contains("no PEM block and not DER PKCS#12"),
+                    "{name}: {found}"
+                )
             }
             other => panic!("{name}: expected UnsupportedFormat, got {other:?}"),
         }
@@ -247,7 +257,9 @@ fn expired_certificate() {
 fn certificate_not_yet_valid() {
     match identity_error("client-notyet.pem", None) {
         IdentityErrorKind::CertificateNotYetValid {
-            subject, not_before, ..
+            subject,
+            not_before,
+            ..
         } => {
             assert!(subject.starts_with("CN=notyet"), "{subject}");
             assert_eq!(not_before, "2090-01-01 00:00:00 UTC");
@@ -269,8 +281,11 @@ fn in_memory_pem_and_pkcs12() {
             .unwrap_or_else(|e| panic!("{name} from memory: {e}"));
         assert_eq!(backend.client_subject(), Some(subject(identity).as_str()));
     }
-    let err = load_bytes(std::fs::read(file("client.p12")).unwrap(), Some(b"nope".to_vec()))
-        .unwrap_err();
+    let err = load_bytes(
+        std::fs::read(file("client.p12")).unwrap(),
+        Some(b"nope".to_vec()),
+    )
+    .unwrap_err();
     let identity = err.as_identity_error().expect("identity error");
     assert_eq!(identity.origin, IdentitySource::Memory);
     assert_eq!(identity.kind, IdentityErrorKind::WrongPassword);
@@ -302,9 +317,52 @@ fn ca_file_problems_are_config_errors() {
         matches!(*err.kind, ErrorKind::InvalidTlsConfig { ref message } if message.contains("tlsCAFile")),
         "{err:?}"
     );
-    let opts = TlsOptions::builder().ca_file_path(file("client-keyonly.pem")).build();
+    let opts = TlsOptions::builder()
+        .ca_file_path(file("client-keyonly.pem"))
+        .build();
     let err = NativeTlsBackend::new(&opts).unwrap_err();
-    assert!(matches!(*err.kind, ErrorKind::InvalidTlsConfig { .. }), "{err:?}");
+    assert!(
+        matches!(*err.kind, ErrorKind::InvalidTlsConfig { .. }),
+        "{err:?}"
+    );
     let opts = TlsOptions::builder().ca_file_path(file("ca.pem")).build();
     NativeTlsBackend::new(&opts).expect("a PEM CA file is accepted");
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(file(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
+}
+
+#[test]
+fn leaf_is_the_certificate_that_matches_the_key_wherever_it_is() {
+    // Intermediate first, then the key, then the leaf: the subject is still the leaf's.
+    let mut pem = read("intermediate.pem");
+    pem.extend(read("client-chain.key"));
+    pem.extend(b"some text between blocks\n");
+    pem.extend(read("client-chain.crt"));
+    let backend = load_bytes(pem, None).unwrap();
+    assert_eq!(
+        backend.client_subject(),
+        Some(subject("client-chain").as_str())
+    );
+}
+
+#[test]
+fn mismatched_keys_in_memory() {
+    for (cert, key, identity) in [
+        ("client.crt", "stranger.key", "client"),
+        ("client-ec.crt", "client.key", "client-ec"),
+        ("client.crt", "client-ec-sec1.key", "client"),
+    ] {
+        let mut pem = read(cert);
+        pem.extend(read(key));
+        let err = load_bytes(pem, None).unwrap_err();
+        assert_eq!(
+            err.as_identity_error().map(|e| e.kind.clone()),
+            Some(IdentityErrorKind::KeyMismatch {
+                subject: subject(identity)
+            }),
+            "{cert} + {key}"
+        );
+    }
 }

@@ -322,12 +322,24 @@ impl fmt::Debug for TlsOptions {
             .field("cert_key_file_path", &self.cert_key_file_path)
             .field(
                 "tls_certificate_key_file_password",
-                &self.tls_certificate_key_file_password.as_ref().map(|_| REDACTED),
+                &self
+                    .tls_certificate_key_file_password
+                    .as_ref()
+                    .map(|_| REDACTED),
             )
-            .field("cert_key_data", &self.cert_key_data.as_ref().map(|_| REDACTED))
-            .field("allow_invalid_certificates", &self.allow_invalid_certificates)
+            .field(
+                "cert_key_data",
+                &self.cert_key_data.as_ref().map(|_| REDACTED),
+            )
+            .field(
+                "allow_invalid_certificates",
+                &self.allow_invalid_certificates,
+            )
             .field("allow_invalid_hostnames", &self.allow_invalid_hostnames)
-            .field("disable_ocsp_endpoint_check", &self.disable_ocsp_endpoint_check)
+            .field(
+                "disable_ocsp_endpoint_check",
+                &self.disable_ocsp_endpoint_check,
+            )
             .field(
                 "disable_certificate_revocation_check",
                 &self.disable_certificate_revocation_check,

@@ -2,7 +2,7 @@
 //!
 //! The connection layer only ever sees `Arc<dyn TlsBackend>` and the [`BoxStream`] it returns;
 //! it never names OpenSSL or native-tls. A backend is built once per client from
-//! [`TlsOptions`](crate::options::TlsOptions): that is when the certificate-key file is read and
+//! [`TlsOptions`]: that is when the certificate-key file is read and
 //! the key decrypted, so a wrong password is reported by `Client::with_options`, and 50
 //! connections cost one decryption, not 50.
 
@@ -31,7 +31,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + Debug> AsyncStream for T {}
 pub type BoxStream = Box<dyn AsyncStream>;
 
 /// A TLS implementation. Implement it to plug in your own; pass it with
-/// [`TlsBackendKind::Custom`](crate::options::TlsBackendKind::Custom).
+/// [`TlsBackendKind::Custom`].
 ///
 /// `connect` takes any stream rather than a `TcpStream` so that the same backend serves TCP,
 /// Unix sockets and in-memory test pipes.

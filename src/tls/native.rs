@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
-use super::identity::{self, IdentityFormat};
+use super::identity;
 use super::{BoxStream, TlsBackend};
 use crate::error::{Error, ErrorKind, IdentityErrorKind, Result};
 use crate::options::TlsOptions;
@@ -75,7 +75,7 @@ impl NativeTlsBackend {
                 native_tls::Identity::from_pkcs8(chain_pem.as_bytes(), key_pem.as_bytes())
                     .map_err(|e| {
                         input.error(IdentityErrorKind::Rejected {
-                            detail: format!("{e} ({})", describe_format(&format)),
+                            detail: format!("{e} ({})", format.describe()),
                         })
                     })?;
             builder.identity(native_identity);
@@ -97,10 +97,6 @@ impl NativeTlsBackend {
             subject,
         })
     }
-}
-
-fn describe_format(format: &IdentityFormat) -> String {
-    format.describe()
 }
 
 /// The certificates of `tlsCAFile` (PEM, or a single DER certificate).
@@ -137,47 +133,78 @@ fn read_ca_file(path: &std::path::Path) -> Result<Vec<native_tls::Certificate>> 
 }
 
 /// The backend's reason plus what to do about it.
-fn handshake_reason(error: &native_tls::Error) -> String {
+fn handshake_reason(error: &native_tls::Error, host: &str) -> String {
     let reason = error.to_string();
-    let lower = reason.to_ascii_lowercase();
-    let hint = if lower.contains("alert") {
-        // The server sent an alert: it refused us (usually our certificate).
-        if lower.contains("certificate") || lower.contains("unknown ca") || lower.contains("handshake failure")
-        {
-            Some("the server refused the client certificate; check that tlsCertificateKeyFile holds a certificate signed by a CA the server trusts (and its intermediates)")
-        } else if lower.contains("protocol version") {
-            Some("the server and the client have no TLS version in common")
-        } else {
-            None
-        }
-    } else if lower.contains("hostname mismatch")
-        || lower.contains("ip address mismatch")
-        || lower.contains("not valid for")
-        || lower.contains("cn_no_match")
-        || lower.contains("name mismatch")
-    {
-        Some("the server certificate does not name this host; tlsAllowInvalidHostnames disables the check")
-    } else if lower.contains("expired") {
-        Some("the server certificate has expired (or the system clock is wrong)")
-    } else if lower.contains("unable to get local issuer")
-        || lower.contains("self-signed")
-        || lower.contains("self signed")
-        || lower.contains("unknown ca")
-        || lower.contains("untrusted")
-        || lower.contains("unable to verify")
-        || lower.contains("not trusted")
-        || lower.contains("certificate verify failed")
-    {
-        Some("the server certificate is not signed by a trusted CA; check tlsCAFile (tlsAllowInvalidCertificates disables verification)")
-    } else if lower.contains("wrong version number") || lower.contains("unexpected eof") {
-        Some("the server did not answer with TLS; check that TLS is enabled on the server and the port is right")
-    } else {
-        None
-    };
-    match hint {
+    match hint(&reason, host) {
         Some(hint) => format!("{reason}; {hint}"),
         None => reason,
     }
+}
+
+/// What to do about a handshake failure, from the backend's words (OpenSSL's verify results,
+/// Security.framework's and SChannel's messages).
+fn hint(reason: &str, host: &str) -> Option<String> {
+    let lower = reason.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let hint = if lower.contains("alert") {
+        // The server sent an alert: it refused us, usually our certificate.
+        if has(&["certificate required"]) {
+            "the server requires a client certificate; set tlsCertificateKeyFile".to_owned()
+        } else if has(&[
+            "certificate",
+            "unknown ca",
+            "handshake failure",
+            "access denied",
+        ]) {
+            "the server refused the client certificate; check that tlsCertificateKeyFile holds a \
+             certificate signed by a CA the server trusts (with its intermediates)"
+                .to_owned()
+        } else if has(&["protocol version"]) {
+            "the server and the client have no TLS version in common".to_owned()
+        } else {
+            return None;
+        }
+    } else if has(&[
+        "hostname mismatch",
+        "ip address mismatch",
+        "not valid for",
+        "cn_no_match",
+        "name mismatch",
+        "principal name",
+    ]) {
+        format!(
+            "the server certificate does not name {host}; tlsAllowInvalidHostnames disables the \
+             check"
+        )
+    } else if has(&["expired", "not yet valid"]) {
+        "the server certificate is outside its validity period (or the system clock is wrong)"
+            .to_owned()
+    } else if has(&[
+        "unable to get local issuer",
+        "self-signed",
+        "self signed",
+        "unknown ca",
+        "untrusted",
+        "not trusted",
+        "unable to verify",
+        "certificate verify failed",
+        "chain",
+    ]) {
+        "the server certificate is not signed by a trusted CA; check tlsCAFile \
+         (tlsAllowInvalidCertificates disables verification)"
+            .to_owned()
+    } else if has(&[
+        "wrong version number",
+        "unexpected eof",
+        "packet length too long",
+    ]) {
+        "the server did not answer with TLS; check that TLS is enabled on the server and the port \
+         is right"
+            .to_owned()
+    } else {
+        return None;
+    };
+    Some(hint)
 }
 
 #[async_trait]
@@ -196,8 +223,39 @@ impl TlsBackend for NativeTlsBackend {
             Err(e) => Err(Error::new(ErrorKind::TlsHandshake {
                 address: host.to_owned(),
                 backend: NAME,
-                reason: handshake_reason(&e),
+                reason: handshake_reason(&e, host),
             })),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hint;
+
+    const VERIFY: &str = "error:0A000086:SSL routines:tls_post_process_server_certificate:\
+                          certificate verify failed:../ssl/statem/statem_clnt.c:1889: ";
+
+    #[test]
+    fn hints_for_openssl_verify_results() {
+        let h = |r: &str| hint(&format!("{VERIFY}({r})"), "localhost").unwrap();
+        assert!(h("hostname mismatch").contains("does not name localhost"));
+        assert!(h("IP address mismatch").contains("tlsAllowInvalidHostnames"));
+        assert!(h("unable to get local issuer certificate").contains("check tlsCAFile"));
+        assert!(h("self-signed certificate in certificate chain").contains("check tlsCAFile"));
+        assert!(h("certificate has expired").contains("validity period"));
+    }
+
+    #[test]
+    fn hints_for_server_alerts_and_non_tls() {
+        let alert = |a: &str| hint(&format!("error:0A00045C:SSL routines::{a}"), "h").unwrap();
+        assert!(alert("tlsv13 alert certificate required").contains("set tlsCertificateKeyFile"));
+        assert!(alert("tlsv1 alert unknown ca").contains("refused the client certificate"));
+        assert!(
+            hint("error:0A00010B:SSL routines::wrong version number", "h")
+                .unwrap()
+                .contains("TLS is enabled")
+        );
+        assert_eq!(hint("something else entirely", "h"), None);
     }
 }

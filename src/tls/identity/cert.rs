@@ -33,15 +33,18 @@ impl CertInfo {
             detail: format!("a certificate could not be parsed ({e})"),
         })?;
         let tbs = &cert.tbs_certificate;
-        let subject_der = tbs.subject.to_der().map_err(|e| IdentityErrorKind::Malformed {
-            detail: format!("the certificate subject could not be encoded ({e})"),
-        })?;
-        let spki_der = tbs
-            .subject_public_key_info
+        let subject_der = tbs
+            .subject
             .to_der()
             .map_err(|e| IdentityErrorKind::Malformed {
-                detail: format!("the certificate public key could not be encoded ({e})"),
+                detail: format!("the certificate subject could not be encoded ({e})"),
             })?;
+        let spki_der =
+            tbs.subject_public_key_info
+                .to_der()
+                .map_err(|e| IdentityErrorKind::Malformed {
+                    detail: format!("the certificate public key could not be encoded ({e})"),
+                })?;
         let subject = rfc2253(&subject_der).ok_or_else(|| IdentityErrorKind::Malformed {
             detail: "the certificate subject is not a valid X.500 name".to_owned(),
         })?;
@@ -376,8 +379,14 @@ mod tests {
             atv(&[0x2b, 0x06, 0x01, 0x04, 0x01, 0x01], 0x0c, b"hi"),
         ]]);
         assert_eq!(rfc2253(&n).unwrap(), "1.3.6.1.4.1.1=#0C026869+CN=a");
-        let bmp = name(&[vec![atv(CN, 0x1e, &[0x00, 0x41, 0x00, 0xe9])]]);
-        assert_eq!(rfc2253(&bmp).unwrap(), "CN=A\\C3\\A9");
+        let bmp = name(&[vec![atv(CN, 0x1e, &[0x00, 0x41, 0x00, 0xe9, 0x27, 0x13])]]);
+        assert_eq!(rfc2253(&bmp).unwrap(), "CN=A\\C3\\A9\\E2\\9C\\93");
+        // Checked against `openssl x509 -nameopt RFC2253` (OpenSSL 3.0).
+        let spaces = name(&[
+            vec![atv(O, 0x13, b"T")],
+            vec![atv(CN, 0x0c, b" lead trail ")],
+        ]);
+        assert_eq!(rfc2253(&spaces).unwrap(), "CN=\\ lead trail\\ ,O=T");
     }
 
     #[test]

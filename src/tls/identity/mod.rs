@@ -8,11 +8,10 @@
 //!
 //! Everything that may hold key material is kept in [`Zeroizing`] buffers.
 
-// Without a backend nothing loads identities (the unit tests still exercise this module).
-#![cfg_attr(
-    not(any(feature = "openssl", feature = "native-tls")),
-    allow(dead_code)
-)]
+// Without the native-tls backend, parts of this module (key matching, the PEM helpers) have
+// no user: the OpenSSL backend uses only the front-end, and without a backend nothing loads
+// identities (the unit tests still exercise it all).
+#![cfg_attr(not(feature = "native-tls"), allow(dead_code))]
 
 use std::fmt;
 
@@ -185,7 +184,9 @@ fn describe_unknown(bytes: &[u8]) -> String {
                 .to_owned();
         }
     }
-    let text = bytes.iter().all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    let text = bytes
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
     format!(
         "no PEM block and not DER PKCS#12 ({} bytes of {}); expected PEM (-----BEGIN \
          CERTIFICATE----- and a private key) or PKCS#12",
@@ -231,7 +232,8 @@ fn parse_pem(bytes: &[u8]) -> std::result::Result<Vec<PemBlock>, IdentityErrorKi
         let label = label.trim().to_owned();
         let end_line = format!("-----END {label}-----");
         let mut headers = Vec::new();
-        let mut body = Zeroizing::new(String::new());
+        // Sized up front: a growing buffer would leave copies of the key behind.
+        let mut body = Zeroizing::new(String::with_capacity(text.len()));
         let mut in_headers = true;
         let mut ended = false;
         for line in lines.by_ref() {
@@ -258,9 +260,7 @@ fn parse_pem(bytes: &[u8]) -> std::result::Result<Vec<PemBlock>, IdentityErrorKi
         }
         if !ended {
             return Err(IdentityErrorKind::Malformed {
-                detail: format!(
-                    "the PEM block {label} is truncated (no {end_line} line)"
-                ),
+                detail: format!("the PEM block {label} is truncated (no {end_line} line)"),
             });
         }
         let der = base64_decode(&body).ok_or_else(|| IdentityErrorKind::Malformed {
@@ -275,7 +275,11 @@ fn parse_pem(bytes: &[u8]) -> std::result::Result<Vec<PemBlock>, IdentityErrorKi
                 detail: format!("the PEM block {label} does not hold one complete DER value"),
             });
         }
-        blocks.push(PemBlock { label, headers, der });
+        blocks.push(PemBlock {
+            label,
+            headers,
+            der,
+        });
     }
     if blocks.is_empty() {
         return Err(IdentityErrorKind::Malformed {
@@ -287,7 +291,9 @@ fn parse_pem(bytes: &[u8]) -> std::result::Result<Vec<PemBlock>, IdentityErrorKi
 
 /// The DER certificates of a PEM file (a CA file): `CERTIFICATE` blocks in order; other blocks
 /// are skipped.
-pub(crate) fn pem_certificates(bytes: &[u8]) -> std::result::Result<Vec<Vec<u8>>, IdentityErrorKind> {
+pub(crate) fn pem_certificates(
+    bytes: &[u8],
+) -> std::result::Result<Vec<Vec<u8>>, IdentityErrorKind> {
     Ok(parse_pem(bytes)?
         .into_iter()
         .filter(|b| b.label == "CERTIFICATE" || b.label == "X509 CERTIFICATE")
@@ -296,7 +302,6 @@ pub(crate) fn pem_certificates(bytes: &[u8]) -> std::result::Result<Vec<Vec<u8>>
 }
 
 /// PEM-encodes `der` under `label`, 64 columns (the result may hold a key: it is zeroized).
-#[cfg_attr(not(feature = "native-tls"), allow(dead_code))]
 pub(crate) fn pem_encode(label: &str, der: &[u8], out: &mut Zeroizing<String>) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut b64 = Zeroizing::new(Vec::with_capacity(der.len().div_ceil(3) * 4));
@@ -315,6 +320,8 @@ pub(crate) fn pem_encode(label: &str, der: &[u8], out: &mut Zeroizing<String>) {
             }
         }
     }
+    // Reserve first: growing the string later would leave copies of the key behind.
+    out.reserve(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
     out.push_str("-----BEGIN ");
     out.push_str(label);
     out.push_str("-----\n");

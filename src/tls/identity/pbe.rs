@@ -216,8 +216,14 @@ fn pkcs12_pbe(
 ) -> Result<Zeroizing<Vec<u8>>, PbeError> {
     let bad = || PbeError::Malformed(format!("invalid parameters for {}", oid_name(oid)));
     // pkcs-12PbeParams ::= SEQUENCE { salt OCTET STRING, iterations INTEGER }
-    let p = params.and_then(|p| tlv::children_of(p, tlv::SEQUENCE)).ok_or_else(bad)?;
-    let salt = p.first().filter(|t| t.tag == tlv::OCTET_STRING).ok_or_else(bad)?.value;
+    let p = params
+        .and_then(|p| tlv::children_of(p, tlv::SEQUENCE))
+        .ok_or_else(bad)?;
+    let salt = p
+        .first()
+        .filter(|t| t.tag == tlv::OCTET_STRING)
+        .ok_or_else(bad)?
+        .value;
     let iterations = p
         .get(1)
         .and_then(|t| tlv::small_int(*t))
@@ -234,7 +240,9 @@ fn pkcs12_pbe(
     match oid {
         OID_P12_3DES => cbc_decrypt::<des::TdesEde3>(&key, &iv, ciphertext),
         OID_P12_2DES => cbc_decrypt::<des::TdesEde2>(&key, &iv, ciphertext),
-        OID_P12_RC2_128 => cbc_decrypt_with(rc2::Rc2::new_with_eff_key_len(&key, 128), &iv, ciphertext),
+        OID_P12_RC2_128 => {
+            cbc_decrypt_with(rc2::Rc2::new_with_eff_key_len(&key, 128), &iv, ciphertext)
+        }
         _ => cbc_decrypt_with(rc2::Rc2::new_with_eff_key_len(&key, 40), &iv, ciphertext),
     }
 }
@@ -268,8 +276,8 @@ pub(crate) fn cbc_decrypt<C>(
 where
     C: BlockDecryptMut + cbc::cipher::BlockCipher + KeyInit,
 {
-    let cipher = C::new_from_slice(key)
-        .map_err(|_| PbeError::Malformed("invalid key length".into()))?;
+    let cipher =
+        C::new_from_slice(key).map_err(|_| PbeError::Malformed("invalid key length".into()))?;
     cbc_decrypt_with(cipher, iv, ciphertext)
 }
 
@@ -306,8 +314,9 @@ pub(crate) fn legacy_pem_decrypt(
         .split_once(',')
         .ok_or_else(|| PbeError::Malformed(format!("invalid DEK-Info header {dek_info:?}")))?;
     let cipher = cipher.trim().to_ascii_uppercase();
-    let iv = hex_decode(iv_hex.trim())
-        .ok_or_else(|| PbeError::Malformed(format!("invalid IV in DEK-Info header {dek_info:?}")))?;
+    let iv = hex_decode(iv_hex.trim()).ok_or_else(|| {
+        PbeError::Malformed(format!("invalid IV in DEK-Info header {dek_info:?}"))
+    })?;
     let key_len = match cipher.as_str() {
         "AES-128-CBC" => 16,
         "AES-192-CBC" => 24,

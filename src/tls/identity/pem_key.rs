@@ -19,16 +19,22 @@ pub(crate) fn to_pkcs8(
     // Legacy encryption first: it wraps a PKCS#1, SEC1 (or, rarely, PKCS#8) key.
     let decrypted;
     let der: &[u8] = if block.is_legacy_encrypted() {
-        let dek = block.header("DEK-Info").ok_or_else(|| IdentityErrorKind::Malformed {
-            detail: format!("the PEM block {} has Proc-Type ENCRYPTED but no DEK-Info", block.label),
-        })?;
+        let dek = block
+            .header("DEK-Info")
+            .ok_or_else(|| IdentityErrorKind::Malformed {
+                detail: format!(
+                    "the PEM block {} has Proc-Type ENCRYPTED but no DEK-Info",
+                    block.label
+                ),
+            })?;
         let cipher = dek.split(',').next().unwrap_or(dek).trim().to_owned();
         let Some(password) = password else {
             return Err(IdentityErrorKind::PasswordRequired {
                 scheme: format!("legacy PEM {cipher}"),
             });
         };
-        decrypted = pbe::legacy_pem_decrypt(dek, &block.der, password).map_err(PbeError::into_kind)?;
+        decrypted =
+            pbe::legacy_pem_decrypt(dek, &block.der, password).map_err(PbeError::into_kind)?;
         &decrypted
     } else {
         &block.der
@@ -99,14 +105,13 @@ fn ec_to_pkcs8(der: &[u8], decrypted: bool) -> Result<Zeroizing<Vec<u8>>, Identi
                 && items.get(1).is_some_and(|k| k.tag == tlv::OCTET_STRING)
         })
         .ok_or_else(|| bad_key("SEC1 EC", decrypted))?;
-    let params = items
-        .iter()
-        .find(|t| t.tag == 0xa0)
-        .ok_or_else(|| IdentityErrorKind::UnsupportedFormat {
+    let params = items.iter().find(|t| t.tag == 0xa0).ok_or_else(|| {
+        IdentityErrorKind::UnsupportedFormat {
             found: "an EC PRIVATE KEY without its curve parameters; convert it with \
                     `openssl pkcs8 -topk8 -nocrypt`"
                 .to_owned(),
-        })?;
+        }
+    })?;
     let mut alg = Vec::new();
     tlv::encode(tlv::OID, OID_EC, &mut alg);
     alg.extend_from_slice(params.value);
@@ -118,7 +123,7 @@ fn wrap_pkcs8(algorithm_content: &[u8], private_key: &[u8]) -> Zeroizing<Vec<u8>
     body.extend_from_slice(&[0x02, 0x01, 0x00]);
     tlv::encode(tlv::SEQUENCE, algorithm_content, &mut body);
     tlv::encode(tlv::OCTET_STRING, private_key, &mut body);
-    let mut out = Zeroizing::new(Vec::with_capacity(body.len() + 4));
+    let mut out = Zeroizing::new(Vec::with_capacity(body.len() + 8));
     tlv::encode(tlv::SEQUENCE, &body, &mut out);
     out
 }
@@ -135,8 +140,14 @@ pub(crate) fn encrypted_pkcs8(
     let items = tlv::read_exact(der)
         .and_then(|t| tlv::children_of(t, tlv::SEQUENCE))
         .ok_or_else(malformed)?;
-    let alg = items.first().filter(|t| t.tag == tlv::SEQUENCE).ok_or_else(malformed)?;
-    let data = items.get(1).filter(|t| t.tag == tlv::OCTET_STRING).ok_or_else(malformed)?;
+    let alg = items
+        .first()
+        .filter(|t| t.tag == tlv::SEQUENCE)
+        .ok_or_else(malformed)?;
+    let data = items
+        .get(1)
+        .filter(|t| t.tag == tlv::OCTET_STRING)
+        .ok_or_else(malformed)?;
     let Some(password) = password else {
         return Err(IdentityErrorKind::PasswordRequired {
             scheme: format!("PKCS#8 {}", pbe::describe_scheme(alg.raw)),
@@ -158,7 +169,10 @@ mod tests {
         let p8 = rsa_to_pkcs8(&pkcs1, false).unwrap();
         assert!(check_pkcs8(&p8, false).is_ok());
         assert!(p8.ends_with(&pkcs1));
-        assert_eq!(rsa_to_pkcs8(&[0x30, 0x00], true), Err(IdentityErrorKind::WrongPassword));
+        assert_eq!(
+            rsa_to_pkcs8(&[0x30, 0x00], true),
+            Err(IdentityErrorKind::WrongPassword)
+        );
     }
 
     #[test]

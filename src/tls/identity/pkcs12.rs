@@ -119,7 +119,7 @@ fn octet_string(t: tlv::Tlv<'_>) -> Option<Zeroizing<Vec<u8>>> {
 }
 
 fn join_segments(value: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    let mut out = Zeroizing::new(Vec::new());
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len()));
     for part in tlv::children(value)? {
         if part.tag != tlv::OCTET_STRING {
             return None;
@@ -133,13 +133,7 @@ fn join_segments(value: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
 macro_rules! hmac_ok {
     ($digest:ty, $bmp:expr, $salt:expr, $iterations:expr, $content:expr, $expected:expr) => {{
         use sha2::Digest as _;
-        let key = pbe::pkcs12_kdf::<$digest>(
-            $bmp,
-            $salt,
-            3,
-            $iterations,
-            <$digest>::output_size(),
-        );
+        let key = pbe::pkcs12_kdf::<$digest>($bmp, $salt, 3, $iterations, <$digest>::output_size());
         match <Hmac<$digest> as Mac>::new_from_slice(&key) {
             Ok(mut mac) => {
                 mac.update($content);
@@ -233,10 +227,15 @@ fn decrypt_encrypted_data(
         .get(1)
         .and_then(|t| tlv::children_of(*t, tlv::SEQUENCE))
         .ok_or_else(|| malformed("encryptedData"))?;
-    let alg = eci.get(1).filter(|t| t.tag == tlv::SEQUENCE).ok_or_else(|| malformed("encryptedData"))?;
+    let alg = eci
+        .get(1)
+        .filter(|t| t.tag == tlv::SEQUENCE)
+        .ok_or_else(|| malformed("encryptedData"))?;
     let ciphertext = match eci.get(2) {
         Some(c) if c.tag == 0x80 => Zeroizing::new(c.value.to_vec()),
-        Some(c) if c.tag == 0xa0 => join_segments(c.value).ok_or_else(|| malformed("encryptedData"))?,
+        Some(c) if c.tag == 0xa0 => {
+            join_segments(c.value).ok_or_else(|| malformed("encryptedData"))?
+        }
         _ => return Err(malformed("encryptedData")),
     };
     pbe::decrypt(alg.raw, &ciphertext, password).map_err(|e| match e {

@@ -23,7 +23,10 @@ pub(crate) struct DecodedIdentity {
 impl fmt::Debug for DecodedIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DecodedIdentity")
-            .field("chain", &format_args!("<{} certificates>", self.chain.len()))
+            .field(
+                "chain",
+                &format_args!("<{} certificates>", self.chain.len()),
+            )
             .field("leaf", &self.leaf.subject)
             .field("key_pkcs8", &"<redacted>")
             .finish()

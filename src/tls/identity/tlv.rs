@@ -89,7 +89,11 @@ pub(crate) fn small_int(tlv: Tlv<'_>) -> Option<u64> {
     if tlv.value.first()? & 0x80 != 0 {
         return None; // negative
     }
-    Some(tlv.value.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    Some(
+        tlv.value
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+    )
 }
 
 /// Encodes a TLV (used to build PKCS#8 wrappers).

@@ -104,10 +104,7 @@ fn from_pem(
 }
 
 fn is_certificate(label: &str) -> bool {
-    matches!(
-        label,
-        "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"
-    )
+    matches!(label, "CERTIFICATE" | "X509 CERTIFICATE")
 }
 
 /// Decodes one private key block. Encrypted keys only ever see our own password callback.
