@@ -21,17 +21,6 @@ use mongo_x509::Client;
 #[allow(dead_code)]
 mod common;
 
-fn backends() -> Vec<&'static str> {
-    let mut v = Vec::new();
-    if cfg!(feature = "openssl") {
-        v.push("openssl");
-    }
-    if cfg!(feature = "native-tls") {
-        v.push("native-tls");
-    }
-    v
-}
-
 /// This process's user + system CPU time, from /proc/self/stat (clock ticks of 10 ms).
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -57,7 +46,7 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("connect_first_ping");
     group.sample_size(20);
-    for backend in backends() {
+    for backend in common::backend_names() {
         let uri = server.uri("client-pkcs8-aes256.pem", &format!("tlsBackend={backend}"));
         let opts = rt.block_on(ClientOptions::parse(&uri)).unwrap();
         group.bench_function(BenchmarkId::from_parameter(backend), |b| {
@@ -77,7 +66,7 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group(op);
         group.sample_size(10);
         group.measurement_time(Duration::from_secs(5));
-        for backend in backends() {
+        for backend in common::backend_names() {
             let uri = server.uri(
                 "client-pkcs8.pem",
                 &format!("tlsBackend={backend}&maxPoolSize=16"),

@@ -34,17 +34,6 @@ const FORMATS: &[(&str, &str, bool)] = &[
     ("pkcs12-legacy", "client-legacy.p12", true),
 ];
 
-fn backends() -> Vec<TlsBackendKind> {
-    let mut v = Vec::new();
-    if cfg!(feature = "openssl") {
-        v.push(TlsBackendKind::OpenSsl);
-    }
-    if cfg!(feature = "native-tls") {
-        v.push(TlsBackendKind::NativeTls);
-    }
-    v
-}
-
 fn options(backend: &TlsBackendKind, file: &str, encrypted: bool) -> TlsOptions {
     let certs = test_certs();
     let mut opts = TlsOptions::builder()
@@ -62,7 +51,7 @@ fn build(c: &mut Criterion) {
     let mut group = c.benchmark_group("build_backend");
     // scrypt and PKCS#12 cost tens of milliseconds each: few samples are enough.
     group.sample_size(10);
-    for backend in backends() {
+    for backend in common::backends() {
         for (name, file, encrypted) in FORMATS {
             let opts = options(&backend, file, *encrypted);
             if let Err(e) = build_backend(&opts) {
@@ -114,7 +103,7 @@ fn start_server() -> std::net::SocketAddr {
 fn fifty_connections(_c: &mut Criterion) {
     let addr = start_server();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    for backend in backends() {
+    for backend in common::backends() {
         for (name, file, encrypted) in FORMATS {
             let before = identity_loads();
             let Ok(built) = build_backend(&options(&backend, file, *encrypted)) else {

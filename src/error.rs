@@ -153,7 +153,7 @@ pub enum ErrorKind {
         /// The server the client tried to reach.
         address: String,
         /// Which TLS backend was in use.
-        backend: &'static str,
+        backend: String,
         /// The backend's reason, in words (unknown CA, hostname mismatch, …), with a hint.
         reason: String,
     },

@@ -12,18 +12,6 @@ use mongo_x509::bson::doc;
 use mongo_x509::error::{Error, ErrorKind};
 use mongo_x509::Client;
 
-/// The backends compiled into this test binary, as `tlsBackend` values.
-fn backends() -> Vec<&'static str> {
-    let mut v = Vec::new();
-    if cfg!(feature = "openssl") {
-        v.push("openssl");
-    }
-    if cfg!(feature = "native-tls") {
-        v.push("native-tls");
-    }
-    v
-}
-
 /// Runs `ping` with a short server selection timeout, so a failure never takes 30 s.
 async fn ping(uri: &str) -> Result<(), Error> {
     let uri = format!("{uri}&serverSelectionTimeoutMS=5000&connectTimeoutMS=5000");
@@ -40,7 +28,7 @@ async fn ping(uri: &str) -> Result<(), Error> {
 #[tokio::test]
 async fn a_known_certificate_authenticates_as_its_subject() {
     let s = server();
-    for backend in backends() {
+    for backend in common::backend_names() {
         let uri = s.uri("client-pkcs8-aes256.pem", &format!("tlsBackend={backend}"));
         let client = Client::with_uri_str(&uri).await.unwrap();
         assert_eq!(client.tls_backend_name(), Some(backend));
@@ -68,7 +56,7 @@ async fn a_known_certificate_authenticates_as_its_subject() {
 async fn a_certificate_without_a_user_gets_an_authentication_error_naming_its_subject() {
     let s = server();
     let stranger = common::certs::subject("stranger");
-    for backend in backends() {
+    for backend in common::backend_names() {
         let err = ping(&s.uri("stranger.pem", &format!("tlsBackend={backend}")))
             .await
             .unwrap_err();
@@ -105,7 +93,7 @@ async fn a_username_that_differs_from_the_certificate_is_refused() {
 #[tokio::test]
 async fn the_username_may_be_given_and_must_then_be_the_subject() {
     let s = server();
-    for backend in backends() {
+    for backend in common::backend_names() {
         let uri = s
             .uri("client-pkcs8.pem", &format!("tlsBackend={backend}"))
             .replace(
@@ -121,7 +109,7 @@ async fn the_username_may_be_given_and_must_then_be_the_subject() {
 #[tokio::test]
 async fn no_client_certificate_fails_the_handshake_and_says_the_server_wants_one() {
     let s = server();
-    for backend in backends() {
+    for backend in common::backend_names() {
         // TLS with the right CA but no certificate and no X.509: the server refuses the handshake.
         let uri = format!(
             "mongodb://{}/?tls=true&tlsCAFile={}&tlsBackend={backend}",
@@ -131,16 +119,11 @@ async fn no_client_certificate_fails_the_handshake_and_says_the_server_wants_one
         let err = ping(&uri).await.unwrap_err();
         let text = err.to_string();
         assert!(
-            matches!(
-                &*err.kind,
-                ErrorKind::TlsHandshake { .. }
-                    | ErrorKind::Io(_)
-                    | ErrorKind::ServerSelection { .. }
-            ),
+            matches!(&*err.kind, ErrorKind::TlsHandshake { .. }),
             "{backend}: {err:?}"
         );
         assert!(
-            text.to_lowercase().contains("certificate"),
+            text.contains("client certificate") || text.contains("tlsCertificateKeyFile"),
             "{backend}: the error should say a client certificate is needed: {text}"
         );
     }
@@ -172,7 +155,7 @@ async fn x509_without_tls_is_refused() {
 #[tokio::test]
 async fn a_server_certificate_from_an_unknown_ca_is_refused_unless_allowed() {
     let s = server();
-    for backend in backends() {
+    for backend in common::backend_names() {
         let uri = s
             .uri("client-pkcs8.pem", &format!("tlsBackend={backend}"))
             .replace(
@@ -193,7 +176,7 @@ async fn a_server_certificate_from_an_unknown_ca_is_refused_unless_allowed() {
 #[tokio::test]
 async fn a_server_certificate_for_another_host_is_refused_unless_allowed() {
     let s = server();
-    for backend in backends() {
+    for backend in common::backend_names() {
         // ::ffff:127.0.0.1 reaches the server (IPv4-mapped) but is not in its certificate.
         let uri = s
             .uri("client-pkcs8.pem", &format!("tlsBackend={backend}"))
@@ -212,7 +195,7 @@ async fn a_server_certificate_for_another_host_is_refused_unless_allowed() {
 #[tokio::test]
 async fn ip_literals_verify_against_the_certificate() {
     let s = server();
-    for backend in backends() {
+    for backend in common::backend_names() {
         let uri = s
             .uri("client-pkcs8.pem", &format!("tlsBackend={backend}"))
             .replace(&s.host(), &format!("127.0.0.1:{}", s.port));
@@ -225,7 +208,7 @@ async fn ip_literals_verify_against_the_certificate() {
 #[tokio::test]
 async fn a_wrong_key_password_is_reported_when_the_client_is_created() {
     let s = server();
-    for backend in backends() {
+    for backend in common::backend_names() {
         let uri = s
             .uri("client-pkcs8-aes256.pem", &format!("tlsBackend={backend}"))
             .replace(

@@ -18,17 +18,6 @@ use mongo_x509::options::{
 use mongo_x509::{Client, Collection};
 use serde::{Deserialize, Serialize};
 
-fn backends() -> Vec<&'static str> {
-    let mut v = Vec::new();
-    if cfg!(feature = "openssl") {
-        v.push("openssl");
-    }
-    if cfg!(feature = "native-tls") {
-        v.push("native-tls");
-    }
-    v
-}
-
 /// (file, name of the user it authenticates as) for each key format.
 const KEY_FILES: &[(&str, &str)] = &[
     ("client-pkcs8-aes256.pem", "client"),
@@ -184,7 +173,7 @@ async fn round_trip(client: &Client, label: &str) {
 #[tokio::test]
 async fn crud_with_every_backend_and_key_format_from_the_connection_string() {
     let s = server();
-    for backend in backends() {
+    for backend in common::backend_names() {
         for (file, _) in KEY_FILES {
             let uri = s.uri(
                 file,
@@ -230,7 +219,7 @@ fn options_in_code(backend: &str, file: &str, username: Option<String>) -> Clien
 
 #[tokio::test]
 async fn crud_with_options_in_code_with_and_without_user_name() {
-    for backend in backends() {
+    for backend in common::backend_names() {
         for (file, user) in [
             ("client-pkcs8-aes256.pem", "client"),
             ("client-chain.p12", "client-chain"),
@@ -252,7 +241,7 @@ async fn crud_with_options_in_code_with_and_without_user_name() {
 
 #[tokio::test]
 async fn wrong_key_password_fails_in_with_options() {
-    for backend in backends() {
+    for backend in common::backend_names() {
         let mut opts = options_in_code(backend, "client-pkcs8-aes256.pem", None);
         if let Some(Tls::Enabled(t)) = &mut opts.tls {
             t.tls_certificate_key_file_password = Some(b"not the password".to_vec());
@@ -266,7 +255,7 @@ async fn wrong_key_password_fails_in_with_options() {
 }
 
 fn client() -> Client {
-    let backend = backends()[0];
+    let backend = common::backend_names()[0];
     Client::with_options(options_in_code(backend, "client-pkcs8-aes256.pem", None)).unwrap()
 }
 

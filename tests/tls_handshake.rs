@@ -140,19 +140,6 @@ fn with_backend(mut opts: TlsOptions, backend: &TlsBackendKind) -> TlsOptions {
     opts
 }
 
-/// The backends compiled into this test binary.
-#[cfg(any(feature = "openssl", feature = "native-tls"))]
-fn backends() -> Vec<TlsBackendKind> {
-    let mut v = Vec::new();
-    if cfg!(feature = "openssl") {
-        v.push(TlsBackendKind::OpenSsl);
-    }
-    if cfg!(feature = "native-tls") {
-        v.push(TlsBackendKind::NativeTls);
-    }
-    v
-}
-
 /// Builds the backend, connects to `server` as `host`, and reads the server's greeting.
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 async fn handshake(opts: &TlsOptions, host: &str, server: &LocalServer) -> Result<(), Error> {
@@ -234,7 +221,7 @@ async fn every_format_handshakes_on_every_backend() {
     let _guard = loading().await;
     let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
     let mut failures = Vec::new();
-    for backend in backends() {
+    for backend in common::backends() {
         for (file, needs_password, name) in FORMATS {
             let what = format!("{} / {file}", backend.name());
             let opts = with_backend(with_identity(file, *needs_password), &backend);
@@ -285,7 +272,7 @@ async fn every_format_handshakes_on_every_backend() {
 async fn in_memory_identity_and_ignored_password() {
     let _guard = loading().await;
     let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
-    for backend in backends() {
+    for backend in common::backends() {
         // A password given for an unencrypted key is accepted and ignored.
         let opts = with_backend(with_identity("client-pkcs8.pem", true), &backend);
         handshake(&opts, "localhost", &server)
@@ -314,7 +301,7 @@ async fn ip_literals_verify_against_ip_sans() {
     let _guard = loading().await;
     for ip in ["127.0.0.1", "::1"] {
         let server = LocalServer::start("server.pem", ip.parse().unwrap());
-        for backend in backends() {
+        for backend in common::backends() {
             let opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
             handshake(&opts, ip, &server)
                 .await
@@ -354,7 +341,7 @@ fn assert_handshake_error(
 async fn hostname_mismatch_fails_unless_allowed() {
     let _guard = loading().await;
     let server = LocalServer::start("server-wronghost.pem", "127.0.0.1".parse().unwrap());
-    for backend in backends() {
+    for backend in common::backends() {
         let opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
         let reason = assert_handshake_error(
             handshake(&opts, "localhost", &server).await,
@@ -384,7 +371,7 @@ async fn hostname_mismatch_fails_unless_allowed() {
 async fn unknown_ca_fails_unless_allowed() {
     let _guard = loading().await;
     let server = LocalServer::start("server-other-ca.pem", "127.0.0.1".parse().unwrap());
-    for backend in backends() {
+    for backend in common::backends() {
         let opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
         let reason = assert_handshake_error(
             handshake(&opts, "localhost", &server).await,
@@ -411,7 +398,7 @@ async fn unknown_ca_fails_unless_allowed() {
 async fn ca_file_trusts_only_its_cas() {
     let _guard = loading().await;
     let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
-    for backend in backends() {
+    for backend in common::backends() {
         let mut opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
         opts.ca_file_path = Some(cert("other-ca.pem"));
         let reason = assert_handshake_error(
@@ -431,7 +418,7 @@ async fn ca_file_trusts_only_its_cas() {
 async fn no_client_certificate_is_refused_by_the_server() {
     let _guard = loading().await;
     let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
-    for backend in backends() {
+    for backend in common::backends() {
         let opts = with_backend(base_options(), &backend);
         let built = build_backend(&opts).unwrap();
         assert_eq!(built.client_subject(), None);
@@ -489,7 +476,7 @@ async fn fifty_connections_load_the_identity_once() {
     // Exclusive: no other test of this binary loads an identity meanwhile.
     let _guard = LOADS.write().await;
     let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
-    for backend in backends() {
+    for backend in common::backends() {
         let before = identity_loads();
         let built = build_backend(&with_backend(
             with_identity("client-pkcs8-aes256.pem", true),

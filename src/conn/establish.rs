@@ -77,7 +77,10 @@ async fn establish_inner(
         None => stream,
     };
     let mut conn = Connection::new(id, address.clone(), stream);
-    let reply = conn.command("admin", build_hello(opts)).await?;
+    let reply = match conn.command("admin", build_hello(opts)).await {
+        Ok(reply) => reply,
+        Err(e) => return Err(closed_after_tls(address, opts.tls.as_deref(), e)),
+    };
     let hello = parse_hello(reply).inspect_err(|_| conn.mark_broken())?;
     conn.set_hello(hello);
     let user = auth::authenticate(&mut conn, plan).await?;
@@ -112,6 +115,31 @@ async fn open_stream(address: &ServerAddress) -> Result<BoxStream> {
             message: format!("{address}: Unix domain sockets are not available on this platform"),
         })),
     }
+}
+
+/// A server that refuses the client certificate under TLS 1.3 does so after the client's side of
+/// the handshake has completed, so the refusal arrives as a reset or end of file on the first
+/// read (some backends surface the alert, some only the reset). Say what it most likely means.
+fn closed_after_tls(address: &ServerAddress, tls: Option<&dyn TlsBackend>, e: Error) -> Error {
+    let (Some(tls), ErrorKind::Io(io)) = (tls, &*e.kind) else {
+        return e;
+    };
+    let hint = match tls.client_subject() {
+        None => "the server probably requires a client certificate: set tlsCertificateKeyFile"
+            .to_string(),
+        Some(subject) => format!(
+            "the server probably refused the client certificate {subject}: check that the \
+             server trusts the CA that signed it (its tlsCAFile / net.tls.CAFile) and that \
+             the certificate is meant for client authentication"
+        ),
+    };
+    Error::new(ErrorKind::TlsHandshake {
+        address: address.to_string(),
+        backend: tls.name().to_string(),
+        reason: format!(
+            "the server closed the connection right after the TLS handshake ({io}); {hint}"
+        ),
+    })
 }
 
 /// The OS error, with the address in the message (an `io::Error` alone does not say where).

@@ -755,3 +755,43 @@ fn establish_future_is_send() {
     fn assert_send_only<T: Send>() {}
     assert_send_only::<Connection>();
 }
+
+#[tokio::test]
+async fn a_close_right_after_tls_says_the_server_may_want_a_client_certificate() {
+    bounded(async {
+        // TLS 1.3 servers refuse a client certificate after the client's handshake is done: the
+        // client sees a reset on its first read (the hello).
+        let server = FakeServer::start(|_| Reply::Close).await;
+        let opts = EstablishOptions {
+            tls: Some(fake_tls(None) as Arc<dyn TlsBackend>),
+            ..EstablishOptions::default()
+        };
+        let err = establish(&server.address, &opts, 40).await.unwrap_err();
+        match &*err.kind {
+            ErrorKind::TlsHandshake { reason, .. } => {
+                assert!(reason.contains("tlsCertificateKeyFile"), "{reason}")
+            }
+            other => panic!("expected a TLS handshake error, got {other:?}"),
+        }
+
+        // With a client certificate, the hint is about the server trusting it.
+        let server = FakeServer::start(|_| Reply::Close).await;
+        let err = establish(
+            &server.address,
+            &x509_opts(Some(fake_tls(Some(SUBJECT))), None),
+            41,
+        )
+        .await
+        .unwrap_err();
+        match &*err.kind {
+            ErrorKind::TlsHandshake { reason, .. } => {
+                assert!(
+                    reason.contains(SUBJECT) && reason.contains("trusts"),
+                    "{reason}"
+                )
+            }
+            other => panic!("expected a TLS handshake error, got {other:?}"),
+        }
+    })
+    .await
+}

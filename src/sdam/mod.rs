@@ -495,9 +495,9 @@ pub fn explain_no_suitable_server(
     criteria: &SelectionCriteria,
 ) -> String {
     let wants = match criteria {
-        SelectionCriteria::Write => "a writable primary".to_string(),
+        SelectionCriteria::Write => "writable primary".to_string(),
         SelectionCriteria::Read(rp) => {
-            format!("a server for readPreference {}", rp.mode.as_str())
+            format!("server for readPreference {}", rp.mode.as_str())
         }
     };
     let mut parts = Vec::new();

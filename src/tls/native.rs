@@ -222,7 +222,7 @@ impl TlsBackend for NativeTlsBackend {
             Ok(tls) => Ok(Box::new(tls)),
             Err(e) => Err(Error::new(ErrorKind::TlsHandshake {
                 address: host.to_owned(),
-                backend: NAME,
+                backend: NAME.to_string(),
                 reason: handshake_reason(&e, host),
             })),
         }

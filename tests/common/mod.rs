@@ -5,3 +5,31 @@
 pub mod certs;
 #[allow(dead_code)]
 pub mod server;
+
+use mongo_x509::options::TlsBackendKind;
+
+/// The TLS backends compiled into this binary (OpenSSL first).
+#[allow(dead_code)]
+pub fn backends() -> Vec<TlsBackendKind> {
+    let mut v = Vec::new();
+    if cfg!(feature = "openssl") {
+        v.push(TlsBackendKind::OpenSsl);
+    }
+    if cfg!(feature = "native-tls") {
+        v.push(TlsBackendKind::NativeTls);
+    }
+    v
+}
+
+/// The names of [`backends`], as the `tlsBackend` URI option takes them.
+#[allow(dead_code)]
+pub fn backend_names() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if cfg!(feature = "openssl") {
+        v.push("openssl");
+    }
+    if cfg!(feature = "native-tls") {
+        v.push("native-tls");
+    }
+    v
+}

@@ -137,7 +137,7 @@ impl OpenSslBackend {
 fn handshake(host: &str, reason: String) -> Error {
     Error::new(ErrorKind::TlsHandshake {
         address: host.to_owned(),
-        backend: NAME,
+        backend: NAME.to_string(),
         reason,
     })
 }

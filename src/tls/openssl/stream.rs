@@ -57,7 +57,7 @@ impl OpenSslStream {
                 e.kind(),
                 Error::new(ErrorKind::TlsHandshake {
                     address: self.host.clone(),
-                    backend: super::NAME,
+                    backend: super::NAME.to_string(),
                     reason,
                 }),
             ),
