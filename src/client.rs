@@ -222,7 +222,15 @@ impl Client {
     /// [`Client::with_options`]).
     pub async fn with_uri_str(uri: impl AsRef<str>) -> Result<Self> {
         let options = ClientOptions::parse(uri).await?;
-        Self::with_options(options)
+        // Reading the certificate-key file and decrypting the key (scrypt takes tens of
+        // milliseconds on purpose) is blocking work: keep it off the async worker threads.
+        match tokio::task::spawn_blocking(move || Self::with_options(options)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(Error::internal(format!(
+                "creating the client was cancelled: {e}"
+            ))),
+        }
     }
 
     /// A handle to the database `name`. Nothing is sent to the server.
