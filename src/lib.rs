@@ -35,3 +35,8 @@ pub mod action {
         Aggregate, CountDocuments, Delete, Find, FindOne, InsertMany, InsertOne, ReplaceOne, Update,
     };
 }
+
+// Compiles the README's examples as doc tests, so the front door stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
