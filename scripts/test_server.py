@@ -73,7 +73,11 @@ def start(exe, port, data, certs, auth, test_commands):
     if test_commands:
         cmd.append("--enable-test-commands")
     # The server's own output goes to our stderr so failures are visible in test logs.
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
+    # The server imports numpy; one BLAS thread keeps it from spinning on the cores the client
+    # under test needs (these machines have two).
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr,
+                            env=env)
     t0 = time.monotonic()
     wait_ready(proc, port, certs)
     if time.monotonic() - t0 > 5:
