@@ -16,7 +16,6 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use mongo_x509::options::{TlsBackendKind, TlsOptions};
 use mongo_x509::tls::{build_backend, identity_loads};
-use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use tokio::io::AsyncReadExt;
 
 #[path = "../tests/common/mod.rs"]
@@ -70,21 +69,7 @@ fn build(c: &mut Criterion) {
 
 /// Starts a TLS server that requires client certificates, greets each client and closes.
 fn start_server() -> std::net::SocketAddr {
-    let certs = test_certs();
-    let mut acceptor =
-        SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).expect("server context");
-    let pem = certs.join("server.pem");
-    acceptor
-        .set_certificate_chain_file(&pem)
-        .expect("server certificate");
-    acceptor
-        .set_private_key_file(&pem, SslFiletype::PEM)
-        .expect("server key");
-    acceptor
-        .set_ca_file(certs.join("ca.pem"))
-        .expect("server CA");
-    acceptor.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
-    let acceptor = acceptor.build();
+    let acceptor = common::certs::client_cert_acceptor("server.pem");
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen on 127.0.0.1");
     let addr = listener.local_addr().expect("address");
     std::thread::spawn(move || {

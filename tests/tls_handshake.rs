@@ -22,7 +22,6 @@ use mongo_x509::options::{TlsBackendKind, TlsOptions};
 use mongo_x509::tls::build_backend;
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 use mongo_x509::tls::identity_loads;
-use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::X509NameRef;
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,21 +44,7 @@ struct LocalServer {
 
 impl LocalServer {
     fn start(server_pem: &str, ip: IpAddr) -> LocalServer {
-        let certs = test_certs();
-        let pem = certs.join(server_pem);
-        let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())
-            .expect("OpenSSL server context");
-        acceptor
-            .set_certificate_chain_file(&pem)
-            .expect("server certificate");
-        acceptor
-            .set_private_key_file(&pem, SslFiletype::PEM)
-            .expect("server key");
-        acceptor
-            .set_ca_file(certs.join("ca.pem"))
-            .expect("server CA");
-        acceptor.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
-        let acceptor = acceptor.build();
+        let acceptor = common::certs::client_cert_acceptor(server_pem);
         let listener = TcpListener::bind((ip, 0)).unwrap_or_else(|e| {
             panic!("cannot listen on {ip} (is the loopback interface up?): {e}")
         });

@@ -124,3 +124,24 @@ pub fn subject(name: &str) -> String {
         .unwrap_or_else(|| panic!("no subject for {name:?} in subjects.txt"))
         .to_owned()
 }
+
+/// An OpenSSL acceptor serving `server_pem` (certificate and key) that requires a client
+/// certificate signed by the test CA: the server side of the handshake tests and benches.
+pub fn client_cert_acceptor(server_pem: &str) -> openssl::ssl::SslAcceptor {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
+    let certs = test_certs();
+    let pem = certs.join(server_pem);
+    let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())
+        .expect("OpenSSL server context");
+    acceptor
+        .set_certificate_chain_file(&pem)
+        .expect("server certificate");
+    acceptor
+        .set_private_key_file(&pem, SslFiletype::PEM)
+        .expect("server key");
+    acceptor
+        .set_ca_file(certs.join("ca.pem"))
+        .expect("server CA");
+    acceptor.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+    acceptor.build()
+}
