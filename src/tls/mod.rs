@@ -10,7 +10,9 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
+/// Re-exported so that custom backends need no dependency of their own to implement
+/// [`TlsBackend`].
+pub use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{Error, Result};
@@ -35,6 +37,59 @@ pub type BoxStream = Box<dyn AsyncStream>;
 ///
 /// `connect` takes any stream rather than a `TcpStream` so that the same backend serves TCP,
 /// Unix sockets and in-memory test pipes.
+///
+/// A custom backend that wraps a built-in one, counting handshakes, and a client that uses it.
+/// The connection layer never knows the difference:
+///
+/// ```no_run
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// use mongo_x509::error::Result;
+/// use mongo_x509::options::{ClientOptions, Tls, TlsBackendKind, TlsOptions};
+/// use mongo_x509::tls::{async_trait, build_backend, BoxStream, TlsBackend};
+/// use mongo_x509::Client;
+///
+/// #[derive(Debug)]
+/// struct Counting {
+///     inner: Arc<dyn TlsBackend>,
+///     handshakes: AtomicUsize,
+/// }
+///
+/// #[async_trait]
+/// impl TlsBackend for Counting {
+///     fn name(&self) -> &str {
+///         "counting"
+///     }
+///     fn client_subject(&self) -> Option<&str> {
+///         self.inner.client_subject()
+///     }
+///     async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream> {
+///         self.handshakes.fetch_add(1, Ordering::Relaxed);
+///         self.inner.connect(host, stream).await
+///     }
+/// }
+///
+/// # fn main() -> Result<()> {
+/// // The built-in backend loads and decrypts the identity here, once.
+/// let inner = build_backend(
+///     &TlsOptions::builder()
+///         .ca_file_path("/etc/ssl/mongo-ca.pem")
+///         .cert_key_file_path("/etc/ssl/client.p12")
+///         .tls_certificate_key_file_password(b"secret".to_vec())
+///         .build(),
+/// )?;
+/// let counting = Arc::new(Counting { inner, handshakes: AtomicUsize::new(0) });
+/// let options = ClientOptions::builder()
+///     .tls(Tls::Enabled(
+///         TlsOptions::builder().backend(TlsBackendKind::Custom(counting.clone())).build(),
+///     ))
+///     .build();
+/// let client = Client::with_options(options)?;
+/// assert_eq!(client.tls_backend_name(), Some("counting"));
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait TlsBackend: Send + Sync + Debug {
     /// The backend's name, e.g. `"openssl"` or `"native-tls"`.
