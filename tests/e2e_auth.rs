@@ -228,3 +228,67 @@ async fn a_wrong_key_password_is_reported_when_the_client_is_created() {
         assert!(!err.to_string().contains("not-the-password"), "{err}");
     }
 }
+
+/// A user's own backend (here: one that wraps a built-in backend and counts handshakes) carries
+/// X.509 end to end: the connection layer only sees the trait.
+#[tokio::test]
+async fn a_custom_backend_is_used_as_given() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use mongo_x509::options::{ClientOptions, Tls, TlsBackendKind};
+    use mongo_x509::tls::{async_trait, build_backend, BoxStream, TlsBackend};
+
+    #[derive(Debug)]
+    struct Counting {
+        inner: Arc<dyn TlsBackend>,
+        handshakes: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl TlsBackend for Counting {
+        fn name(&self) -> &str {
+            "counting"
+        }
+        fn client_subject(&self) -> Option<&str> {
+            self.inner.client_subject()
+        }
+        async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream, Error> {
+            self.handshakes.fetch_add(1, Ordering::SeqCst);
+            self.inner.connect(host, stream).await
+        }
+    }
+
+    let s = server();
+    let parsed = ClientOptions::parse(s.uri("client-chain.pem", ""))
+        .await
+        .unwrap();
+    let inner = build_backend(parsed.tls_options().unwrap()).unwrap();
+    let counting = Arc::new(Counting {
+        inner,
+        handshakes: AtomicUsize::new(0),
+    });
+    let mut options = parsed.clone();
+    let Some(Tls::Enabled(tls)) = &mut options.tls else {
+        unreachable!("the URI enables TLS")
+    };
+    tls.backend = Some(TlsBackendKind::Custom(counting.clone()));
+    let client = Client::with_options(options).unwrap();
+    assert_eq!(client.tls_backend_name(), Some("counting"));
+    let status = client
+        .database("admin")
+        .run_command(doc! { "connectionStatus": 1 })
+        .await
+        .unwrap();
+    let user = status
+        .get_document("authInfo")
+        .and_then(|a| a.get_array("authenticatedUsers"))
+        .unwrap()[0]
+        .as_document()
+        .unwrap()
+        .get_str("user")
+        .unwrap()
+        .to_owned();
+    assert_eq!(user, common::certs::subject("client-chain"));
+    assert!(counting.handshakes.load(Ordering::SeqCst) >= 1);
+}
