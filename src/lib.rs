@@ -5,6 +5,34 @@
 //!
 //! Public names follow the official `mongodb` crate (`Client`, `ClientOptions::parse`,
 //! `Credential`, `AuthMechanism::MongoDbX509`, `Tls::Enabled(TlsOptions)`, …).
+//!
+//! ```no_run
+//! use futures_util::TryStreamExt;
+//! use mongo_x509::bson::{doc, Document};
+//! use mongo_x509::Client;
+//!
+//! # async fn run() -> mongo_x509::error::Result<()> {
+//! // The key is decrypted once, here; a wrong password is an error right here.
+//! let client = Client::with_uri_str(
+//!     "mongodb://db.example.com/?tls=true&tlsCAFile=ca.pem\
+//!      &tlsCertificateKeyFile=client.pem&tlsCertificateKeyFilePassword=secret\
+//!      &authMechanism=MONGODB-X509",
+//! )
+//! .await?;
+//! println!("authenticating as {:?}", client.client_subject());
+//!
+//! let items = client.database("shop").collection::<Document>("items");
+//! items.insert_one(doc! { "name": "widget", "qty": 3 }).await?;
+//! let mut cursor = items.find(doc! { "qty": { "$gt": 1 } }).await?;
+//! while let Some(item) = cursor.try_next().await? {
+//!     println!("{item}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Modules: [`options`] (connection strings and option types), [`tls`] (the [`tls::TlsBackend`]
+//! trait and the backends), [`error`] (typed errors), [`pool`] (pool statistics), [`results`].
+//! The README has the key-format table by backend, the feature flags and measured figures.
 
 #![warn(missing_docs)]
 
