@@ -74,8 +74,9 @@ impl Error {
         })
     }
 
-    /// True when the error came from the network (I/O error, timeout, TLS failure after connect):
-    /// the connection it happened on must not be reused.
+    /// True when the error came from the network (I/O error, a connect or read timeout, a
+    /// malformed reply): the connection it happened on must not be reused. A wait for a pooled
+    /// connection that timed out ([`ErrorKind::WaitQueueTimeout`]) is not one.
     pub fn is_network_error(&self) -> bool {
         matches!(
             *self.kind,
@@ -199,6 +200,14 @@ pub enum ErrorKind {
     #[error("timed out: {message}")]
     Timeout {
         /// What timed out and which option bounds it.
+        message: String,
+    },
+
+    /// Every connection of the pool stayed in use for longer than `waitQueueTimeoutMS` (or
+    /// `serverSelectionTimeoutMS`). Not a network error: nothing is wrong with the connections.
+    #[error("timed out waiting for a pooled connection: {message}")]
+    WaitQueueTimeout {
+        /// How long, for which server, and which option to raise.
         message: String,
     },
 

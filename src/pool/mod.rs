@@ -11,7 +11,7 @@
 //! - `maxConnecting` (default 2): connections being opened at once.
 //! - the wait for a connection is bounded by `waitQueueTimeoutMS`, or else by
 //!   `serverSelectionTimeoutMS`; when it runs out the operation fails with
-//!   [`ErrorKind::Timeout`] naming the option.
+//!   [`ErrorKind::WaitQueueTimeout`] naming the option.
 //!
 //! A connection that saw a network error or a timed-out read is closed, never reused. After a
 //! network error while opening a connection, or a "not primary"/"shutting down" error, the pool
@@ -421,7 +421,7 @@ impl<C: Connector> Pool<C> {
                     inner.options.wait_queue_timeout_option,
                 );
                 break Err(CheckOutError {
-                    error: Error::new(ErrorKind::Timeout { message: msg }),
+                    error: Error::new(ErrorKind::WaitQueueTimeout { message: msg }),
                     while_connecting: false,
                 });
             }

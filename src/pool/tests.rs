@@ -166,7 +166,11 @@ async fn wait_queue_timeout_names_the_option() {
     let held = p.check_out().await.unwrap();
     let err = p.check_out().await.err().expect("times out").error;
     match &*err.kind {
-        ErrorKind::Timeout { message } => {
+        ErrorKind::WaitQueueTimeout { message } => {
+            assert!(
+                !err.is_network_error(),
+                "a full pool is not a network error"
+            );
             assert!(message.contains("waitQueueTimeoutMS"), "{message}");
             assert!(message.contains("maxPoolSize=1"), "{message}");
         }
