@@ -113,7 +113,7 @@ pub fn identity_loads() -> u64 {
     IDENTITY_DECRYPTIONS.load(Ordering::Relaxed)
 }
 
-#[allow(dead_code)]
+#[cfg(any(feature = "openssl", feature = "native-tls"))]
 pub(crate) fn count_identity_load() {
     IDENTITY_DECRYPTIONS.fetch_add(1, Ordering::Relaxed);
 }
