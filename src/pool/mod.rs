@@ -11,7 +11,8 @@
 //! - `maxConnecting` (default 2): connections being opened at once.
 //! - the wait for a connection is bounded by `waitQueueTimeoutMS`, or else by
 //!   `serverSelectionTimeoutMS`; when it runs out the operation fails with
-//!   [`ErrorKind::WaitQueueTimeout`] naming the option.
+//!   [`ErrorKind::WaitQueueTimeout`] naming the option. The wait queue is fair: operations are
+//!   served in the order they started waiting.
 //!
 //! A connection that saw a network error or a timed-out read is closed, never reused. After a
 //! network error while opening a connection, or a "not primary"/"shutting down" error, the pool
@@ -140,6 +141,10 @@ struct State<T> {
     next_id: u32,
     closed: bool,
     waiting: u32,
+    /// The wait queue, oldest first: only its front may take a connection (CMAP: the wait
+    /// queue is fair, first come first served).
+    queue: VecDeque<u64>,
+    next_ticket: u64,
     created: u64,
     closed_count: u64,
     peak_open: u32,
@@ -253,6 +258,25 @@ impl<C: Connector> Drop for PendingSlot<'_, C> {
     }
 }
 
+/// A place in the wait queue. Leaving it, served, timed out or abandoned (the check-out future
+/// dropped), removes it and wakes the others so that the next in line can look.
+struct QueueTicket<'a, C: Connector> {
+    inner: &'a Inner<C>,
+    number: u64,
+}
+
+impl<C: Connector> Drop for QueueTicket<'_, C> {
+    fn drop(&mut self) {
+        let mut st = self.inner.lock();
+        if let Some(pos) = st.queue.iter().position(|t| *t == self.number) {
+            st.queue.remove(pos);
+        }
+        st.waiting = st.waiting.saturating_sub(1);
+        drop(st);
+        self.inner.changed.notify_waiters();
+    }
+}
+
 impl<C: Connector> Pool<C> {
     /// A new, empty pool. Nothing is opened until the first check-out.
     pub(crate) fn new(address: ServerAddress, connector: C, options: PoolOptions) -> Self {
@@ -273,6 +297,8 @@ impl<C: Connector> Pool<C> {
                     next_id: 1,
                     closed: false,
                     waiting: 0,
+                    queue: VecDeque::new(),
+                    next_ticket: 0,
                     created: 0,
                     closed_count: 0,
                     peak_open: 0,
@@ -340,7 +366,7 @@ impl<C: Connector> Pool<C> {
         self.start_maintenance();
         let inner = &*self.inner;
         let deadline = Instant::now() + inner.options.wait_queue_timeout;
-        let mut waiting = false;
+        let mut ticket: Option<QueueTicket<'_, C>> = None;
         enum Next<C: Connector> {
             Done(std::result::Result<PooledConnection<C>, CheckOutError>),
             Open { id: u32, generation: u32 },
@@ -359,7 +385,18 @@ impl<C: Connector> Pool<C> {
                 } else {
                     dead = inner.prune(&mut st);
                     let max = inner.options.max_pool_size;
-                    if let Some(idle) = st.idle.pop_back() {
+                    // While others wait, a newcomer queues behind them, and only the longest
+                    // waiter may take what frees up: nobody starves.
+                    let my_turn = match &ticket {
+                        Some(t) => st.queue.front() == Some(&t.number),
+                        None => st.queue.is_empty(),
+                    };
+                    if !my_turn {
+                        if ticket.is_none() {
+                            ticket = Some(Self::enqueue(inner, &mut st));
+                        }
+                        Next::Wait
+                    } else if let Some(idle) = st.idle.pop_back() {
                         st.checked_out += 1;
                         Next::Done(Ok(PooledConnection {
                             conn: Some(idle.conn),
@@ -379,9 +416,8 @@ impl<C: Connector> Pool<C> {
                             generation: st.generation,
                         }
                     } else {
-                        if !waiting {
-                            waiting = true;
-                            st.waiting += 1;
+                        if ticket.is_none() {
+                            ticket = Some(Self::enqueue(inner, &mut st));
                         }
                         Next::Wait
                     }
@@ -395,12 +431,15 @@ impl<C: Connector> Pool<C> {
             match next {
                 Next::Done(r) => break r,
                 Next::Open { id, generation } => {
+                    // Served: leave the queue before the (slow) connect, so the next in line
+                    // can take a connection that comes back meanwhile.
+                    drop(ticket.take());
                     break self.open_connection(id, generation).await.map_err(|error| {
                         CheckOutError {
                             error,
                             while_connecting: true,
                         }
-                    })
+                    });
                 }
                 Next::Wait => {}
             }
@@ -426,11 +465,17 @@ impl<C: Connector> Pool<C> {
                 });
             }
         };
-        if waiting {
-            let mut st = inner.lock();
-            st.waiting = st.waiting.saturating_sub(1);
-        }
+        drop(ticket);
         result
+    }
+
+    /// Takes a place at the back of the wait queue (the caller holds the lock).
+    fn enqueue<'a>(inner: &'a Inner<C>, st: &mut State<C::Conn>) -> QueueTicket<'a, C> {
+        let number = st.next_ticket;
+        st.next_ticket = st.next_ticket.wrapping_add(1);
+        st.queue.push_back(number);
+        st.waiting += 1;
+        QueueTicket { inner, number }
     }
 
     /// Opens a connection in a pending slot already reserved by the caller.

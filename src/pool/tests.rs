@@ -323,3 +323,51 @@ async fn abandoned_check_out_releases_its_slot() {
         .unwrap()
         .unwrap();
 }
+
+/// CMAP: the wait queue is fair. Waiters are served in the order they started waiting, a
+/// newcomer does not jump the queue, and a waiter that gives up leaves it without blocking the
+/// others.
+#[tokio::test]
+async fn waiters_are_served_first_come_first_served() {
+    let p = pool(
+        Fake::default(),
+        PoolOptions {
+            max_pool_size: 1,
+            ..PoolOptions::default()
+        },
+    );
+    let held = p.check_out().await.unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for n in 0..4u32 {
+        let (waiter, order) = (p.clone(), Arc::clone(&order));
+        tasks.push(tokio::spawn(async move {
+            let c = waiter.check_out().await.unwrap();
+            order.lock().unwrap().push(n);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            drop(c);
+        }));
+        // Let it reach the queue before the next one starts.
+        while p.stats().waiting < n + 1 {
+            tokio::task::yield_now().await;
+        }
+    }
+    // One more waiter that gives up: abandoning its place must not stall the rest.
+    let quitter = {
+        let waiter = p.clone();
+        tokio::spawn(async move { waiter.check_out().await.map(|_| ()) })
+    };
+    while p.stats().waiting < 5 {
+        tokio::task::yield_now().await;
+    }
+    quitter.abort();
+    drop(held);
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(5), t)
+            .await
+            .expect("every waiter is served")
+            .unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3]);
+    assert_eq!(p.stats().waiting, 0);
+}
