@@ -162,6 +162,14 @@ impl<T> State<T> {
         self.open().saturating_add(self.pending)
     }
 
+    /// Reserves a pending slot for a connection about to be opened: its id and generation.
+    fn reserve_slot(&mut self) -> (u32, u32) {
+        self.pending += 1;
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        (id, self.generation)
+    }
+
     fn note_open(&mut self) {
         self.peak_open = self.peak_open.max(self.open());
     }
@@ -408,13 +416,8 @@ impl<C: Connector> Pool<C> {
                     } else if (max == 0 || st.total() < max)
                         && st.pending < inner.options.max_connecting
                     {
-                        st.pending += 1;
-                        let id = st.next_id;
-                        st.next_id = st.next_id.wrapping_add(1);
-                        Next::Open {
-                            id,
-                            generation: st.generation,
-                        }
+                        let (id, generation) = st.reserve_slot();
+                        Next::Open { id, generation }
                     } else {
                         if ticket.is_none() {
                             ticket = Some(Self::enqueue(inner, &mut st));
@@ -572,10 +575,7 @@ impl<C: Connector> Pool<C> {
                     return std::ops::ControlFlow::Continue(());
                 }
                 drop(dead);
-                st.pending += 1;
-                let id = st.next_id;
-                st.next_id = st.next_id.wrapping_add(1);
-                (id, st.generation)
+                st.reserve_slot()
             };
             let mut slot = PendingSlot { inner, armed: true };
             match inner.connector.connect(&inner.address, id).await {
