@@ -1,7 +1,5 @@
 //! [`Client`]: the entry point. One client serves a whole application.
 
-mod executor;
-
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +12,11 @@ use crate::db::Database;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::{AuthMechanism, ClientOptions, Tls};
 use crate::pool::{PoolOptions, PoolStats, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_POOL_SIZE};
-use crate::sdam::SelectionCriteria;
+use crate::sdam::{SelectionCriteria, TopologyDescription};
 use crate::tls::{self, TlsBackend};
 
-pub(crate) use executor::ConnectionHandle;
-use executor::Topology;
+pub(crate) use crate::topology::ConnectionHandle;
+use crate::topology::{Topology, TopologyOptions};
 
 /// `serverSelectionTimeoutMS` when the user set none.
 const DEFAULT_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,7 +54,7 @@ pub struct Client {
 struct ClientInner {
     options: ClientOptions,
     tls: Option<Arc<dyn TlsBackend>>,
-    topology: Arc<Topology>,
+    topology: Topology,
 }
 
 impl fmt::Debug for Client {
@@ -201,19 +199,32 @@ impl Client {
             connect_timeout: options.connect_timeout,
             socket_timeout: options.socket_timeout,
         };
-        let topology = Topology::new(
+        let topology_options = TopologyOptions {
+            establish: Arc::new(establish),
+            pool: pool_options,
+            server_selection_timeout,
+            heartbeat_frequency: options
+                .heartbeat_freq
+                .unwrap_or(crate::topology::DEFAULT_HEARTBEAT_FREQUENCY),
+            local_threshold: options
+                .local_threshold
+                .unwrap_or(crate::topology::DEFAULT_LOCAL_THRESHOLD),
+            connect_timeout: options
+                .connect_timeout
+                .filter(|t| !t.is_zero())
+                .unwrap_or(crate::conn::DEFAULT_CONNECT_TIMEOUT),
+        };
+        let description = TopologyDescription::new(
             &options.hosts,
             options.direct_connection == Some(true),
             options.repl_set_name.clone(),
-            establish,
-            pool_options,
-            server_selection_timeout,
         );
+        let topology = Topology::new(description, topology_options);
         Ok(Self {
             inner: Arc::new(ClientInner {
                 options,
                 tls,
-                topology: Arc::new(topology),
+                topology,
             }),
         })
     }
@@ -280,6 +291,23 @@ impl Client {
     /// out, the peak open at once, and more. See [`PoolStats`].
     pub fn pool_stats(&self) -> Vec<PoolStats> {
         self.inner.topology.pool_stats()
+    }
+
+    /// What the client knows about the deployment now: its type (replica set with or without
+    /// a primary, sharded, single server…) and, for each server, its type, round-trip time,
+    /// replica-set name, tags and last error. Monitors keep it up to date in the background.
+    ///
+    /// ```no_run
+    /// # async fn f(client: mongo_x509::Client) {
+    /// let topology = client.topology_description();
+    /// println!("{:?}", topology.topology_type);
+    /// for server in &topology.servers {
+    ///     println!("{} is {:?} ({:?})", server.address, server.server_type, server.error);
+    /// }
+    /// # }
+    /// ```
+    pub fn topology_description(&self) -> TopologyDescription {
+        self.inner.topology.description()
     }
 
     /// The TLS backend in use (`"openssl"`, `"native-tls"` or a custom backend's name);

@@ -53,10 +53,12 @@ mod db;
 pub mod pool;
 pub mod results;
 mod sdam;
+mod topology;
 pub use client::Client;
 pub use coll::{Collection, UpdateModifications};
 pub use cursor::Cursor;
 pub use db::Database;
+pub use sdam::{ServerDescription, ServerType, TopologyDescription, TopologyType};
 /// The actions returned by [`Collection`] operations: set options on them, then `.await`.
 pub mod action {
     pub use crate::coll::{

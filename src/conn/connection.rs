@@ -22,6 +22,8 @@ pub(crate) struct Connection {
     hello: HelloReply,
     max_message_size: usize,
     socket_timeout: Option<Duration>,
+    /// How long the handshake's `hello` took (the first round-trip-time sample).
+    handshake_rtt: Duration,
     broken: bool,
     authenticated_user: Option<String>,
     subject: Option<String>,
@@ -48,6 +50,7 @@ impl Connection {
             hello: HelloReply::default(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             socket_timeout: None,
+            handshake_rtt: Duration::ZERO,
             broken: false,
             authenticated_user: None,
             subject: None,
@@ -59,8 +62,19 @@ impl Connection {
         self.hello = hello;
     }
 
-    pub(super) fn set_socket_timeout(&mut self, timeout: Option<Duration>) {
+    /// Bounds each read of a reply (`socketTimeoutMS` for pooled connections; per check for
+    /// monitors). `None` or zero: unbounded.
+    pub(crate) fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         self.socket_timeout = timeout.filter(|t| !t.is_zero());
+    }
+
+    pub(super) fn set_handshake_rtt(&mut self, rtt: Duration) {
+        self.handshake_rtt = rtt;
+    }
+
+    /// How long the handshake's `hello` round trip took.
+    pub(crate) fn handshake_rtt(&self) -> Duration {
+        self.handshake_rtt
     }
 
     pub(super) fn set_auth(&mut self, user: Option<String>, subject: Option<String>) {

@@ -61,7 +61,7 @@ pub(crate) async fn establish(
             })
         })??
     };
-    conn.set_socket_timeout(opts.socket_timeout);
+    conn.set_read_timeout(opts.socket_timeout);
     Ok(conn)
 }
 
@@ -77,11 +77,13 @@ async fn establish_inner(
         None => stream,
     };
     let mut conn = Connection::new(id, address.clone(), stream);
+    let hello_started = tokio::time::Instant::now();
     let reply = match conn.command("admin", build_hello(opts)).await {
         Ok(reply) => reply,
         Err(e) => return Err(closed_after_tls(address, opts.tls.as_deref(), e)),
     };
     let hello = parse_hello(reply).inspect_err(|_| conn.mark_broken())?;
+    conn.set_handshake_rtt(hello_started.elapsed());
     conn.set_hello(hello);
     let user = auth::authenticate(&mut conn, plan).await?;
     let subject = match plan {

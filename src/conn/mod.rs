@@ -11,6 +11,6 @@ pub(crate) mod handshake;
 mod tests;
 
 pub(crate) use connection::Connection;
-pub(crate) use establish::{establish, EstablishOptions};
+pub(crate) use establish::{establish, EstablishOptions, DEFAULT_CONNECT_TIMEOUT};
 #[allow(unused_imports)]
 pub(crate) use handshake::HelloReply;

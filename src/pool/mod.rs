@@ -411,7 +411,6 @@ impl<C: Connector> Pool<C> {
                             generation: idle.generation,
                             pool: Arc::clone(&self.inner),
                             discard: false,
-                            reused: true,
                         }))
                     } else if (max == 0 || st.total() < max)
                         && st.pending < inner.options.max_connecting
@@ -500,7 +499,6 @@ impl<C: Connector> Pool<C> {
                     generation,
                     pool: Arc::clone(&self.inner),
                     discard: false,
-                    reused: false,
                 })
             }
             Err(e) => {
@@ -618,19 +616,12 @@ pub(crate) struct PooledConnection<C: Connector> {
     generation: u32,
     pool: Arc<Inner<C>>,
     discard: bool,
-    reused: bool,
 }
 
 impl<C: Connector> PooledConnection<C> {
     /// The pool generation this connection belongs to (for [`Pool::clear`]).
     pub(crate) fn generation(&self) -> u32 {
         self.generation
-    }
-
-    /// True when the connection was idle in the pool before this check-out (false when it was
-    /// opened for it).
-    pub(crate) fn was_reused(&self) -> bool {
-        self.reused
     }
 
     /// Closes the connection instead of returning it to the pool.

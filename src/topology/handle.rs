@@ -1,0 +1,146 @@
+//! A checked-out connection that reports its errors to the topology.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bson::Document;
+
+use super::{Establisher, Server, Shared};
+use crate::conn;
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::ServerAddress;
+use crate::pool::PooledConnection;
+use crate::sdam::SelectionCriteria;
+
+/// A pooled connection to one server, checked out for one operation. Counts as an in-flight
+/// operation of its server (selection prefers less busy servers) until dropped.
+pub(crate) struct ConnectionHandle {
+    server: Arc<Server>,
+    conn: PooledConnection<Establisher>,
+    topology: Arc<Shared>,
+}
+
+impl ConnectionHandle {
+    /// Checks out a connection of `server`. A failure to open one is reported to the topology
+    /// as an error before the handshake completed.
+    pub(super) async fn check_out(
+        topology: &Arc<Shared>,
+        server: Arc<Server>,
+    ) -> Result<ConnectionHandle> {
+        server.operation_count.fetch_add(1, Ordering::SeqCst);
+        // Counted from here, so that a slow connect also steers selection elsewhere.
+        let mut guard = OperationCount {
+            server: Arc::clone(&server),
+            armed: true,
+        };
+        let generation = server.pool.stats().generation;
+        match server.pool.check_out().await {
+            Ok(conn) => {
+                guard.armed = false;
+                Ok(ConnectionHandle {
+                    server,
+                    conn,
+                    topology: Arc::clone(topology),
+                })
+            }
+            Err(e) => {
+                if e.while_connecting {
+                    topology.handle_application_error(
+                        &server.address,
+                        generation,
+                        false,
+                        0,
+                        &e.error,
+                    );
+                }
+                Err(e.error)
+            }
+        }
+    }
+
+    /// The server this connection is to.
+    pub(crate) fn address(&self) -> &ServerAddress {
+        &self.server.address
+    }
+
+    /// The server's limits and identity as its handshake reported them.
+    pub(crate) fn hello(&self) -> &conn::HelloReply {
+        self.conn.hello()
+    }
+
+    /// Adds `$readPreference` where the Server Selection specification says to send it.
+    pub(crate) fn apply_read_preference(&self, cmd: &mut Document, criteria: &SelectionCriteria) {
+        let SelectionCriteria::Read(rp) = criteria else {
+            return;
+        };
+        let (topology_type, server_type) = {
+            let st = self.topology.lock();
+            let server_type = st
+                .description
+                .server(self.address())
+                .map(|s| s.server_type)
+                .unwrap_or_default();
+            (st.description.topology_type, server_type)
+        };
+        if let Some(doc) =
+            super::selection::read_preference_document(topology_type, server_type, rp)
+        {
+            cmd.insert("$readPreference", doc);
+        }
+    }
+
+    /// Runs a command; see [`ConnectionHandle::command_with_sequences`].
+    pub(crate) async fn command(&mut self, db: &str, cmd: Document) -> Result<Document> {
+        self.command_with_sequences(db, cmd, Vec::new()).await
+    }
+
+    /// Runs a command. A network error closes the connection; network errors and "not
+    /// primary"/"recovering" errors are reported to the topology, which marks the server
+    /// Unknown, clears its pool and checks it again as the SDAM specification says.
+    pub(crate) async fn command_with_sequences(
+        &mut self,
+        db: &str,
+        cmd: Document,
+        sequences: Vec<crate::wire::DocumentSequence>,
+    ) -> Result<Document> {
+        let result = self.conn.command_with_sequences(db, cmd, &sequences).await;
+        if let Err(e) = &result {
+            self.on_error(e);
+        }
+        result
+    }
+
+    fn on_error(&mut self, e: &Error) {
+        if e.is_network_error() || matches!(&*e.kind, ErrorKind::Timeout { .. }) {
+            self.conn.discard();
+        }
+        let max_wire_version = self.conn.hello().max_wire_version;
+        self.topology.handle_application_error(
+            &self.server.address,
+            self.conn.generation(),
+            true,
+            max_wire_version,
+            e,
+        );
+    }
+}
+
+impl Drop for ConnectionHandle {
+    fn drop(&mut self) {
+        self.server.operation_count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Undoes the in-flight count if a check-out is abandoned or fails.
+struct OperationCount {
+    server: Arc<Server>,
+    armed: bool,
+}
+
+impl Drop for OperationCount {
+    fn drop(&mut self) {
+        if self.armed {
+            self.server.operation_count.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! The I/O side of Server Discovery and Monitoring: one monitor task and one connection pool
+//! per known server, the shared [`TopologyDescription`], and server selection that waits for
+//! the description to change.
+//!
+//! Decisions (how a `hello` reply or an error changes the description, which servers suit an
+//! operation) are pure functions in [`crate::sdam`]; this module only feeds them and acts on
+//! what they return: it starts a monitor and a pool for each server the description gains,
+//! stops them for each server it loses, clears pools, and wakes waiting selections.
+//!
+//! Lifetimes: the client holds the only strong reference to [`Topology`]. Monitors hold a weak
+//! one and a receiver of the `stop` channel, so dropping the last client clone (or calling
+//! `shutdown`) ends every monitor task and closes every monitoring socket; pools close their
+//! idle connections when dropped.
+
+mod errors;
+mod handle;
+mod monitor;
+mod selection;
+mod shim;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+use crate::conn::{self, Connection, EstablishOptions};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::ServerAddress;
+use crate::pool::{Connector, Pool, PoolConnection, PoolOptions, PoolStats};
+use crate::sdam::{ServerDescription, ServerType, TopologyDescription};
+
+pub(crate) use handle::ConnectionHandle;
+
+/// `heartbeatFrequencyMS` when the user set none (Server Monitoring specification).
+pub(crate) const DEFAULT_HEARTBEAT_FREQUENCY: Duration = Duration::from_secs(10);
+/// `minHeartbeatFrequencyMS`: checks of one server are never closer together than this.
+pub(crate) const MIN_HEARTBEAT_FREQUENCY: Duration = Duration::from_millis(500);
+/// `localThresholdMS` when the user set none.
+pub(crate) const DEFAULT_LOCAL_THRESHOLD: Duration = Duration::from_millis(15);
+
+/// Settings of the topology, resolved from the client options.
+#[derive(Clone, Debug)]
+pub(crate) struct TopologyOptions {
+    /// For pooled connections: TLS, handshake and authentication.
+    pub(crate) establish: Arc<EstablishOptions>,
+    pub(crate) pool: PoolOptions,
+    pub(crate) server_selection_timeout: Duration,
+    pub(crate) heartbeat_frequency: Duration,
+    pub(crate) local_threshold: Duration,
+    pub(crate) connect_timeout: Duration,
+}
+
+/// Opens pooled connections: TCP or Unix socket, TLS, handshake, authentication.
+pub(crate) struct Establisher {
+    opts: Arc<EstablishOptions>,
+}
+
+impl Connector for Establisher {
+    type Conn = Connection;
+    fn connect(
+        &self,
+        address: &ServerAddress,
+        id: u32,
+    ) -> impl std::future::Future<Output = Result<Connection>> + Send {
+        let opts = Arc::clone(&self.opts);
+        let address = address.clone();
+        async move { conn::establish(&address, &opts, id).await }
+    }
+}
+
+impl PoolConnection for Connection {
+    fn is_broken(&self) -> bool {
+        Connection::is_broken(self)
+    }
+}
+
+/// One known server: its pool, its in-flight operation count (for selection) and the handle
+/// its monitor listens to.
+pub(crate) struct Server {
+    pub(crate) address: ServerAddress,
+    pub(crate) pool: Pool<Establisher>,
+    /// Operations checked out on this server now (Server Selection: "operationCount").
+    pub(crate) operation_count: AtomicU32,
+    /// Wakes the monitor for an immediate check.
+    check_now: Notify,
+    /// Set when the server leaves the topology; the monitor exits at its next wake-up.
+    removed: AtomicBool,
+    /// The error of the monitor's last check, if it failed (typed, for selection errors).
+    last_error: Mutex<Option<Error>>,
+}
+
+impl Server {
+    fn new(address: ServerAddress, options: &TopologyOptions) -> Arc<Self> {
+        let connector = Establisher {
+            opts: Arc::clone(&options.establish),
+        };
+        Arc::new(Self {
+            pool: Pool::new(address.clone(), connector, options.pool.clone()),
+            address,
+            operation_count: AtomicU32::new(0),
+            check_now: Notify::new(),
+            removed: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+        })
+    }
+
+    /// Asks the monitor for a check now (it keeps to `minHeartbeatFrequencyMS`).
+    pub(crate) fn request_check(&self) {
+        self.check_now.notify_one();
+    }
+
+    fn remove(&self) {
+        self.removed.store(true, Ordering::SeqCst);
+        self.pool.close();
+        self.check_now.notify_one();
+    }
+
+    fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::SeqCst)
+    }
+
+    fn set_last_error(&self, error: Option<Error>) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
+    }
+
+    /// The monitor's last error when waiting will not fix it: a TLS or identity problem, not
+    /// the network.
+    fn configuration_error(&self) -> Option<Error> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|e| !e.is_network_error())
+            .cloned()
+    }
+}
+
+struct State {
+    description: TopologyDescription,
+    servers: HashMap<ServerAddress, Arc<Server>>,
+    monitors_started: bool,
+}
+
+pub(crate) struct Shared {
+    options: TopologyOptions,
+    state: Mutex<State>,
+    /// Bumped whenever the description changes; selections wait on it.
+    changed: watch::Sender<()>,
+    /// Monitors wait on it: `true` (or the sender dropped with the topology) stops them.
+    stop: watch::Sender<bool>,
+    shut_down: AtomicBool,
+    /// Seed of the xorshift generator that picks between two candidates.
+    rng: AtomicU64,
+}
+
+/// The topology of one client. Dropping it stops its monitors.
+pub(crate) struct Topology {
+    shared: Arc<Shared>,
+}
+
+impl Topology {
+    /// A topology for `seeds`. No I/O: monitors start with the first operation, or now if a
+    /// Tokio runtime is running.
+    pub(crate) fn new(description: TopologyDescription, options: TopologyOptions) -> Self {
+        let servers = description
+            .servers
+            .iter()
+            .map(|s| (s.address.clone(), Server::new(s.address.clone(), &options)))
+            .collect();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
+            | 1;
+        let shared = Arc::new(Shared {
+            options,
+            state: Mutex::new(State {
+                description,
+                servers,
+                monitors_started: false,
+            }),
+            changed: watch::channel(()).0,
+            stop: watch::channel(false).0,
+            shut_down: AtomicBool::new(false),
+            rng: AtomicU64::new(seed),
+        });
+        shared.ensure_monitors();
+        Self { shared }
+    }
+
+    /// A snapshot of the description.
+    pub(crate) fn description(&self) -> TopologyDescription {
+        self.shared.lock().description.clone()
+    }
+
+    /// Each server's pool statistics, in address order.
+    pub(crate) fn pool_stats(&self) -> Vec<PoolStats> {
+        let st = self.shared.lock();
+        let mut stats: Vec<PoolStats> = st.servers.values().map(|s| s.pool.stats()).collect();
+        stats.sort_by_key(|s| s.address.to_string());
+        stats
+    }
+
+    /// Stops the monitors and closes every pool; later operations fail with
+    /// [`ErrorKind::Shutdown`].
+    pub(crate) fn shutdown(&self) {
+        self.shared.shut_down.store(true, Ordering::SeqCst);
+        self.shared.stop.send_replace(true);
+        let servers: Vec<_> = self.shared.lock().servers.values().cloned().collect();
+        for s in servers {
+            s.pool.close();
+        }
+        self.shared.changed.send_replace(());
+    }
+
+    /// A connection to a given server (a cursor's getMore and killCursors).
+    pub(crate) async fn check_out(&self, address: &ServerAddress) -> Result<ConnectionHandle> {
+        self.shared.check_shutdown()?;
+        let server = self.shared.lock().servers.get(address).cloned();
+        let Some(server) = server else {
+            return Err(Error::new(ErrorKind::ServerSelection {
+                message: format!(
+                    "{address} is no longer part of the deployment (it left the replica set or \
+                     the seed list); the cursor or session tied to it cannot continue"
+                ),
+            }));
+        };
+        ConnectionHandle::check_out(&self.shared, server).await
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        // Monitors also stop when the sender is dropped with `Shared`, but a checked-out
+        // connection may keep `Shared` alive a little longer: stop them now.
+        self.shared.stop.send_replace(true);
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_shutdown(&self) -> Result<()> {
+        if self.shut_down.load(Ordering::SeqCst) {
+            Err(Error::new(ErrorKind::Shutdown))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Starts a monitor per server, once, when a runtime is there to run them.
+    fn ensure_monitors(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let servers: Vec<Arc<Server>> = {
+            let mut st = self.lock();
+            if st.monitors_started {
+                return;
+            }
+            st.monitors_started = true;
+            st.servers.values().cloned().collect()
+        };
+        for server in servers {
+            monitor::spawn(&runtime, self, server);
+        }
+    }
+
+    /// Applies a monitor's (or a handshake's) description of a server, then starts and stops
+    /// monitors and pools for the servers the topology gained and lost.
+    pub(crate) fn apply(self: &Arc<Self>, description: ServerDescription) {
+        let address = description.address.clone();
+        let (added, removed) = {
+            let mut st = self.lock();
+            if !st.servers.contains_key(&address) {
+                // A late reply from a monitor whose server was removed meanwhile.
+                return;
+            }
+            let before: HashMap<ServerAddress, ServerType> = st
+                .description
+                .servers
+                .iter()
+                .map(|s| (s.address.clone(), s.server_type))
+                .collect();
+            st.description.update(description);
+            let mut added = Vec::new();
+            let new_addresses: Vec<ServerAddress> = st
+                .description
+                .servers
+                .iter()
+                .map(|s| s.address.clone())
+                .filter(|a| !st.servers.contains_key(a))
+                .collect();
+            for address in new_addresses {
+                let server = Server::new(address.clone(), &self.options);
+                st.servers.insert(address, Arc::clone(&server));
+                added.push(server);
+            }
+            let keep: Vec<ServerAddress> = st
+                .description
+                .servers
+                .iter()
+                .map(|s| s.address.clone())
+                .collect();
+            let removed: Vec<Arc<Server>> = st
+                .servers
+                .keys()
+                .filter(|a| !keep.contains(a))
+                .cloned()
+                .collect::<Vec<_>>()
+                .into_iter()
+                .filter_map(|a| st.servers.remove(&a))
+                .collect();
+            // CMAP: a server marked Unknown has its pool cleared.
+            for s in &st.description.servers {
+                let was_known = before
+                    .get(&s.address)
+                    .is_some_and(|t| *t != ServerType::Unknown);
+                if was_known && s.server_type == ServerType::Unknown {
+                    if let Some(server) = st.servers.get(&s.address) {
+                        server.pool.clear(server.pool.stats().generation);
+                    }
+                }
+            }
+            if !st.monitors_started {
+                added.clear();
+            }
+            (added, removed)
+        };
+        for server in &removed {
+            tracing::debug!(address = %server.address, "server left the topology");
+            server.remove();
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            for server in added {
+                tracing::debug!(address = %server.address, "server joined the topology");
+                monitor::spawn(&runtime, self, server);
+            }
+        }
+        self.changed.send_replace(());
+    }
+
+    /// Acts on an error an operation hit on `address` (SDAM "error handling").
+    pub(crate) fn handle_application_error(
+        &self,
+        address: &ServerAddress,
+        generation: u32,
+        after_handshake: bool,
+        max_wire_version: i32,
+        error: &Error,
+    ) {
+        let decision = {
+            let mut st = self.lock();
+            let Some(server) = st.servers.get(address).cloned() else {
+                return;
+            };
+            let pool_generation = server.pool.stats().generation;
+            let decision = errors::decide(
+                &mut st.description,
+                address,
+                generation,
+                pool_generation,
+                after_handshake,
+                max_wire_version,
+                error,
+            );
+            if decision.clear_pool {
+                server.pool.clear(pool_generation);
+            }
+            if decision.request_check {
+                server.request_check();
+            }
+            decision
+        };
+        if decision.mark_unknown {
+            tracing::debug!(%address, error = %error, "server marked unknown after an error");
+            self.changed.send_replace(());
+        }
+    }
+
+    /// The next pseudo-random number (xorshift64): picks between two selection candidates.
+    fn next_random(&self) -> u64 {
+        let mut x = self.rng.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.store(x, Ordering::Relaxed);
+        x
+    }
+}
+
+/// The monitors' view of the topology: a weak reference, so they never keep it alive.
+pub(crate) type WeakShared = Weak<Shared>;

@@ -1,0 +1,244 @@
+//! Server monitors (Server Monitoring specification): one task per server, on its own
+//! connection (TLS with the client certificate, never authenticated), calling `hello` every
+//! `heartbeatFrequencyMS`, or, when the server offers it (its reply carries a
+//! `topologyVersion`), the streaming protocol: an awaitable `hello` the server answers as soon
+//! as something changes, with a separate task measuring round-trip times.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bson::{doc, Document};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Server, Shared, WeakShared, MIN_HEARTBEAT_FREQUENCY};
+use crate::conn::{self, Connection, EstablishOptions};
+use crate::error::Result;
+use crate::sdam::{ServerDescription, ServerType};
+
+/// Weight of the newest sample in the round-trip-time moving average (Server Selection).
+const RTT_ALPHA: f64 = 0.2;
+
+/// Starts the monitor of `server`.
+pub(super) fn spawn(runtime: &tokio::runtime::Handle, shared: &Arc<Shared>, server: Arc<Server>) {
+    let mut establish = EstablishOptions::clone(&shared.options.establish);
+    // Monitoring connections are never authenticated (Server Monitoring specification) and
+    // their reads are bounded per check, not by socketTimeoutMS.
+    establish.credential = None;
+    establish.socket_timeout = None;
+    let monitor = Monitor {
+        topology: Arc::downgrade(shared),
+        stop: shared.stop.subscribe(),
+        establish: Arc::new(establish),
+        heartbeat: shared.options.heartbeat_frequency,
+        connect_timeout: shared.options.connect_timeout,
+        rtt: Arc::new(Mutex::new(None)),
+        server,
+    };
+    runtime.spawn(monitor.run());
+}
+
+struct Monitor {
+    topology: WeakShared,
+    stop: watch::Receiver<bool>,
+    establish: Arc<EstablishOptions>,
+    heartbeat: Duration,
+    connect_timeout: Duration,
+    /// The moving average of round-trip times, shared with the RTT task while streaming.
+    rtt: Arc<Mutex<Option<Duration>>>,
+    server: Arc<Server>,
+}
+
+/// Aborts the RTT task when the monitor ends.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Monitor {
+    fn stopped(&self) -> bool {
+        *self.stop.borrow() || self.server.is_removed() || self.topology.strong_count() == 0
+    }
+
+    async fn run(self) {
+        let mut conn: Option<Connection> = None;
+        let mut previous: Option<ServerDescription> = None;
+        let mut rtt_task: Option<AbortOnDrop> = None;
+        let mut stop = self.stop.clone();
+        loop {
+            if self.stopped() {
+                break;
+            }
+            let started = Instant::now();
+            let streaming = conn.is_some()
+                && previous
+                    .as_ref()
+                    .is_some_and(|p| topology_version(p).is_some());
+            let check = self.check(&mut conn, previous.as_ref(), streaming);
+            let outcome = tokio::select! {
+                outcome = check => outcome,
+                _ = stop.changed() => break,
+            };
+            let was_known = previous
+                .as_ref()
+                .is_some_and(|p| p.server_type != ServerType::Unknown);
+            let description = match outcome {
+                Ok(d) => {
+                    self.server.set_last_error(None);
+                    d
+                }
+                Err(e) => {
+                    conn = None;
+                    rtt_task = None;
+                    *self.rtt.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    tracing::debug!(address = %self.server.address, error = %e, "server check failed");
+                    let d = ServerDescription::unknown_with_error(
+                        self.server.address.clone(),
+                        e.to_string(),
+                    );
+                    self.server.set_last_error(Some(e));
+                    d
+                }
+            };
+            let failed = description.server_type == ServerType::Unknown;
+            let Some(topology) = self.topology.upgrade() else {
+                break;
+            };
+            topology.apply(description.clone());
+            drop(topology);
+            let now_streaming = !failed && topology_version(&description).is_some();
+            if now_streaming && rtt_task.is_none() {
+                rtt_task = Some(self.spawn_rtt_task());
+            }
+            previous = Some(description);
+            if failed && was_known {
+                // A known server that fails a check is retried at once: a single network blip
+                // should not leave it Unknown for a whole heartbeat.
+                continue;
+            }
+            if now_streaming && conn.is_some() {
+                // The next awaitable hello waits on the server side.
+                continue;
+            }
+            // Polling: wait for the next heartbeat or an immediate-check request, but never
+            // check more often than minHeartbeatFrequencyMS.
+            let next = started + self.heartbeat;
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = self.server.check_now.notified() => {
+                    tokio::time::sleep_until(started + MIN_HEARTBEAT_FREQUENCY).await;
+                }
+                _ = stop.changed() => break,
+            }
+        }
+        tracing::trace!(address = %self.server.address, "monitor stopped");
+    }
+
+    /// One check: a new connection's handshake, a `hello`, or an awaitable `hello`.
+    async fn check(
+        &self,
+        conn: &mut Option<Connection>,
+        previous: Option<&ServerDescription>,
+        streaming: bool,
+    ) -> Result<ServerDescription> {
+        if conn.as_ref().is_some_and(Connection::is_broken) {
+            *conn = None;
+        }
+        let address = &self.server.address;
+        let Some(c) = conn.as_mut() else {
+            let c = conn::establish(address, &self.establish, 0).await?;
+            let rtt = c.handshake_rtt();
+            let description = self.describe(&c.hello().raw, Some(rtt));
+            *conn = Some(c);
+            return Ok(description);
+        };
+        if let (true, Some(tv)) = (streaming, previous.and_then(topology_version)) {
+            let max_await = i64::try_from(self.heartbeat.as_millis()).unwrap_or(i64::MAX);
+            c.set_read_timeout(Some(self.connect_timeout + self.heartbeat));
+            let reply = c
+                .command(
+                    "admin",
+                    doc! { "hello": 1, "topologyVersion": tv, "maxAwaitTimeMS": max_await },
+                )
+                .await?;
+            Ok(self.describe(&reply, None))
+        } else {
+            c.set_read_timeout(Some(self.connect_timeout));
+            let start = Instant::now();
+            let reply = c.command("admin", doc! { "hello": 1 }).await?;
+            Ok(self.describe(&reply, Some(start.elapsed())))
+        }
+    }
+
+    /// The description of a reply, with the round-trip time folded into the moving average.
+    fn describe(&self, reply: &Document, sample: Option<Duration>) -> ServerDescription {
+        let rtt = match sample {
+            Some(s) => record_rtt(&self.rtt, s),
+            None => *self.rtt.lock().unwrap_or_else(|p| p.into_inner()),
+        };
+        super::shim::from_hello(self.server.address.clone(), reply, rtt)
+    }
+
+    /// Measures round-trip times on a connection of its own while the monitor streams.
+    fn spawn_rtt_task(&self) -> AbortOnDrop {
+        let establish = Arc::clone(&self.establish);
+        let address = self.server.address.clone();
+        let rtt = Arc::clone(&self.rtt);
+        let heartbeat = self.heartbeat;
+        let connect_timeout = self.connect_timeout;
+        let mut stop = self.stop.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            let mut conn: Option<Connection> = None;
+            loop {
+                let sample = async {
+                    match conn.as_mut().filter(|c| !c.is_broken()) {
+                        Some(c) => {
+                            c.set_read_timeout(Some(connect_timeout));
+                            let start = Instant::now();
+                            c.command("admin", doc! { "hello": 1 }).await?;
+                            Ok(start.elapsed())
+                        }
+                        None => {
+                            let c = conn::establish(&address, &establish, 0).await?;
+                            let rtt = c.handshake_rtt();
+                            conn = Some(c);
+                            Ok::<_, crate::error::Error>(rtt)
+                        }
+                    }
+                };
+                let started = Instant::now();
+                tokio::select! {
+                    r = sample => match r {
+                        Ok(s) => { record_rtt(&rtt, s); }
+                        Err(_) => conn = None,
+                    },
+                    _ = stop.changed() => return,
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep_until(started + heartbeat) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }))
+    }
+}
+
+/// Adds a sample to the moving average (alpha 0.2; the first sample is taken as it is).
+fn record_rtt(average: &Mutex<Option<Duration>>, sample: Duration) -> Option<Duration> {
+    let mut avg = average.lock().unwrap_or_else(|p| p.into_inner());
+    let next = match *avg {
+        None => sample,
+        Some(old) => old.mul_f64(1.0 - RTT_ALPHA) + sample.mul_f64(RTT_ALPHA),
+    };
+    *avg = Some(next);
+    *avg
+}
+
+/// The `topologyVersion` a server reported, as it must be sent back in an awaitable `hello`.
+fn topology_version(d: &ServerDescription) -> Option<Document> {
+    super::shim::topology_version(d)
+}
