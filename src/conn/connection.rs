@@ -8,7 +8,7 @@ use crate::conn::HelloReply;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ServerAddress;
 use crate::tls::BoxStream;
-use crate::wire::{self, DocumentSequence, DEFAULT_MAX_MESSAGE_SIZE, MORE_TO_COME};
+use crate::wire::{self, DocumentSequence, DEFAULT_MAX_MESSAGE_SIZE, EXHAUST_ALLOWED, MORE_TO_COME};
 
 /// One connection to one server, after the handshake and authentication.
 ///
@@ -25,6 +25,8 @@ pub(crate) struct Connection {
     /// How long the handshake's `hello` took (the first round-trip-time sample).
     handshake_rtt: Duration,
     broken: bool,
+    /// While the server streams replies (`moreToCome`), the request id the next one answers.
+    streaming: Option<i32>,
     authenticated_user: Option<String>,
     subject: Option<String>,
 }
@@ -52,6 +54,7 @@ impl Connection {
             socket_timeout: None,
             handshake_rtt: Duration::ZERO,
             broken: false,
+            streaming: None,
             authenticated_user: None,
             subject: None,
         }
@@ -98,12 +101,7 @@ impl Connection {
         mut cmd: Document,
         sequences: &[DocumentSequence],
     ) -> Result<Document> {
-        if self.broken {
-            return Err(Error::internal(format!(
-                "connection {} to {} is broken and cannot be used",
-                self.id, self.address
-            )));
-        }
+        self.check_usable()?;
         cmd.insert("$db", db);
         let request_id = wire::next_request_id();
         // Encoding problems (too large, unserializable) leave the stream untouched.
@@ -127,8 +125,69 @@ impl Connection {
         check_ok(reply.body)
     }
 
+    /// Sends `cmd` with `exhaustAllowed`, for the streaming `hello` of a monitor. Returns the
+    /// reply and whether the server will send more without being asked
+    /// ([`Connection::next_streamed`] reads those).
+    pub(crate) async fn command_exhaust(
+        &mut self,
+        db: &str,
+        mut cmd: Document,
+    ) -> Result<(Document, bool)> {
+        self.check_usable()?;
+        cmd.insert("$db", db);
+        let request_id = wire::next_request_id();
+        let mut bytes = wire::encode_request(request_id, &cmd, &[], self.max_message_size)?;
+        bytes[wire::HEADER_LEN..wire::HEADER_LEN + 4].copy_from_slice(&EXHAUST_ALLOWED.to_le_bytes());
+        self.broken = true;
+        wire::write_message(&mut self.stream, &bytes).await?;
+        self.read_streamed_reply(request_id).await
+    }
+
+    /// The next reply the server streams after [`Connection::command_exhaust`] said more
+    /// would come.
+    pub(crate) async fn next_streamed(&mut self) -> Result<(Document, bool)> {
+        let Some(expected) = self.streaming else {
+            return Err(Error::internal("no streamed reply is expected on this connection"));
+        };
+        self.broken = true;
+        self.read_streamed_reply(expected).await
+    }
+
+    async fn read_streamed_reply(&mut self, expected: i32) -> Result<(Document, bool)> {
+        let reply = self.read_reply().await?;
+        if reply.response_to != expected {
+            return Err(Error::invalid_response(format!(
+                "streamed reply is to request {} but {expected} was expected",
+                reply.response_to
+            )));
+        }
+        let more = reply.flags & MORE_TO_COME != 0;
+        self.streaming = more.then_some(reply.request_id);
+        self.broken = false;
+        Ok((check_ok(reply.body)?, more))
+    }
+
+    /// True while the server streams replies to an exhaust request.
+    pub(crate) fn is_streaming(&self) -> bool {
+        self.streaming.is_some()
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.broken || self.streaming.is_some() {
+            return Err(Error::internal(format!(
+                "connection {} to {} is broken or streaming and cannot be used",
+                self.id, self.address
+            )));
+        }
+        Ok(())
+    }
+
     async fn round_trip(&mut self, bytes: &[u8]) -> Result<wire::Message> {
         wire::write_message(&mut self.stream, bytes).await?;
+        self.read_reply().await
+    }
+
+    async fn read_reply(&mut self) -> Result<wire::Message> {
         let max = self.max_message_size;
         let read = wire::read_message(&mut self.stream, max);
         match self.socket_timeout {

@@ -141,7 +141,13 @@ struct State {
     description: TopologyDescription,
     servers: HashMap<ServerAddress, Arc<Server>>,
     monitors_started: bool,
+    /// Why servers left the topology lately (newest last, a few kept): a selection error
+    /// with no server left must still say what happened to the seeds.
+    removals: Vec<String>,
 }
+
+/// How many removal reasons are kept for error messages.
+const REMOVALS_KEPT: usize = 4;
 
 pub(crate) struct Shared {
     options: TopologyOptions,
@@ -179,6 +185,7 @@ impl Topology {
                 description,
                 servers,
                 monitors_started: false,
+                removals: Vec::new(),
             }),
             changed: watch::channel(()).0,
             stop: watch::channel(false).0,
@@ -285,6 +292,7 @@ impl Shared {
                 .iter()
                 .map(|s| (s.address.clone(), s.server_type))
                 .collect();
+            let reported = describe_for_removal(&description);
             st.description.update(description);
             let mut added = Vec::new();
             let new_addresses: Vec<ServerAddress> = st
@@ -314,6 +322,20 @@ impl Shared {
                 .into_iter()
                 .filter_map(|a| st.servers.remove(&a))
                 .collect();
+            for server in &removed {
+                let why = if server.address == address {
+                    format!("{address} was removed from the topology after it answered {reported}")
+                } else {
+                    format!(
+                        "{} was removed from the topology: {address} answered {reported}",
+                        server.address
+                    )
+                };
+                if st.removals.len() == REMOVALS_KEPT {
+                    st.removals.remove(0);
+                }
+                st.removals.push(why);
+            }
             // CMAP: a server marked Unknown has its pool cleared.
             for s in &st.description.servers {
                 let was_known = before
@@ -390,6 +412,21 @@ impl Shared {
         self.rng.store(x, Ordering::Relaxed);
         x
     }
+}
+
+/// How a server described itself, for the message that says why it was removed.
+fn describe_for_removal(d: &ServerDescription) -> String {
+    let mut s = format!("as {:?}", d.server_type);
+    if let Some(set) = &d.set_name {
+        s.push_str(&format!(" of replica set {set:?}"));
+    }
+    if let Some(me) = &d.me {
+        s.push_str(&format!(", calling itself {me}"));
+    }
+    if !d.hosts.is_empty() {
+        s.push_str(&format!(", listing hosts {}", d.hosts.join(", ")));
+    }
+    s
 }
 
 /// The monitors' view of the topology: a weak reference, so they never keep it alive.

@@ -157,14 +157,18 @@ impl Monitor {
             return Ok(description);
         };
         if let (true, Some(tv)) = (streaming, previous.and_then(topology_version)) {
-            let max_await = i64::try_from(self.heartbeat.as_millis()).unwrap_or(i64::MAX);
+            // The server answers when its state changes or after maxAwaitTimeMS.
             c.set_read_timeout(Some(self.connect_timeout + self.heartbeat));
-            let reply = c
-                .command(
+            let (reply, _more) = if c.is_streaming() {
+                c.next_streamed().await?
+            } else {
+                let max_await = i64::try_from(self.heartbeat.as_millis()).unwrap_or(i64::MAX);
+                c.command_exhaust(
                     "admin",
                     doc! { "hello": 1, "topologyVersion": tv, "maxAwaitTimeMS": max_await },
                 )
-                .await?;
+                .await?
+            };
             Ok(self.describe(&reply, None))
         } else {
             c.set_read_timeout(Some(self.connect_timeout));

@@ -108,7 +108,12 @@ impl Shared {
     }
 
     fn selection_error(&self, criteria: &SelectionCriteria) -> Error {
-        let explanation = sdam::explain_no_suitable_server(&self.lock().description, criteria);
+        let st = self.lock();
+        let mut explanation = sdam::explain_no_suitable_server(&st.description, criteria);
+        if !st.removals.is_empty() {
+            explanation.push_str("; ");
+            explanation.push_str(&st.removals.join("; "));
+        }
         Error::new(ErrorKind::ServerSelection {
             message: format!(
                 "{explanation} (waited {} ms, serverSelectionTimeoutMS)",

@@ -35,6 +35,8 @@ pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 48_000_000;
 pub(crate) const CHECKSUM_PRESENT: u32 = 1;
 /// Flag bit 1: the sender will send another message without waiting.
 pub(crate) const MORE_TO_COME: u32 = 1 << 1;
+/// Flag bit 16: the client accepts several replies to this request (the streaming `hello`).
+pub(crate) const EXHAUST_ALLOWED: u32 = 1 << 16;
 /// The low 16 bits are "required": an unknown one set is an error (OP_MSG spec).
 const REQUIRED_BITS: u32 = 0xFFFF;
 const KNOWN_REQUIRED_BITS: u32 = CHECKSUM_PRESENT | MORE_TO_COME;
