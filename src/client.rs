@@ -368,7 +368,7 @@ impl Client {
 fn is_retryable_read_error(e: &Error) -> bool {
     match &*e.kind {
         ErrorKind::Command { code, message, .. } => {
-            crate::sdam::is_state_change_error(*code, message)
+            crate::sdam::is_state_change_error(Some(*code), message)
                 || matches!(code, 6 | 7 | 89 | 9001 | 262 | 134)
         }
         _ => e.is_network_error(),

@@ -10,12 +10,13 @@ use tokio::time::Instant;
 
 use crate::conn::{self, Connection, EstablishOptions};
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{ReadPreferenceMode, ServerAddress};
+use crate::options::ServerAddress;
 use crate::pool::{
     CheckOutError, Connector, Pool, PoolConnection, PoolOptions, PoolStats, PooledConnection,
 };
 use crate::sdam::{
     self, select_server, SelectionCriteria, ServerDescription, ServerType, TopologyDescription,
+    TopologyType,
 };
 
 /// How long to wait before contacting unreachable seeds again (SDAM's minHeartbeatFrequencyMS).
@@ -45,11 +46,13 @@ impl PoolConnection for Connection {
     }
 }
 
-impl ServerDescription {
-    /// The description a connection's handshake reply gives.
-    pub(crate) fn from_hello(address: ServerAddress, hello: &conn::HelloReply) -> Self {
-        Self::from_hello_document(address, &hello.raw)
-    }
+/// The description a `hello` reply gives; a reply the parser rejects makes the server unknown.
+fn describe(address: ServerAddress, reply: &Document) -> ServerDescription {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    ServerDescription::from_hello(address.clone(), reply, None, now)
+        .unwrap_or_else(|e| ServerDescription::unknown_with_error(address, e.to_string()))
 }
 
 /// Errors that no amount of waiting fixes end server selection at once: anything but a network
@@ -74,11 +77,12 @@ impl Topology {
         pool_options: PoolOptions,
         server_selection_timeout: Duration,
     ) -> Self {
-        let description = TopologyDescription::new(seeds, direct_connection, set_name);
+        let description =
+            TopologyDescription::new(seeds, direct_connection.then_some(true), set_name, false);
         let opts = Arc::new(establish);
         let pools = description
             .servers
-            .iter()
+            .values()
             .map(|s| {
                 let connector = Establisher {
                     opts: Arc::clone(&opts),
@@ -103,8 +107,8 @@ impl Topology {
 
     /// Selection against the current description (the lock is released on return: never
     /// held across an await).
-    fn select_now(&self, criteria: &SelectionCriteria) -> Option<ServerAddress> {
-        select_server(&self.lock(), criteria)
+    fn select_now(&self, criteria: &SelectionCriteria) -> Result<Option<ServerAddress>> {
+        select_server(&self.lock(), criteria, &[], |_| 0, &mut |_| 0)
     }
 
     fn pool(&self, address: &ServerAddress) -> Option<&Pool<Establisher>> {
@@ -133,11 +137,10 @@ impl Topology {
         }
     }
 
-    fn server_type(&self, address: &ServerAddress) -> ServerType {
-        self.lock()
-            .server(address)
-            .map(|s| s.server_type)
-            .unwrap_or_default()
+    fn types(&self, address: &ServerAddress) -> (TopologyType, ServerType) {
+        let d = self.lock();
+        let server_type = d.server(address).map(|s| s.server_type).unwrap_or_default();
+        (d.topology_type, server_type)
     }
 
     /// Marks a server unknown and clears its pool (if the pool is still at `generation`).
@@ -157,7 +160,7 @@ impl Topology {
         loop {
             self.check_shutdown()?;
             let mut retry = false;
-            let selected = self.select_now(criteria);
+            let selected = self.select_now(criteria)?;
             if let Some(address) = selected {
                 match self.try_check_out(&address).await {
                     Ok(conn) => return Ok(conn),
@@ -173,7 +176,7 @@ impl Topology {
                     self.check_shutdown()?;
                     match self.refresh(address).await {
                         Ok(conn) => {
-                            if self.select_now(criteria).as_ref() == Some(address) {
+                            if self.select_now(criteria)?.as_ref() == Some(address) {
                                 return Ok(conn);
                             }
                         }
@@ -184,7 +187,7 @@ impl Topology {
                         }
                     }
                 }
-                if let Some(address) = self.select_now(criteria) {
+                if let Some(address) = self.select_now(criteria)? {
                     // Suitable after all (e.g. a later seed made an earlier one usable).
                     return self.check_out(&address).await;
                 }
@@ -230,9 +233,9 @@ impl Topology {
                     error,
                     while_connecting: true,
                 })?;
-            ServerDescription::from_hello_document(address.clone(), &reply)
+            describe(address.clone(), &reply)
         } else {
-            ServerDescription::from_hello(address.clone(), handle.conn.hello())
+            describe(address.clone(), &handle.conn.hello().raw)
         };
         self.lock().update(description);
         Ok(handle)
@@ -287,11 +290,9 @@ impl ConnectionHandle {
 
     /// Adds `$readPreference` when a read may go to a non-primary member.
     pub(crate) fn apply_read_preference(&self, cmd: &mut Document, criteria: &SelectionCriteria) {
-        if let SelectionCriteria::Read(rp) = criteria {
-            let server_type = self.topology.server_type(&self.address);
-            if rp.mode != ReadPreferenceMode::Primary && server_type != ServerType::Standalone {
-                cmd.insert("$readPreference", doc! { "mode": rp.mode.as_str() });
-            }
+        let (topology_type, server_type) = self.topology.types(&self.address);
+        if let Some(rp) = sdam::read_preference_document(topology_type, server_type, criteria) {
+            cmd.insert("$readPreference", rp);
         }
     }
 
@@ -325,7 +326,7 @@ impl ConnectionHandle {
                 self.topology.invalidate(&self.address, generation, e);
             }
             ErrorKind::Command { code, message, .. }
-                if sdam::is_state_change_error(*code, message) =>
+                if sdam::is_state_change_error(Some(*code), message) =>
             {
                 self.topology.invalidate(&self.address, generation, e);
             }
