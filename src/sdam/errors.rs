@@ -86,6 +86,8 @@ pub struct ErrorOutcome {
     pub clear_pool: bool,
     /// Request an immediate check of the server.
     pub request_check: bool,
+    /// Cancel the monitor's check in progress (its connection is likely broken too).
+    pub cancel_check: bool,
     /// Servers the update added or removed.
     pub change: TopologyChange,
 }
@@ -199,5 +201,6 @@ impl TopologyDescription {
             outcome.marked_unknown = true;
         }
         outcome.clear_pool = true;
+        outcome.cancel_check = true;
     }
 }

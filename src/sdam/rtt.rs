@@ -22,9 +22,11 @@ impl RttAverage {
     pub fn add_sample(&mut self, sample: Duration) -> Duration {
         let next = match self.average {
             None => sample,
-            Some(old) => Duration::from_secs_f64(
+            // Both inputs are finite and non-negative; only absurdly large ones could fail.
+            Some(old) => Duration::try_from_secs_f64(
                 ALPHA * sample.as_secs_f64() + (1.0 - ALPHA) * old.as_secs_f64(),
-            ),
+            )
+            .unwrap_or(sample),
         };
         self.average = Some(next);
         next

@@ -44,7 +44,8 @@ pub fn validate_max_staleness(rp: &ReadPreference, heartbeat_frequency: Duration
             "maxStalenessSeconds cannot be used with readPreference primary; use another mode or remove maxStalenessSeconds",
         ));
     }
-    let smallest = SMALLEST_MAX_STALENESS.max(heartbeat_frequency + IDLE_WRITE_PERIOD);
+    let smallest =
+        SMALLEST_MAX_STALENESS.max(heartbeat_frequency.saturating_add(IDLE_WRITE_PERIOD));
     if max < smallest {
         return Err(Error::invalid_argument(format!(
             "maxStalenessSeconds is {} s but must be at least {} s (90 s, and heartbeatFrequencyMS plus the 10 s idle write period)",
@@ -154,15 +155,16 @@ fn staleness_ms(topology: &TopologyDescription, s: &ServerDescription) -> Option
             .values()
             .find(|p| p.server_type == ServerType::RsPrimary)?;
         let p_write = p.last_write_date?;
-        let s_lag = millis(s.last_update_time) - s_write;
-        let p_lag = millis(p.last_update_time) - p_write;
-        Some(s_lag - p_lag + heartbeat)
+        // Saturating: the dates come from the servers and may be anything.
+        let s_lag = millis(s.last_update_time).saturating_sub(s_write);
+        let p_lag = millis(p.last_update_time).saturating_sub(p_write);
+        Some(s_lag.saturating_sub(p_lag).saturating_add(heartbeat))
     } else {
         let max_write = servers
             .filter(|x| x.server_type == ServerType::RsSecondary)
             .filter_map(|x| x.last_write_date)
             .max()?;
-        Some(max_write - s_write + heartbeat)
+        Some(max_write.saturating_sub(s_write).saturating_add(heartbeat))
     }
 }
 

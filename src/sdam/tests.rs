@@ -566,3 +566,37 @@ fn xorshift_stays_in_range_and_moves() {
     assert!(draws.iter().all(|d| *d < 3));
     assert!((0..3).all(|v| draws.contains(&v)));
 }
+
+#[test]
+fn a_new_primary_demotes_the_old_one() {
+    let seeds = [addr(1), addr(2)];
+    for (old_wire, cleared) in [(7, true), (8, false)] {
+        let mut t = TopologyDescription::new(&seeds, None, Some("rs".into()), false);
+        let mut old = primary_hello("rs");
+        old.insert("maxWireVersion", old_wire);
+        old.insert("electionId", bson::oid::ObjectId::from_bytes([0; 12]));
+        old.insert("setVersion", 1);
+        t.update(hello(addr(1), &old));
+        let mut new = primary_hello("rs");
+        new.insert("electionId", bson::oid::ObjectId::from_bytes([1; 12]));
+        new.insert("setVersion", 1);
+        let change = t.update(hello(addr(2), &new));
+        assert_eq!(change.check_now, vec![addr(1)]);
+        assert_eq!(
+            change.clear_pools.contains(&addr(1)),
+            cleared,
+            "wire {old_wire}"
+        );
+        let demoted = t.server(&addr(1)).expect("kept");
+        assert_eq!(demoted.server_type, ServerType::Unknown);
+        assert_eq!(t.topology_type, TopologyType::ReplicaSetWithPrimary);
+        // The old primary answering again as primary with the older electionId is stale.
+        t.update(hello(addr(1), &old));
+        let stale = t.server(&addr(1)).expect("kept");
+        assert_eq!(stale.server_type, ServerType::Unknown);
+        assert!(stale
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("mismatch")));
+    }
+}

@@ -17,10 +17,13 @@ use crate::sdam::{
     ServerDescription, TopologyDescription, XorShift64,
 };
 
+/// Runs one scenario file.
+type Runner = fn(&Path);
+
 /// Runs every selection file; returns how many were run.
 pub(super) fn run_all() -> usize {
     let mut run = 0;
-    let groups: [(&str, usize, fn(&Path)); 3] = [
+    let groups: [(&str, usize, Runner); 3] = [
         ("server-selection/server_selection", 88, run_selection),
         ("server-selection/rtt", 7, run_rtt),
         ("server-selection/in_window", 8, run_in_window),
