@@ -214,11 +214,14 @@ impl Client {
                 .filter(|t| !t.is_zero())
                 .unwrap_or(crate::conn::DEFAULT_CONNECT_TIMEOUT),
         };
-        let description = TopologyDescription::new(
+        let mut description = TopologyDescription::new(
             &options.hosts,
-            options.direct_connection == Some(true),
+            options.direct_connection,
             options.repl_set_name.clone(),
+            options.load_balanced == Some(true),
         );
+        description.heartbeat_frequency = topology_options.heartbeat_frequency;
+        description.local_threshold = topology_options.local_threshold;
         let topology = Topology::new(description, topology_options);
         Ok(Self {
             inner: Arc::new(ClientInner {
@@ -396,7 +399,7 @@ impl Client {
 fn is_retryable_read_error(e: &Error) -> bool {
     match &*e.kind {
         ErrorKind::Command { code, message, .. } => {
-            crate::sdam::is_state_change_error(*code, message)
+            crate::sdam::is_state_change_error(Some(*code), message)
                 || matches!(code, 6 | 7 | 89 | 9001 | 262 | 134)
         }
         _ => e.is_network_error(),

@@ -31,6 +31,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct Error {
     /// What went wrong.
     pub kind: Box<ErrorKind>,
+    /// `errorLabels` of the server's reply (e.g. `RetryableWriteError`).
+    labels: Vec<String>,
+    /// The reply's `topologyVersion`, for SDAM's staleness check of state-change errors.
+    topology_version: Option<bson::Document>,
 }
 
 impl Error {
@@ -38,7 +42,33 @@ impl Error {
     pub fn new(kind: ErrorKind) -> Self {
         Self {
             kind: Box::new(kind),
+            labels: Vec::new(),
+            topology_version: None,
         }
+    }
+
+    /// The server's `errorLabels` for this error (empty when it gave none).
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// True when the server labelled the error `label`.
+    pub fn contains_label(&self, label: &str) -> bool {
+        self.labels.iter().any(|l| l == label)
+    }
+
+    pub(crate) fn with_reply_details(
+        mut self,
+        labels: Vec<String>,
+        topology_version: Option<bson::Document>,
+    ) -> Self {
+        self.labels = labels;
+        self.topology_version = topology_version;
+        self
+    }
+
+    pub(crate) fn topology_version(&self) -> Option<&bson::Document> {
+        self.topology_version.as_ref()
     }
 
     /// Shorthand for an [`ErrorKind::InvalidArgument`] error.

@@ -18,7 +18,10 @@ const KEY: &str = "client-pkcs8-aes256.pem";
 async fn a_single_seed_discovers_the_replica_set_and_follows_its_member() {
     let s = server();
     for backend in common::backend_names() {
-        let uri = s.uri(KEY, &format!("tlsBackend={backend}&heartbeatFrequencyMS=500"));
+        let uri = s.uri(
+            KEY,
+            &format!("tlsBackend={backend}&heartbeatFrequencyMS=500"),
+        );
         let client = Client::with_uri_str(&uri).await.unwrap();
         let coll = client
             .database("e2e_topology")
@@ -37,7 +40,7 @@ async fn a_single_seed_discovers_the_replica_set_and_follows_its_member() {
         let member = format!("127.0.0.1:{}", s.port);
         let addresses: Vec<String> = topology
             .servers
-            .iter()
+            .values()
             .map(|d| d.address.to_string())
             .collect();
         assert_eq!(
@@ -45,7 +48,10 @@ async fn a_single_seed_discovers_the_replica_set_and_follows_its_member() {
             [member.clone()],
             "{backend}: the seed localhost is replaced by the member's own name"
         );
-        assert_eq!(topology.servers[0].server_type, ServerType::RsPrimary);
+        assert_eq!(
+            topology.servers.values().next().unwrap().server_type,
+            ServerType::RsPrimary
+        );
         let stats = client.pool_stats();
         assert_eq!(stats.len(), 1, "{backend}: one pool, for the member");
         assert_eq!(stats[0].address.to_string(), member);
@@ -67,7 +73,16 @@ async fn direct_connection_keeps_to_the_seed() {
     let topology = client.topology_description();
     assert_eq!(topology.topology_type, TopologyType::Single);
     assert_eq!(topology.servers.len(), 1);
-    assert_eq!(topology.servers[0].address.to_string(), s.host());
+    assert_eq!(
+        topology
+            .servers
+            .values()
+            .next()
+            .unwrap()
+            .address
+            .to_string(),
+        s.host()
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,9 @@ use crate::conn::HelloReply;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ServerAddress;
 use crate::tls::BoxStream;
-use crate::wire::{self, DocumentSequence, DEFAULT_MAX_MESSAGE_SIZE, EXHAUST_ALLOWED, MORE_TO_COME};
+use crate::wire::{
+    self, DocumentSequence, DEFAULT_MAX_MESSAGE_SIZE, EXHAUST_ALLOWED, MORE_TO_COME,
+};
 
 /// One connection to one server, after the handshake and authentication.
 ///
@@ -137,7 +139,8 @@ impl Connection {
         cmd.insert("$db", db);
         let request_id = wire::next_request_id();
         let mut bytes = wire::encode_request(request_id, &cmd, &[], self.max_message_size)?;
-        bytes[wire::HEADER_LEN..wire::HEADER_LEN + 4].copy_from_slice(&EXHAUST_ALLOWED.to_le_bytes());
+        bytes[wire::HEADER_LEN..wire::HEADER_LEN + 4]
+            .copy_from_slice(&EXHAUST_ALLOWED.to_le_bytes());
         self.broken = true;
         wire::write_message(&mut self.stream, &bytes).await?;
         self.read_streamed_reply(request_id).await
@@ -147,7 +150,9 @@ impl Connection {
     /// would come.
     pub(crate) async fn next_streamed(&mut self) -> Result<(Document, bool)> {
         let Some(expected) = self.streaming else {
-            return Err(Error::internal("no streamed reply is expected on this connection"));
+            return Err(Error::internal(
+                "no streamed reply is expected on this connection",
+            ));
         };
         self.broken = true;
         self.read_streamed_reply(expected).await
@@ -265,9 +270,18 @@ pub(crate) fn check_ok(reply: Document) -> Result<Document> {
         Err(_) if reply.get("ok").is_none() => "the reply has no ok field".to_owned(),
         Err(_) => "the server gave no error message".to_owned(),
     };
+    let labels = match reply.get("errorLabels") {
+        Some(Bson::Array(a)) => a
+            .iter()
+            .filter_map(|l| l.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let topology_version = reply.get_document("topologyVersion").ok().cloned();
     Err(Error::new(ErrorKind::Command {
         code,
         code_name,
         message,
-    }))
+    })
+    .with_reply_details(labels, topology_version))
 }

@@ -10,7 +10,10 @@ use crate::conn;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ServerAddress;
 use crate::pool::PooledConnection;
-use crate::sdam::SelectionCriteria;
+use crate::sdam::{
+    read_preference_document, ApplicationError, ApplicationErrorKind, ErrorPhase,
+    SelectionCriteria, TopologyVersion,
+};
 
 /// A pooled connection to one server, checked out for one operation. Counts as an in-flight
 /// operation of its server (selection prefers less busy servers) until dropped.
@@ -47,10 +50,7 @@ impl ConnectionHandle {
                 if e.while_connecting {
                     topology.handle_application_error(
                         &server.address,
-                        generation,
-                        false,
-                        0,
-                        &e.error,
+                        application_error(&e.error, generation, ErrorPhase::BeforeHandshake, 0),
                     );
                 }
                 Err(e.error)
@@ -70,21 +70,16 @@ impl ConnectionHandle {
 
     /// Adds `$readPreference` where the Server Selection specification says to send it.
     pub(crate) fn apply_read_preference(&self, cmd: &mut Document, criteria: &SelectionCriteria) {
-        let SelectionCriteria::Read(rp) = criteria else {
-            return;
-        };
-        let (topology_type, server_type) = {
+        let doc = {
             let st = self.topology.lock();
             let server_type = st
                 .description
                 .server(self.address())
                 .map(|s| s.server_type)
                 .unwrap_or_default();
-            (st.description.topology_type, server_type)
+            read_preference_document(st.description.topology_type, server_type, criteria)
         };
-        if let Some(doc) =
-            super::selection::read_preference_document(topology_type, server_type, rp)
-        {
+        if let Some(doc) = doc {
             cmd.insert("$readPreference", doc);
         }
     }
@@ -117,12 +112,38 @@ impl ConnectionHandle {
         let max_wire_version = self.conn.hello().max_wire_version;
         self.topology.handle_application_error(
             &self.server.address,
-            self.conn.generation(),
-            true,
-            max_wire_version,
-            e,
+            application_error(
+                e,
+                self.conn.generation(),
+                ErrorPhase::AfterHandshake,
+                max_wire_version,
+            ),
         );
     }
+}
+
+/// What SDAM needs to know of an error (its kind, code, message and `topologyVersion`).
+fn application_error(
+    e: &Error,
+    generation: u32,
+    phase: ErrorPhase,
+    max_wire_version: i32,
+) -> ApplicationError {
+    let kind = match &*e.kind {
+        ErrorKind::Timeout { message } => ApplicationErrorKind::NetworkTimeout(message.clone()),
+        _ if e.is_network_error() => ApplicationErrorKind::Network(e.to_string()),
+        ErrorKind::Command { code, message, .. } => ApplicationErrorKind::Command {
+            code: Some(*code),
+            message: message.clone(),
+            topology_version: e
+                .topology_version()
+                .and_then(|d| TopologyVersion::from_document(d).ok()),
+        },
+        // Authentication, TLS and the rest: SDAM treats a failed authentication like a network
+        // error before the handshake completed, and ignores it after.
+        _ => ApplicationErrorKind::Authentication(e.to_string()),
+    };
+    ApplicationError::new(generation, phase, kind, max_wire_version)
 }
 
 impl Drop for ConnectionHandle {

@@ -12,11 +12,9 @@
 //! `shutdown`) ends every monitor task and closes every monitoring socket; pools close their
 //! idle connections when dropped.
 
-mod errors;
 mod handle;
 mod monitor;
 mod selection;
-mod shim;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -24,21 +22,21 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
 
 use crate::conn::{self, Connection, EstablishOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ServerAddress;
 use crate::pool::{Connector, Pool, PoolConnection, PoolOptions, PoolStats};
-use crate::sdam::{ServerDescription, ServerType, TopologyDescription};
+use crate::sdam::{
+    ApplicationError, ServerDescription, ServerType, TopologyChange, TopologyDescription,
+};
 
 pub(crate) use handle::ConnectionHandle;
 
-/// `heartbeatFrequencyMS` when the user set none (Server Monitoring specification).
-pub(crate) const DEFAULT_HEARTBEAT_FREQUENCY: Duration = Duration::from_secs(10);
+pub(crate) use crate::sdam::{DEFAULT_HEARTBEAT_FREQUENCY, DEFAULT_LOCAL_THRESHOLD};
 /// `minHeartbeatFrequencyMS`: checks of one server are never closer together than this.
 pub(crate) const MIN_HEARTBEAT_FREQUENCY: Duration = Duration::from_millis(500);
-/// `localThresholdMS` when the user set none.
-pub(crate) const DEFAULT_LOCAL_THRESHOLD: Duration = Duration::from_millis(15);
 
 /// Settings of the topology, resolved from the client options.
 #[derive(Clone, Debug)]
@@ -139,7 +137,8 @@ impl Server {
 
 struct State {
     description: TopologyDescription,
-    servers: HashMap<ServerAddress, Arc<Server>>,
+    /// Keyed like `description.servers` (lower-cased `host:port`).
+    servers: HashMap<String, Arc<Server>>,
     monitors_started: bool,
     /// Why servers left the topology lately (newest last, a few kept): a selection error
     /// with no server left must still say what happened to the seeds.
@@ -159,6 +158,8 @@ pub(crate) struct Shared {
     shut_down: AtomicBool,
     /// Seed of the xorshift generator that picks between two candidates.
     rng: AtomicU64,
+    /// The clock of `ServerDescription::last_update_time` (staleness).
+    epoch: Instant,
 }
 
 /// The topology of one client. Dropping it stops its monitors.
@@ -173,7 +174,7 @@ impl Topology {
         let servers = description
             .servers
             .iter()
-            .map(|s| (s.address.clone(), Server::new(s.address.clone(), &options)))
+            .map(|(key, s)| (key.clone(), Server::new(s.address.clone(), &options)))
             .collect();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -191,6 +192,7 @@ impl Topology {
             stop: watch::channel(false).0,
             shut_down: AtomicBool::new(false),
             rng: AtomicU64::new(seed),
+            epoch: Instant::now(),
         });
         shared.ensure_monitors();
         Self { shared }
@@ -224,7 +226,7 @@ impl Topology {
     /// A connection to a given server (a cursor's getMore and killCursors).
     pub(crate) async fn check_out(&self, address: &ServerAddress) -> Result<ConnectionHandle> {
         self.shared.check_shutdown()?;
-        let server = self.shared.lock().servers.get(address).cloned();
+        let server = self.shared.lock().servers.get(&key(address)).cloned();
         let Some(server) = server else {
             return Err(Error::new(ErrorKind::ServerSelection {
                 message: format!(
@@ -276,82 +278,88 @@ impl Shared {
         }
     }
 
-    /// Applies a monitor's (or a handshake's) description of a server, then starts and stops
-    /// monitors and pools for the servers the topology gained and lost.
+    /// The time since the topology was created: the clock of `last_update_time`.
+    pub(crate) fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Applies a monitor's description of a server, then acts on what changed.
     pub(crate) fn apply(self: &Arc<Self>, description: ServerDescription) {
         let address = description.address.clone();
-        let (added, removed) = {
-            let mut st = self.lock();
-            if !st.servers.contains_key(&address) {
-                // A late reply from a monitor whose server was removed meanwhile.
-                return;
+        let reported = describe_for_removal(&description);
+        let mut st = self.lock();
+        if !st.servers.contains_key(&key(&address)) {
+            // A late reply from a monitor whose server was removed meanwhile.
+            return;
+        }
+        let before = known_servers(&st.description);
+        let change = st.description.update(description);
+        self.act_on_change(st, before, change, Some((&address, &reported)));
+    }
+
+    /// Starts monitors and pools for added servers, stops them for removed ones, clears the
+    /// pools of servers that became Unknown (CMAP), and wakes waiting selections. Takes the
+    /// lock guard so that the description and the server map change together.
+    fn act_on_change(
+        self: &Arc<Self>,
+        mut st: MutexGuard<'_, State>,
+        before: Vec<String>,
+        change: TopologyChange,
+        cause: Option<(&ServerAddress, &String)>,
+    ) {
+        let mut added = Vec::new();
+        for address in &change.added {
+            let server = Server::new(address.clone(), &self.options);
+            st.servers.insert(key(address), Arc::clone(&server));
+            added.push(server);
+        }
+        let mut removed = Vec::new();
+        for address in &change.removed {
+            if let Some(server) = st.servers.remove(&key(address)) {
+                removed.push(server);
             }
-            let before: HashMap<ServerAddress, ServerType> = st
-                .description
-                .servers
-                .iter()
-                .map(|s| (s.address.clone(), s.server_type))
-                .collect();
-            let reported = describe_for_removal(&description);
-            st.description.update(description);
-            let mut added = Vec::new();
-            let new_addresses: Vec<ServerAddress> = st
-                .description
-                .servers
-                .iter()
-                .map(|s| s.address.clone())
-                .filter(|a| !st.servers.contains_key(a))
-                .collect();
-            for address in new_addresses {
-                let server = Server::new(address.clone(), &self.options);
-                st.servers.insert(address, Arc::clone(&server));
-                added.push(server);
-            }
-            let keep: Vec<ServerAddress> = st
-                .description
-                .servers
-                .iter()
-                .map(|s| s.address.clone())
-                .collect();
-            let removed: Vec<Arc<Server>> = st
-                .servers
-                .keys()
-                .filter(|a| !keep.contains(a))
-                .cloned()
-                .collect::<Vec<_>>()
-                .into_iter()
-                .filter_map(|a| st.servers.remove(&a))
-                .collect();
-            for server in &removed {
-                let why = if server.address == address {
+            if let Some((by, reported)) = cause {
+                let why = if key(by) == key(address) {
                     format!("{address} was removed from the topology after it answered {reported}")
                 } else {
-                    format!(
-                        "{} was removed from the topology: {address} answered {reported}",
-                        server.address
-                    )
+                    format!("{address} was removed from the topology: {by} answered {reported}")
                 };
                 if st.removals.len() == REMOVALS_KEPT {
                     st.removals.remove(0);
                 }
                 st.removals.push(why);
             }
-            // CMAP: a server marked Unknown has its pool cleared.
-            for s in &st.description.servers {
-                let was_known = before
-                    .get(&s.address)
-                    .is_some_and(|t| *t != ServerType::Unknown);
-                if was_known && s.server_type == ServerType::Unknown {
-                    if let Some(server) = st.servers.get(&s.address) {
-                        server.pool.clear(server.pool.stats().generation);
-                    }
-                }
+        }
+        let now_unknown = before.iter().filter(|k| {
+            st.description
+                .servers
+                .get(*k)
+                .is_some_and(|d| d.server_type == ServerType::Unknown)
+        });
+        let to_clear: Vec<Arc<Server>> = now_unknown
+            .chain(
+                change
+                    .clear_pools
+                    .iter()
+                    .map(key)
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
+            .filter_map(|k| st.servers.get(k).cloned())
+            .collect();
+        for address in &change.check_now {
+            if let Some(server) = st.servers.get(&key(address)) {
+                server.request_check();
             }
-            if !st.monitors_started {
-                added.clear();
-            }
-            (added, removed)
-        };
+        }
+        if !st.monitors_started {
+            // They start with the first operation, for every server then known.
+            added.clear();
+        }
+        drop(st);
+        for server in to_clear {
+            server.pool.clear(server.pool.stats().generation);
+        }
         for server in &removed {
             tracing::debug!(address = %server.address, "server left the topology");
             server.remove();
@@ -367,40 +375,29 @@ impl Shared {
 
     /// Acts on an error an operation hit on `address` (SDAM "error handling").
     pub(crate) fn handle_application_error(
-        &self,
+        self: &Arc<Self>,
         address: &ServerAddress,
-        generation: u32,
-        after_handshake: bool,
-        max_wire_version: i32,
-        error: &Error,
+        error: ApplicationError,
     ) {
-        let decision = {
-            let mut st = self.lock();
-            let Some(server) = st.servers.get(address).cloned() else {
-                return;
-            };
-            let pool_generation = server.pool.stats().generation;
-            let decision = errors::decide(
-                &mut st.description,
-                address,
-                generation,
-                pool_generation,
-                after_handshake,
-                max_wire_version,
-                error,
-            );
-            if decision.clear_pool {
-                server.pool.clear(pool_generation);
-            }
-            if decision.request_check {
-                server.request_check();
-            }
-            decision
+        let mut st = self.lock();
+        let Some(server) = st.servers.get(&key(address)).cloned() else {
+            return;
         };
-        if decision.mark_unknown {
-            tracing::debug!(%address, error = %error, "server marked unknown after an error");
-            self.changed.send_replace(());
+        let pool_generation = server.pool.stats().generation;
+        let before = known_servers(&st.description);
+        let outcome = st
+            .description
+            .handle_application_error(address, &error, pool_generation);
+        if outcome.clear_pool {
+            server.pool.clear(pool_generation);
         }
+        if outcome.request_check {
+            server.request_check();
+        }
+        if outcome.marked_unknown {
+            tracing::debug!(%address, error = ?error.kind, "server marked unknown after an error");
+        }
+        self.act_on_change(st, before, outcome.change, None);
     }
 
     /// The next pseudo-random number (xorshift64): picks between two selection candidates.
@@ -412,6 +409,20 @@ impl Shared {
         self.rng.store(x, Ordering::Relaxed);
         x
     }
+}
+
+/// The key of `address` in the description and the server map.
+fn key(address: &ServerAddress) -> String {
+    crate::sdam::address_key(address)
+}
+
+/// The keys of the servers that are not Unknown.
+fn known_servers(d: &TopologyDescription) -> Vec<String> {
+    d.servers
+        .iter()
+        .filter(|(_, s)| s.server_type != ServerType::Unknown)
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 /// How a server described itself, for the message that says why it was removed.

@@ -15,10 +15,7 @@ use tokio::time::Instant;
 use super::{Server, Shared, WeakShared, MIN_HEARTBEAT_FREQUENCY};
 use crate::conn::{self, Connection, EstablishOptions};
 use crate::error::Result;
-use crate::sdam::{ServerDescription, ServerType};
-
-/// Weight of the newest sample in the round-trip-time moving average (Server Selection).
-const RTT_ALPHA: f64 = 0.2;
+use crate::sdam::{RttAverage, ServerDescription, ServerType};
 
 /// Starts the monitor of `server`.
 pub(super) fn spawn(runtime: &tokio::runtime::Handle, shared: &Arc<Shared>, server: Arc<Server>) {
@@ -33,7 +30,7 @@ pub(super) fn spawn(runtime: &tokio::runtime::Handle, shared: &Arc<Shared>, serv
         establish: Arc::new(establish),
         heartbeat: shared.options.heartbeat_frequency,
         connect_timeout: shared.options.connect_timeout,
-        rtt: Arc::new(Mutex::new(None)),
+        rtt: Arc::new(Mutex::new(RttAverage::new())),
         server,
     };
     runtime.spawn(monitor.run());
@@ -46,7 +43,7 @@ struct Monitor {
     heartbeat: Duration,
     connect_timeout: Duration,
     /// The moving average of round-trip times, shared with the RTT task while streaming.
-    rtt: Arc<Mutex<Option<Duration>>>,
+    rtt: Arc<Mutex<RttAverage>>,
     server: Arc<Server>,
 }
 
@@ -94,7 +91,7 @@ impl Monitor {
                 Err(e) => {
                     conn = None;
                     rtt_task = None;
-                    *self.rtt.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    self.rtt.lock().unwrap_or_else(|p| p.into_inner()).reset();
                     tracing::debug!(address = %self.server.address, error = %e, "server check failed");
                     let d = ServerDescription::unknown_with_error(
                         self.server.address.clone(),
@@ -181,10 +178,13 @@ impl Monitor {
     /// The description of a reply, with the round-trip time folded into the moving average.
     fn describe(&self, reply: &Document, sample: Option<Duration>) -> ServerDescription {
         let rtt = match sample {
-            Some(s) => record_rtt(&self.rtt, s),
-            None => *self.rtt.lock().unwrap_or_else(|p| p.into_inner()),
+            Some(s) => Some(record_rtt(&self.rtt, s)),
+            None => self.rtt.lock().unwrap_or_else(|p| p.into_inner()).average(),
         };
-        super::shim::from_hello(self.server.address.clone(), reply, rtt)
+        let now = self.topology.upgrade().map(|t| t.now()).unwrap_or_default();
+        ServerDescription::from_hello(self.server.address.clone(), reply, rtt, now).unwrap_or_else(
+            |e| ServerDescription::unknown_with_error(self.server.address.clone(), e.to_string()),
+        )
     }
 
     /// Measures round-trip times on a connection of its own while the monitor streams.
@@ -231,18 +231,17 @@ impl Monitor {
     }
 }
 
-/// Adds a sample to the moving average (alpha 0.2; the first sample is taken as it is).
-fn record_rtt(average: &Mutex<Option<Duration>>, sample: Duration) -> Option<Duration> {
-    let mut avg = average.lock().unwrap_or_else(|p| p.into_inner());
-    let next = match *avg {
-        None => sample,
-        Some(old) => old.mul_f64(1.0 - RTT_ALPHA) + sample.mul_f64(RTT_ALPHA),
-    };
-    *avg = Some(next);
-    *avg
+/// Adds a sample to the moving average.
+fn record_rtt(average: &Mutex<RttAverage>, sample: Duration) -> Duration {
+    average
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .add_sample(sample)
 }
 
 /// The `topologyVersion` a server reported, as it must be sent back in an awaitable `hello`.
 fn topology_version(d: &ServerDescription) -> Option<Document> {
-    super::shim::topology_version(d)
+    d.topology_version
+        .as_ref()
+        .map(|tv| doc! { "processId": tv.process_id, "counter": tv.counter })
 }

@@ -5,13 +5,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bson::{doc, Document};
 use tokio::time::Instant;
 
 use super::{ConnectionHandle, Server, Shared, Topology};
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{ReadPreference, ReadPreferenceMode};
-use crate::sdam::{self, SelectionCriteria, ServerType, TopologyType};
+use crate::sdam::{self, SelectionCriteria, ServerType};
 
 impl Topology {
     /// Selects a server for `criteria` and checks out one of its connections.
@@ -58,31 +56,22 @@ impl Shared {
     /// the less busy of two picked at random (Server Selection specification).
     fn pick(&self, criteria: &SelectionCriteria) -> Result<Option<Arc<Server>>> {
         let st = self.lock();
-        if let Some(message) = super::shim::compatibility_error(&st.description) {
-            return Err(Error::new(ErrorKind::ServerSelection { message }));
+        if let Some(message) = &st.description.compatibility_error {
+            return Err(Error::new(ErrorKind::ServerSelection {
+                message: message.clone(),
+            }));
         }
-        let candidates: Vec<Arc<Server>> = super::shim::suitable_in_window(
-            &st.description,
-            criteria,
-            self.options.local_threshold,
-        )
-        .into_iter()
-        .filter_map(|address| st.servers.get(&address).cloned())
-        .collect();
-        Ok(match candidates.len() {
-            0 => None,
-            1 => candidates.into_iter().next(),
-            n => {
-                let a = (self.next_random() % n as u64) as usize;
-                let mut b = (self.next_random() % (n as u64 - 1)) as usize;
-                if b >= a {
-                    b += 1;
-                }
-                let load = |i: usize| candidates[i].operation_count.load(Ordering::SeqCst);
-                let pick = if load(b) < load(a) { b } else { a };
-                candidates.into_iter().nth(pick)
-            }
-        })
+        if let SelectionCriteria::Read(rp) = criteria {
+            sdam::validate_max_staleness(rp, st.description.heartbeat_frequency)?;
+        }
+        let load = |a: &crate::options::ServerAddress| {
+            st.servers.get(&super::key(a)).map_or(usize::MAX, |s| {
+                s.operation_count.load(Ordering::SeqCst) as usize
+            })
+        };
+        let mut random = |n: usize| (self.next_random() % n.max(1) as u64) as usize;
+        let chosen = sdam::select_server(&st.description, criteria, &[], load, &mut random)?;
+        Ok(chosen.and_then(|a| st.servers.get(&super::key(&a)).cloned()))
     }
 
     /// When no server is known and a monitor failed for a reason waiting will not fix (a TLS
@@ -93,7 +82,7 @@ impl Shared {
         if st
             .description
             .servers
-            .iter()
+            .values()
             .any(|s| s.server_type != ServerType::Unknown)
         {
             return None;
@@ -120,58 +109,5 @@ impl Shared {
                 self.options.server_selection_timeout.as_millis()
             ),
         })
-    }
-}
-
-/// The `$readPreference` to send with a read (Server Selection, "Passing read preference to
-/// mongos and load balancers" and "Topology type: Single"), or `None` when none is sent.
-pub(crate) fn read_preference_document(
-    topology_type: TopologyType,
-    server_type: ServerType,
-    rp: &ReadPreference,
-) -> Option<Document> {
-    let full = || {
-        let mut d = doc! { "mode": rp.mode.as_str() };
-        if !rp.tag_sets.is_empty() {
-            let tags: Vec<Document> = rp
-                .tag_sets
-                .iter()
-                .map(|t| {
-                    t.iter()
-                        .map(|(k, v)| (k.clone(), v.clone().into()))
-                        .collect()
-                })
-                .collect();
-            d.insert("tags", tags);
-        }
-        if let Some(s) = rp.max_staleness {
-            d.insert("maxStalenessSeconds", s.as_secs() as i64);
-        }
-        d
-    };
-    match (topology_type, server_type) {
-        (_, ServerType::Mongos) | (TopologyType::LoadBalanced, _) | (TopologyType::Sharded, _) => {
-            match rp.mode {
-                ReadPreferenceMode::Primary => None,
-                ReadPreferenceMode::SecondaryPreferred
-                    if rp.tag_sets.is_empty() && rp.max_staleness.is_none() =>
-                {
-                    // The spec lets drivers rely on the secondaryOk bit here; OP_MSG has none,
-                    // so the mode is sent as it is.
-                    Some(full())
-                }
-                _ => Some(full()),
-            }
-        }
-        // A direct connection to a replica-set member: any member may answer.
-        (TopologyType::Single, ServerType::Standalone) => None,
-        (TopologyType::Single, _) => Some(match rp.mode {
-            ReadPreferenceMode::Primary => doc! { "mode": "primaryPreferred" },
-            _ => full(),
-        }),
-        (_, _) => match rp.mode {
-            ReadPreferenceMode::Primary => None,
-            _ => Some(full()),
-        },
     }
 }

@@ -1,0 +1,425 @@
+//! One server's description, and how a `hello` reply becomes one.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bson::oid::ObjectId;
+use bson::{Bson, Document};
+
+use crate::error::{Error, Result};
+use crate::options::ServerAddress;
+
+/// `maxBsonObjectSize` when the server does not say (16 MiB).
+pub const DEFAULT_MAX_BSON_OBJECT_SIZE: i64 = 16 * 1024 * 1024;
+/// `maxMessageSizeBytes` when the server does not say.
+pub const DEFAULT_MAX_MESSAGE_SIZE_BYTES: i64 = 48_000_000;
+/// `maxWriteBatchSize` when the server does not say.
+pub const DEFAULT_MAX_WRITE_BATCH_SIZE: i64 = 100_000;
+
+/// What kind of server a `hello` reply describes (Server Discovery and Monitoring specification).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ServerType {
+    /// A server that is not part of a replica set or sharded cluster.
+    Standalone,
+    /// The primary of a replica set.
+    RsPrimary,
+    /// A secondary of a replica set.
+    RsSecondary,
+    /// An arbiter: it votes but holds no data.
+    RsArbiter,
+    /// A replica set member that is none of the above (hidden, starting up, recovering, …).
+    RsOther,
+    /// A member of a replica set that is not configured yet (or was removed).
+    RsGhost,
+    /// A mongos router of a sharded cluster.
+    Mongos,
+    /// A load balancer in front of mongos routers.
+    LoadBalancer,
+    /// Not checked yet, but a member named it as the primary.
+    PossiblePrimary,
+    /// Not known: not contacted yet, or the last attempt failed.
+    #[default]
+    Unknown,
+}
+
+impl ServerType {
+    /// True for the types that accept writes: standalone, primary, mongos, load balancer.
+    pub fn is_writable(self) -> bool {
+        matches!(
+            self,
+            ServerType::Standalone
+                | ServerType::RsPrimary
+                | ServerType::Mongos
+                | ServerType::LoadBalancer
+        )
+    }
+
+    /// True for the types that hold data and answer reads (SDAM's "data-bearing" types).
+    pub fn is_data_bearing(self) -> bool {
+        matches!(
+            self,
+            ServerType::Standalone
+                | ServerType::RsPrimary
+                | ServerType::RsSecondary
+                | ServerType::Mongos
+                | ServerType::LoadBalancer
+        )
+    }
+
+    /// True for a server that answered (not [`ServerType::Unknown`] or
+    /// [`ServerType::PossiblePrimary`]).
+    pub fn is_known(self) -> bool {
+        !matches!(self, ServerType::Unknown | ServerType::PossiblePrimary)
+    }
+
+    /// A short description for messages, e.g. "a secondary".
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            ServerType::Standalone => "a standalone server",
+            ServerType::RsPrimary => "the primary",
+            ServerType::RsSecondary => "a secondary",
+            ServerType::RsArbiter => "an arbiter",
+            ServerType::RsOther => {
+                "a member that is neither primary nor secondary (hidden, starting up or recovering)"
+            }
+            ServerType::RsGhost => "a replica set member that is not configured yet",
+            ServerType::Mongos => "a mongos",
+            ServerType::LoadBalancer => "a load balancer",
+            ServerType::PossiblePrimary => "not checked yet (named as primary by a member)",
+            ServerType::Unknown => "unknown",
+        }
+    }
+}
+
+/// A server's `topologyVersion`: which process answered and how many state changes it has had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopologyVersion {
+    /// Changes when the server process restarts.
+    pub process_id: ObjectId,
+    /// Grows with every state change of that process.
+    pub counter: i64,
+}
+
+impl TopologyVersion {
+    /// Parses a `topologyVersion` sub-document (strict types).
+    pub fn from_document(doc: &Document) -> Result<Self> {
+        let process_id = match doc.get("processId") {
+            Some(Bson::ObjectId(o)) => *o,
+            other => {
+                return Err(wrong_type(
+                    "topologyVersion.processId",
+                    "an ObjectId",
+                    other,
+                ))
+            }
+        };
+        let counter = match doc.get("counter") {
+            Some(Bson::Int64(c)) => *c,
+            Some(Bson::Int32(c)) => i64::from(*c),
+            other => return Err(wrong_type("topologyVersion.counter", "an integer", other)),
+        };
+        Ok(Self {
+            process_id,
+            counter,
+        })
+    }
+
+    /// The SDAM comparison of a current version with a new one: `Less` when `new` is newer (or
+    /// either is missing, or the process changed), `Equal` when the same, `Greater` when `new`
+    /// is older than what the client already knows.
+    pub fn compare(current: Option<&Self>, new: Option<&Self>) -> Ordering {
+        match (current, new) {
+            (Some(c), Some(n)) if c.process_id == n.process_id => c.counter.cmp(&n.counter),
+            _ => Ordering::Less,
+        }
+    }
+}
+
+/// What the client knows about one server, from its latest `hello` reply or error.
+#[derive(Clone, Debug, PartialEq, Default)]
+#[non_exhaustive]
+pub struct ServerDescription {
+    /// The server's address as the client knows it (seed or host list entry).
+    pub address: ServerAddress,
+    /// Its type.
+    pub server_type: ServerType,
+    /// `setName`: the replica set it belongs to.
+    pub set_name: Option<String>,
+    /// `setVersion`: the replica set configuration version.
+    pub set_version: Option<i64>,
+    /// `electionId` (primaries only).
+    pub election_id: Option<ObjectId>,
+    /// `primary`: the primary it knows of, lower-cased.
+    pub primary: Option<String>,
+    /// `me`: the name the server gives itself, lower-cased.
+    pub me: Option<String>,
+    /// `hosts`: the data-bearing members it knows of, lower-cased.
+    pub hosts: Vec<String>,
+    /// `passives`: priority-0 members, lower-cased.
+    pub passives: Vec<String>,
+    /// `arbiters`, lower-cased.
+    pub arbiters: Vec<String>,
+    /// `tags` of a replica set member (read preference tag sets match them).
+    pub tags: HashMap<String, String>,
+    /// `minWireVersion`.
+    pub min_wire_version: i32,
+    /// `maxWireVersion`.
+    pub max_wire_version: i32,
+    /// `maxBsonObjectSize` (default [`DEFAULT_MAX_BSON_OBJECT_SIZE`]).
+    pub max_bson_object_size: i64,
+    /// `maxMessageSizeBytes` (default [`DEFAULT_MAX_MESSAGE_SIZE_BYTES`]).
+    pub max_message_size_bytes: i64,
+    /// `maxWriteBatchSize` (default [`DEFAULT_MAX_WRITE_BATCH_SIZE`]).
+    pub max_write_batch_size: i64,
+    /// `logicalSessionTimeoutMinutes`, as a duration.
+    pub logical_session_timeout: Option<Duration>,
+    /// `topologyVersion`.
+    pub topology_version: Option<TopologyVersion>,
+    /// Average round-trip time of the checks, when measured.
+    pub round_trip_time: Option<Duration>,
+    /// `lastWrite.lastWriteDate`, in milliseconds since the Unix epoch (for max staleness).
+    pub last_write_date: Option<i64>,
+    /// When the description was made, on the caller's clock (any fixed epoch): max staleness
+    /// compares these between servers.
+    pub last_update_time: Duration,
+    /// `helloOk`: the server understands `hello` (not only legacy `isMaster`).
+    pub hello_ok: bool,
+    /// `serviceId` (load-balanced mode).
+    pub service_id: Option<ObjectId>,
+    /// Why the server is [`ServerType::Unknown`], when an attempt to reach it failed.
+    pub error: Option<String>,
+}
+
+impl ServerDescription {
+    /// A server not contacted yet.
+    pub fn unknown(address: ServerAddress) -> Self {
+        Self {
+            address,
+            max_bson_object_size: DEFAULT_MAX_BSON_OBJECT_SIZE,
+            max_message_size_bytes: DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+            max_write_batch_size: DEFAULT_MAX_WRITE_BATCH_SIZE,
+            ..Self::default()
+        }
+    }
+
+    /// A server that could not be reached or answered with an error.
+    pub fn unknown_with_error(address: ServerAddress, error: impl Into<String>) -> Self {
+        Self {
+            error: Some(error.into()),
+            ..Self::unknown(address)
+        }
+    }
+
+    /// Builds the description from a raw `hello` (or legacy `isMaster`) reply, following the
+    /// SDAM parsing rules.
+    ///
+    /// A reply without a true `ok` gives [`ServerType::Unknown`] with its `errmsg`. A field of
+    /// the wrong type is an [`Error::invalid_response`]: a server that sends one is not trusted
+    /// to be what it claims. `rtt` is the measured round trip of this check (the caller
+    /// averages it, see [`super::RttAverage`]); `now` is the caller's clock.
+    pub fn from_hello(
+        address: ServerAddress,
+        reply: &Document,
+        rtt: Option<Duration>,
+        now: Duration,
+    ) -> Result<Self> {
+        let mut d = Self::unknown(address);
+        d.last_update_time = now;
+        let ok = reply.get("ok").is_some_and(truthy);
+        if !ok {
+            d.error = Some(
+                get_str(reply, "errmsg")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "hello did not return ok: 1".into()),
+            );
+            return Ok(d);
+        }
+        d.round_trip_time = rtt;
+        let writable = match get_bool(reply, "isWritablePrimary")? {
+            Some(b) => b,
+            None => get_bool(reply, "ismaster")?.unwrap_or(false),
+        };
+        let msg = get_str(reply, "msg")?;
+        d.set_name = get_str(reply, "setName")?;
+        d.service_id = match reply.get("serviceId") {
+            None | Some(Bson::Null) => None,
+            Some(Bson::ObjectId(o)) => Some(*o),
+            other => return Err(wrong_type("serviceId", "an ObjectId", other)),
+        };
+        d.server_type = if get_bool(reply, "isreplicaset")?.unwrap_or(false) {
+            ServerType::RsGhost
+        } else if msg.as_deref() == Some("isdbgrid") {
+            ServerType::Mongos
+        } else if d.set_name.is_some() {
+            if get_bool(reply, "hidden")?.unwrap_or(false) {
+                ServerType::RsOther
+            } else if writable {
+                ServerType::RsPrimary
+            } else if get_bool(reply, "secondary")?.unwrap_or(false) {
+                ServerType::RsSecondary
+            } else if get_bool(reply, "arbiterOnly")?.unwrap_or(false) {
+                ServerType::RsArbiter
+            } else {
+                ServerType::RsOther
+            }
+        } else {
+            ServerType::Standalone
+        };
+        d.set_version = get_int(reply, "setVersion")?;
+        d.election_id = match reply.get("electionId") {
+            None | Some(Bson::Null) => None,
+            Some(Bson::ObjectId(o)) => Some(*o),
+            other => return Err(wrong_type("electionId", "an ObjectId", other)),
+        };
+        d.primary = get_str(reply, "primary")?.map(|s| s.to_ascii_lowercase());
+        d.me = get_str(reply, "me")?.map(|s| s.to_ascii_lowercase());
+        d.hosts = get_host_list(reply, "hosts")?;
+        d.passives = get_host_list(reply, "passives")?;
+        d.arbiters = get_host_list(reply, "arbiters")?;
+        d.tags = match reply.get("tags") {
+            None | Some(Bson::Null) => HashMap::new(),
+            Some(Bson::Document(t)) => t
+                .iter()
+                .map(|(k, v)| match v {
+                    Bson::String(s) => Ok((k.clone(), s.clone())),
+                    other => Err(wrong_type("tags", "a document of strings", Some(other))),
+                })
+                .collect::<Result<_>>()?,
+            other => return Err(wrong_type("tags", "a document", other)),
+        };
+        d.min_wire_version = get_wire_version(reply, "minWireVersion")?;
+        d.max_wire_version = get_wire_version(reply, "maxWireVersion")?;
+        // A non-positive limit cannot be honoured; the default is the safe choice.
+        let positive_or = |v: Option<i64>, default: i64| v.filter(|v| *v > 0).unwrap_or(default);
+        d.max_bson_object_size = positive_or(
+            get_int(reply, "maxBsonObjectSize")?,
+            DEFAULT_MAX_BSON_OBJECT_SIZE,
+        );
+        d.max_message_size_bytes = positive_or(
+            get_int(reply, "maxMessageSizeBytes")?,
+            DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+        );
+        d.max_write_batch_size = positive_or(
+            get_int(reply, "maxWriteBatchSize")?,
+            DEFAULT_MAX_WRITE_BATCH_SIZE,
+        );
+        d.logical_session_timeout = get_int(reply, "logicalSessionTimeoutMinutes")?
+            .and_then(|m| u64::try_from(m).ok())
+            .map(|m| Duration::from_secs(m.saturating_mul(60)));
+        d.topology_version = match reply.get("topologyVersion") {
+            None | Some(Bson::Null) => None,
+            Some(Bson::Document(t)) => Some(TopologyVersion::from_document(t)?),
+            other => return Err(wrong_type("topologyVersion", "a document", other)),
+        };
+        d.last_write_date = match reply.get("lastWrite") {
+            None | Some(Bson::Null) => None,
+            Some(Bson::Document(lw)) => match lw.get("lastWriteDate") {
+                None | Some(Bson::Null) => None,
+                Some(Bson::DateTime(t)) => Some(t.timestamp_millis()),
+                other => return Err(wrong_type("lastWrite.lastWriteDate", "a date", other)),
+            },
+            other => return Err(wrong_type("lastWrite", "a document", other)),
+        };
+        d.hello_ok = get_bool(reply, "helloOk")?.unwrap_or(false);
+        Ok(d)
+    }
+
+    /// True when this server's address is the `me` it reports (or it reports none).
+    pub(crate) fn me_matches_address(&self) -> bool {
+        self.me
+            .as_deref()
+            .map_or(true, |me| member_key(me) == address_key(&self.address))
+    }
+
+    /// Every member this server lists: hosts, passives and arbiters.
+    pub(crate) fn members(&self) -> impl Iterator<Item = &String> {
+        self.hosts
+            .iter()
+            .chain(self.passives.iter())
+            .chain(self.arbiters.iter())
+    }
+}
+
+/// The lower-cased `host:port` form members are compared in.
+pub(crate) fn address_key(address: &ServerAddress) -> String {
+    address.to_string().to_ascii_lowercase()
+}
+
+/// The key of a member named in a reply (`host` or `host:port`), in [`address_key`] form.
+pub(crate) fn member_key(member: &str) -> String {
+    ServerAddress::parse(member).map_or_else(|_| member.to_ascii_lowercase(), |a| address_key(&a))
+}
+
+/// MongoDB's notion of a true `ok`: a non-zero number or `true`.
+fn truthy(v: &Bson) -> bool {
+    match v {
+        Bson::Boolean(b) => *b,
+        Bson::Int32(i) => *i != 0,
+        Bson::Int64(i) => *i != 0,
+        Bson::Double(f) => *f != 0.0 && !f.is_nan(),
+        _ => false,
+    }
+}
+
+fn wrong_type(key: &str, expected: &str, got: Option<&Bson>) -> Error {
+    match got {
+        Some(v) => Error::invalid_response(format!(
+            "hello reply field {key} should be {expected}, got {:?}",
+            v.element_type()
+        )),
+        None => Error::invalid_response(format!("hello reply lacks {key} ({expected})")),
+    }
+}
+
+fn get_bool(d: &Document, key: &str) -> Result<Option<bool>> {
+    match d.get(key) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::Boolean(b)) => Ok(Some(*b)),
+        // Some servers have sent 0/1 for booleans.
+        Some(Bson::Int32(i)) => Ok(Some(*i != 0)),
+        Some(Bson::Int64(i)) => Ok(Some(*i != 0)),
+        Some(Bson::Double(f)) => Ok(Some(*f != 0.0)),
+        other => Err(wrong_type(key, "a boolean", other)),
+    }
+}
+
+fn get_int(d: &Document, key: &str) -> Result<Option<i64>> {
+    match d.get(key) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::Int32(i)) => Ok(Some(i64::from(*i))),
+        Some(Bson::Int64(i)) => Ok(Some(*i)),
+        Some(Bson::Double(f)) if f.is_finite() && f.fract() == 0.0 => Ok(Some(*f as i64)),
+        other => Err(wrong_type(key, "an integer", other)),
+    }
+}
+
+fn get_wire_version(d: &Document, key: &str) -> Result<i32> {
+    Ok(get_int(d, key)?
+        .map(|v| i32::try_from(v.max(0)).unwrap_or(i32::MAX))
+        .unwrap_or(0))
+}
+
+fn get_str(d: &Document, key: &str) -> Result<Option<String>> {
+    match d.get(key) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::String(s)) => Ok(Some(s.clone())),
+        other => Err(wrong_type(key, "a string", other)),
+    }
+}
+
+fn get_host_list(d: &Document, key: &str) -> Result<Vec<String>> {
+    match d.get(key) {
+        None | Some(Bson::Null) => Ok(Vec::new()),
+        Some(Bson::Array(a)) => a
+            .iter()
+            .map(|v| match v {
+                Bson::String(s) => Ok(s.to_ascii_lowercase()),
+                other => Err(wrong_type(key, "an array of strings", Some(other))),
+            })
+            .collect(),
+        other => Err(wrong_type(key, "an array of strings", other)),
+    }
+}
