@@ -431,6 +431,17 @@ async fn stop_closes_connections_and_restart_changes_process_id() {
     );
     assert_eq!(after.get_i64("counter"), Ok(0));
     assert_eq!(rs.stats(1).connections_accepted, 2);
+
+    // Dropping the deployment closes its connections too.
+    let mut c = RawClient::connect(&rs.address(0)).await;
+    rs.shutdown().await;
+    let read = tokio::time::timeout(WAIT, read_op_msg(&mut c.tls)).await;
+    assert!(matches!(read, Ok(Err(_))), "after shutdown: {read:?}");
+    let other = FakeReplicaSet::start("rs1", 1, FakeOptions::default());
+    let mut c = RawClient::connect(&other.address(0)).await;
+    drop(other);
+    let read = tokio::time::timeout(WAIT, read_op_msg(&mut c.tls)).await;
+    assert!(matches!(read, Ok(Err(_))), "after drop: {read:?}");
 }
 
 #[tokio::test]
@@ -617,4 +628,27 @@ async fn protocol_errors_of_real_servers() {
         .await;
     assert_eq!(code(&r), Some(186), "metadata twice: {r}");
     assert_eq!(rs.stats(0).hellos(), 2);
+
+    // An unacknowledged (moreToCome) write refused as "not primary" closes the connection.
+    let rs = FakeReplicaSet::start("rs2", 2, FakeOptions::default());
+    let mut s = RawClient::connect_auth(&rs.address(1)).await;
+    s.send_body(
+        doc! { "insert": "c", "documents": [{ "x": 1 }], "writeConcern": { "w": 0 }, "$db": "db" },
+        MORE_TO_COME,
+    )
+    .await;
+    let read = tokio::time::timeout(WAIT, read_op_msg(&mut s.tls)).await;
+    assert!(
+        matches!(read, Ok(Err(_))),
+        "expected a closed connection, got {read:?}"
+    );
+    // On the primary it is applied, with no reply.
+    let mut p = RawClient::connect_auth(&rs.address(0)).await;
+    p.send_body(
+        doc! { "insert": "c", "documents": [{ "x": 1 }], "writeConcern": { "w": 0 }, "$db": "db" },
+        MORE_TO_COME,
+    )
+    .await;
+    let r = p.command(doc! { "count": "c", "$db": "db" }).await;
+    assert_eq!(r.get_i32("n"), Ok(1), "{r}");
 }

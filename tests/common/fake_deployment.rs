@@ -121,6 +121,9 @@ pub struct FakeOptions {
     pub server_pem: String,
     /// `maxWireVersion` reported in `hello` (default 21, MongoDB 7.0).
     pub max_wire_version: i32,
+    /// `logicalSessionTimeoutMinutes` reported in `hello` (default `Some(30)`); `None` leaves it
+    /// out, as a deployment without session support does.
+    pub logical_session_timeout_minutes: Option<i32>,
 }
 
 impl Default for FakeOptions {
@@ -131,6 +134,7 @@ impl Default for FakeOptions {
             users: None,
             server_pem: "server.pem".to_owned(),
             max_wire_version: 21,
+            logical_session_timeout_minutes: Some(30),
         }
     }
 }
@@ -693,7 +697,9 @@ impl FakeDeployment {
 
     /// Stops member `i`: closes its listener and every open connection (clients see the
     /// connection reset/closed, then connection refused) and forgets its cursors. Returns once
-    /// its sockets are closed. A no-op if already stopped.
+    /// its sockets are closed. A no-op if already stopped. The other members' view does not
+    /// change: a stopped primary is still reported as `primary` until
+    /// [`FakeReplicaSet::set_primary`] elects another (as during a real election timeout).
     pub async fn stop(&self, i: usize) {
         let tasks = {
             let mut st = self.inner.lock();
@@ -798,7 +804,8 @@ impl FakeDeployment {
 
     /// Waits until `cond(self)` holds, re-checking whenever anything happens in the deployment
     /// (connections opened or closed, commands received, controls called). Panics, naming
-    /// `what`, after `timeout`.
+    /// `what`, after `timeout`. Example:
+    /// `rs.wait_for("sockets closed", secs(5), |d| d.connections_open() == 0).await`.
     pub async fn wait_for(
         &self,
         what: &str,
@@ -1219,6 +1226,10 @@ async fn connection_loop(inner: &Arc<Inner>, i: usize, conn: &mut Conn) -> io::R
         inner.notify();
         if wants_reply {
             send(conn, msg.request_id, 0, reply).await?;
+        } else if reply.get("code").and_then(as_i64) == Some(10107) {
+            // OP_MSG spec: an unacknowledged write refused as "not primary" closes the
+            // connection, so the client notices the failover on its next use of it.
+            return Ok(());
         }
     }
 }
@@ -1442,7 +1453,9 @@ fn hello_reply(
     r.insert("maxMessageSizeBytes", MAX_MESSAGE_SIZE_BYTES);
     r.insert("maxWriteBatchSize", MAX_WRITE_BATCH_SIZE);
     r.insert("localTime", DateTime::now());
-    r.insert("logicalSessionTimeoutMinutes", 30);
+    if let Some(minutes) = inner.options.logical_session_timeout_minutes {
+        r.insert("logicalSessionTimeoutMinutes", minutes);
+    }
     r.insert("connectionId", conn.id);
     r.insert("minWireVersion", 0);
     r.insert("maxWireVersion", inner.options.max_wire_version);
