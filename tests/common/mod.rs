@@ -4,6 +4,8 @@
 #[allow(dead_code)]
 pub mod certs;
 #[allow(dead_code)]
+pub mod fake_deployment;
+#[allow(dead_code)]
 pub mod server;
 
 use mongo_x509::options::TlsBackendKind;

@@ -1,0 +1,654 @@
+//! Tests of the fake deployment (tests/common/fake_deployment.rs) itself, with a small raw
+//! client (OpenSSL + OP_MSG), not the library's `Client`.
+
+mod common;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bson::{doc, Bson, Document};
+use common::certs::{subject, test_certs};
+use common::fake_deployment::{
+    read_op_msg, write_op_msg, FailAction, FakeMongos, FakeOptions, FakeReplicaSet, OpMsg,
+    EXHAUST_ALLOWED, MORE_TO_COME,
+};
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
+use tokio::net::TcpStream;
+use tokio_openssl::SslStream;
+
+/// Every wait in these tests is bounded by this.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A raw client: one TLS connection speaking OP_MSG.
+struct RawClient {
+    tls: SslStream<TcpStream>,
+    next_id: i32,
+}
+
+impl RawClient {
+    /// Connects with `client-pkcs8.pem` (or no certificate), verifying the server as `127.0.0.1`.
+    async fn try_connect(addr: &str, with_cert: bool) -> std::io::Result<RawClient> {
+        let dir = test_certs();
+        let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
+        builder.set_ca_file(dir.join("ca.pem")).unwrap();
+        if with_cert {
+            let pem = dir.join("client-pkcs8.pem");
+            builder.set_certificate_chain_file(&pem).unwrap();
+            builder
+                .set_private_key_file(&pem, SslFiletype::PEM)
+                .unwrap();
+        }
+        let ssl = builder
+            .build()
+            .configure()
+            .unwrap()
+            .into_ssl("127.0.0.1")
+            .unwrap();
+        let tcp = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+            .await
+            .expect("connect timed out")?;
+        let mut tls = SslStream::new(ssl, tcp).unwrap();
+        tokio::time::timeout(WAIT, Pin::new(&mut tls).connect())
+            .await
+            .expect("TLS handshake timed out")
+            .map_err(std::io::Error::other)?;
+        Ok(RawClient { tls, next_id: 1 })
+    }
+
+    async fn connect(addr: &str) -> RawClient {
+        Self::try_connect(addr, true)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"))
+    }
+
+    /// Connects and authenticates (MONGODB-X509).
+    async fn connect_auth(addr: &str) -> RawClient {
+        let mut c = Self::connect(addr).await;
+        let reply = c
+            .command(doc! { "authenticate": 1, "mechanism": "MONGODB-X509", "$db": "$external" })
+            .await;
+        assert_eq!(reply.get_f64("ok"), Ok(1.0), "{reply}");
+        c
+    }
+
+    async fn send(&mut self, msg: OpMsg) -> i32 {
+        write_op_msg(&mut self.tls, &msg).await.expect("send");
+        msg.request_id
+    }
+
+    fn next_id(&mut self) -> i32 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    async fn send_body(&mut self, body: Document, flags: u32) -> i32 {
+        let id = self.next_id();
+        self.send(OpMsg::new(id, 0, flags, body)).await
+    }
+
+    async fn recv(&mut self) -> OpMsg {
+        tokio::time::timeout(WAIT, read_op_msg(&mut self.tls))
+            .await
+            .expect("no reply in time")
+            .expect("read reply")
+    }
+
+    async fn command(&mut self, body: Document) -> Document {
+        let id = self.send_body(body, 0).await;
+        let reply = self.recv().await;
+        assert_eq!(reply.response_to, id);
+        assert_eq!(reply.flags & MORE_TO_COME, 0);
+        reply.body
+    }
+}
+
+fn code(reply: &Document) -> Option<i32> {
+    reply.get_i32("code").ok()
+}
+
+fn strings(reply: &Document, key: &str) -> Vec<String> {
+    reply
+        .get_array(key)
+        .unwrap_or_else(|_| panic!("no {key} in {reply}"))
+        .iter()
+        .map(|b| b.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn first_batch(reply: &Document) -> Vec<Document> {
+    let cursor = reply
+        .get_document("cursor")
+        .unwrap_or_else(|_| panic!("{reply}"));
+    cursor
+        .get_array("firstBatch")
+        .or_else(|_| cursor.get_array("nextBatch"))
+        .unwrap()
+        .iter()
+        .map(|b| b.as_document().unwrap().clone())
+        .collect()
+}
+
+fn secondary_ok() -> Document {
+    doc! { "mode": "secondaryPreferred" }
+}
+
+#[tokio::test]
+async fn hello_reports_roles_and_fields() {
+    let rs = FakeReplicaSet::start("rs0", 3, FakeOptions::default());
+    assert_eq!(rs.hosts(), rs.addresses());
+    assert!(rs.address(0).starts_with("127.0.0.1:"));
+    for i in 0..3 {
+        let mut c = RawClient::connect(&rs.address(i)).await;
+        let r = c
+            .command(doc! { "hello": 1, "helloOk": true, "$db": "admin" })
+            .await;
+        assert_eq!(r.get_bool("isWritablePrimary"), Ok(i == 0), "{r}");
+        assert_eq!(r.get_bool("secondary"), Ok(i != 0), "{r}");
+        assert_eq!(r.get_str("setName"), Ok("rs0"));
+        assert_eq!(strings(&r, "hosts"), rs.hosts());
+        assert_eq!(r.get_str("primary"), Ok(rs.address(0).as_str()));
+        assert_eq!(r.get_str("me"), Ok(rs.address(i).as_str()));
+        assert_eq!(r.get_i32("setVersion"), Ok(1));
+        assert_eq!(r.contains_key("electionId"), i == 0);
+        assert_eq!(r.get_i32("maxWireVersion"), Ok(21));
+        assert_eq!(r.get_i32("minWireVersion"), Ok(0));
+        assert_eq!(r.get_i32("logicalSessionTimeoutMinutes"), Ok(30));
+        assert!(r.get_bool("helloOk").unwrap());
+        let tv = r.get_document("topologyVersion").unwrap();
+        assert_eq!(tv, &rs.topology_version(i));
+        assert!(r
+            .get_document("lastWrite")
+            .unwrap()
+            .contains_key("lastWriteDate"));
+        assert!(r.contains_key("$clusterTime") && r.contains_key("operationTime"));
+        assert_eq!(r.get_f64("ok"), Ok(1.0));
+        // The legacy spelling answers `ismaster`.
+        let legacy = c.command(doc! { "isMaster": 1, "$db": "admin" }).await;
+        assert_eq!(legacy.get_bool("ismaster"), Ok(i == 0), "{legacy}");
+        assert!(!legacy.contains_key("isWritablePrimary"));
+    }
+
+    rs.set_tags(2, doc! { "dc": "east" });
+    rs.set_hidden(1, true);
+    let mut c = RawClient::connect(&rs.address(2)).await;
+    let r = c.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert_eq!(r.get_document("tags"), Ok(&doc! { "dc": "east" }));
+    assert_eq!(r.get_i32("setVersion"), Ok(3));
+    assert_eq!(strings(&r, "hosts"), vec![rs.address(0), rs.address(2)]);
+    let mut c = RawClient::connect(&rs.address(1)).await;
+    let r = c.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert_eq!(r.get_bool("hidden"), Ok(true));
+
+    rs.set_hidden(1, false);
+    rs.set_arbiter(1, true);
+    let r = c.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert_eq!(r.get_bool("arbiterOnly"), Ok(true));
+    assert_eq!(r.get_bool("secondary"), Ok(false));
+    assert_eq!(strings(&r, "arbiters"), vec![rs.address(1)]);
+}
+
+#[tokio::test]
+async fn mongos_routers_share_data() {
+    let ms = FakeMongos::start(2, FakeOptions::default());
+    let mut a = RawClient::connect_auth(&ms.address(0)).await;
+    let mut b = RawClient::connect_auth(&ms.address(1)).await;
+    let r = a.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert_eq!(r.get_bool("isWritablePrimary"), Ok(true));
+    assert_eq!(r.get_str("msg"), Ok("isdbgrid"));
+    assert!(!r.contains_key("setName") && !r.contains_key("hosts"));
+    let r = a
+        .command(doc! { "insert": "c", "documents": [{ "x": 1 }], "$db": "db" })
+        .await;
+    assert_eq!(r.get_i32("n"), Ok(1), "{r}");
+    let r = b
+        .command(doc! { "find": "c", "filter": { "x": 1 }, "$db": "db" })
+        .await;
+    assert_eq!(first_batch(&r).len(), 1, "{r}");
+    assert!(ms.uri("client-pkcs8.pem", "").contains(&ms.address(1)));
+    assert!(!ms.uri("client-pkcs8.pem", "").contains("replicaSet"));
+}
+
+#[tokio::test]
+async fn step_down_wakes_awaiting_hello_and_moves_writes() {
+    let rs = FakeReplicaSet::start("rs0", 3, FakeOptions::default());
+    let old_election = rs.election_id();
+    let mut monitor = RawClient::connect(&rs.address(0)).await;
+    let r = monitor.command(doc! { "hello": 1, "$db": "admin" }).await;
+    let tv = r.get_document("topologyVersion").unwrap().clone();
+    let id = monitor
+        .send_body(
+            doc! { "hello": 1, "topologyVersion": tv.clone(), "maxAwaitTimeMS": 30_000i64, "$db": "admin" },
+            0,
+        )
+        .await;
+    // The awaitable hello is waiting (the member received it) before the election.
+    rs.wait_for("the awaitable hello", WAIT, |rs| {
+        rs.stats(0).count("hello") == 2
+    })
+    .await;
+    let started = std::time::Instant::now();
+    rs.step_down(1);
+    let reply = monitor.recv().await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(reply.response_to, id);
+    let r = reply.body;
+    assert_eq!(r.get_bool("isWritablePrimary"), Ok(false), "{r}");
+    assert_eq!(r.get_bool("secondary"), Ok(true));
+    assert_eq!(r.get_str("primary"), Ok(rs.address(1).as_str()));
+    let new_tv = r.get_document("topologyVersion").unwrap();
+    assert_eq!(
+        new_tv.get_object_id("processId"),
+        tv.get_object_id("processId")
+    );
+    assert!(new_tv.get_i64("counter").unwrap() > tv.get_i64("counter").unwrap());
+
+    let mut old = RawClient::connect_auth(&rs.address(0)).await;
+    let r = old
+        .command(doc! { "insert": "c", "documents": [{ "x": 1 }], "$db": "db" })
+        .await;
+    assert_eq!(code(&r), Some(10107), "{r}");
+    assert_eq!(r.get_str("codeName"), Ok("NotWritablePrimary"));
+    assert_eq!(r.get_str("errmsg"), Ok("not primary"));
+    assert_eq!(
+        r.get_document("topologyVersion"),
+        Ok(&rs.topology_version(0))
+    );
+    assert!(!r.contains_key("errorLabels"), "not a retryable write: {r}");
+    // A retryable write (txnNumber) gets the label a 4.4+ server adds.
+    let lsid = doc! { "id": bson::Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: vec![1; 16] } };
+    let r = old
+        .command(doc! { "insert": "c", "documents": [{ "x": 1 }], "lsid": lsid, "txnNumber": 1i64, "$db": "db" })
+        .await;
+    assert_eq!(code(&r), Some(10107), "{r}");
+    assert_eq!(strings(&r, "errorLabels"), vec!["RetryableWriteError"]);
+
+    let mut new = RawClient::connect_auth(&rs.address(1)).await;
+    let r = new.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert_eq!(r.get_bool("isWritablePrimary"), Ok(true));
+    let election = r.get_object_id("electionId").unwrap();
+    assert!(election > old_election && election == rs.election_id());
+    let r = new
+        .command(doc! { "insert": "c", "documents": [{ "x": 1 }], "$db": "db" })
+        .await;
+    assert_eq!(r.get_i32("n"), Ok(1), "{r}");
+    assert_eq!(rs.documents("db", "c").len(), 1);
+
+    // No primary at all.
+    rs.set_primary(None);
+    let r = new.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert_eq!(r.get_bool("isWritablePrimary"), Ok(false));
+    assert!(!r.contains_key("primary"));
+}
+
+#[tokio::test]
+async fn reads_on_secondaries_and_cursors() {
+    let rs = FakeReplicaSet::start("rs0", 3, FakeOptions::default());
+    let mut p = RawClient::connect_auth(&rs.address(0)).await;
+    let mut s = RawClient::connect_auth(&rs.address(1)).await;
+    let docs: Vec<Document> = (0..5).map(|i| doc! { "i": i, "k": "v" }).collect();
+    // Inserts with a kind-1 document sequence.
+    let id = p.next_id();
+    let mut msg = OpMsg::new(id, 0, 0, doc! { "insert": "c", "$db": "db" });
+    msg.sequences.push(("documents".to_owned(), docs));
+    p.send(msg).await;
+    let r = p.recv().await.body;
+    assert_eq!(r.get_i32("n"), Ok(5), "{r}");
+
+    let r = s
+        .command(doc! { "find": "c", "filter": {}, "$db": "db" })
+        .await;
+    assert_eq!(code(&r), Some(13435), "{r}");
+    assert_eq!(r.get_str("codeName"), Ok("NotPrimaryNoSecondaryOk"));
+    let r = s
+        .command(doc! { "find": "c", "filter": { "k": "v" }, "batchSize": 2, "$readPreference": secondary_ok(), "$db": "db" })
+        .await;
+    assert_eq!(first_batch(&r).len(), 2, "{r}");
+    let cursor_id = r.get_document("cursor").unwrap().get_i64("id").unwrap();
+    assert_ne!(cursor_id, 0);
+    // The cursor lives on member 1 only.
+    let r = p
+        .command(doc! { "getMore": cursor_id, "collection": "c", "$db": "db" })
+        .await;
+    assert_eq!(code(&r), Some(43), "{r}");
+    let r = s
+        .command(doc! { "getMore": cursor_id, "collection": "c", "batchSize": 2, "$db": "db" })
+        .await;
+    assert_eq!(first_batch(&r).len(), 2);
+    let r = s
+        .command(doc! { "killCursors": "c", "cursors": [cursor_id], "$db": "db" })
+        .await;
+    assert_eq!(
+        r.get_array("cursorsKilled").unwrap(),
+        &vec![Bson::Int64(cursor_id)]
+    );
+
+    let r = s
+        .command(doc! { "find": "c", "filter": { "i": 3 }, "$readPreference": { "mode": "nearest" }, "$db": "db" })
+        .await;
+    assert_eq!(first_batch(&r)[0].get_i32("i"), Ok(3));
+    let r = p
+        .command(doc! { "count": "c", "query": { "i": { "$gte": 2 } }, "$db": "db" })
+        .await;
+    assert_eq!(r.get_i32("n"), Ok(3), "{r}");
+    let r = p
+        .command(doc! { "aggregate": "c", "pipeline": [{ "$match": { "k": "v" } }, { "$count": "n" }], "cursor": {}, "$db": "db" })
+        .await;
+    assert_eq!(first_batch(&r), vec![doc! { "n": 5 }]);
+    let r = p
+        .command(doc! { "update": "c", "updates": [{ "q": { "i": 1 }, "u": { "$set": { "k": "w" }, "$inc": { "i": 10 } } }], "$db": "db" })
+        .await;
+    assert_eq!(
+        (r.get_i32("n"), r.get_i32("nModified")),
+        (Ok(1), Ok(1)),
+        "{r}"
+    );
+    let r = p
+        .command(doc! { "find": "c", "filter": { "k": "w" }, "$db": "db" })
+        .await;
+    assert_eq!(first_batch(&r)[0].get_i32("i"), Ok(11));
+    let r = p
+        .command(
+            doc! { "delete": "c", "deletes": [{ "q": { "k": "v" }, "limit": 0 }], "$db": "db" },
+        )
+        .await;
+    assert_eq!(r.get_i32("n"), Ok(4), "{r}");
+    let r = p
+        .command(doc! { "listDatabases": 1, "nameOnly": true, "$db": "admin" })
+        .await;
+    assert_eq!(r.get_array("databases").unwrap().len(), 1, "{r}");
+    let r = p.command(doc! { "drop": "c", "$db": "db" }).await;
+    assert_eq!(r.get_f64("ok"), Ok(1.0), "{r}");
+    assert!(rs.documents("db", "c").is_empty());
+    let r = p.command(doc! { "frobnicate": 1, "$db": "db" }).await;
+    assert_eq!(code(&r), Some(59), "{r}");
+}
+
+#[tokio::test]
+async fn remove_and_add_members_change_hosts() {
+    let rs = FakeReplicaSet::start("rs0", 3, FakeOptions::default());
+    let mut c0 = RawClient::connect(&rs.address(0)).await;
+    let r = c0.command(doc! { "hello": 1, "$db": "admin" }).await;
+    let tv = r.get_document("topologyVersion").unwrap().clone();
+    rs.remove_member(2);
+    let r = c0.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert_eq!(strings(&r, "hosts"), vec![rs.address(0), rs.address(1)]);
+    assert_eq!(r.get_i32("setVersion"), Ok(2));
+    assert!(
+        r.get_document("topologyVersion")
+            .unwrap()
+            .get_i64("counter")
+            .unwrap()
+            > tv.get_i64("counter").unwrap()
+    );
+    let mut c2 = RawClient::connect(&rs.address(2)).await;
+    let r = c2.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert!(!r.contains_key("setName"), "{r}");
+    assert_eq!(r.get_bool("isreplicaset"), Ok(true));
+    assert_eq!(r.get_bool("isWritablePrimary"), Ok(false));
+
+    let new = rs.add_member();
+    assert_eq!(new, 3);
+    let r = c0.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert_eq!(
+        strings(&r, "hosts"),
+        vec![rs.address(0), rs.address(1), rs.address(3)]
+    );
+    let mut c3 = RawClient::connect(&rs.address(3)).await;
+    let r = c3.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert_eq!(r.get_bool("secondary"), Ok(true));
+    assert_eq!(r.get_str("me"), Ok(rs.address(3).as_str()));
+    assert!(!rs.uri("client-pkcs8.pem", "").contains(&rs.address(2)));
+    assert!(rs.uri("client-pkcs8.pem", "").contains("replicaSet=rs0"));
+}
+
+#[tokio::test]
+async fn stop_closes_connections_and_restart_changes_process_id() {
+    let rs = FakeReplicaSet::start("rs0", 2, FakeOptions::default());
+    let mut c = RawClient::connect(&rs.address(1)).await;
+    let r = c.command(doc! { "ping": 1, "$db": "admin" }).await;
+    assert_eq!(r.get_f64("ok"), Ok(1.0));
+    let before = rs.topology_version(1);
+    rs.stop(1).await;
+    assert_eq!(rs.stats(1).connections_open, 0);
+    // The open connection is closed.
+    c.send_body(doc! { "ping": 1, "$db": "admin" }, 0).await;
+    let read = tokio::time::timeout(WAIT, read_op_msg(&mut c.tls)).await;
+    assert!(
+        matches!(read, Ok(Err(_))),
+        "expected EOF/reset, got {read:?}"
+    );
+    // New connections are refused.
+    let err = TcpStream::connect(rs.address(1)).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+
+    rs.restart(1);
+    let mut c = RawClient::connect(&rs.address(1)).await;
+    let r = c.command(doc! { "hello": 1, "$db": "admin" }).await;
+    let after = r.get_document("topologyVersion").unwrap();
+    assert_ne!(
+        after.get_object_id("processId"),
+        before.get_object_id("processId")
+    );
+    assert_eq!(after.get_i64("counter"), Ok(0));
+    assert_eq!(rs.stats(1).connections_accepted, 2);
+
+    // Dropping the deployment closes its connections too.
+    let mut c = RawClient::connect(&rs.address(0)).await;
+    rs.shutdown().await;
+    let read = tokio::time::timeout(WAIT, read_op_msg(&mut c.tls)).await;
+    assert!(matches!(read, Ok(Err(_))), "after shutdown: {read:?}");
+    let other = FakeReplicaSet::start("rs1", 1, FakeOptions::default());
+    let mut c = RawClient::connect(&other.address(0)).await;
+    drop(other);
+    let read = tokio::time::timeout(WAIT, read_op_msg(&mut c.tls)).await;
+    assert!(matches!(read, Ok(Err(_))), "after drop: {read:?}");
+}
+
+#[tokio::test]
+async fn counters_sessions_and_closing() {
+    let rs = FakeReplicaSet::start("rs0", 2, FakeOptions::default());
+    let mut a = RawClient::connect_auth(&rs.address(0)).await;
+    let b = RawClient::connect(&rs.address(0)).await;
+    rs.wait_for("two connections", WAIT, |rs| {
+        rs.stats(0).connections_open == 2
+    })
+    .await;
+    let lsid = doc! { "id": bson::Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: vec![7; 16] } };
+    let r = a
+        .command(doc! { "insert": "c", "documents": [{ "x": 1 }], "lsid": lsid.clone(), "txnNumber": 5i64, "$db": "db" })
+        .await;
+    assert_eq!(r.get_i32("n"), Ok(1), "{r}");
+    let stats = rs.stats(0);
+    assert_eq!(stats.connections_accepted, 2);
+    assert_eq!(stats.count("authenticate"), 1);
+    assert_eq!(stats.count("insert"), 1);
+    assert_eq!(stats.authentications, vec![subject("client")]);
+    assert_eq!(stats.write_sessions.len(), 1);
+    assert_eq!(stats.write_sessions[0].lsid.as_ref(), Some(&lsid));
+    assert_eq!(stats.write_sessions[0].txn_number, Some(5));
+    assert_eq!(rs.stats(1).connections_accepted, 0);
+    drop(a);
+    drop(b);
+    rs.wait_for("all connections closed", WAIT, |rs| {
+        rs.connections_open() == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn authentication_and_fail_points() {
+    let rs = FakeReplicaSet::start("rs0", 1, FakeOptions::default());
+    let mut c = RawClient::connect(&rs.address(0)).await;
+    let r = c.command(doc! { "find": "c", "$db": "db" }).await;
+    assert_eq!(code(&r), Some(13), "{r}");
+    let r = c
+        .command(doc! { "authenticate": 1, "mechanism": "MONGODB-X509", "user": "CN=someone", "$db": "$external" })
+        .await;
+    assert_eq!(code(&r), Some(18), "{r}");
+    let r = c
+        .command(doc! { "authenticate": 1, "mechanism": "MONGODB-X509", "$db": "$external" })
+        .await;
+    assert_eq!(r.get_str("user"), Ok(subject("client").as_str()), "{r}");
+    assert_eq!(r.get_str("dbname"), Ok("$external"));
+
+    // Speculative authentication in hello.
+    let mut s = RawClient::connect(&rs.address(0)).await;
+    let r = s
+        .command(doc! { "hello": 1, "speculativeAuthenticate": { "authenticate": 1, "mechanism": "MONGODB-X509", "db": "$external" }, "$db": "admin" })
+        .await;
+    assert_eq!(
+        r.get_document("speculativeAuthenticate"),
+        Ok(&doc! { "dbname": "$external", "user": subject("client") })
+    );
+    let r = s.command(doc! { "find": "c", "$db": "db" }).await;
+    assert_eq!(r.get_f64("ok"), Ok(1.0), "{r}");
+    assert_eq!(rs.stats(0).speculative_authentications, 1);
+
+    // One-shot fail points.
+    rs.fail_next(
+        0,
+        "ping",
+        FailAction::error(11600, "InterruptedAtShutdown", "shutting down"),
+    );
+    let r = c.command(doc! { "ping": 1, "$db": "admin" }).await;
+    assert_eq!(code(&r), Some(11600), "{r}");
+    assert!(r.contains_key("topologyVersion"));
+    let r = c.command(doc! { "ping": 1, "$db": "admin" }).await;
+    assert_eq!(r.get_f64("ok"), Ok(1.0));
+    rs.fail_next(0, "hello", FailAction::CloseConnection);
+    c.send_body(doc! { "isMaster": 1, "$db": "admin" }, 0).await;
+    let read = tokio::time::timeout(WAIT, read_op_msg(&mut c.tls)).await;
+    assert!(
+        matches!(read, Ok(Err(_))),
+        "expected a closed connection, got {read:?}"
+    );
+
+    // Without a client certificate, the server refuses the connection.
+    let attempt = async {
+        let mut c = RawClient::try_connect(&rs.address(0), false).await?;
+        c.send_body(doc! { "ping": 1, "$db": "admin" }, 0).await;
+        read_op_msg(&mut c.tls).await
+    };
+    let result = tokio::time::timeout(WAIT, attempt).await.expect("bounded");
+    assert!(
+        result.is_err(),
+        "a client without a certificate got {result:?}"
+    );
+
+    let no_spec = FakeReplicaSet::start(
+        "rs1",
+        1,
+        FakeOptions {
+            speculative_auth: false,
+            ..FakeOptions::default()
+        },
+    );
+    let mut s = RawClient::connect(&no_spec.address(0)).await;
+    let r = s
+        .command(doc! { "hello": 1, "speculativeAuthenticate": { "authenticate": 1, "mechanism": "MONGODB-X509", "db": "$external" }, "$db": "admin" })
+        .await;
+    assert!(!r.contains_key("speculativeAuthenticate"), "{r}");
+}
+
+#[tokio::test]
+async fn freeze_holds_replies_until_unfrozen() {
+    let rs = FakeReplicaSet::start("rs0", 1, FakeOptions::default());
+    let mut c = RawClient::connect(&rs.address(0)).await;
+    rs.freeze(0);
+    let id = c.send_body(doc! { "ping": 1, "$db": "admin" }, 0).await;
+    rs.wait_for("the ping", WAIT, |rs| rs.stats(0).count("ping") == 1)
+        .await;
+    let early = tokio::time::timeout(Duration::from_millis(100), read_op_msg(&mut c.tls)).await;
+    assert!(early.is_err(), "a frozen member answered: {early:?}");
+    rs.unfreeze(0);
+    let reply = c.recv().await;
+    assert_eq!(reply.response_to, id);
+}
+
+#[tokio::test]
+async fn exhaust_hello_streams_more_to_come_replies() {
+    let rs = FakeReplicaSet::start("rs0", 2, FakeOptions::default());
+    let mut c = RawClient::connect(&rs.address(1)).await;
+    let r = c.command(doc! { "hello": 1, "$db": "admin" }).await;
+    let mut stale = r.get_document("topologyVersion").unwrap().clone();
+    stale.insert("counter", -1i64); // older than the member's: the first reply comes at once
+    let id = c
+        .send_body(
+            doc! { "hello": 1, "topologyVersion": stale, "maxAwaitTimeMS": 30_000i64, "$db": "admin" },
+            EXHAUST_ALLOWED,
+        )
+        .await;
+    let first = c.recv().await;
+    assert_eq!(first.response_to, id);
+    assert_ne!(first.flags & MORE_TO_COME, 0);
+    let tv = first.body.get_document("topologyVersion").unwrap().clone();
+
+    rs.step_down(1);
+    let second = c.recv().await;
+    assert_eq!(second.response_to, first.request_id);
+    assert_ne!(second.flags & MORE_TO_COME, 0);
+    assert_eq!(second.body.get_bool("isWritablePrimary"), Ok(true));
+    let tv2 = second.body.get_document("topologyVersion").unwrap();
+    assert!(tv2.get_i64("counter").unwrap() > tv.get_i64("counter").unwrap());
+    // One hello command, two replies; closing the client ends the stream.
+    assert_eq!(rs.stats(1).count("hello"), 2);
+    drop(c);
+    rs.wait_for("the exhaust connection closed", WAIT, |rs| {
+        rs.stats(1).connections_open == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn awaitable_hello_times_out_with_an_unchanged_answer() {
+    let rs = FakeReplicaSet::start("rs0", 1, FakeOptions::default());
+    let mut c = RawClient::connect(&rs.address(0)).await;
+    let tv = rs.topology_version(0);
+    let started = std::time::Instant::now();
+    let r = c
+        .command(doc! { "hello": 1, "topologyVersion": tv.clone(), "maxAwaitTimeMS": 50i64, "$db": "admin" })
+        .await;
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert_eq!(r.get_document("topologyVersion"), Ok(&tv));
+}
+
+#[tokio::test]
+async fn protocol_errors_of_real_servers() {
+    let rs = FakeReplicaSet::start("rs0", 1, FakeOptions::default());
+    let mut c = RawClient::connect(&rs.address(0)).await;
+    let r = c.command(doc! { "ping": 1 }).await;
+    assert_eq!(code(&r), Some(40571), "no $db: {r}");
+    let client = doc! { "driver": { "name": "fake-test", "version": "0" } };
+    let r = c
+        .command(doc! { "hello": 1, "client": client.clone(), "$db": "admin" })
+        .await;
+    assert_eq!(r.get_f64("ok"), Ok(1.0), "{r}");
+    let r = c
+        .command(doc! { "hello": 1, "client": client, "$db": "admin" })
+        .await;
+    assert_eq!(code(&r), Some(186), "metadata twice: {r}");
+    assert_eq!(rs.stats(0).hellos(), 2);
+
+    // An unacknowledged (moreToCome) write refused as "not primary" closes the connection.
+    let rs = FakeReplicaSet::start("rs2", 2, FakeOptions::default());
+    let mut s = RawClient::connect_auth(&rs.address(1)).await;
+    s.send_body(
+        doc! { "insert": "c", "documents": [{ "x": 1 }], "writeConcern": { "w": 0 }, "$db": "db" },
+        MORE_TO_COME,
+    )
+    .await;
+    let read = tokio::time::timeout(WAIT, read_op_msg(&mut s.tls)).await;
+    assert!(
+        matches!(read, Ok(Err(_))),
+        "expected a closed connection, got {read:?}"
+    );
+    // On the primary it is applied, with no reply.
+    let mut p = RawClient::connect_auth(&rs.address(0)).await;
+    p.send_body(
+        doc! { "insert": "c", "documents": [{ "x": 1 }], "writeConcern": { "w": 0 }, "$db": "db" },
+        MORE_TO_COME,
+    )
+    .await;
+    let r = p.command(doc! { "count": "c", "$db": "db" }).await;
+    assert_eq!(r.get_i32("n"), Ok(1), "{r}");
+}
