@@ -50,6 +50,7 @@ mod client;
 mod coll;
 mod cursor;
 mod db;
+mod operation;
 pub mod pool;
 pub mod results;
 mod sdam;
@@ -60,7 +61,8 @@ pub use db::Database;
 /// The actions returned by [`Collection`] operations: set options on them, then `.await`.
 pub mod action {
     pub use crate::coll::{
-        Aggregate, CountDocuments, Delete, Find, FindOne, InsertMany, InsertOne, ReplaceOne, Update,
+        Aggregate, CountDocuments, Delete, Find, FindOne, FindOneAndDelete, FindOneAndReplace,
+        FindOneAndUpdate, InsertMany, InsertOne, ReplaceOne, Update,
     };
 }
 
