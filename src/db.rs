@@ -42,7 +42,7 @@ impl Database {
 
     /// Runs a database command on the primary and returns the server's reply.
     ///
-    /// A reply with `ok` other than 1 is an [`ErrorKind::Command`] error carrying the server's
+    /// A reply with `ok` other than 1 is an [`ErrorKind::Command`](crate::error::ErrorKind::Command) error carrying the server's
     /// code and message. The command is sent once (not retried).
     ///
     /// ```no_run

@@ -227,7 +227,7 @@ impl<'a> Update<'a> {
     async fn execute(self) -> Result<UpdateResult> {
         let mut options = self.options;
         options.write_concern = self.client.write_concern_or_default(options.write_concern);
-        let op = operation::Update::update(
+        let op = operation::Update::modify(
             self.db,
             self.coll,
             self.filter,

@@ -62,7 +62,7 @@ pub(crate) fn check_replacement(replacement: &Document, what: &str) -> Result<()
 impl Update {
     /// `update_one` (`multi` false) or `update_many`. Refuses an update document without
     /// operators. `options.write_concern` must already hold the client's default.
-    pub(crate) fn update(
+    pub(crate) fn modify(
         db: &str,
         coll: &str,
         filter: Document,
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn an_update_statement_carries_its_options() {
         let wc = WriteConcern::builder().w(Acknowledgment::Nodes(2)).build();
-        let mut op = Update::update(
+        let mut op = Update::modify(
             "db",
             "c",
             doc! { "a": 1 },
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn plain_updates_and_operator_replacements_are_refused() {
-        let err = Update::update(
+        let err = Update::modify(
             "db",
             "c",
             doc! {},
@@ -220,7 +220,7 @@ mod tests {
         .err()
         .unwrap();
         assert!(matches!(&*err.kind, ErrorKind::InvalidArgument { .. }));
-        let pipeline = Update::update(
+        let pipeline = Update::modify(
             "db",
             "c",
             doc! {},
