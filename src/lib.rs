@@ -61,8 +61,8 @@ pub use db::Database;
 /// The actions returned by [`Collection`] operations: set options on them, then `.await`.
 pub mod action {
     pub use crate::coll::{
-        Aggregate, CountDocuments, Delete, Find, FindOne, FindOneAndDelete, FindOneAndReplace,
-        FindOneAndUpdate, InsertMany, InsertOne, ReplaceOne, Update,
+        Aggregate, CountDocuments, Delete, Distinct, Find, FindOne, FindOneAndDelete,
+        FindOneAndReplace, FindOneAndUpdate, InsertMany, InsertOne, ReplaceOne, Update,
     };
 }
 

@@ -372,9 +372,10 @@ async fn cursors_use_get_more_and_are_killed_when_dropped_early() {
     coll.drop().await.unwrap();
 }
 
-/// find_one_and_update/replace/delete (findAndModify) with their options, once per backend.
+/// find_one_and_update/replace/delete (findAndModify) with their options, and distinct, once
+/// per backend.
 #[tokio::test]
-async fn find_one_and_modify_with_every_backend() {
+async fn find_one_and_modify_and_distinct_with_every_backend() {
     use mongo_x509::options::{Acknowledgment, ReturnDocument, WriteConcern};
     for backend in common::backend_names() {
         let client =
@@ -449,6 +450,14 @@ async fn find_one_and_modify_with_every_backend() {
             .expect("one deleted");
         assert_eq!(deleted.name, "a2", "{backend}");
         assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 3, "{backend}");
+
+        // Left: b (20), c (13), z (9).
+        let mut names = coll
+            .distinct("name", doc! { "qty": { "$gt": 9 } })
+            .await
+            .unwrap();
+        names.sort_by_key(|b| b.to_string());
+        assert_eq!(names, [Bson::from("b"), Bson::from("c")], "{backend}");
 
         // Operators in a replacement, or none in an update, are refused before sending.
         let err = coll

@@ -526,6 +526,59 @@ impl<'a> CountDocuments<'a> {
 }
 into_future!(CountDocuments<'a> => u64);
 
+/// [`Collection::distinct`](crate::Collection::distinct).
+#[must_use = "an action does nothing until it is awaited"]
+pub struct Distinct<'a> {
+    client: &'a Client,
+    db: &'a str,
+    coll: &'a str,
+    field: String,
+    filter: Document,
+    options: DistinctOptions,
+}
+
+impl<'a> Distinct<'a> {
+    pub(crate) fn new(
+        client: &'a Client,
+        db: &'a str,
+        coll: &'a str,
+        field: String,
+        filter: Document,
+    ) -> Self {
+        Self {
+            client,
+            db,
+            coll,
+            field,
+            filter,
+            options: DistinctOptions::default(),
+        }
+    }
+
+    setters!(DistinctOptions;
+        /// `maxTimeMS`.
+        max_time: Duration,
+        /// The index to use.
+        hint: Hint,
+        /// A comment.
+        comment: Bson,
+    );
+
+    async fn execute(self) -> Result<Vec<Bson>> {
+        let op = operation::Distinct::new(
+            self.db,
+            self.coll,
+            &self.field,
+            self.filter,
+            self.options,
+            self.client.read_concern(),
+            self.client.read_criteria(),
+        );
+        self.client.execute(op).await
+    }
+}
+into_future!(Distinct<'a> => Vec<Bson>);
+
 /// [`Collection::aggregate`](crate::Collection::aggregate) and
 /// [`Database::aggregate`](crate::Database::aggregate).
 #[must_use = "an action does nothing until it is awaited"]

@@ -39,7 +39,8 @@ use crate::operation::DropCollection;
 use crate::Client;
 
 pub use action::{
-    Aggregate, CountDocuments, Delete, Find, FindOne, InsertMany, InsertOne, ReplaceOne, Update,
+    Aggregate, CountDocuments, Delete, Distinct, Find, FindOne, InsertMany, InsertOne, ReplaceOne,
+    Update,
 };
 pub use find_and_modify::{FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate};
 
@@ -151,6 +152,26 @@ impl<T: Send + Sync> Collection<T> {
     /// `$group`, as the CRUD specification says). Returns a [`CountDocuments`] action.
     pub fn count_documents(&self, filter: Document) -> CountDocuments<'_> {
         CountDocuments::new(&self.client, &self.db, &self.name, filter)
+    }
+
+    /// The distinct values of `field_name` (a dotted path such as `"address.city"`) among the
+    /// documents matching `filter`. Returns a [`Distinct`] action whose output is a
+    /// `Vec<Bson>`.
+    ///
+    /// ```no_run
+    /// # async fn f(items: mongo_x509::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::doc;
+    /// let colours = items.distinct("colour", doc! { "qty": { "$gt": 0 } }).await?;
+    /// # let _ = colours; Ok(()) }
+    /// ```
+    pub fn distinct(&self, field_name: impl AsRef<str>, filter: Document) -> Distinct<'_> {
+        Distinct::new(
+            &self.client,
+            &self.db,
+            &self.name,
+            field_name.as_ref().to_owned(),
+            filter,
+        )
     }
 
     /// Runs an aggregation pipeline on the collection. Returns an [`Aggregate`] action whose

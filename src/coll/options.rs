@@ -174,6 +174,19 @@ pub struct CountOptions {
     pub comment: Option<Bson>,
 }
 
+/// Options for [`Collection::distinct`](crate::Collection::distinct).
+#[derive(Clone, Debug, Default, PartialEq, TypedBuilder)]
+#[builder(field_defaults(default, setter(into, strip_option)))]
+#[non_exhaustive]
+pub struct DistinctOptions {
+    /// `maxTimeMS`.
+    pub max_time: Option<Duration>,
+    /// The index to use.
+    pub hint: Option<Hint>,
+    /// A comment.
+    pub comment: Option<Bson>,
+}
+
 /// Options for [`Collection::aggregate`](crate::Collection::aggregate).
 #[derive(Clone, Debug, Default, PartialEq, TypedBuilder)]
 #[builder(field_defaults(default, setter(into, strip_option)))]

@@ -10,6 +10,7 @@ mod aggregate;
 mod count;
 mod cursor_reply;
 mod delete;
+mod distinct;
 mod drop_collection;
 mod drop_database;
 mod find;
@@ -36,6 +37,7 @@ pub(crate) use aggregate::Aggregate;
 pub(crate) use count::CountDocuments;
 pub(crate) use cursor_reply::CursorSpec;
 pub(crate) use delete::Delete;
+pub(crate) use distinct::Distinct;
 pub(crate) use drop_collection::DropCollection;
 pub(crate) use drop_database::DropDatabase;
 pub(crate) use find::Find;
@@ -239,7 +241,7 @@ pub(crate) mod test_util {
         ResponseContext { address }
     }
 
-    /// The error kind's name, for asserting on kinds without matching their fields.
+    /// True for [`ErrorKind::InvalidResponse`](crate::error::ErrorKind::InvalidResponse).
     pub(crate) fn is_invalid_response(e: &Error) -> bool {
         matches!(&*e.kind, crate::error::ErrorKind::InvalidResponse { .. })
     }
