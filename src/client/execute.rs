@@ -73,7 +73,8 @@ impl Client {
             let ctx = ResponseContext {
                 address: conn.address(),
             };
-            // A reply that arrived is not retried: the server may have acted on the command.
+            // A reply that does not parse is the server's answer, not a network failure: not
+            // retried.
             return op
                 .handle_response(reply, &ctx)
                 .or_else(|e| op.handle_error(e));
