@@ -1,16 +1,18 @@
 //! [`Client`]: the entry point. One client serves a whole application.
 
+mod executor;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bson::{doc, Bson, Document};
 use zeroize::Zeroize;
 
 use crate::conn::EstablishOptions;
 use crate::db::Database;
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{AuthMechanism, ClientOptions, Tls};
+use crate::operation::ListDatabases;
+use crate::options::{AuthMechanism, ClientOptions, ReadConcern, Tls, WriteConcern};
 use crate::pool::{PoolOptions, PoolStats, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_POOL_SIZE};
 use crate::sdam::{SelectionCriteria, TopologyDescription};
 use crate::tls::{self, TlsBackend};
@@ -263,24 +265,7 @@ impl Client {
 
     /// The names of the databases the authenticated user may see (`listDatabases`).
     pub async fn list_database_names(&self) -> Result<Vec<String>> {
-        let reply = self
-            .run_read(
-                "admin",
-                doc! { "listDatabases": 1, "nameOnly": true, "authorizedDatabases": true },
-            )
-            .await?;
-        let Ok(dbs) = reply.get_array("databases") else {
-            return Err(Error::invalid_response(
-                "listDatabases reply has no databases array",
-            ));
-        };
-        Ok(dbs
-            .iter()
-            .filter_map(|d| match d {
-                Bson::Document(d) => d.get_str("name").ok().map(str::to_owned),
-                _ => None,
-            })
-            .collect())
+        self.execute(ListDatabases::new(self.read_criteria())).await
     }
 
     /// Closes every pooled connection. Operations started afterwards, on this client or any of
@@ -304,7 +289,7 @@ impl Client {
     /// # async fn f(client: mongo_x509::Client) {
     /// let topology = client.topology_description();
     /// println!("{:?}", topology.topology_type);
-    /// for server in &topology.servers {
+    /// for server in topology.servers.values() {
     ///     println!("{} is {:?} ({:?})", server.address, server.server_type, server.error);
     /// }
     /// # }
@@ -353,56 +338,17 @@ impl Client {
         )
     }
 
-    /// Whether reads are retried once after a network or "not primary" error (`retryReads`).
-    fn retry_reads(&self) -> bool {
-        self.inner.options.retry_reads != Some(false)
-    }
-
-    /// Runs a read command with the client's read preference, retried once (on another
-    /// connection, after selecting a server again) when `retryReads` allows and the error is
-    /// retryable. Returns the reply and the server that answered.
-    pub(crate) async fn run_read_on(
+    /// The operation's write concern, or the client's when it has none.
+    pub(crate) fn write_concern_or_default(
         &self,
-        db: &str,
-        cmd: Document,
-    ) -> Result<(Document, crate::options::ServerAddress)> {
-        let criteria = self.read_criteria();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut conn = self.select(&criteria).await?;
-            let mut cmd = cmd.clone();
-            conn.apply_read_preference(&mut cmd, &criteria);
-            match conn.command(db, cmd).await {
-                Ok(reply) => return Ok((reply, conn.address().clone())),
-                Err(e) if attempt == 1 && self.retry_reads() && is_retryable_read_error(&e) => {
-                    tracing::debug!(error = %e, "retrying a read once");
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        wc: Option<WriteConcern>,
+    ) -> Option<WriteConcern> {
+        wc.or_else(|| self.inner.options.write_concern.clone())
     }
 
-    /// [`Client::run_read_on`] without the address.
-    pub(crate) async fn run_read(&self, db: &str, cmd: Document) -> Result<Document> {
-        Ok(self.run_read_on(db, cmd).await?.0)
-    }
-
-    /// Runs a command on the primary, once.
-    pub(crate) async fn run_write(&self, db: &str, cmd: Document) -> Result<Document> {
-        let mut conn = self.select(&SelectionCriteria::Write).await?;
-        conn.command(db, cmd).await
-    }
-}
-
-/// Retryable Reads specification: network errors and the "not primary"/"recovering" family.
-fn is_retryable_read_error(e: &Error) -> bool {
-    match &*e.kind {
-        ErrorKind::Command { code, message, .. } => {
-            crate::sdam::is_state_change_error(Some(*code), message)
-                || matches!(code, 6 | 7 | 89 | 9001 | 262 | 134)
-        }
-        _ => e.is_network_error(),
+    /// The client's read concern.
+    pub(crate) fn read_concern(&self) -> Option<ReadConcern> {
+        self.inner.options.read_concern.clone()
     }
 }
 
@@ -410,6 +356,7 @@ fn is_retryable_read_error(e: &Error) -> bool {
 mod tests {
     use super::*;
     use crate::options::{Credential, ServerAddress, TlsOptions};
+    use bson::doc;
 
     fn assert_send_sync<T: Send + Sync + Clone>() {}
 

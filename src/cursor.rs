@@ -5,17 +5,18 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bson::{doc, Bson, Document};
+use bson::Document;
 use futures_core::future::BoxFuture;
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::operation::{CursorSpec, GetMore, GetMoreResult, KillCursors};
 use crate::options::ServerAddress;
 use crate::Client;
 
 /// A `getMore` in flight: the next batch and the cursor id after it.
-type GetMore = BoxFuture<'static, Result<(VecDeque<Document>, i64)>>;
+type GetMoreFuture = BoxFuture<'static, Result<GetMoreResult>>;
 
 /// A server-side cursor over the results of `find` or `aggregate`.
 ///
@@ -43,7 +44,7 @@ pub struct Cursor<T> {
     /// Documents still to return under a `limit` (the server honours it too; this stops early).
     remaining: Option<u64>,
     buffer: VecDeque<Document>,
-    get_more: Option<GetMore>,
+    get_more: Option<GetMoreFuture>,
     failed: bool,
     _type: PhantomData<fn() -> T>,
 }
@@ -59,69 +60,24 @@ impl<T> std::fmt::Debug for Cursor<T> {
     }
 }
 
-fn parse_batch(reply: &Document, key: &str) -> Result<(VecDeque<Document>, i64, String)> {
-    let cursor = reply
-        .get_document("cursor")
-        .map_err(|_| Error::invalid_response("the reply has no cursor document"))?;
-    let id = match cursor.get("id") {
-        Some(Bson::Int64(i)) => *i,
-        Some(Bson::Int32(i)) => i64::from(*i),
-        _ => return Err(Error::invalid_response("the reply's cursor has no id")),
-    };
-    let batch = match cursor.get(key) {
-        Some(Bson::Array(a)) => a
-            .iter()
-            .map(|b| match b {
-                Bson::Document(d) => Ok(d.clone()),
-                _ => Err(Error::invalid_response(format!(
-                    "the reply's cursor.{key} holds a non-document"
-                ))),
-            })
-            .collect::<Result<VecDeque<_>>>()?,
-        _ => {
-            return Err(Error::invalid_response(format!(
-                "the reply's cursor has no {key} array"
-            )))
-        }
-    };
-    let ns = cursor.get_str("ns").unwrap_or_default().to_owned();
-    Ok((batch, id, ns))
-}
-
 impl<T> Cursor<T> {
-    /// A cursor from a `find`/`aggregate`/`listCollections` reply.
-    pub(crate) fn from_reply(
-        client: Client,
-        address: ServerAddress,
-        reply: &Document,
-        batch_size: Option<u32>,
-        limit: Option<u64>,
-    ) -> Result<Self> {
-        let (buffer, id, ns) = parse_batch(reply, "firstBatch")?;
-        let (db, coll) = match ns.split_once('.') {
-            Some((d, c)) => (d.to_owned(), c.to_owned()),
-            None => (ns, String::new()),
-        };
+    /// A cursor from what the command that opened it returned.
+    pub(crate) fn new(client: Client, spec: CursorSpec) -> Self {
         let mut cursor = Self {
             client,
-            address,
-            db,
-            coll,
-            id,
-            batch_size,
-            remaining: limit.filter(|l| *l > 0),
-            buffer,
+            address: spec.address,
+            db: spec.db,
+            coll: spec.coll,
+            id: spec.id,
+            batch_size: spec.batch_size,
+            remaining: spec.limit.filter(|l| *l > 0),
+            buffer: spec.first_batch,
             get_more: None,
             failed: false,
             _type: PhantomData,
         };
-        if id != 0 && cursor.coll.is_empty() {
-            return Err(Error::invalid_response(
-                "the reply's cursor has no namespace (ns) to continue with getMore",
-            ));
-        }
         cursor.trim_to_limit();
-        Ok(cursor)
+        cursor
     }
 
     /// Converts to a cursor over another document type.
@@ -173,35 +129,28 @@ impl<T> Cursor<T> {
             return;
         };
         let client = self.client.clone();
-        let address = self.address.clone();
-        let db = self.db.clone();
-        let cmd = doc! { "killCursors": self.coll.clone(), "cursors": [id] };
+        let op = KillCursors::new(self.address.clone(), self.db.clone(), self.coll.clone(), id);
         handle.spawn(async move {
-            if let Ok(mut conn) = client.connection_to(&address).await {
-                let _ = conn.command(&db, cmd).await;
-            }
+            // Best effort: the server times the cursor out anyway.
+            let _ = client.execute(op).await;
         });
     }
 
     fn start_get_more(&mut self) {
-        let mut cmd = doc! { "getMore": self.id, "collection": self.coll.clone() };
         let batch = match (self.batch_size, self.remaining) {
             (Some(b), Some(r)) => Some(u64::from(b).min(r)),
             (Some(b), None) => Some(u64::from(b)),
             (None, r) => r,
         };
-        if let Some(b) = batch.filter(|b| *b > 0) {
-            cmd.insert("batchSize", i64::try_from(b).unwrap_or(i64::MAX));
-        }
+        let op = GetMore::new(
+            self.address.clone(),
+            self.db.clone(),
+            self.coll.clone(),
+            self.id,
+            batch,
+        );
         let client = self.client.clone();
-        let address = self.address.clone();
-        let db = self.db.clone();
-        self.get_more = Some(Box::pin(async move {
-            let mut conn = client.connection_to(&address).await?;
-            let reply = conn.command(&db, cmd).await?;
-            let (batch, id, _) = parse_batch(&reply, "nextBatch")?;
-            Ok((batch, id))
-        }));
+        self.get_more = Some(Box::pin(async move { client.execute(op).await }));
     }
 
     /// The next document, undeserialized.
@@ -234,7 +183,7 @@ impl<T> Cursor<T> {
             };
             match fut.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok((batch, id))) => {
+                Poll::Ready(Ok(GetMoreResult { batch, id })) => {
                     self.get_more = None;
                     self.buffer = batch;
                     self.id = id;

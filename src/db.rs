@@ -1,10 +1,11 @@
 //! [`Database`]: a handle to one database.
 
-use bson::{doc, Bson, Document};
+use bson::{Bson, Document};
 
 use crate::coll::Collection;
 use crate::cursor::Cursor;
-use crate::error::{ErrorKind, Result};
+use crate::error::Result;
+use crate::operation::{DropDatabase, ListCollections, RunCommand};
 use crate::Client;
 
 /// A handle to a database, from [`Client::database`]. Cheap to clone; nothing is sent to the
@@ -41,7 +42,7 @@ impl Database {
 
     /// Runs a database command on the primary and returns the server's reply.
     ///
-    /// A reply with `ok` other than 1 is an [`ErrorKind::Command`] error carrying the server's
+    /// A reply with `ok` other than 1 is an [`ErrorKind::Command`](crate::error::ErrorKind::Command) error carrying the server's
     /// code and message. The command is sent once (not retried).
     ///
     /// ```no_run
@@ -52,15 +53,16 @@ impl Database {
     /// # Ok(()) }
     /// ```
     pub async fn run_command(&self, command: Document) -> Result<Document> {
-        self.client.run_write(&self.name, command).await
+        self.client
+            .execute(RunCommand::new(&self.name, command))
+            .await
     }
 
     /// The names of the collections in this database (`listCollections`).
     pub async fn list_collection_names(&self) -> Result<Vec<String>> {
-        let cmd = doc! { "listCollections": 1, "nameOnly": true, "authorizedCollections": true };
-        let (reply, address) = self.client.run_read_on(&self.name, cmd).await?;
-        let mut cursor: Cursor<Document> =
-            Cursor::from_reply(self.client.clone(), address, &reply, None, None)?;
+        let op = ListCollections::new(&self.name, self.client.read_criteria());
+        let spec = self.client.execute(op).await?;
+        let mut cursor: Cursor<Document> = Cursor::new(self.client.clone(), spec);
         let mut names = Vec::new();
         while let Some(d) = cursor.next_document().await? {
             if let Some(Bson::String(n)) = d.get("name") {
@@ -72,17 +74,8 @@ impl Database {
 
     /// Drops the database. Dropping a database that does not exist succeeds.
     pub async fn drop(&self) -> Result<()> {
-        let mut cmd = doc! { "dropDatabase": 1 };
-        if let Some(wc) =
-            crate::coll::write_concern_doc(self.client.options().write_concern.as_ref())
-        {
-            cmd.insert("writeConcern", wc);
-        }
-        match self.client.run_write(&self.name, cmd).await {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(&*e.kind, ErrorKind::Command { code: 26, .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        let wc = self.client.write_concern_or_default(None);
+        self.client.execute(DropDatabase::new(&self.name, wc)).await
     }
 
     /// Runs an aggregation on the database (`{aggregate: 1}`), e.g. `$currentOp` or

@@ -50,6 +50,7 @@ mod client;
 mod coll;
 mod cursor;
 mod db;
+mod operation;
 pub mod pool;
 pub mod results;
 mod sdam;
@@ -62,7 +63,8 @@ pub use sdam::{ServerDescription, ServerType, TopologyDescription, TopologyType}
 /// The actions returned by [`Collection`] operations: set options on them, then `.await`.
 pub mod action {
     pub use crate::coll::{
-        Aggregate, CountDocuments, Delete, Find, FindOne, InsertMany, InsertOne, ReplaceOne, Update,
+        Aggregate, CountDocuments, Delete, Distinct, Find, FindOne, FindOneAndDelete,
+        FindOneAndReplace, FindOneAndUpdate, InsertMany, InsertOne, ReplaceOne, Update,
     };
 }
 

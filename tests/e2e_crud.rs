@@ -371,3 +371,112 @@ async fn cursors_use_get_more_and_are_killed_when_dropped_early() {
     assert!(dbs.iter().any(|n| n == "e2e_crud"), "{dbs:?}");
     coll.drop().await.unwrap();
 }
+
+/// find_one_and_update/replace/delete (findAndModify) with their options, and distinct, once
+/// per backend.
+#[tokio::test]
+async fn find_one_and_modify_and_distinct_with_every_backend() {
+    use mongo_x509::options::{Acknowledgment, ReturnDocument, WriteConcern};
+    for backend in common::backend_names() {
+        let client =
+            Client::with_options(options_in_code(backend, "client-pkcs8-aes256.pem", None))
+                .unwrap();
+        let coll: Collection<Item> = client
+            .database("e2e_crud")
+            .collection(&coll_name(&format!("fam/{backend}")));
+        coll.drop().await.unwrap();
+        coll.insert_many([item("a", 1), item("b", 2), item("c", 3)])
+            .await
+            .unwrap();
+
+        // The document before the update, the highest qty first.
+        let before = coll
+            .find_one_and_update(
+                doc! { "qty": { "$gte": 2 } },
+                doc! { "$inc": { "qty": 10 } },
+            )
+            .sort(doc! { "qty": -1 })
+            .await
+            .unwrap()
+            .expect("c matched");
+        assert_eq!((before.name.as_str(), before.qty), ("c", 3), "{backend}");
+        // The document after, with a projection and a write concern.
+        let after = coll
+            .clone_with_type::<Document>()
+            .find_one_and_update(doc! { "name": "b" }, doc! { "$set": { "qty": 20 } })
+            .return_document(ReturnDocument::After)
+            .projection(doc! { "_id": 0, "qty": 1 })
+            .write_concern(WriteConcern::builder().w(Acknowledgment::Nodes(1)).build())
+            .await
+            .unwrap();
+        assert_eq!(after, Some(doc! { "qty": 20 }), "{backend}");
+        // No match: None; with upsert and After: the inserted document.
+        let none = coll
+            .find_one_and_update(doc! { "name": "z" }, doc! { "$set": { "qty": 1 } })
+            .await
+            .unwrap();
+        assert!(none.is_none(), "{backend}");
+        let upserted = coll
+            .find_one_and_update(doc! { "name": "z" }, doc! { "$set": { "qty": 9 } })
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await
+            .unwrap()
+            .expect("upserted");
+        assert_eq!(
+            (upserted.name.as_str(), upserted.qty),
+            ("z", 9),
+            "{backend}"
+        );
+
+        let replaced = coll
+            .find_one_and_replace(doc! { "name": "a" }, item("a2", 5))
+            .return_document(ReturnDocument::After)
+            .await
+            .unwrap()
+            .expect("a matched");
+        assert_eq!(
+            (replaced.name.as_str(), replaced.qty),
+            ("a2", 5),
+            "{backend}"
+        );
+
+        // The lowest qty goes first: a2 (5), then z (9).
+        let deleted = coll
+            .find_one_and_delete(doc! {})
+            .sort(doc! { "qty": 1 })
+            .await
+            .unwrap()
+            .expect("one deleted");
+        assert_eq!(deleted.name, "a2", "{backend}");
+        assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 3, "{backend}");
+
+        // Left: b (20), c (13), z (9).
+        let mut names = coll
+            .distinct("name", doc! { "qty": { "$gt": 9 } })
+            .await
+            .unwrap();
+        names.sort_by_key(|b| b.to_string());
+        assert_eq!(names, [Bson::from("b"), Bson::from("c")], "{backend}");
+
+        // Operators in a replacement, or none in an update, are refused before sending.
+        let err = coll
+            .find_one_and_update(doc! {}, doc! { "qty": 1 })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&*err.kind, ErrorKind::InvalidArgument { .. }),
+            "{err}"
+        );
+        let err = coll
+            .clone_with_type::<Document>()
+            .find_one_and_replace(doc! {}, doc! { "$set": { "qty": 1 } })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&*err.kind, ErrorKind::InvalidArgument { .. }),
+            "{err}"
+        );
+        coll.drop().await.unwrap();
+    }
+}

@@ -1,106 +1,21 @@
-//! The actions returned by collection operations: set options, then `.await`.
+//! The actions returned by collection operations: set options, then `.await`. Each action
+//! only describes its operation(s); [`Client::execute`] runs them.
 
-use std::collections::{HashMap, HashSet};
-use std::future::IntoFuture;
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use bson::{doc, oid::ObjectId, Bson, Document};
-use futures_core::future::BoxFuture;
+use bson::{oid::ObjectId, Bson, Document};
 use serde::de::DeserializeOwned;
 
 use super::options::*;
-use super::{parse_write_reply, write_concern_doc, write_result, UpdateModifications};
+use super::UpdateModifications;
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
+use crate::operation::{self, write_result};
 use crate::options::WriteConcern;
 use crate::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateResult};
-use crate::sdam::SelectionCriteria;
-use crate::wire::DocumentSequence;
 use crate::Client;
-
-impl From<Document> for Hint {
-    fn from(d: Document) -> Self {
-        Hint::Keys(d)
-    }
-}
-
-impl From<&str> for Hint {
-    fn from(s: &str) -> Self {
-        Hint::Name(s.to_owned())
-    }
-}
-
-impl From<String> for Hint {
-    fn from(s: String) -> Self {
-        Hint::Name(s)
-    }
-}
-
-/// Setters for option fields, plus `with_options`.
-macro_rules! setters {
-    ($opts:ty; $($(#[$doc:meta])* $name:ident: $t:ty),* $(,)?) => {
-        $(
-            $(#[$doc])*
-            pub fn $name(mut self, value: $t) -> Self {
-                self.options.$name = Some(value);
-                self
-            }
-        )*
-        /// Sets all the options at once, replacing those set before.
-        pub fn with_options(mut self, options: impl Into<Option<$opts>>) -> Self {
-            self.options = options.into().unwrap_or_default();
-            self
-        }
-    };
-}
-
-/// `.await` runs the action.
-macro_rules! into_future {
-    ($name:ident<$lt:lifetime $(, $t:ident: $($bound:ident)+)?> => $out:ty) => {
-        impl<$lt $(, $t: $($bound +)+ $lt)?> IntoFuture for $name<$lt $(, $t)?> {
-            type Output = Result<$out>;
-            type IntoFuture = BoxFuture<$lt, Result<$out>>;
-            fn into_future(self) -> Self::IntoFuture {
-                Box::pin(self.execute())
-            }
-        }
-    };
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Adds the options common to write commands.
-fn write_options(
-    client: &Client,
-    cmd: &mut Document,
-    write_concern: Option<&WriteConcern>,
-    bypass: Option<bool>,
-    comment: Option<&Bson>,
-    let_vars: Option<&Document>,
-) {
-    let wc = write_concern.or(client.options().write_concern.as_ref());
-    if let Some(wc) = write_concern_doc(wc) {
-        cmd.insert("writeConcern", wc);
-    }
-    if let Some(b) = bypass {
-        cmd.insert("bypassDocumentValidation", b);
-    }
-    if let Some(c) = comment {
-        cmd.insert("comment", c.clone());
-    }
-    if let Some(l) = let_vars {
-        cmd.insert("let", l.clone());
-    }
-}
-
-fn read_concern(client: &Client, cmd: &mut Document) {
-    if let Some(rc) = &client.options().read_concern {
-        cmd.insert("readConcern", doc! { "level": rc.level.as_str() });
-    }
-}
 
 /// Puts `_id` first, generating an ObjectId when the document has none.
 fn with_id(mut d: Document) -> (Document, Bson) {
@@ -173,9 +88,6 @@ impl<'a> InsertOne<'a> {
 }
 into_future!(InsertOne<'a> => InsertOneResult);
 
-/// Room left in a message for the command around the documents.
-const COMMAND_OVERHEAD: usize = 16 * 1024;
-
 /// [`Collection::insert_many`](crate::Collection::insert_many).
 #[must_use = "an action does nothing until it is awaited"]
 pub struct InsertMany<'a> {
@@ -220,80 +132,38 @@ impl<'a> InsertMany<'a> {
             ));
         }
         let total = self.docs.len();
-        let mut docs = Vec::with_capacity(total);
+        let (mut docs, mut ids) = (Vec::with_capacity(total), Vec::with_capacity(total));
         for d in self.docs {
-            docs.push(with_id(d?));
+            let (d, id) = with_id(d?);
+            docs.push(d);
+            ids.push(id);
         }
-        let ordered = self.options.ordered.unwrap_or(true);
-        let mut conn = self.client.select(&SelectionCriteria::Write).await?;
-        let max_count = usize::try_from(conn.hello().max_write_batch_size)
-            .unwrap_or(usize::MAX)
-            .max(1);
-        let max_doc = usize::try_from(conn.hello().max_bson_object_size).unwrap_or(usize::MAX);
-        let max_bytes = conn
-            .hello()
-            .max_message_size()
-            .saturating_sub(COMMAND_OVERHEAD)
-            .max(max_doc);
+        let mut options = self.options;
+        options.write_concern = self.client.write_concern_or_default(options.write_concern);
+        let ordered = options.ordered.unwrap_or(true);
 
         let mut inserted_ids = HashMap::new();
         let mut write_errors = Vec::new();
         let mut wc_error = None;
-        let mut iter = docs.into_iter().enumerate().peekable();
-        while iter.peek().is_some() {
-            // One batch: at most maxWriteBatchSize documents and one message's worth of bytes.
-            let offset = iter.peek().map(|(i, _)| *i).unwrap_or(0);
-            let mut batch = Vec::new();
-            let mut ids = Vec::new();
-            let mut bytes = 0usize;
-            while let Some((_, (d, _))) = iter.peek() {
-                let size = bson::to_vec(d)?.len();
-                if size > max_doc {
-                    let idx = iter.peek().map(|(i, _)| *i).unwrap_or(0);
-                    return Err(Error::invalid_argument(format!(
-                        "insert: document {idx} is {size} bytes, more than the server's \
-                         maxBsonObjectSize ({max_doc} bytes)"
-                    )));
-                }
-                if !batch.is_empty() && (batch.len() >= max_count || bytes + size > max_bytes) {
-                    break;
-                }
-                bytes += size;
-                if let Some((_, (d, id))) = iter.next() {
-                    batch.push(d);
-                    ids.push(id);
+        let mut offset = 0;
+        // One operation per batch; each batch is cut to the limits of the server it goes to.
+        while offset < total {
+            let op = operation::Insert::new(self.db, self.coll, &docs, offset, &options);
+            let r = self.client.execute(op).await?;
+            if r.taken == 0 {
+                return Err(Error::internal("insert: a batch sent no documents"));
+            }
+            for i in r.inserted {
+                if let Some(id) = ids.get(i) {
+                    inserted_ids.insert(i, id.clone());
                 }
             }
-            let mut cmd = doc! { "insert": self.coll, "ordered": ordered };
-            write_options(
-                self.client,
-                &mut cmd,
-                self.options.write_concern.as_ref(),
-                self.options.bypass_document_validation,
-                self.options.comment.as_ref(),
-                None,
-            );
-            let seq = DocumentSequence {
-                identifier: "documents".into(),
-                documents: batch,
-            };
-            let reply = conn.command_with_sequences(self.db, cmd, vec![seq]).await?;
-            let r = parse_write_reply(&reply, offset);
-            let failed: HashSet<usize> = r.write_errors.iter().map(|e| e.index).collect();
             let stop = ordered && !r.write_errors.is_empty();
-            for (i, id) in ids.into_iter().enumerate() {
-                let index = offset + i;
-                // With ordered inserts nothing after the first error was inserted.
-                let first_err = r.write_errors.iter().map(|e| e.index).min();
-                let after_error = ordered && first_err.is_some_and(|f| index > f);
-                if !failed.contains(&index) && !after_error {
-                    inserted_ids.insert(index, id);
-                }
-            }
             write_errors.extend(r.write_errors);
             if r.write_concern_error.is_some() {
                 wc_error = r.write_concern_error;
             }
+            offset += r.taken;
             if stop {
                 break;
             }
@@ -355,70 +225,20 @@ impl<'a> Update<'a> {
     );
 
     async fn execute(self) -> Result<UpdateResult> {
-        let u = match self.update {
-            UpdateModifications::Document(d) => {
-                if !d.keys().next().is_some_and(|k| k.starts_with('$')) {
-                    return Err(Error::invalid_argument(
-                        "update: the update document must use update operators such as \
-                         {\"$set\": {...}}; to replace a whole document use replace_one",
-                    ));
-                }
-                Bson::Document(d)
-            }
-            UpdateModifications::Pipeline(p) => {
-                Bson::Array(p.into_iter().map(Bson::Document).collect())
-            }
-        };
-        let o = &self.options;
-        let mut stmt = doc! { "q": self.filter, "u": u, "multi": self.multi };
-        if let Some(up) = o.upsert {
-            stmt.insert("upsert", up);
-        }
-        if let Some(af) = &o.array_filters {
-            stmt.insert("arrayFilters", af.clone());
-        }
-        if let Some(h) = &o.hint {
-            stmt.insert("hint", h.to_bson());
-        }
-        run_update(
-            self.client,
+        let mut options = self.options;
+        options.write_concern = self.client.write_concern_or_default(options.write_concern);
+        let op = operation::Update::modify(
             self.db,
             self.coll,
-            stmt,
-            o.write_concern.as_ref(),
-            o.bypass_document_validation,
-            o.comment.as_ref(),
-            o.let_vars.as_ref(),
-        )
-        .await
+            self.filter,
+            self.update,
+            self.multi,
+            options,
+        )?;
+        self.client.execute(op).await
     }
 }
 into_future!(Update<'a> => UpdateResult);
-
-#[allow(clippy::too_many_arguments)]
-async fn run_update(
-    client: &Client,
-    db: &str,
-    coll: &str,
-    stmt: Document,
-    write_concern: Option<&WriteConcern>,
-    bypass: Option<bool>,
-    comment: Option<&Bson>,
-    let_vars: Option<&Document>,
-) -> Result<UpdateResult> {
-    let mut cmd = doc! { "update": coll, "updates": [stmt], "ordered": true };
-    write_options(client, &mut cmd, write_concern, bypass, comment, let_vars);
-    let reply = client.run_write(db, cmd).await?;
-    let r = parse_write_reply(&reply, 0);
-    write_result(r.write_errors, r.write_concern_error, 1)?;
-    let upserted = r.upserted.into_iter().next().map(|(_, id)| id);
-    let matched = r.n.saturating_sub(u64::from(upserted.is_some()));
-    Ok(UpdateResult {
-        matched_count: matched,
-        modified_count: r.n_modified,
-        upserted_id: upserted,
-    })
-}
 
 /// [`Collection::replace_one`](crate::Collection::replace_one).
 #[must_use = "an action does nothing until it is awaited"]
@@ -465,36 +285,16 @@ impl<'a> ReplaceOne<'a> {
     );
 
     async fn execute(self) -> Result<UpdateResult> {
-        let replacement = self.replacement?;
-        if replacement
-            .keys()
-            .next()
-            .is_some_and(|k| k.starts_with('$'))
-        {
-            return Err(Error::invalid_argument(
-                "replace_one: the replacement must not contain update operators ($...); \
-                 use update_one to apply operators",
-            ));
-        }
-        let o = &self.options;
-        let mut stmt = doc! { "q": self.filter, "u": replacement, "multi": false };
-        if let Some(up) = o.upsert {
-            stmt.insert("upsert", up);
-        }
-        if let Some(h) = &o.hint {
-            stmt.insert("hint", h.to_bson());
-        }
-        run_update(
-            self.client,
+        let mut options = self.options;
+        options.write_concern = self.client.write_concern_or_default(options.write_concern);
+        let op = operation::Update::replace(
             self.db,
             self.coll,
-            stmt,
-            o.write_concern.as_ref(),
-            o.bypass_document_validation,
-            o.comment.as_ref(),
-            o.let_vars.as_ref(),
-        )
-        .await
+            self.filter,
+            self.replacement?,
+            options,
+        )?;
+        self.client.execute(op).await
     }
 }
 into_future!(ReplaceOne<'a> => UpdateResult);
@@ -541,24 +341,10 @@ impl<'a> Delete<'a> {
     );
 
     async fn execute(self) -> Result<DeleteResult> {
-        let o = &self.options;
-        let mut stmt = doc! { "q": self.filter, "limit": if self.many { 0 } else { 1 } };
-        if let Some(h) = &o.hint {
-            stmt.insert("hint", h.to_bson());
-        }
-        let mut cmd = doc! { "delete": self.coll, "deletes": [stmt], "ordered": true };
-        write_options(
-            self.client,
-            &mut cmd,
-            o.write_concern.as_ref(),
-            None,
-            o.comment.as_ref(),
-            o.let_vars.as_ref(),
-        );
-        let reply = self.client.run_write(self.db, cmd).await?;
-        let r = parse_write_reply(&reply, 0);
-        write_result(r.write_errors, r.write_concern_error, 1)?;
-        Ok(DeleteResult { deleted_count: r.n })
+        let mut options = self.options;
+        options.write_concern = self.client.write_concern_or_default(options.write_concern);
+        let op = operation::Delete::new(self.db, self.coll, self.filter, self.many, options);
+        self.client.execute(op).await
     }
 }
 into_future!(Delete<'a> => DeleteResult);
@@ -609,60 +395,17 @@ impl<'a, T> Find<'a, T> {
 }
 
 impl<T> Find<'_, T> {
-    fn command(&self) -> (Document, Option<u64>) {
-        let o = &self.options;
-        let mut cmd = doc! { "find": self.coll, "filter": self.filter.clone() };
-        if let Some(s) = &o.sort {
-            cmd.insert("sort", s.clone());
-        }
-        if let Some(p) = &o.projection {
-            cmd.insert("projection", p.clone());
-        }
-        if let Some(s) = o.skip {
-            cmd.insert("skip", i64::try_from(s).unwrap_or(i64::MAX));
-        }
-        let mut limit = None;
-        match o.limit {
-            Some(l) if l < 0 => {
-                cmd.insert("limit", l.saturating_abs());
-                cmd.insert("singleBatch", true);
-                limit = Some(l.unsigned_abs());
-            }
-            Some(l) if l > 0 => {
-                cmd.insert("limit", l);
-                limit = Some(l.unsigned_abs());
-            }
-            _ => {}
-        }
-        if let Some(b) = o.batch_size {
-            cmd.insert("batchSize", i64::from(b));
-        }
-        if let Some(t) = o.max_time {
-            cmd.insert("maxTimeMS", millis(t));
-        }
-        if let Some(c) = &o.comment {
-            cmd.insert("comment", c.clone());
-        }
-        if let Some(h) = &o.hint {
-            cmd.insert("hint", h.to_bson());
-        }
-        if let Some(a) = o.allow_disk_use {
-            cmd.insert("allowDiskUse", a);
-        }
-        read_concern(self.client, &mut cmd);
-        (cmd, limit)
-    }
-
     async fn execute(self) -> Result<Cursor<T>> {
-        let (cmd, limit) = self.command();
-        let (reply, address) = self.client.run_read_on(self.db, cmd).await?;
-        Cursor::from_reply(
-            self.client.clone(),
-            address,
-            &reply,
-            self.options.batch_size,
-            limit,
-        )
+        let op = operation::Find::new(
+            self.db,
+            self.coll,
+            self.filter,
+            self.options,
+            self.client.read_concern(),
+            self.client.read_criteria(),
+        );
+        let spec = self.client.execute(op).await?;
+        Ok(Cursor::new(self.client.clone(), spec))
     }
 }
 into_future!(Find<'a, T: DeserializeOwned Send Sync> => Cursor<T>);
@@ -770,42 +513,71 @@ impl<'a> CountDocuments<'a> {
     );
 
     async fn execute(self) -> Result<u64> {
-        let o = self.options;
-        let mut pipeline = vec![doc! { "$match": self.filter }];
-        if let Some(s) = o.skip {
-            pipeline.push(doc! { "$skip": i64::try_from(s).unwrap_or(i64::MAX) });
-        }
-        if let Some(l) = o.limit {
-            pipeline.push(doc! { "$limit": i64::try_from(l).unwrap_or(i64::MAX) });
-        }
-        pipeline.push(doc! { "$group": { "_id": 1, "n": { "$sum": 1 } } });
-        let agg = Aggregate {
-            client: self.client,
-            db: self.db.to_owned(),
-            coll: Some(self.coll.to_owned()),
-            pipeline,
-            options: AggregateOptions {
-                max_time: o.max_time,
-                hint: o.hint,
-                comment: o.comment,
-                ..AggregateOptions::default()
-            },
-        };
-        let mut cursor = agg.execute().await?;
-        let Some(d) = cursor.next_document().await? else {
-            return Ok(0);
-        };
-        match d.get("n") {
-            Some(Bson::Int32(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
-            Some(Bson::Int64(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
-            Some(Bson::Double(n)) if *n >= 0.0 && n.is_finite() => Ok(*n as u64),
-            _ => Err(Error::invalid_response(
-                "count_documents: the $group result has no numeric n",
-            )),
-        }
+        let op = operation::CountDocuments::new(
+            self.db,
+            self.coll,
+            self.filter,
+            self.options,
+            self.client.read_concern(),
+            self.client.read_criteria(),
+        );
+        self.client.execute(op).await
     }
 }
 into_future!(CountDocuments<'a> => u64);
+
+/// [`Collection::distinct`](crate::Collection::distinct).
+#[must_use = "an action does nothing until it is awaited"]
+pub struct Distinct<'a> {
+    client: &'a Client,
+    db: &'a str,
+    coll: &'a str,
+    field: String,
+    filter: Document,
+    options: DistinctOptions,
+}
+
+impl<'a> Distinct<'a> {
+    pub(crate) fn new(
+        client: &'a Client,
+        db: &'a str,
+        coll: &'a str,
+        field: String,
+        filter: Document,
+    ) -> Self {
+        Self {
+            client,
+            db,
+            coll,
+            field,
+            filter,
+            options: DistinctOptions::default(),
+        }
+    }
+
+    setters!(DistinctOptions;
+        /// `maxTimeMS`.
+        max_time: Duration,
+        /// The index to use.
+        hint: Hint,
+        /// A comment.
+        comment: Bson,
+    );
+
+    async fn execute(self) -> Result<Vec<Bson>> {
+        let op = operation::Distinct::new(
+            self.db,
+            self.coll,
+            &self.field,
+            self.filter,
+            self.options,
+            self.client.read_concern(),
+            self.client.read_criteria(),
+        );
+        self.client.execute(op).await
+    }
+}
+into_future!(Distinct<'a> => Vec<Bson>);
 
 /// [`Collection::aggregate`](crate::Collection::aggregate) and
 /// [`Database::aggregate`](crate::Database::aggregate).
@@ -855,55 +627,18 @@ impl<'a> Aggregate<'a> {
     );
 
     async fn execute(self) -> Result<Cursor<Document>> {
-        let o = &self.options;
-        let writes = self
-            .pipeline
-            .last()
-            .and_then(|s| s.keys().next())
-            .is_some_and(|k| k == "$out" || k == "$merge");
-        let target = match &self.coll {
-            Some(c) => Bson::String(c.clone()),
-            None => Bson::Int32(1),
-        };
-        let mut cursor_opts = Document::new();
-        // $out/$merge return nothing; batchSize 0 there would be wrong only for the reply.
-        if let (Some(b), false) = (o.batch_size, writes) {
-            cursor_opts.insert("batchSize", i64::from(b));
-        }
-        let mut cmd =
-            doc! { "aggregate": target, "pipeline": self.pipeline.clone(), "cursor": cursor_opts };
-        if let Some(a) = o.allow_disk_use {
-            cmd.insert("allowDiskUse", a);
-        }
-        if let Some(t) = o.max_time {
-            cmd.insert("maxTimeMS", millis(t));
-        }
-        if let Some(h) = &o.hint {
-            cmd.insert("hint", h.to_bson());
-        }
-        let (reply, address) = if writes {
-            write_options(
-                self.client,
-                &mut cmd,
-                o.write_concern.as_ref(),
-                o.bypass_document_validation,
-                o.comment.as_ref(),
-                o.let_vars.as_ref(),
-            );
-            let mut conn = self.client.select(&SelectionCriteria::Write).await?;
-            let reply = conn.command(&self.db, cmd).await?;
-            (reply, conn.address().clone())
-        } else {
-            if let Some(c) = &o.comment {
-                cmd.insert("comment", c.clone());
-            }
-            if let Some(l) = &o.let_vars {
-                cmd.insert("let", l.clone());
-            }
-            read_concern(self.client, &mut cmd);
-            self.client.run_read_on(&self.db, cmd).await?
-        };
-        Cursor::from_reply(self.client.clone(), address, &reply, o.batch_size, None)
+        let mut options = self.options;
+        options.write_concern = self.client.write_concern_or_default(options.write_concern);
+        let op = operation::Aggregate::new(
+            self.db,
+            self.coll,
+            self.pipeline,
+            options,
+            self.client.read_concern(),
+            self.client.read_criteria(),
+        );
+        let spec = self.client.execute(op).await?;
+        Ok(Cursor::new(self.client.clone(), spec))
     }
 }
 into_future!(Aggregate<'a> => Cursor<Document>);
@@ -914,12 +649,12 @@ mod tests {
 
     #[test]
     fn generated_id_goes_first_and_given_id_is_kept() {
-        let (d, id) = with_id(doc! { "a": 1 });
+        let (d, id) = with_id(bson::doc! { "a": 1 });
         assert_eq!(d.keys().next().map(String::as_str), Some("_id"));
         assert_eq!(d.get("_id"), Some(&id));
         assert!(matches!(id, Bson::ObjectId(_)));
-        let (d, id) = with_id(doc! { "a": 1, "_id": 7 });
+        let (d, id) = with_id(bson::doc! { "a": 1, "_id": 7 });
         assert_eq!(id, Bson::Int32(7));
-        assert_eq!(d, doc! { "a": 1, "_id": 7 });
+        assert_eq!(d, bson::doc! { "a": 1, "_id": 7 });
     }
 }

@@ -21,23 +21,28 @@
 //! # let _ = (low, n); Ok(()) }
 //! ```
 
+#[macro_use]
+mod macros;
 pub(crate) mod action;
+mod find_and_modify;
 pub(crate) mod options;
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 
-use bson::{doc, Bson, Document};
+use bson::Document;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{Error, ErrorKind, Result, WriteError};
-use crate::options::{Acknowledgment, WriteConcern};
+use crate::error::{Error, ErrorKind, Result};
+use crate::operation::DropCollection;
 use crate::Client;
 
 pub use action::{
-    Aggregate, CountDocuments, Delete, Find, FindOne, InsertMany, InsertOne, ReplaceOne, Update,
+    Aggregate, CountDocuments, Delete, Distinct, Find, FindOne, InsertMany, InsertOne, ReplaceOne,
+    Update,
 };
+pub use find_and_modify::{FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate};
 
 /// A handle to a collection whose documents are `T`, from
 /// [`Database::collection`](crate::Database::collection). Cheap to clone; `Send + Sync`
@@ -149,6 +154,26 @@ impl<T: Send + Sync> Collection<T> {
         CountDocuments::new(&self.client, &self.db, &self.name, filter)
     }
 
+    /// The distinct values of `field_name` (a dotted path such as `"address.city"`) among the
+    /// documents matching `filter`. Returns a [`Distinct`] action whose output is a
+    /// `Vec<Bson>`.
+    ///
+    /// ```no_run
+    /// # async fn f(items: mongo_x509::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::doc;
+    /// let colours = items.distinct("colour", doc! { "qty": { "$gt": 0 } }).await?;
+    /// # let _ = colours; Ok(()) }
+    /// ```
+    pub fn distinct(&self, field_name: impl AsRef<str>, filter: Document) -> Distinct<'_> {
+        Distinct::new(
+            &self.client,
+            &self.db,
+            &self.name,
+            field_name.as_ref().to_owned(),
+            filter,
+        )
+    }
+
     /// Runs an aggregation pipeline on the collection. Returns an [`Aggregate`] action whose
     /// output is a `Cursor<Document>` (use `Cursor::with_type` for another type).
     pub fn aggregate(&self, pipeline: impl IntoIterator<Item = Document>) -> Aggregate<'_> {
@@ -162,16 +187,10 @@ impl<T: Send + Sync> Collection<T> {
 
     /// Drops the collection. Dropping a collection that does not exist succeeds.
     pub async fn drop(&self) -> Result<()> {
-        let mut cmd = doc! { "drop": self.name.as_str() };
-        if let Some(wc) = write_concern_doc(self.client.options().write_concern.as_ref()) {
-            cmd.insert("writeConcern", wc);
-        }
-        match self.client.run_write(&self.db, cmd).await {
-            Ok(_) => Ok(()),
-            // NamespaceNotFound
-            Err(e) if matches!(&*e.kind, ErrorKind::Command { code: 26, .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        let wc = self.client.write_concern_or_default(None);
+        self.client
+            .execute(DropCollection::new(&self.db, &self.name, wc))
+            .await
     }
 }
 
@@ -226,6 +245,75 @@ impl<T: DeserializeOwned + Send + Sync> Collection<T> {
     pub fn find_one(&self, filter: Document) -> FindOne<'_, T> {
         FindOne::new(&self.client, &self.db, &self.name, filter)
     }
+
+    /// Atomically finds the first document matching `filter` (in `sort` order), deletes it and
+    /// returns it, or `None` when nothing matched (`findAndModify`). Returns a
+    /// [`FindOneAndDelete`] action.
+    ///
+    /// ```no_run
+    /// # async fn f(jobs: mongo_x509::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::doc;
+    /// // Take the oldest queued job.
+    /// let job = jobs.find_one_and_delete(doc! { "state": "queued" }).sort(doc! { "at": 1 }).await?;
+    /// # let _ = job; Ok(()) }
+    /// ```
+    pub fn find_one_and_delete(&self, filter: Document) -> FindOneAndDelete<'_, T> {
+        FindOneAndDelete::new(&self.client, &self.db, &self.name, filter)
+    }
+
+    /// Atomically finds the first document matching `filter` (in `sort` order), applies the
+    /// update operators or pipeline in `update`, and returns the document as it was before
+    /// (the default) or after ([`ReturnDocument::After`](crate::options::ReturnDocument)), or
+    /// `None` when nothing matched. Returns a [`FindOneAndUpdate`] action.
+    ///
+    /// ```no_run
+    /// # async fn f(counters: mongo_x509::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::doc;
+    /// use mongo_x509::options::ReturnDocument;
+    /// // A sequence number: increment and read in one step.
+    /// let next = counters
+    ///     .find_one_and_update(doc! { "_id": "orders" }, doc! { "$inc": { "seq": 1 } })
+    ///     .upsert(true)
+    ///     .return_document(ReturnDocument::After)
+    ///     .await?;
+    /// # let _ = next; Ok(()) }
+    /// ```
+    pub fn find_one_and_update(
+        &self,
+        filter: Document,
+        update: impl Into<UpdateModifications>,
+    ) -> FindOneAndUpdate<'_, T> {
+        FindOneAndUpdate::new(&self.client, &self.db, &self.name, filter, update.into())
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync> Collection<T> {
+    /// Atomically finds the first document matching `filter` (in `sort` order), replaces it
+    /// with `replacement` (which must not contain update operators), and returns the document
+    /// as it was before (the default) or after, or `None` when nothing matched. Returns a
+    /// [`FindOneAndReplace`] action.
+    ///
+    /// ```no_run
+    /// # async fn f(items: mongo_x509::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::doc;
+    /// let old = items
+    ///     .find_one_and_replace(doc! { "name": "pen" }, doc! { "name": "pen", "qty": 0 })
+    ///     .await?;
+    /// # let _ = old; Ok(()) }
+    /// ```
+    pub fn find_one_and_replace(
+        &self,
+        filter: Document,
+        replacement: impl Borrow<T>,
+    ) -> FindOneAndReplace<'_, T> {
+        FindOneAndReplace::new(
+            &self.client,
+            &self.db,
+            &self.name,
+            filter,
+            to_document(replacement.borrow()),
+        )
+    }
 }
 
 /// What an update applies: update operators or an aggregation pipeline.
@@ -258,179 +346,9 @@ fn to_document<T: Serialize>(value: &T) -> Result<Document> {
     })
 }
 
-/// The `writeConcern` document for a command, when one is set.
-pub(crate) fn write_concern_doc(wc: Option<&WriteConcern>) -> Option<Document> {
-    let wc = wc?;
-    let mut d = Document::new();
-    match &wc.w {
-        Some(Acknowledgment::Nodes(n)) => {
-            d.insert("w", i64::from(*n));
-        }
-        Some(Acknowledgment::Majority) => {
-            d.insert("w", "majority");
-        }
-        Some(Acknowledgment::Custom(s)) => {
-            d.insert("w", s.as_str());
-        }
-        None => {}
-    }
-    if let Some(t) = wc.w_timeout {
-        d.insert("wtimeout", i64::try_from(t.as_millis()).unwrap_or(i64::MAX));
-    }
-    if let Some(j) = wc.journal {
-        d.insert("j", j);
-    }
-    (!d.is_empty()).then_some(d)
-}
-
-/// The counts and errors in a write command's reply.
-#[derive(Debug, Default)]
-pub(crate) struct WriteReply {
-    pub(crate) n: u64,
-    pub(crate) n_modified: u64,
-    pub(crate) upserted: Vec<(usize, Bson)>,
-    pub(crate) write_errors: Vec<WriteError>,
-    pub(crate) write_concern_error: Option<String>,
-}
-
-fn as_u64(b: Option<&Bson>) -> u64 {
-    match b {
-        Some(Bson::Int32(v)) => u64::try_from(*v).unwrap_or(0),
-        Some(Bson::Int64(v)) => u64::try_from(*v).unwrap_or(0),
-        Some(Bson::Double(v)) if *v >= 0.0 && v.is_finite() => *v as u64,
-        _ => 0,
-    }
-}
-
-/// Reads `n`, `nModified`, `upserted`, `writeErrors` and `writeConcernError`; indexes are
-/// shifted by `offset` (the batch's position in the whole input).
-pub(crate) fn parse_write_reply(reply: &Document, offset: usize) -> WriteReply {
-    let mut r = WriteReply {
-        n: as_u64(reply.get("n")),
-        n_modified: as_u64(reply.get("nModified")),
-        ..WriteReply::default()
-    };
-    if let Ok(ups) = reply.get_array("upserted") {
-        for u in ups {
-            if let Bson::Document(u) = u {
-                let idx = usize::try_from(as_u64(u.get("index"))).unwrap_or(0);
-                if let Some(id) = u.get("_id") {
-                    r.upserted.push((idx + offset, id.clone()));
-                }
-            }
-        }
-    }
-    if let Ok(errs) = reply.get_array("writeErrors") {
-        for e in errs {
-            if let Bson::Document(e) = e {
-                let index = usize::try_from(as_u64(e.get("index"))).unwrap_or(0) + offset;
-                let code = match e.get("code") {
-                    Some(Bson::Int32(c)) => *c,
-                    Some(Bson::Int64(c)) => i32::try_from(*c).unwrap_or(0),
-                    _ => 0,
-                };
-                let message = e.get_str("errmsg").unwrap_or("no message").to_owned();
-                r.write_errors.push(WriteError {
-                    index,
-                    code,
-                    message,
-                });
-            }
-        }
-    }
-    if let Ok(wce) = reply.get_document("writeConcernError") {
-        let code = match wce.get("code") {
-            Some(Bson::Int32(c)) => i64::from(*c),
-            Some(Bson::Int64(c)) => *c,
-            _ => 0,
-        };
-        let msg = wce.get_str("errmsg").unwrap_or("no message");
-        r.write_concern_error = Some(format!("{msg} (code {code})"));
-    }
-    r
-}
-
-/// An [`ErrorKind::Write`] for the errors collected, or `Ok` when there are none.
-pub(crate) fn write_result(
-    write_errors: Vec<WriteError>,
-    write_concern_error: Option<String>,
-    total: usize,
-) -> Result<()> {
-    if write_errors.is_empty() && write_concern_error.is_none() {
-        return Ok(());
-    }
-    let message = match (write_errors.first(), &write_concern_error) {
-        (Some(first), _) => format!(
-            "{} of {total} write(s) failed; first at index {}: {} (code {})",
-            write_errors.len(),
-            first.index,
-            first.message,
-            first.code
-        ),
-        (None, Some(wce)) => format!("write concern error: {wce}"),
-        (None, None) => String::new(),
-    };
-    Err(Error::new(ErrorKind::Write {
-        message,
-        write_errors,
-        write_concern_error,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn write_reply_errors_are_reported_with_shifted_indexes() {
-        let reply = doc! {
-            "ok": 1, "n": 1,
-            "writeErrors": [ { "index": 1, "code": 11000, "errmsg": "E11000 duplicate key" } ],
-            "writeConcernError": { "code": 64, "errmsg": "waiting for replication timed out" },
-        };
-        let r = parse_write_reply(&reply, 100);
-        assert_eq!(r.n, 1);
-        assert_eq!(r.write_errors[0].index, 101);
-        let err = write_result(r.write_errors, r.write_concern_error, 2).unwrap_err();
-        match &*err.kind {
-            ErrorKind::Write {
-                message,
-                write_errors,
-                write_concern_error,
-            } => {
-                assert!(message.contains("E11000"), "{message}");
-                assert_eq!(write_errors.len(), 1);
-                assert!(write_concern_error.as_deref().unwrap().contains("code 64"));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn upserted_ids_are_read() {
-        let oid = bson::oid::ObjectId::new();
-        let r = parse_write_reply(
-            &doc! { "ok": 1, "n": 1, "nModified": 0, "upserted": [ { "index": 0, "_id": oid } ] },
-            0,
-        );
-        assert_eq!(r.upserted, vec![(0, Bson::ObjectId(oid))]);
-        assert!(write_result(r.write_errors, r.write_concern_error, 1).is_ok());
-    }
-
-    #[test]
-    fn write_concern_document() {
-        assert_eq!(write_concern_doc(None), None);
-        let wc = WriteConcern::builder()
-            .w(Acknowledgment::Majority)
-            .w_timeout(Duration::from_millis(1500))
-            .journal(true)
-            .build();
-        assert_eq!(
-            write_concern_doc(Some(&wc)),
-            Some(doc! { "w": "majority", "wtimeout": 1500_i64, "j": true })
-        );
-    }
 
     #[test]
     fn non_document_values_cannot_be_stored() {

@@ -174,6 +174,19 @@ pub struct CountOptions {
     pub comment: Option<Bson>,
 }
 
+/// Options for [`Collection::distinct`](crate::Collection::distinct).
+#[derive(Clone, Debug, Default, PartialEq, TypedBuilder)]
+#[builder(field_defaults(default, setter(into, strip_option)))]
+#[non_exhaustive]
+pub struct DistinctOptions {
+    /// `maxTimeMS`.
+    pub max_time: Option<Duration>,
+    /// The index to use.
+    pub hint: Option<Hint>,
+    /// A comment.
+    pub comment: Option<Bson>,
+}
+
 /// Options for [`Collection::aggregate`](crate::Collection::aggregate).
 #[derive(Clone, Debug, Default, PartialEq, TypedBuilder)]
 #[builder(field_defaults(default, setter(into, strip_option)))]
@@ -195,4 +208,110 @@ pub struct AggregateOptions {
     pub write_concern: Option<WriteConcern>,
     /// Skip the collection's schema validation (`$out`/`$merge`).
     pub bypass_document_validation: Option<bool>,
+}
+
+/// Which version of the document a `find_one_and_update` or `find_one_and_replace` returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReturnDocument {
+    /// The document as it was before the change (the default).
+    #[default]
+    Before,
+    /// The document as it is after the change.
+    After,
+}
+
+/// Options for [`Collection::find_one_and_delete`](crate::Collection::find_one_and_delete).
+#[derive(Clone, Debug, Default, PartialEq, TypedBuilder)]
+#[builder(field_defaults(default, setter(into, strip_option)))]
+#[non_exhaustive]
+pub struct FindOneAndDeleteOptions {
+    /// Which document is deleted when several match, e.g. `{createdAt: 1}`.
+    pub sort: Option<Document>,
+    /// Which fields of the deleted document to return.
+    pub projection: Option<Document>,
+    /// `maxTimeMS`.
+    pub max_time: Option<Duration>,
+    /// The index to use.
+    pub hint: Option<Hint>,
+    /// The write concern (default: the client's).
+    pub write_concern: Option<WriteConcern>,
+    /// Variables (`let`).
+    pub let_vars: Option<Document>,
+    /// A comment.
+    pub comment: Option<Bson>,
+}
+
+/// Options for [`Collection::find_one_and_update`](crate::Collection::find_one_and_update).
+#[derive(Clone, Debug, Default, PartialEq, TypedBuilder)]
+#[builder(field_defaults(default, setter(into, strip_option)))]
+#[non_exhaustive]
+pub struct FindOneAndUpdateOptions {
+    /// Which document is updated when several match.
+    pub sort: Option<Document>,
+    /// Which fields of the returned document to return.
+    pub projection: Option<Document>,
+    /// Insert a document when none matches.
+    pub upsert: Option<bool>,
+    /// Return the document before (the default) or after the update.
+    pub return_document: Option<ReturnDocument>,
+    /// Filters for positional `$[identifier]` updates of arrays.
+    pub array_filters: Option<Vec<Document>>,
+    /// The index to use.
+    pub hint: Option<Hint>,
+    /// The write concern (default: the client's).
+    pub write_concern: Option<WriteConcern>,
+    /// Skip the collection's schema validation.
+    pub bypass_document_validation: Option<bool>,
+    /// `maxTimeMS`.
+    pub max_time: Option<Duration>,
+    /// Variables (`let`).
+    pub let_vars: Option<Document>,
+    /// A comment.
+    pub comment: Option<Bson>,
+}
+
+/// Options for [`Collection::find_one_and_replace`](crate::Collection::find_one_and_replace).
+#[derive(Clone, Debug, Default, PartialEq, TypedBuilder)]
+#[builder(field_defaults(default, setter(into, strip_option)))]
+#[non_exhaustive]
+pub struct FindOneAndReplaceOptions {
+    /// Which document is replaced when several match.
+    pub sort: Option<Document>,
+    /// Which fields of the returned document to return.
+    pub projection: Option<Document>,
+    /// Insert the replacement when no document matches.
+    pub upsert: Option<bool>,
+    /// Return the document before (the default) or after the replacement.
+    pub return_document: Option<ReturnDocument>,
+    /// The index to use.
+    pub hint: Option<Hint>,
+    /// The write concern (default: the client's).
+    pub write_concern: Option<WriteConcern>,
+    /// Skip the collection's schema validation.
+    pub bypass_document_validation: Option<bool>,
+    /// `maxTimeMS`.
+    pub max_time: Option<Duration>,
+    /// Variables (`let`).
+    pub let_vars: Option<Document>,
+    /// A comment.
+    pub comment: Option<Bson>,
+}
+
+impl From<Document> for Hint {
+    fn from(d: Document) -> Self {
+        Hint::Keys(d)
+    }
+}
+
+impl From<&str> for Hint {
+    fn from(s: &str) -> Self {
+        Hint::Name(s.to_owned())
+    }
+}
+
+impl From<String> for Hint {
+    fn from(s: String) -> Self {
+        Hint::Name(s)
+    }
 }

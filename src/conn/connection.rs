@@ -49,9 +49,9 @@ impl Connection {
     pub(super) fn new(id: u32, address: ServerAddress, stream: BoxStream) -> Self {
         Self {
             id,
+            hello: HelloReply::unknown(address.clone()),
             address,
             stream,
-            hello: HelloReply::default(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             socket_timeout: None,
             handshake_rtt: Duration::ZERO,

@@ -82,7 +82,7 @@ async fn establish_inner(
         Ok(reply) => reply,
         Err(e) => return Err(closed_after_tls(address, opts.tls.as_deref(), e)),
     };
-    let hello = parse_hello(reply).inspect_err(|_| conn.mark_broken())?;
+    let hello = parse_hello(address, &reply).inspect_err(|_| conn.mark_broken())?;
     conn.set_handshake_rtt(hello_started.elapsed());
     conn.set_hello(hello);
     let user = auth::authenticate(&mut conn, plan).await?;

@@ -1,12 +1,15 @@
 //! The handshake as pure functions: what `hello` to send, how to read the reply, and whether
 //! authentication is already done after it. No I/O here, so every decision is unit-tested.
 
+use std::time::Duration;
+
 use bson::{doc, Bson, Document};
 
 use crate::auth::x509;
 use crate::conn::EstablishOptions;
 use crate::error::{Error, Result};
-use crate::options::{AuthMechanism, Credential};
+use crate::options::{AuthMechanism, Credential, ServerAddress};
+use crate::sdam::ServerDescription;
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// The client metadata document may not exceed this many bytes (handshake spec).
@@ -18,91 +21,31 @@ pub(crate) const DRIVER_NAME: &str = "mongo-x509";
 /// `client.platform`: the language and runtime (the compiler version is not known without a
 /// build script).
 pub(crate) const PLATFORM: &str = "Rust/tokio";
-/// `maxBsonObjectSize` when the server does not say.
-pub(crate) const DEFAULT_MAX_BSON_OBJECT_SIZE: i64 = 16 * 1024 * 1024;
-/// `maxWriteBatchSize` when the server does not say.
-pub(crate) const DEFAULT_MAX_WRITE_BATCH_SIZE: i64 = 100_000;
-
-/// The parsed `hello` reply.
+/// What a connection's `hello` handshake reply says: the server's description (parsed once, by
+/// the same rules the monitors use) and the speculative authentication's answer.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct HelloReply {
-    /// `isWritablePrimary` (or the legacy `ismaster`).
-    pub(crate) is_writable_primary: bool,
-    /// `secondary`.
-    pub(crate) secondary: bool,
-    /// `arbiterOnly`.
-    pub(crate) arbiter_only: bool,
-    /// `hidden`.
-    pub(crate) hidden: bool,
-    /// `setName`: the replica set this member belongs to.
-    pub(crate) set_name: Option<String>,
-    /// `hosts`.
-    pub(crate) hosts: Vec<String>,
-    /// `passives`.
-    pub(crate) passives: Vec<String>,
-    /// `arbiters`.
-    pub(crate) arbiters: Vec<String>,
-    /// `primary`.
-    pub(crate) primary: Option<String>,
-    /// `me`.
-    pub(crate) me: Option<String>,
-    /// `msg` (`"isdbgrid"` on a mongos).
-    pub(crate) msg: Option<String>,
-    /// `maxWireVersion` (0 when absent).
-    pub(crate) max_wire_version: i32,
-    /// `minWireVersion` (0 when absent).
-    pub(crate) min_wire_version: i32,
-    /// `maxMessageSizeBytes` (48 000 000 when absent or not positive).
-    pub(crate) max_message_size_bytes: i64,
-    /// `maxBsonObjectSize` (16 MiB when absent or not positive).
-    pub(crate) max_bson_object_size: i64,
-    /// `maxWriteBatchSize` (100 000 when absent or not positive).
-    pub(crate) max_write_batch_size: i64,
-    /// `logicalSessionTimeoutMinutes` (`None`: sessions not supported).
-    pub(crate) logical_session_timeout_minutes: Option<i64>,
+    /// The server as the reply describes it: type, replica set, limits, wire versions.
+    pub(crate) description: ServerDescription,
     /// The `speculativeAuthenticate` reply, when the server ran the speculative authentication.
     pub(crate) speculative_authenticate: Option<Document>,
-    /// The whole reply, for whatever else a caller needs.
-    pub(crate) raw: Document,
-}
-
-impl Default for HelloReply {
-    /// What an empty reply means: not writable, and the documented default limits.
-    fn default() -> Self {
-        Self {
-            is_writable_primary: false,
-            secondary: false,
-            arbiter_only: false,
-            hidden: false,
-            set_name: None,
-            hosts: Vec::new(),
-            passives: Vec::new(),
-            arbiters: Vec::new(),
-            primary: None,
-            me: None,
-            msg: None,
-            max_wire_version: 0,
-            min_wire_version: 0,
-            max_message_size_bytes: DEFAULT_MAX_MESSAGE_SIZE as i64,
-            max_bson_object_size: DEFAULT_MAX_BSON_OBJECT_SIZE,
-            max_write_batch_size: DEFAULT_MAX_WRITE_BATCH_SIZE,
-            logical_session_timeout_minutes: None,
-            speculative_authenticate: None,
-            raw: Document::new(),
-        }
-    }
 }
 
 impl HelloReply {
-    /// True for a mongos.
-    #[allow(dead_code)]
-    pub(crate) fn is_mongos(&self) -> bool {
-        self.msg.as_deref() == Some("isdbgrid")
+    /// What an empty reply means: unknown, with the documented default limits.
+    pub(crate) fn unknown(address: ServerAddress) -> Self {
+        Self {
+            description: ServerDescription::unknown(address),
+            speculative_authenticate: None,
+        }
     }
 
     /// The maximum message size as a `usize`, for the wire layer.
     pub(crate) fn max_message_size(&self) -> usize {
-        usize::try_from(self.max_message_size_bytes).unwrap_or(DEFAULT_MAX_MESSAGE_SIZE)
+        usize::try_from(self.description.max_message_size_bytes)
+            .ok()
+            .filter(|v| *v > 0)
+            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE)
     }
 }
 
@@ -208,104 +151,22 @@ fn truncate_utf8(s: &str, max: usize) -> &str {
     s.get(..end).unwrap_or("")
 }
 
-/// Reads a `hello` reply (already known to have `ok: 1`).
-pub(crate) fn parse_hello(reply: Document) -> Result<HelloReply> {
-    let r = &reply;
-    let is_writable_primary = match get_bool(r, "isWritablePrimary")? {
-        Some(b) => b,
-        None => get_bool(r, "ismaster")?.unwrap_or(false),
-    };
-    let positive_or = |v: Option<i64>, default: i64| v.filter(|v| *v > 0).unwrap_or(default);
-    let speculative_authenticate = match r.get("speculativeAuthenticate") {
+/// Reads a `hello` reply (already known to have `ok: 1`) from `address`.
+pub(crate) fn parse_hello(address: &ServerAddress, reply: &Document) -> Result<HelloReply> {
+    let speculative_authenticate = match reply.get("speculativeAuthenticate") {
         None | Some(Bson::Null) => None,
         Some(Bson::Document(d)) => Some(d.clone()),
-        Some(other) => return Err(wrong_type("speculativeAuthenticate", "a document", other)),
+        Some(other) => {
+            return Err(Error::invalid_response(format!(
+                "hello reply field speculativeAuthenticate should be a document, got {:?}",
+                other.element_type()
+            )))
+        }
     };
     Ok(HelloReply {
-        is_writable_primary,
-        secondary: get_bool(r, "secondary")?.unwrap_or(false),
-        arbiter_only: get_bool(r, "arbiterOnly")?.unwrap_or(false),
-        hidden: get_bool(r, "hidden")?.unwrap_or(false),
-        set_name: get_str(r, "setName")?,
-        hosts: get_str_array(r, "hosts")?,
-        passives: get_str_array(r, "passives")?,
-        arbiters: get_str_array(r, "arbiters")?,
-        primary: get_str(r, "primary")?,
-        me: get_str(r, "me")?,
-        msg: get_str(r, "msg")?,
-        max_wire_version: get_int(r, "maxWireVersion")?
-            .map(|v| i32::try_from(v).unwrap_or(i32::MAX))
-            .unwrap_or(0),
-        min_wire_version: get_int(r, "minWireVersion")?
-            .map(|v| i32::try_from(v).unwrap_or(i32::MAX))
-            .unwrap_or(0),
-        max_message_size_bytes: positive_or(
-            get_int(r, "maxMessageSizeBytes")?,
-            DEFAULT_MAX_MESSAGE_SIZE as i64,
-        ),
-        max_bson_object_size: positive_or(
-            get_int(r, "maxBsonObjectSize")?,
-            DEFAULT_MAX_BSON_OBJECT_SIZE,
-        ),
-        max_write_batch_size: positive_or(
-            get_int(r, "maxWriteBatchSize")?,
-            DEFAULT_MAX_WRITE_BATCH_SIZE,
-        ),
-        logical_session_timeout_minutes: get_int(r, "logicalSessionTimeoutMinutes")?,
+        description: ServerDescription::from_hello(address.clone(), reply, None, Duration::ZERO)?,
         speculative_authenticate,
-        raw: reply,
     })
-}
-
-fn wrong_type(key: &str, expected: &str, got: &Bson) -> Error {
-    Error::invalid_response(format!(
-        "hello reply field {key} should be {expected}, got {:?}",
-        got.element_type()
-    ))
-}
-
-fn get_bool(d: &Document, key: &str) -> Result<Option<bool>> {
-    match d.get(key) {
-        None | Some(Bson::Null) => Ok(None),
-        Some(Bson::Boolean(b)) => Ok(Some(*b)),
-        // Some servers have sent 0/1 for booleans.
-        Some(Bson::Int32(i)) => Ok(Some(*i != 0)),
-        Some(Bson::Int64(i)) => Ok(Some(*i != 0)),
-        Some(Bson::Double(f)) => Ok(Some(*f != 0.0)),
-        Some(other) => Err(wrong_type(key, "a boolean", other)),
-    }
-}
-
-fn get_int(d: &Document, key: &str) -> Result<Option<i64>> {
-    match d.get(key) {
-        None | Some(Bson::Null) => Ok(None),
-        Some(Bson::Int32(i)) => Ok(Some(i64::from(*i))),
-        Some(Bson::Int64(i)) => Ok(Some(*i)),
-        Some(Bson::Double(f)) if f.is_finite() && f.fract() == 0.0 => Ok(Some(*f as i64)),
-        Some(other) => Err(wrong_type(key, "an integer", other)),
-    }
-}
-
-fn get_str(d: &Document, key: &str) -> Result<Option<String>> {
-    match d.get(key) {
-        None | Some(Bson::Null) => Ok(None),
-        Some(Bson::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(wrong_type(key, "a string", other)),
-    }
-}
-
-fn get_str_array(d: &Document, key: &str) -> Result<Vec<String>> {
-    match d.get(key) {
-        None | Some(Bson::Null) => Ok(Vec::new()),
-        Some(Bson::Array(a)) => a
-            .iter()
-            .map(|v| match v {
-                Bson::String(s) => Ok(s.clone()),
-                other => Err(wrong_type(key, "an array of strings", other)),
-            })
-            .collect(),
-        Some(other) => Err(wrong_type(key, "an array of strings", other)),
-    }
 }
 
 /// What is left to do after the `hello` reply.
@@ -494,51 +355,48 @@ mod tests {
         assert_eq!(truncate_utf8("abc", 0), "");
     }
 
-    #[test]
-    fn parse_hello_primary() {
-        let h = parse_hello(doc! {
-            "isWritablePrimary": true, "setName": "rs0", "hosts": ["a:1", "b:2"],
-            "passives": ["c:3"], "arbiters": ["d:4"], "primary": "a:1", "me": "a:1",
-            "maxWireVersion": 21, "minWireVersion": 0, "maxMessageSizeBytes": 48_000_000,
-            "maxBsonObjectSize": 16_777_216, "maxWriteBatchSize": 100_000i64,
-            "logicalSessionTimeoutMinutes": 30, "ok": 1.0,
-        })
-        .unwrap();
-        assert!(h.is_writable_primary && !h.secondary && !h.arbiter_only);
-        assert_eq!(h.set_name.as_deref(), Some("rs0"));
-        assert_eq!(h.hosts, ["a:1", "b:2"]);
-        assert_eq!(h.passives, ["c:3"]);
-        assert_eq!(h.arbiters, ["d:4"]);
-        assert_eq!(h.primary.as_deref(), Some("a:1"));
-        assert_eq!(h.me.as_deref(), Some("a:1"));
-        assert_eq!(h.max_wire_version, 21);
-        assert_eq!(h.max_message_size(), 48_000_000);
-        assert_eq!(h.max_write_batch_size, 100_000);
-        assert_eq!(h.logical_session_timeout_minutes, Some(30));
-        assert!(h.speculative_authenticate.is_none());
-        assert!(!h.is_mongos());
-        assert_eq!(h.raw.get_f64("ok").unwrap(), 1.0);
+    fn addr() -> ServerAddress {
+        ServerAddress::Tcp {
+            host: "a".into(),
+            port: Some(1),
+        }
     }
 
     #[test]
-    fn parse_hello_legacy_secondary_mongos_and_defaults() {
-        let h = parse_hello(doc! {"ismaster": false, "secondary": true, "ok": 1}).unwrap();
-        assert!(!h.is_writable_primary && h.secondary);
-        assert_eq!(h.max_message_size_bytes, 48_000_000);
-        assert_eq!(h.max_bson_object_size, 16 * 1024 * 1024);
-        assert_eq!(h.max_write_batch_size, 100_000);
-        assert_eq!(h.max_wire_version, 0);
+    fn parse_hello_gives_the_server_description() {
+        use crate::sdam::ServerType;
+        let h = parse_hello(
+            &addr(),
+            &doc! {
+                "isWritablePrimary": true, "setName": "rs0", "hosts": ["a:1", "b:2"],
+                "passives": ["c:3"], "arbiters": ["d:4"], "primary": "a:1", "me": "a:1",
+                "maxWireVersion": 21, "minWireVersion": 0, "maxMessageSizeBytes": 40_000_000,
+                "maxBsonObjectSize": 16_777_216, "maxWriteBatchSize": 1000i64,
+                "logicalSessionTimeoutMinutes": 30, "ok": 1.0,
+            },
+        )
+        .unwrap();
+        let d = &h.description;
+        assert_eq!(d.server_type, ServerType::RsPrimary);
+        assert_eq!(d.set_name.as_deref(), Some("rs0"));
+        assert_eq!(d.hosts, ["a:1", "b:2"]);
+        assert_eq!(d.max_wire_version, 21);
+        assert_eq!(h.max_message_size(), 40_000_000);
+        assert_eq!(d.max_write_batch_size, 1000);
+        assert!(h.speculative_authenticate.is_none());
 
-        let h = parse_hello(doc! {"ismaster": true, "msg": "isdbgrid", "ok": 1}).unwrap();
-        assert!(h.is_writable_primary && h.is_mongos());
-
-        // A nonsensical size falls back to the default rather than making every reply "too big".
-        let h = parse_hello(doc! {"isWritablePrimary": true, "maxMessageSizeBytes": -1}).unwrap();
+        let h = parse_hello(&addr(), &doc! {"ismaster": true, "msg": "isdbgrid", "ok": 1}).unwrap();
+        assert_eq!(h.description.server_type, ServerType::Mongos);
+        // The documented defaults when the server does not say.
         assert_eq!(h.max_message_size(), 48_000_000);
+        assert_eq!(h.description.max_bson_object_size, 16 * 1024 * 1024);
+        assert_eq!(h.description.max_write_batch_size, 100_000);
 
-        let h =
-            parse_hello(doc! {"speculativeAuthenticate": {"dbname": "$external", "user": "CN=c"}})
-                .unwrap();
+        let h = parse_hello(
+            &addr(),
+            &doc! {"ok": 1, "speculativeAuthenticate": {"dbname": "$external", "user": "CN=c"}},
+        )
+        .unwrap();
         assert_eq!(
             h.speculative_authenticate.unwrap().get_str("user").unwrap(),
             "CN=c"
@@ -548,14 +406,14 @@ mod tests {
     #[test]
     fn parse_hello_wrong_types_are_invalid_responses() {
         for bad in [
-            doc! {"hosts": "a:1"},
-            doc! {"hosts": [1]},
-            doc! {"setName": 5},
-            doc! {"isWritablePrimary": "yes"},
-            doc! {"maxWireVersion": "21"},
-            doc! {"speculativeAuthenticate": 1},
+            doc! {"ok": 1, "hosts": "a:1"},
+            doc! {"ok": 1, "hosts": [1]},
+            doc! {"ok": 1, "setName": 5},
+            doc! {"ok": 1, "isWritablePrimary": "yes"},
+            doc! {"ok": 1, "maxWireVersion": "21"},
+            doc! {"ok": 1, "speculativeAuthenticate": 1},
         ] {
-            let err = parse_hello(bad.clone()).unwrap_err();
+            let err = parse_hello(&addr(), &bad).unwrap_err();
             assert!(
                 matches!(*err.kind, ErrorKind::InvalidResponse { .. }),
                 "{bad}: {err}"
@@ -566,7 +424,7 @@ mod tests {
     fn hello_with(spec: Option<Document>) -> HelloReply {
         HelloReply {
             speculative_authenticate: spec,
-            ..HelloReply::default()
+            ..HelloReply::unknown(addr())
         }
     }
 

@@ -237,7 +237,7 @@ async fn speculative_auth_path_sends_no_authenticate() {
         );
         assert_eq!(conn.authenticated_user(), Some(SUBJECT));
         assert_eq!(conn.subject(), Some(SUBJECT));
-        assert!(conn.hello().is_writable_primary);
+        assert!(conn.hello().description.server_type.is_writable());
         assert_eq!(conn.id(), 1);
         assert_eq!(conn.address(), &server.address);
         assert!(!conn.is_broken());
@@ -737,7 +737,7 @@ async fn unix_socket_connection() {
         )
         .await
         .unwrap();
-        assert!(conn.hello().is_writable_primary);
+        assert!(conn.hello().description.server_type.is_writable());
         assert_eq!(rec.lock().unwrap().commands.len(), 1);
     })
     .await

@@ -15,9 +15,6 @@
 //! Time is whatever the caller says it is (a `Duration` since an epoch of its choosing), and
 //! randomness is a function the caller passes, so every decision is reproducible in tests.
 
-// The I/O layer (client/executor.rs) is being rewritten to use all of this (monitors, error
-// handling, operation counts); until then some items are used by the tests only.
-#![allow(dead_code, unused_imports)]
 
 mod errors;
 mod rtt;
@@ -25,21 +22,26 @@ mod selection;
 mod server;
 mod topology;
 
+// The whole pure API is exported; the scenario runner uses what the I/O layer does not.
+#[allow(unused_imports)]
 pub use errors::{
     is_not_writable_primary, is_recovering, is_shutdown_error, is_state_change_error,
     ApplicationError, ApplicationErrorKind, ErrorOutcome, ErrorPhase,
 };
 pub use rtt::RttAverage;
+#[allow(unused_imports)]
 pub use selection::{
     choose_by_operation_count, explain_no_suitable_server, in_latency_window,
     read_preference_document, select_server, suitable_servers, validate_max_staleness,
     SelectionCriteria, XorShift64,
 };
 pub(crate) use server::address_key;
+#[allow(unused_imports)]
 pub use server::{
     ServerDescription, ServerType, TopologyVersion, DEFAULT_MAX_BSON_OBJECT_SIZE,
     DEFAULT_MAX_MESSAGE_SIZE_BYTES, DEFAULT_MAX_WRITE_BATCH_SIZE,
 };
+#[allow(unused_imports)]
 pub use topology::{
     TopologyChange, TopologyDescription, TopologyType, DEFAULT_HEARTBEAT_FREQUENCY,
     DEFAULT_LOCAL_THRESHOLD, MAX_SUPPORTED_WIRE_VERSION, MIN_SUPPORTED_WIRE_VERSION,

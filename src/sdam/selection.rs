@@ -28,6 +28,7 @@ pub enum SelectionCriteria {
 
 impl SelectionCriteria {
     /// A read from the primary (the default read preference).
+    #[cfg(test)]
     pub fn primary_read() -> Self {
         SelectionCriteria::Read(ReadPreference::default())
     }

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use bson::Document;
 
 use super::{Establisher, Server, Shared};
-use crate::conn;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ServerAddress;
 use crate::pool::PooledConnection;
 use crate::sdam::{
     read_preference_document, ApplicationError, ApplicationErrorKind, ErrorPhase,
-    SelectionCriteria, TopologyVersion,
+    SelectionCriteria, ServerDescription, TopologyVersion,
 };
 
 /// A pooled connection to one server, checked out for one operation. Counts as an in-flight
@@ -63,9 +62,14 @@ impl ConnectionHandle {
         &self.server.address
     }
 
-    /// The server's limits and identity as its handshake reported them.
-    pub(crate) fn hello(&self) -> &conn::HelloReply {
-        self.conn.hello()
+    /// The server as this connection's handshake described it (limits, wire versions).
+    pub(crate) fn description(&self) -> &ServerDescription {
+        &self.conn.hello().description
+    }
+
+    /// The largest message the server accepts, for the wire layer.
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.conn.hello().max_message_size()
     }
 
     /// Adds `$readPreference` where the Server Selection specification says to send it.
@@ -82,11 +86,6 @@ impl ConnectionHandle {
         if let Some(doc) = doc {
             cmd.insert("$readPreference", doc);
         }
-    }
-
-    /// Runs a command; see [`ConnectionHandle::command_with_sequences`].
-    pub(crate) async fn command(&mut self, db: &str, cmd: Document) -> Result<Document> {
-        self.command_with_sequences(db, cmd, Vec::new()).await
     }
 
     /// Runs a command. A network error closes the connection; network errors and "not
@@ -109,7 +108,7 @@ impl ConnectionHandle {
         if e.is_network_error() || matches!(&*e.kind, ErrorKind::Timeout { .. }) {
             self.conn.discard();
         }
-        let max_wire_version = self.conn.hello().max_wire_version;
+        let max_wire_version = self.conn.hello().description.max_wire_version;
         self.topology.handle_application_error(
             &self.server.address,
             application_error(
@@ -133,7 +132,8 @@ fn application_error(
         ErrorKind::Timeout { message } => ApplicationErrorKind::NetworkTimeout(message.clone()),
         _ if e.is_network_error() => ApplicationErrorKind::Network(e.to_string()),
         ErrorKind::Command { code, message, .. } => ApplicationErrorKind::Command {
-            code: Some(*code),
+            // Code 0: the reply had none, so SDAM decides by the message.
+            code: (*code != 0).then_some(*code),
             message: message.clone(),
             topology_version: e
                 .topology_version()

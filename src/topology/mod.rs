@@ -17,7 +17,7 @@ mod monitor;
 mod selection;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ use crate::options::ServerAddress;
 use crate::pool::{Connector, Pool, PoolConnection, PoolOptions, PoolStats};
 use crate::sdam::{
     ApplicationError, ServerDescription, ServerType, TopologyChange, TopologyDescription,
+    XorShift64,
 };
 
 pub(crate) use handle::ConnectionHandle;
@@ -156,8 +157,8 @@ pub(crate) struct Shared {
     /// Monitors wait on it: `true` (or the sender dropped with the topology) stops them.
     stop: watch::Sender<bool>,
     shut_down: AtomicBool,
-    /// Seed of the xorshift generator that picks between two candidates.
-    rng: AtomicU64,
+    /// Picks between two selection candidates.
+    rng: Mutex<XorShift64>,
     /// The clock of `ServerDescription::last_update_time` (staleness).
     epoch: Instant,
 }
@@ -191,7 +192,7 @@ impl Topology {
             changed: watch::channel(()).0,
             stop: watch::channel(false).0,
             shut_down: AtomicBool::new(false),
-            rng: AtomicU64::new(seed),
+            rng: Mutex::new(XorShift64::new(seed)),
             epoch: Instant::now(),
         });
         shared.ensure_monitors();
@@ -400,14 +401,9 @@ impl Shared {
         self.act_on_change(st, before, outcome.change, None);
     }
 
-    /// The next pseudo-random number (xorshift64): picks between two selection candidates.
-    fn next_random(&self) -> u64 {
-        let mut x = self.rng.load(Ordering::Relaxed);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng.store(x, Ordering::Relaxed);
-        x
+    /// A pseudo-random number below `n`, to pick between two selection candidates.
+    fn random_below(&self, n: usize) -> usize {
+        self.rng.lock().unwrap_or_else(|p| p.into_inner()).below(n)
     }
 }
 

@@ -148,8 +148,10 @@ impl Monitor {
         let address = &self.server.address;
         let Some(c) = conn.as_mut() else {
             let c = conn::establish(address, &self.establish, 0).await?;
-            let rtt = c.handshake_rtt();
-            let description = self.describe(&c.hello().raw, Some(rtt));
+            let rtt = record_rtt(&self.rtt, c.handshake_rtt());
+            let mut description = c.hello().description.clone();
+            description.round_trip_time = Some(rtt);
+            description.last_update_time = self.now();
             *conn = Some(c);
             return Ok(description);
         };
@@ -181,10 +183,13 @@ impl Monitor {
             Some(s) => Some(record_rtt(&self.rtt, s)),
             None => self.rtt.lock().unwrap_or_else(|p| p.into_inner()).average(),
         };
-        let now = self.topology.upgrade().map(|t| t.now()).unwrap_or_default();
-        ServerDescription::from_hello(self.server.address.clone(), reply, rtt, now).unwrap_or_else(
+        ServerDescription::from_hello(self.server.address.clone(), reply, rtt, self.now()).unwrap_or_else(
             |e| ServerDescription::unknown_with_error(self.server.address.clone(), e.to_string()),
         )
+    }
+
+    fn now(&self) -> Duration {
+        self.topology.upgrade().map(|t| t.now()).unwrap_or_default()
     }
 
     /// Measures round-trip times on a connection of its own while the monitor streams.

@@ -69,7 +69,7 @@ impl Shared {
                 s.operation_count.load(Ordering::SeqCst) as usize
             })
         };
-        let mut random = |n: usize| (self.next_random() % n.max(1) as u64) as usize;
+        let mut random = |n: usize| self.random_below(n);
         let chosen = sdam::select_server(&st.description, criteria, &[], load, &mut random)?;
         Ok(chosen.and_then(|a| st.servers.get(&super::key(&a)).cloned()))
     }

@@ -1,0 +1,143 @@
+//! `countDocuments`: an aggregation (`$match`, `$skip`, `$limit`, `$group`) whose single
+//! result document is read from the first batch, as the CRUD specification says.
+
+use bson::{doc, Document};
+
+use super::{
+    append_opt, append_read_concern, bson_u64, millis, to_i64, Command, Operation, ResponseContext,
+    Retryability, Selection, StreamDescription,
+};
+use crate::coll::options::CountOptions;
+use crate::error::{Error, Result};
+use crate::options::ReadConcern;
+use crate::sdam::SelectionCriteria;
+
+use super::cursor_reply::parse_batch;
+
+pub(crate) struct CountDocuments {
+    db: String,
+    coll: String,
+    filter: Document,
+    options: CountOptions,
+    read_concern: Option<ReadConcern>,
+    criteria: SelectionCriteria,
+}
+
+impl CountDocuments {
+    pub(crate) fn new(
+        db: &str,
+        coll: &str,
+        filter: Document,
+        options: CountOptions,
+        read_concern: Option<ReadConcern>,
+        criteria: SelectionCriteria,
+    ) -> Self {
+        Self {
+            db: db.to_owned(),
+            coll: coll.to_owned(),
+            filter,
+            options,
+            read_concern,
+            criteria,
+        }
+    }
+}
+
+impl Operation for CountDocuments {
+    type Output = u64;
+    const NAME: &'static str = "countDocuments";
+
+    fn build(&mut self, _: &StreamDescription) -> Result<Command> {
+        let o = &self.options;
+        let mut pipeline = vec![doc! { "$match": self.filter.clone() }];
+        if let Some(s) = o.skip {
+            pipeline.push(doc! { "$skip": to_i64(s) });
+        }
+        if let Some(l) = o.limit {
+            pipeline.push(doc! { "$limit": to_i64(l) });
+        }
+        pipeline.push(doc! { "$group": { "_id": 1, "n": { "$sum": 1 } } });
+        let mut cmd = doc! { "aggregate": self.coll.as_str(), "pipeline": pipeline, "cursor": {} };
+        append_opt(&mut cmd, "maxTimeMS", o.max_time.map(millis));
+        append_opt(&mut cmd, "hint", o.hint.as_ref().map(|h| h.to_bson()));
+        append_opt(&mut cmd, "comment", o.comment.clone());
+        append_read_concern(&mut cmd, self.read_concern.as_ref());
+        Ok(Command::new(self.db.clone(), cmd))
+    }
+
+    /// `$group` yields one document (none when nothing matched), so the first batch holds the
+    /// answer and no cursor is left open.
+    fn handle_response(&self, reply: Document, _: &ResponseContext<'_>) -> Result<u64> {
+        let batch = parse_batch(&reply, "firstBatch")?;
+        let Some(d) = batch.batch.front() else {
+            return Ok(0);
+        };
+        d.get("n").and_then(bson_u64).ok_or_else(|| {
+            Error::invalid_response("count_documents: the $group result has no count n")
+        })
+    }
+
+    fn selection(&self) -> Selection {
+        Selection::Criteria(self.criteria.clone())
+    }
+
+    fn retryability(&self) -> Retryability {
+        Retryability::Read
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operation::test_util::{ctx, description, is_invalid_response, server};
+
+    fn op(options: CountOptions) -> CountDocuments {
+        CountDocuments::new(
+            "db",
+            "c",
+            doc! { "a": 1 },
+            options,
+            None,
+            SelectionCriteria::Read(Default::default()),
+        )
+    }
+
+    #[test]
+    fn the_pipeline_matches_skips_limits_and_groups() {
+        let cmd = op(CountOptions::builder().skip(1_u64).limit(10_u64).build())
+            .build(&description())
+            .unwrap();
+        assert_eq!(
+            cmd.body,
+            doc! { "aggregate": "c", "pipeline": [
+                { "$match": { "a": 1 } }, { "$skip": 1_i64 }, { "$limit": 10_i64 },
+                { "$group": { "_id": 1, "n": { "$sum": 1 } } },
+            ], "cursor": {} }
+        );
+    }
+
+    #[test]
+    fn the_count_is_read_from_the_first_batch() {
+        let op = op(CountOptions::default());
+        let a = server();
+        let reply = |batch: Vec<Document>| doc! { "ok": 1, "cursor": { "id": 0_i64, "ns": "db.c", "firstBatch": batch } };
+        assert_eq!(op.handle_response(reply(vec![]), &ctx(&a)).unwrap(), 0);
+        assert_eq!(
+            op.handle_response(reply(vec![doc! { "_id": 1, "n": 7 }]), &ctx(&a))
+                .unwrap(),
+            7
+        );
+        assert_eq!(
+            op.handle_response(reply(vec![doc! { "n": 7_i64 }]), &ctx(&a))
+                .unwrap(),
+            7
+        );
+        for bad in [doc! { "n": -1 }, doc! { "n": "7" }, doc! { "_id": 1 }] {
+            let err = op.handle_response(reply(vec![bad]), &ctx(&a)).unwrap_err();
+            assert!(is_invalid_response(&err), "{err}");
+        }
+        assert!(is_invalid_response(
+            &op.handle_response(doc! { "ok": 1 }, &ctx(&a)).unwrap_err()
+        ));
+    }
+}

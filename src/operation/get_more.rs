@@ -1,0 +1,130 @@
+//! `getMore`: the next batch of a cursor, from the server that holds it.
+
+use std::collections::VecDeque;
+
+use bson::{doc, Document};
+
+use super::cursor_reply::parse_batch;
+use super::{
+    append_opt, to_i64, Command, Operation, ResponseContext, Retryability, Selection,
+    StreamDescription,
+};
+use crate::error::{Error, Result};
+use crate::options::ServerAddress;
+
+pub(crate) struct GetMore {
+    address: ServerAddress,
+    db: String,
+    coll: String,
+    id: i64,
+    batch_size: Option<u64>,
+}
+
+/// The next batch and the cursor id after it (0: exhausted).
+#[derive(Debug, PartialEq)]
+pub(crate) struct GetMoreResult {
+    pub(crate) batch: VecDeque<Document>,
+    pub(crate) id: i64,
+}
+
+impl GetMore {
+    pub(crate) fn new(
+        address: ServerAddress,
+        db: String,
+        coll: String,
+        id: i64,
+        batch_size: Option<u64>,
+    ) -> Self {
+        Self {
+            address,
+            db,
+            coll,
+            id,
+            batch_size,
+        }
+    }
+}
+
+impl Operation for GetMore {
+    type Output = GetMoreResult;
+    const NAME: &'static str = "getMore";
+
+    fn build(&mut self, _: &StreamDescription) -> Result<Command> {
+        let mut cmd = doc! { "getMore": self.id, "collection": self.coll.as_str() };
+        append_opt(
+            &mut cmd,
+            "batchSize",
+            self.batch_size.filter(|b| *b > 0).map(to_i64),
+        );
+        Ok(Command::new(self.db.clone(), cmd))
+    }
+
+    fn handle_response(&self, reply: Document, _: &ResponseContext<'_>) -> Result<GetMoreResult> {
+        let b = parse_batch(&reply, "nextBatch")?;
+        // A server cursor keeps its id until it is exhausted.
+        if b.id != 0 && b.id != self.id {
+            return Err(Error::invalid_response(format!(
+                "getMore for cursor {} answered for cursor {}",
+                self.id, b.id
+            )));
+        }
+        Ok(GetMoreResult {
+            batch: b.batch,
+            id: b.id,
+        })
+    }
+
+    fn selection(&self) -> Selection {
+        Selection::Server(self.address.clone())
+    }
+
+    /// Retrying could skip a batch the server already sent.
+    fn retryability(&self) -> Retryability {
+        Retryability::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operation::test_util::{ctx, description, is_invalid_response, server};
+
+    #[test]
+    fn get_more_goes_to_the_cursors_server() {
+        let mut op = GetMore::new(server(), "db".into(), "c".into(), 77, Some(10));
+        let cmd = op.build(&description()).unwrap();
+        assert_eq!(cmd.db, "db");
+        assert_eq!(
+            cmd.body,
+            doc! { "getMore": 77_i64, "collection": "c", "batchSize": 10_i64 }
+        );
+        assert_eq!(op.selection(), Selection::Server(server()));
+        assert_eq!(op.retryability(), Retryability::None);
+        let mut op = GetMore::new(server(), "db".into(), "c".into(), 77, Some(0));
+        assert_eq!(
+            op.build(&description()).unwrap().body,
+            doc! { "getMore": 77_i64, "collection": "c" }
+        );
+    }
+
+    #[test]
+    fn the_next_batch_is_read() {
+        let op = GetMore::new(server(), "db".into(), "c".into(), 77, None);
+        let a = server();
+        let r = op
+            .handle_response(
+                doc! { "ok": 1, "cursor": { "id": 0_i64, "nextBatch": [ { "a": 1 } ] } },
+                &ctx(&a),
+            )
+            .unwrap();
+        assert_eq!((r.id, r.batch.len()), (0, 1));
+        for bad in [
+            doc! { "ok": 1, "cursor": { "id": 77_i64, "firstBatch": [] } },
+            doc! { "ok": 1, "cursor": { "id": 78_i64, "nextBatch": [] } },
+        ] {
+            assert!(is_invalid_response(
+                &op.handle_response(bad, &ctx(&a)).unwrap_err()
+            ));
+        }
+    }
+}

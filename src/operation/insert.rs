@@ -1,0 +1,234 @@
+//! `insert`: one batch of documents, as many as the server's limits allow from a starting
+//! index. `insert_many` runs one of these per batch until every document is sent.
+
+use bson::{doc, Document};
+
+use super::write_reply::{self, WriteReply};
+use super::{
+    append_opt, append_write_concern, Command, Operation, ResponseContext, Retryability, Selection,
+    StreamDescription,
+};
+use crate::coll::options::InsertManyOptions;
+use crate::error::{Error, Result, WriteError};
+use crate::sdam::SelectionCriteria;
+use crate::wire::DocumentSequence;
+
+/// Room left in a message for the command around the documents.
+const COMMAND_OVERHEAD: usize = 16 * 1024;
+
+/// One `insert` command: `docs[offset..]`, cut to the server's limits when built.
+pub(crate) struct Insert<'a> {
+    db: &'a str,
+    coll: &'a str,
+    docs: &'a [Document],
+    offset: usize,
+    options: &'a InsertManyOptions,
+    /// How many documents the last `build` put in the batch.
+    taken: usize,
+}
+
+/// What one batch did, with indexes into the whole input.
+#[derive(Debug, PartialEq)]
+pub(crate) struct InsertBatchResult {
+    /// Documents sent in this batch (from the operation's offset).
+    pub(crate) taken: usize,
+    /// The indexes of the documents inserted.
+    pub(crate) inserted: Vec<usize>,
+    pub(crate) write_errors: Vec<WriteError>,
+    pub(crate) write_concern_error: Option<String>,
+}
+
+impl<'a> Insert<'a> {
+    /// `options.write_concern` must already hold the client's default when none was set.
+    pub(crate) fn new(
+        db: &'a str,
+        coll: &'a str,
+        docs: &'a [Document],
+        offset: usize,
+        options: &'a InsertManyOptions,
+    ) -> Self {
+        Self {
+            db,
+            coll,
+            docs,
+            offset,
+            options,
+            taken: 0,
+        }
+    }
+
+    fn ordered(&self) -> bool {
+        self.options.ordered.unwrap_or(true)
+    }
+}
+
+impl Operation for Insert<'_> {
+    type Output = InsertBatchResult;
+    const NAME: &'static str = "insert";
+
+    /// At most `maxWriteBatchSize` documents and one message's worth of bytes; at least one.
+    fn build(&mut self, server: &StreamDescription) -> Result<Command> {
+        let max_count = server.max_write_batch_size.max(1);
+        let max_doc = server.max_bson_object_size;
+        let max_bytes = server
+            .max_message_size
+            .saturating_sub(COMMAND_OVERHEAD)
+            .max(max_doc);
+        let mut batch = Vec::new();
+        let mut bytes = 0usize;
+        for (i, d) in self.docs.iter().enumerate().skip(self.offset) {
+            let size = bson::to_vec(d)?.len();
+            if size > max_doc {
+                return Err(Error::invalid_argument(format!(
+                    "insert: document {i} is {size} bytes, more than the server's \
+                     maxBsonObjectSize ({max_doc} bytes)"
+                )));
+            }
+            if !batch.is_empty() && (batch.len() >= max_count || bytes + size > max_bytes) {
+                break;
+            }
+            bytes += size;
+            batch.push(d.clone());
+        }
+        if batch.is_empty() {
+            return Err(Error::internal("insert: no documents left to send"));
+        }
+        self.taken = batch.len();
+        let mut cmd = doc! { "insert": self.coll, "ordered": self.ordered() };
+        append_write_concern(&mut cmd, self.options.write_concern.as_ref());
+        append_opt(
+            &mut cmd,
+            "bypassDocumentValidation",
+            self.options.bypass_document_validation,
+        );
+        append_opt(&mut cmd, "comment", self.options.comment.clone());
+        Ok(Command {
+            db: self.db.to_owned(),
+            body: cmd,
+            sequences: vec![DocumentSequence {
+                identifier: "documents".into(),
+                documents: batch,
+            }],
+        })
+    }
+
+    fn handle_response(
+        &self,
+        reply: Document,
+        _: &ResponseContext<'_>,
+    ) -> Result<InsertBatchResult> {
+        let WriteReply {
+            write_errors,
+            write_concern_error,
+            ..
+        } = write_reply::parse(&reply, self.taken, self.offset)?;
+        // Ordered: the server stopped at the first error, so nothing after it was inserted.
+        let first_error = write_errors.iter().map(|e| e.index).min();
+        let inserted = (self.offset..self.offset + self.taken)
+            .filter(|i| !write_errors.iter().any(|e| e.index == *i))
+            .filter(|i| !(self.ordered() && first_error.is_some_and(|f| *i > f)))
+            .collect();
+        Ok(InsertBatchResult {
+            taken: self.taken,
+            inserted,
+            write_errors,
+            write_concern_error,
+        })
+    }
+
+    fn selection(&self) -> Selection {
+        Selection::Criteria(SelectionCriteria::Write)
+    }
+
+    fn retryability(&self) -> Retryability {
+        Retryability::Write
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::operation::test_util::{ctx, description, is_invalid_response, server};
+
+    fn docs(n: i32) -> Vec<Document> {
+        (0..n)
+            .map(|i| doc! { "_id": i, "pad": "x".repeat(100) })
+            .collect()
+    }
+
+    #[test]
+    fn batches_stop_at_max_write_batch_size() {
+        let docs = docs(5);
+        let options = InsertManyOptions::builder().ordered(false).build();
+        let mut server = description();
+        server.max_write_batch_size = 2;
+        let mut op = Insert::new("db", "c", &docs, 1, &options);
+        let cmd = op.build(&server).unwrap();
+        assert_eq!(cmd.body, doc! { "insert": "c", "ordered": false });
+        assert_eq!(cmd.sequences[0].identifier, "documents");
+        assert_eq!(cmd.sequences[0].documents, docs[1..3].to_vec());
+        assert_eq!(op.taken, 2);
+    }
+
+    #[test]
+    fn batches_stop_at_the_message_size() {
+        let docs = docs(50);
+        let options = InsertManyOptions::default();
+        let mut server = description();
+        let size = bson::to_vec(&docs[0]).unwrap().len();
+        // Room for exactly three documents after the command overhead.
+        server.max_bson_object_size = size;
+        server.max_message_size = COMMAND_OVERHEAD + 3 * size;
+        let mut op = Insert::new("db", "c", &docs, 0, &options);
+        assert_eq!(op.build(&server).unwrap().sequences[0].documents.len(), 3);
+        // A document larger than maxBsonObjectSize is refused before anything is sent.
+        server.max_bson_object_size = size - 1;
+        let err = op.build(&server).unwrap_err();
+        assert!(
+            matches!(&*err.kind, ErrorKind::InvalidArgument { message } if message.contains("document 0")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ordered_write_errors_stop_the_batch_and_unordered_ones_skip_a_document() {
+        let docs = docs(4);
+        let reply = doc! { "ok": 1, "n": 2,
+        "writeErrors": [ { "index": 1, "code": 11000, "errmsg": "dup" } ] };
+        for (ordered, inserted) in [(true, vec![10]), (false, vec![10, 12, 13])] {
+            let options = InsertManyOptions::builder().ordered(ordered).build();
+            let mut op = Insert::new("db", "c", &docs, 0, &options);
+            op.build(&description()).unwrap();
+            // Pretend this batch started at input index 10.
+            op.offset = 10;
+            let r = op.handle_response(reply.clone(), &ctx(&server())).unwrap();
+            assert_eq!(r.taken, 4);
+            assert_eq!(r.inserted, inserted, "ordered={ordered}");
+            assert_eq!(r.write_errors[0].index, 11);
+        }
+    }
+
+    #[test]
+    fn write_concern_errors_and_bad_indexes() {
+        let docs = docs(2);
+        let options = InsertManyOptions::default();
+        let mut op = Insert::new("db", "c", &docs, 0, &options);
+        op.build(&description()).unwrap();
+        let r = op
+            .handle_response(
+                doc! { "ok": 1, "n": 2, "writeConcernError": { "code": 64, "errmsg": "timeout" } },
+                &ctx(&server()),
+            )
+            .unwrap();
+        assert_eq!(r.inserted, vec![0, 1]);
+        assert_eq!(r.write_concern_error.as_deref(), Some("timeout (code 64)"));
+        let err = op
+            .handle_response(
+                doc! { "ok": 1, "writeErrors": [ { "index": 2, "code": 1 } ] },
+                &ctx(&server()),
+            )
+            .unwrap_err();
+        assert!(is_invalid_response(&err), "{err}");
+    }
+}

@@ -1,0 +1,283 @@
+//! `update` with one statement: `update_one`, `update_many` and `replace_one`.
+
+use bson::{doc, Bson, Document};
+
+use super::{
+    append_opt, append_write_concern, write_reply, Command, Operation, ResponseContext,
+    Retryability, Selection, StreamDescription,
+};
+use crate::coll::options::{Hint, ReplaceOptions, UpdateOptions};
+use crate::coll::UpdateModifications;
+use crate::error::{Error, Result};
+use crate::options::WriteConcern;
+use crate::results::UpdateResult;
+use crate::sdam::SelectionCriteria;
+
+pub(crate) struct Update {
+    db: String,
+    coll: String,
+    filter: Document,
+    /// Update operators, a pipeline, or a replacement document.
+    update: Bson,
+    multi: bool,
+    upsert: Option<bool>,
+    array_filters: Option<Vec<Document>>,
+    hint: Option<Hint>,
+    write_concern: Option<WriteConcern>,
+    bypass_document_validation: Option<bool>,
+    comment: Option<Bson>,
+    let_vars: Option<Document>,
+}
+
+/// True when the document's first key is an update operator (`$set`, …).
+pub(crate) fn has_operators(d: &Document) -> bool {
+    d.keys().next().is_some_and(|k| k.starts_with('$'))
+}
+
+/// The `u` of an update: operators or a pipeline, never a plain document.
+pub(crate) fn update_bson(update: UpdateModifications, what: &str) -> Result<Bson> {
+    match update {
+        UpdateModifications::Document(d) if has_operators(&d) => Ok(Bson::Document(d)),
+        UpdateModifications::Document(_) => Err(Error::invalid_argument(format!(
+            "{what}: the update document must use update operators such as \
+             {{\"$set\": {{...}}}}; to replace a whole document use replace_one"
+        ))),
+        UpdateModifications::Pipeline(p) => {
+            Ok(Bson::Array(p.into_iter().map(Bson::Document).collect()))
+        }
+    }
+}
+
+/// A replacement: a plain document, without update operators.
+pub(crate) fn check_replacement(replacement: &Document, what: &str) -> Result<()> {
+    if has_operators(replacement) {
+        return Err(Error::invalid_argument(format!(
+            "{what}: the replacement must not contain update operators ($...); \
+             use update_one to apply operators"
+        )));
+    }
+    Ok(())
+}
+
+impl Update {
+    /// `update_one` (`multi` false) or `update_many`. Refuses an update document without
+    /// operators. `options.write_concern` must already hold the client's default.
+    pub(crate) fn modify(
+        db: &str,
+        coll: &str,
+        filter: Document,
+        update: UpdateModifications,
+        multi: bool,
+        options: UpdateOptions,
+    ) -> Result<Self> {
+        Ok(Self {
+            db: db.to_owned(),
+            coll: coll.to_owned(),
+            filter,
+            update: update_bson(update, "update")?,
+            multi,
+            upsert: options.upsert,
+            array_filters: options.array_filters,
+            hint: options.hint,
+            write_concern: options.write_concern,
+            bypass_document_validation: options.bypass_document_validation,
+            comment: options.comment,
+            let_vars: options.let_vars,
+        })
+    }
+
+    /// `replace_one`. Refuses a replacement with update operators.
+    pub(crate) fn replace(
+        db: &str,
+        coll: &str,
+        filter: Document,
+        replacement: Document,
+        options: ReplaceOptions,
+    ) -> Result<Self> {
+        check_replacement(&replacement, "replace_one")?;
+        Ok(Self {
+            db: db.to_owned(),
+            coll: coll.to_owned(),
+            filter,
+            update: Bson::Document(replacement),
+            multi: false,
+            upsert: options.upsert,
+            array_filters: None,
+            hint: options.hint,
+            write_concern: options.write_concern,
+            bypass_document_validation: options.bypass_document_validation,
+            comment: options.comment,
+            let_vars: options.let_vars,
+        })
+    }
+}
+
+impl Operation for Update {
+    type Output = UpdateResult;
+    const NAME: &'static str = "update";
+
+    fn build(&mut self, _: &StreamDescription) -> Result<Command> {
+        let mut stmt =
+            doc! { "q": self.filter.clone(), "u": self.update.clone(), "multi": self.multi };
+        append_opt(&mut stmt, "upsert", self.upsert);
+        append_opt(&mut stmt, "arrayFilters", self.array_filters.clone());
+        append_opt(&mut stmt, "hint", self.hint.as_ref().map(Hint::to_bson));
+        let mut cmd = doc! { "update": self.coll.as_str(), "updates": [stmt], "ordered": true };
+        append_write_concern(&mut cmd, self.write_concern.as_ref());
+        append_opt(
+            &mut cmd,
+            "bypassDocumentValidation",
+            self.bypass_document_validation,
+        );
+        append_opt(&mut cmd, "comment", self.comment.clone());
+        append_opt(&mut cmd, "let", self.let_vars.clone());
+        Ok(Command::new(self.db.clone(), cmd))
+    }
+
+    fn handle_response(&self, reply: Document, _: &ResponseContext<'_>) -> Result<UpdateResult> {
+        let r = write_reply::parse(&reply, 1, 0)?;
+        write_reply::write_result(r.write_errors, r.write_concern_error, 1)?;
+        let upserted_id = r.upserted.into_iter().next().map(|(_, id)| id);
+        // `n` counts the upserted document too.
+        let matched_count = r.n.saturating_sub(u64::from(upserted_id.is_some()));
+        Ok(UpdateResult {
+            matched_count,
+            modified_count: r.n_modified,
+            upserted_id,
+        })
+    }
+
+    fn selection(&self) -> Selection {
+        Selection::Criteria(SelectionCriteria::Write)
+    }
+
+    fn retryability(&self) -> Retryability {
+        // Only single-document writes are retryable writes.
+        if self.multi {
+            Retryability::None
+        } else {
+            Retryability::Write
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::operation::test_util::{ctx, description, is_invalid_response, server};
+    use crate::options::Acknowledgment;
+
+    #[test]
+    fn an_update_statement_carries_its_options() {
+        let wc = WriteConcern::builder().w(Acknowledgment::Nodes(2)).build();
+        let mut op = Update::modify(
+            "db",
+            "c",
+            doc! { "a": 1 },
+            doc! { "$set": { "b.$[x]": 1 } }.into(),
+            true,
+            UpdateOptions::builder()
+                .upsert(true)
+                .array_filters(vec![doc! { "x": 0 }])
+                .hint(Hint::Keys(doc! { "a": 1 }))
+                .write_concern(wc)
+                .let_vars(doc! { "v": 1 })
+                .build(),
+        )
+        .unwrap();
+        let cmd = op.build(&description()).unwrap();
+        assert_eq!(
+            cmd.body,
+            doc! { "update": "c", "updates": [ {
+            "q": { "a": 1 }, "u": { "$set": { "b.$[x]": 1 } }, "multi": true, "upsert": true,
+            "arrayFilters": [ { "x": 0 } ], "hint": { "a": 1 } } ],
+            "ordered": true, "writeConcern": { "w": 2_i64 }, "let": { "v": 1 } }
+        );
+        assert_eq!(op.retryability(), Retryability::None);
+    }
+
+    #[test]
+    fn plain_updates_and_operator_replacements_are_refused() {
+        let err = Update::modify(
+            "db",
+            "c",
+            doc! {},
+            doc! { "x": 1 }.into(),
+            false,
+            Default::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(&*err.kind, ErrorKind::InvalidArgument { .. }));
+        let err = Update::replace(
+            "db",
+            "c",
+            doc! {},
+            doc! { "$set": { "x": 1 } },
+            Default::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(&*err.kind, ErrorKind::InvalidArgument { .. }));
+        let pipeline = Update::modify(
+            "db",
+            "c",
+            doc! {},
+            vec![doc! { "$set": { "x": 1 } }].into(),
+            false,
+            Default::default(),
+        );
+        assert!(pipeline.is_ok());
+    }
+
+    #[test]
+    fn the_reply_gives_counts_upserted_id_and_errors() {
+        let op = Update::replace("db", "c", doc! {}, doc! { "x": 1 }, Default::default()).unwrap();
+        assert_eq!(op.retryability(), Retryability::Write);
+        let a = server();
+        let r = op
+            .handle_response(doc! { "ok": 1, "n": 1, "nModified": 1 }, &ctx(&a))
+            .unwrap();
+        assert_eq!(
+            (r.matched_count, r.modified_count, r.upserted_id),
+            (1, 1, None)
+        );
+        let r = op
+            .handle_response(
+                doc! { "ok": 1, "n": 1, "nModified": 0, "upserted": [ { "index": 0, "_id": 5 } ] },
+                &ctx(&a),
+            )
+            .unwrap();
+        assert_eq!((r.matched_count, r.upserted_id), (0, Some(Bson::Int32(5))));
+        let err = op
+            .handle_response(
+                doc! { "ok": 1, "n": 0, "writeErrors": [ { "index": 0, "code": 11000, "errmsg": "dup" } ] },
+                &ctx(&a),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&*err.kind, ErrorKind::Write { write_errors, .. } if write_errors[0].code == 11000)
+        );
+        let err = op
+            .handle_response(
+                doc! { "ok": 1, "n": 1, "writeConcernError": { "code": 100, "errmsg": "wc" } },
+                &ctx(&a),
+            )
+            .unwrap_err();
+        assert!(matches!(
+            &*err.kind,
+            ErrorKind::Write {
+                write_concern_error: Some(_),
+                ..
+            }
+        ));
+        let err = op
+            .handle_response(
+                doc! { "ok": 1, "writeErrors": [ { "index": 1, "code": 1 } ] },
+                &ctx(&a),
+            )
+            .unwrap_err();
+        assert!(is_invalid_response(&err));
+    }
+}
