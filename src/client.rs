@@ -75,12 +75,14 @@ fn validate(options: &ClientOptions) -> Result<()> {
             "hosts: the host list is empty; give at least one host",
         ));
     }
-    if options.srv {
-        return Err(Error::new(ErrorKind::NotSupported {
-            message: "mongodb+srv:// connection strings are not supported yet; list the hosts \
-                      in a mongodb:// connection string"
-                .into(),
-        }));
+    // ClientOptions::parse replaced the SRV name by the hosts it resolves to; options built in
+    // code with `srv` set never were.
+    if options.srv && options.srv_origin.is_none() {
+        return Err(Error::invalid_argument(
+            "srv: options with srv = true must come from ClientOptions::parse (or \
+             parse_with_resolver_config), which looks up the SRV records; set srv = false and \
+             list the hosts, or parse the mongodb+srv:// connection string",
+        ));
     }
     if options.load_balanced == Some(true) {
         return Err(Error::new(ErrorKind::NotSupported {
@@ -200,6 +202,7 @@ impl Client {
             tls: tls.clone(),
             connect_timeout: options.connect_timeout,
             socket_timeout: options.socket_timeout,
+            resolver: options.host_resolver(),
         };
         let topology = Topology::new(
             &options.hosts,
@@ -476,10 +479,9 @@ mod tests {
 
         let mut o = opts();
         o.srv = true;
-        assert!(matches!(
-            kind(Client::with_options(o)),
-            ErrorKind::NotSupported { .. }
-        ));
+        assert!(
+            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("ClientOptions::parse"))
+        );
     }
 
     #[test]

@@ -53,6 +53,8 @@ mod db;
 pub mod pool;
 pub mod results;
 mod sdam;
+#[cfg(feature = "dns-srv")]
+mod srv;
 pub use client::Client;
 pub use coll::{Collection, UpdateModifications};
 pub use cursor::Cursor;
