@@ -55,6 +55,10 @@ pub mod results;
 mod sdam;
 #[cfg(feature = "dns-srv")]
 mod srv;
+
+// Lets unit tests include helpers of the integration tests (tests/common/dns.rs).
+#[cfg(test)]
+extern crate self as mongo_x509;
 pub use client::Client;
 pub use coll::{Collection, UpdateModifications};
 pub use cursor::Cursor;

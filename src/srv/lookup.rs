@@ -32,7 +32,7 @@ pub(crate) async fn resolve(
     let resolver = build_resolver(name, config, timeout)?;
     let work = async {
         let (srv, txt) = tokio::join!(
-            srv_hosts(&resolver, name, service_name),
+            srv_hosts(&resolver, name, service_name, Strict::Yes),
             txt(&resolver, name)
         );
         Ok::<_, Error>(Resolved {
@@ -43,8 +43,9 @@ pub(crate) async fn resolve(
     bounded(name, service_name, config, timeout, work).await
 }
 
-/// The SRV records of `name` as checked hosts, and their smallest TTL (for polling).
-#[allow(dead_code)] // The SRV poller (mongos discovery) is the next change.
+/// A rescan (SRV polling): the hosts of the SRV records of `name` that are in its domain (the
+/// others are left out and logged, not an error), and the records' smallest TTL. Errors as for
+/// the initial lookup, and an error when no host is left.
 pub(crate) async fn lookup_srv_hosts(
     name: &str,
     service_name: &str,
@@ -52,14 +53,23 @@ pub(crate) async fn lookup_srv_hosts(
     timeout: Option<Duration>,
 ) -> Result<(Vec<ServerAddress>, Duration)> {
     let resolver = build_resolver(name, config, timeout)?;
-    let work = srv_hosts(&resolver, name, service_name);
+    let work = srv_hosts(&resolver, name, service_name, Strict::No);
     bounded(name, service_name, config, timeout, work).await
+}
+
+/// What a host outside the name's domain does: fail the whole answer (initial discovery) or
+/// only leave the host out (polling).
+#[derive(Clone, Copy, PartialEq)]
+enum Strict {
+    Yes,
+    No,
 }
 
 async fn srv_hosts(
     resolver: &TokioResolver,
     name: &str,
     service_name: &str,
+    strict: Strict,
 ) -> Result<(Vec<ServerAddress>, Duration)> {
     let query = format!("_{service_name}._tcp.{name}");
     let fail = |reason: String| {
@@ -87,14 +97,22 @@ async fn srv_hosts(
         // Priority and weight are ignored (spec).
         let target = srv.target().to_utf8();
         let target = target.trim_end_matches('.').to_ascii_lowercase();
-        check_domain(name, &target)?;
+        if let Err(e) = check_domain(name, &target) {
+            if strict == Strict::Yes {
+                return Err(e);
+            }
+            tracing::warn!(%target, "SRV rescan: host left out: {e}");
+            continue;
+        }
         hosts.push(ServerAddress::Tcp {
             host: target,
             port: Some(srv.port()),
         });
     }
     if hosts.is_empty() {
-        return Err(fail("the name server has no SRV records for it".into()));
+        return Err(fail(
+            "the name server has no SRV records for it in its domain".into(),
+        ));
     }
     let min_ttl = lookup
         .as_lookup()

@@ -96,7 +96,6 @@ pub(crate) fn select_hosts(
 /// Hosts still present are kept (in order), vanished ones dropped, and new ones added (at
 /// random when `srv_max_hosts` is positive) until there are `srv_max_hosts` hosts. The caller
 /// keeps `current` when a rescan fails or finds nothing.
-#[allow(dead_code)] // The SRV poller (mongos discovery) is the next change.
 pub(crate) fn apply_srv_poll(
     current: &[ServerAddress],
     found: &[ServerAddress],
