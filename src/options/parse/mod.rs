@@ -3,7 +3,9 @@
 //!
 //! Layout: [`decode`] percent-decoding, [`userinfo`] `user:password@`, [`host`] host
 //! identifiers, [`options`] one option at a time, [`tls`] and [`auth`] the TLS and credential
-//! rules, [`srv`] the SRV and TXT answers of `mongodb+srv://`; this file splits the string and applies the rules that involve several options.
+//! rules, [`srv`] the SRV and TXT answers of `mongodb+srv://`; this file splits the string and
+//! applies the rules that involve several options (after the DNS lookup for `mongodb+srv://`,
+//! except those that need no DNS answer).
 //!
 //! Error messages never quote the connection string as a whole, its userinfo, or the value of
 //! `tlsCertificateKeyFilePassword`.
