@@ -12,7 +12,8 @@
 #   ca.pem ca.key                 root CA "CN=mongo-x509 Test Root CA,O=mongo-x509 Tests"
 #   intermediate.pem              intermediate CA signed by the root
 #   other-ca.pem other-ca.key     an unrelated CA (for "unknown CA" tests)
-#   server.pem (cert+key) server.crt server.key   CN=localhost, SAN DNS:localhost, IP:127.0.0.1, IP:::1
+#   server.pem (cert+key) server.crt server.key   CN=localhost, SAN DNS:localhost, IP:127.0.0.1, IP:::1,
+#                                 DNS:*.mongo.test (the hosts of the mongodb+srv:// tests' DNS zone)
 #   server-other-ca.pem           same names, signed by other-ca (cert+key)
 #   server-wronghost.pem          SAN DNS:wrong.example.com only, signed by ca (cert+key)
 #   RSA client, subject CN=client,OU=Apps,O=Acme,ST=NY,C=US:
@@ -86,7 +87,7 @@ authorityKeyIdentifier = keyid
 basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1, DNS:*.mongo.test
 [wronghost]
 basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment

@@ -75,12 +75,14 @@ fn validate(options: &ClientOptions) -> Result<()> {
             "hosts: the host list is empty; give at least one host",
         ));
     }
-    if options.srv {
-        return Err(Error::new(ErrorKind::NotSupported {
-            message: "mongodb+srv:// connection strings are not supported yet; list the hosts \
-                      in a mongodb:// connection string"
-                .into(),
-        }));
+    // ClientOptions::parse replaced the SRV name by the hosts it resolves to; options built in
+    // code with `srv` set never were.
+    if options.srv && options.srv_origin.is_none() {
+        return Err(Error::invalid_argument(
+            "srv: options with srv = true must come from ClientOptions::parse (or \
+             parse_with_resolver_config), which looks up the SRV records; set srv = false and \
+             list the hosts, or parse the mongodb+srv:// connection string",
+        ));
     }
     if options.load_balanced == Some(true) {
         return Err(Error::new(ErrorKind::NotSupported {
@@ -200,6 +202,7 @@ impl Client {
             tls: tls.clone(),
             connect_timeout: options.connect_timeout,
             socket_timeout: options.socket_timeout,
+            resolver: options.host_resolver(),
         };
         let topology_options = TopologyOptions {
             establish: Arc::new(establish),
@@ -215,6 +218,8 @@ impl Client {
                 .connect_timeout
                 .filter(|t| !t.is_zero())
                 .unwrap_or(crate::conn::DEFAULT_CONNECT_TIMEOUT),
+            #[cfg(feature = "dns-srv")]
+            srv_poller: crate::srv::SrvPoller::from_options(&options),
         };
         let mut description = TopologyDescription::new(
             &options.hosts,
@@ -454,10 +459,9 @@ mod tests {
 
         let mut o = opts();
         o.srv = true;
-        assert!(matches!(
-            kind(Client::with_options(o)),
-            ErrorKind::NotSupported { .. }
-        ));
+        assert!(
+            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("ClientOptions::parse"))
+        );
     }
 
     #[test]

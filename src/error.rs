@@ -97,6 +97,14 @@ impl Error {
         })
     }
 
+    /// Shorthand for an [`ErrorKind::DnsResolve`] error.
+    #[cfg_attr(not(feature = "dns-srv"), allow(dead_code))]
+    pub(crate) fn dns_resolve(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::DnsResolve {
+            message: message.into(),
+        })
+    }
+
     /// Shorthand for an [`ErrorKind::Internal`] error.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal {
@@ -266,6 +274,14 @@ pub enum ErrorKind {
     #[error("BSON deserialization failed: {message}")]
     BsonDeserialization {
         /// The deserializer's message.
+        message: String,
+    },
+
+    /// A `mongodb+srv://` name could not be resolved to a usable seed list: a DNS error or
+    /// timeout, no SRV records, a host outside the name's domain, or a bad TXT record.
+    #[error("DNS lookup failed: {message}")]
+    DnsResolve {
+        /// The name, why it failed, and what to check.
         message: String,
     },
 

@@ -54,7 +54,13 @@ mod operation;
 pub mod pool;
 pub mod results;
 mod sdam;
+#[cfg(feature = "dns-srv")]
+mod srv;
 mod topology;
+
+// Lets unit tests include helpers of the integration tests (tests/common/dns.rs).
+#[cfg(test)]
+extern crate self as mongo_x509;
 pub use client::Client;
 pub use coll::{Collection, UpdateModifications};
 pub use cursor::Cursor;

@@ -21,10 +21,12 @@ use mongo_x509::options::{
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 fn parse(uri: &str) -> Result<ClientOptions, Error> {
-    // Parsing never waits (no DNS yet), so the future is ready at once.
+    // Parsing never waits here: a mongodb:// URI needs no DNS, and every mongodb+srv:// URI in
+    // this file is refused before any lookup. Valid mongodb+srv:// URIs are in tests/srv.rs,
+    // against a test DNS server.
     ClientOptions::parse(uri)
         .now_or_never()
-        .expect("ClientOptions::parse must not wait for anything yet")
+        .expect("ClientOptions::parse must not wait for DNS on these URIs")
 }
 
 fn ok(uri: &str) -> ClientOptions {
@@ -617,7 +619,7 @@ fn x509_with_encrypted_key() {
 
 #[test]
 fn tls_enabled_disabled_or_unspecified() {
-    let cases: [(&str, Option<bool>); 14] = [
+    let cases: [(&str, Option<bool>); 11] = [
         ("mongodb://h", None),
         ("mongodb://h/?tls=true", Some(true)),
         ("mongodb://h/?TLS=TRUE", Some(true)),
@@ -630,10 +632,7 @@ fn tls_enabled_disabled_or_unspecified() {
         ("mongodb://h/?tlsCAFile=ca.pem", Some(true)),
         ("mongodb://h/?tlsAllowInvalidHostnames=false", Some(true)),
         ("mongodb://h/?tlsBackend=openssl", Some(true)),
-        // mongodb+srv implies TLS unless tls is given.
-        ("mongodb+srv://cluster.example.com", Some(true)),
-        ("mongodb+srv://cluster.example.com/?tls=false", Some(false)),
-        ("mongodb+srv://cluster.example.com/?ssl=false", Some(false)),
+        // mongodb+srv implies TLS unless tls is given: tests/srv.rs.
     ];
     for (uri, expected) in cases {
         let tls = ok(uri).tls;
@@ -1029,26 +1028,14 @@ fn directconnection_loadbalanced_and_srv_rules() {
         "mongodb://example.com/?directConnection=true",
         "mongodb://example.com/?directConnection=false",
         "mongodb://example.com,example2.com/?directConnection=false",
-        "mongodb+srv://test3.test.build.10gen.cc/?directConnection=false",
         "mongodb://example.com/?loadBalanced=true",
         "mongodb://example.com/?loadBalanced=true&directConnection=false",
         "mongodb://a,b/?loadBalanced=false&replicaSet=rs",
-        "mongodb+srv://test22.test.build.10gen.cc/?srvServiceName=customname",
-        "mongodb+srv://test1.test.build.10gen.cc/?srvMaxHosts=2",
-        "mongodb+srv://test1.test.build.10gen.cc/?srvMaxHosts=2&loadBalanced=false",
-        "mongodb+srv://test1.test.build.10gen.cc/?srvMaxHosts=0&replicaSet=foo",
-        "mongodb+srv://test1.test.build.10gen.cc/?srvMaxHosts=0&loadBalanced=true",
-        "mongodb+srv://test1.test.build.10gen.cc/?loadBalanced=true",
     ];
+    // The valid mongodb+srv:// cases need DNS: tests/srv.rs.
     for uri in valid {
         ok(uri);
     }
-    let srv =
-        ok("mongodb+srv://Test22.test.build.10gen.cc/?srvServiceName=customname&srvMaxHosts=2");
-    assert!(srv.srv);
-    assert_eq!(srv.hosts, vec![tcp("test22.test.build.10gen.cc", None)]);
-    assert_eq!(srv.srv_service_name.as_deref(), Some("customname"));
-    assert_eq!(srv.srv_max_hosts, Some(2));
 
     let invalid_cases = [
         (
@@ -1380,4 +1367,16 @@ fn parse_errors_and_logs_never_show_passwords() {
     });
     result.unwrap();
     assert!(logs.contains("WARN") && !logs.contains(SECRET), "{logs}");
+}
+
+#[cfg(not(feature = "dns-srv"))]
+#[test]
+fn srv_without_the_dns_srv_feature_names_the_feature() {
+    let e = parse("mongodb+srv://cluster0.example.com").unwrap_err();
+    match &*e.kind {
+        ErrorKind::NotSupported { message } => {
+            assert!(message.contains("\"dns-srv\""), "{message}")
+        }
+        other => panic!("expected NotSupported, got {other:?}"),
+    }
 }

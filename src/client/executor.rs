@@ -8,10 +8,10 @@
 use bson::Document;
 
 use super::{Client, ConnectionHandle};
-use crate::sdam::{DEFAULT_MAX_BSON_OBJECT_SIZE, DEFAULT_MAX_WRITE_BATCH_SIZE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::operation::{Operation, ResponseContext, Retryability, Selection, StreamDescription};
 use crate::options::ClientOptions;
+use crate::sdam::{DEFAULT_MAX_BSON_OBJECT_SIZE, DEFAULT_MAX_WRITE_BATCH_SIZE};
 
 /// The limits of the server a connection is to, from its handshake: the only place operations
 /// get them.

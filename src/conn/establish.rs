@@ -10,7 +10,7 @@ use crate::auth::{self, AuthPlan};
 use crate::conn::handshake::{build_hello, parse_hello};
 use crate::conn::Connection;
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{Credential, ServerAddress};
+use crate::options::{Credential, ResolverConfig, ServerAddress};
 use crate::tls::{BoxStream, TlsBackend};
 
 /// `connectTimeoutMS` when the user set none.
@@ -30,6 +30,9 @@ pub(crate) struct EstablishOptions {
     /// Bounds each read of a command reply after the connection is established (default and
     /// zero: none).
     pub(crate) socket_timeout: Option<Duration>,
+    /// Name servers to resolve host names with before the system's: those given for a
+    /// `mongodb+srv://` lookup (`ClientOptions::host_resolver`).
+    pub(crate) resolver: Option<ResolverConfig>,
 }
 
 /// Opens, handshakes and authenticates a connection to `address`. `id` names the connection in
@@ -71,7 +74,7 @@ async fn establish_inner(
     id: u32,
     plan: &AuthPlan,
 ) -> Result<Connection> {
-    let stream = open_stream(address).await?;
+    let stream = open_stream(address, opts.resolver.as_ref()).await?;
     let stream = match &opts.tls {
         Some(tls) => tls.connect(&address.host(), stream).await?,
         None => stream,
@@ -95,11 +98,14 @@ async fn establish_inner(
     Ok(conn)
 }
 
-async fn open_stream(address: &ServerAddress) -> Result<BoxStream> {
+async fn open_stream(
+    address: &ServerAddress,
+    resolver: Option<&ResolverConfig>,
+) -> Result<BoxStream> {
     match address {
         ServerAddress::Tcp { host, .. } => {
             let port = address.port().unwrap_or(crate::options::DEFAULT_PORT);
-            let tcp = TcpStream::connect((host.as_str(), port))
+            let tcp = connect_tcp(host, port, resolver)
                 .await
                 .map_err(|e| connect_error(address, e))?;
             tcp.set_nodelay(true)?;
@@ -117,6 +123,28 @@ async fn open_stream(address: &ServerAddress) -> Result<BoxStream> {
             message: format!("{address}: Unix domain sockets are not available on this platform"),
         })),
     }
+}
+
+/// TCP connect. With name servers from a `mongodb+srv://` [`ResolverConfig`], the host name is
+/// asked there first (a private zone that names the hosts may be unknown to the system's
+/// resolver), then the system's resolver.
+async fn connect_tcp(
+    host: &str,
+    port: u16,
+    resolver: Option<&ResolverConfig>,
+) -> std::io::Result<TcpStream> {
+    #[cfg(feature = "dns-srv")]
+    if let Some(config) = resolver {
+        let ips = crate::srv::lookup_ip(host, config).await;
+        if !ips.is_empty() {
+            let addresses: Vec<std::net::SocketAddr> =
+                ips.into_iter().map(|ip| (ip, port).into()).collect();
+            return TcpStream::connect(&addresses[..]).await;
+        }
+    }
+    #[cfg(not(feature = "dns-srv"))]
+    let _ = resolver;
+    TcpStream::connect((host, port)).await
 }
 
 /// A server that refuses the client certificate under TLS 1.3 does so after the client's side of

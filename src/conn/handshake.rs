@@ -385,7 +385,11 @@ mod tests {
         assert_eq!(d.max_write_batch_size, 1000);
         assert!(h.speculative_authenticate.is_none());
 
-        let h = parse_hello(&addr(), &doc! {"ismaster": true, "msg": "isdbgrid", "ok": 1}).unwrap();
+        let h = parse_hello(
+            &addr(),
+            &doc! {"ismaster": true, "msg": "isdbgrid", "ok": 1},
+        )
+        .unwrap();
         assert_eq!(h.description.server_type, ServerType::Mongos);
         // The documented defaults when the server does not say.
         assert_eq!(h.max_message_size(), 48_000_000);

@@ -176,6 +176,7 @@ fn x509_opts(tls: Option<Arc<PassThroughTls>>, user: Option<&str>) -> EstablishO
         tls: tls.map(|t| t as Arc<dyn TlsBackend>),
         connect_timeout: Some(Duration::from_secs(5)),
         socket_timeout: None,
+        resolver: None,
     }
 }
 

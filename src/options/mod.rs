@@ -24,8 +24,10 @@
 //! ```
 
 mod parse;
+mod resolver;
 mod types;
 
+pub use resolver::ResolverConfig;
 pub use types::*;
 // The CRUD operation options (issue 4).
 pub use crate::coll::options::*;

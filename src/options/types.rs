@@ -9,6 +9,7 @@ use std::time::Duration;
 use bson::Document;
 use typed_builder::TypedBuilder;
 
+use super::ResolverConfig;
 use crate::error::{Error, Result};
 use crate::tls::TlsBackend;
 
@@ -452,7 +453,8 @@ pub enum Compressor {
 #[builder(field_defaults(default, setter(into, strip_option)))]
 #[non_exhaustive]
 pub struct ClientOptions {
-    /// The seed list (for `mongodb+srv://`, the SRV name until it is resolved).
+    /// The seed list. For `mongodb+srv://`, [`ClientOptions::parse`] puts the hosts of the SRV
+    /// records here (at most `srvMaxHosts` of them).
     #[builder(default = vec![ServerAddress::default()], setter(!strip_option))]
     pub hosts: Vec<ServerAddress>,
     /// Who to authenticate as.
@@ -485,7 +487,8 @@ pub struct ClientOptions {
     pub repl_set_name: Option<String>,
     /// The database named in the connection string's path.
     pub default_database: Option<String>,
-    /// Whether the connection string used `mongodb+srv://`.
+    /// Whether the connection string used `mongodb+srv://`. A client only accepts options with
+    /// `srv` set when they come from [`ClientOptions::parse`] (which resolved the name).
     #[builder(setter(!strip_option))]
     pub srv: bool,
     /// `srvServiceName`. Default `mongodb`.
@@ -510,6 +513,27 @@ pub struct ClientOptions {
     pub read_concern: Option<ReadConcern>,
     /// `compressors` and `zlibCompressionLevel` (parsed and validated; not used yet).
     pub compressors: Option<Vec<Compressor>>,
+    /// Set when `hosts` came from a `mongodb+srv://` lookup: what to look up again when polling.
+    #[builder(default, setter(skip))]
+    pub(crate) srv_origin: Option<SrvOrigin>,
+    /// Test hook: the shortest interval between SRV rescans (the specification's 60 s floor
+    /// makes polling untestable otherwise). Not part of the API.
+    #[doc(hidden)]
+    #[builder(default, setter(skip))]
+    pub test_srv_rescan_interval: Option<Duration>,
+}
+
+/// Where a `mongodb+srv://` seed list came from: the SRV name, the service name and the
+/// resolver configuration, kept for SRV polling (mongos discovery).
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(not(feature = "dns-srv"), allow(dead_code))]
+pub(crate) struct SrvOrigin {
+    /// The host name of the connection string (`{hostname}` in the spec).
+    pub(crate) name: String,
+    /// `srvServiceName`, default `mongodb`.
+    pub(crate) service_name: String,
+    /// The name servers asked.
+    pub(crate) resolver: ResolverConfig,
 }
 
 impl Default for ClientOptions {
@@ -521,8 +545,11 @@ impl Default for ClientOptions {
 impl ClientOptions {
     /// Parses a `mongodb://` or `mongodb+srv://` connection string.
     ///
-    /// Async because `mongodb+srv://` will resolve DNS; today it validates the SRV rules and
-    /// keeps the SRV name in [`ClientOptions::hosts`].
+    /// For `mongodb+srv://host` it asks the system's DNS configuration (`/etc/resolv.conf` on
+    /// Unix) for the SRV records at `_mongodb._tcp.host` (or `_{srvServiceName}._tcp.host`) and
+    /// the TXT record at `host`, and returns options whose [`ClientOptions::hosts`] are the
+    /// hosts found; [`ClientOptions::parse_with_resolver_config`] asks other name servers. See
+    /// there for the rules.
     ///
     /// Follows the MongoDB Connection String, URI Options and Auth specifications:
     ///
@@ -575,7 +602,67 @@ impl ClientOptions {
     /// # }).unwrap();
     /// ```
     pub async fn parse(uri: impl AsRef<str>) -> Result<Self> {
-        parse::parse_uri(uri.as_ref())
+        parse::parse_uri(uri.as_ref(), &ResolverConfig::default()).await
+    }
+
+    /// Parses a connection string like [`ClientOptions::parse`], with the DNS lookups of a
+    /// `mongodb+srv://` connection string sent where `resolver_config` says (the name of the
+    /// official `mongodb` crate 2.x). A `mongodb://` connection string makes no lookup.
+    ///
+    /// The Initial DNS Seedlist Discovery specification, before any connection:
+    ///
+    /// - The SRV records at `_{srvServiceName}._tcp.{host}` give the hosts and ports (priority
+    ///   and weight are ignored). Every host must be in the domain of `{host}`: all but its
+    ///   first label when it has three or more, else `{host}` itself with at least one more
+    ///   label. One host outside it fails the whole answer.
+    /// - The TXT record at `{host}` (at most one; its strings are concatenated) may set
+    ///   `authSource`, `replicaSet` and `loadBalanced`, nothing else. The connection string's
+    ///   values win over the TXT record's.
+    /// - TLS is on unless the connection string says `tls=false`.
+    /// - `srvMaxHosts=N` (N > 0) keeps N hosts picked at random; it cannot be combined with
+    ///   `replicaSet` (from either place) or `loadBalanced=true`.
+    /// - Both lookups together take at most `connectTimeoutMS` (default 10 s).
+    ///
+    /// No SRV records, a DNS error or timeout, a host outside the domain, or a bad TXT record
+    /// are an [`ErrorKind::DnsResolve`] saying which and what to check; an option conflict is an
+    /// [`ErrorKind::InvalidArgument`]. Without the `dns-srv` cargo feature (on by default),
+    /// `mongodb+srv://` is an [`ErrorKind::NotSupported`] naming the feature.
+    ///
+    /// [`ErrorKind::DnsResolve`]: crate::error::ErrorKind::DnsResolve
+    /// [`ErrorKind::InvalidArgument`]: crate::error::ErrorKind::InvalidArgument
+    /// [`ErrorKind::NotSupported`]: crate::error::ErrorKind::NotSupported
+    ///
+    /// ```no_run
+    /// # async fn run() -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::options::{ClientOptions, ResolverConfig};
+    ///
+    /// // Ask a private name server instead of the system's.
+    /// let resolver = ResolverConfig::with_name_servers(vec!["10.0.0.53:53".parse().unwrap()]);
+    /// let options = ClientOptions::parse_with_resolver_config(
+    ///     "mongodb+srv://cluster0.db.internal/?authMechanism=MONGODB-X509\
+    ///      &tlsCertificateKeyFile=%2Fetc%2Fclient.pem",
+    ///     resolver,
+    /// )
+    /// .await?;
+    /// println!("seed list: {:?}", options.hosts);
+    /// # Ok(()) }
+    /// ```
+    pub async fn parse_with_resolver_config(
+        uri: impl AsRef<str>,
+        resolver_config: ResolverConfig,
+    ) -> Result<Self> {
+        parse::parse_uri(uri.as_ref(), &resolver_config).await
+    }
+
+    /// The name servers to resolve host names with before the system's: those of
+    /// [`ClientOptions::parse_with_resolver_config`] when it was given explicit name servers
+    /// and resolved a `mongodb+srv://` name (the private zone that holds the SRV records
+    /// usually holds the hosts too). `None` otherwise: the system's resolver only.
+    pub(crate) fn host_resolver(&self) -> Option<ResolverConfig> {
+        self.srv_origin
+            .as_ref()
+            .filter(|o| o.resolver.name_servers().is_some())
+            .map(|o| o.resolver.clone())
     }
 
     /// The TLS options when TLS is enabled.

@@ -15,7 +15,6 @@
 //! Time is whatever the caller says it is (a `Duration` since an epoch of its choosing), and
 //! randomness is a function the caller passes, so every decision is reproducible in tests.
 
-
 mod errors;
 mod rtt;
 mod selection;

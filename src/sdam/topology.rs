@@ -220,6 +220,39 @@ impl TopologyDescription {
         ServerDescription::unknown_with_error(new.address, msg)
     }
 
+    /// Replaces the hosts after an SRV rescan (Polling SRV Records for mongos Discovery): hosts
+    /// no longer listed are removed, new ones added as Unknown, the others left as they are.
+    /// Only a Sharded or Unknown topology is rescanned; any other is left alone.
+    pub fn set_srv_hosts(&mut self, hosts: &[ServerAddress]) -> TopologyChange {
+        let mut change = TopologyChange::default();
+        if !matches!(
+            self.topology_type,
+            TopologyType::Sharded | TopologyType::Unknown
+        ) {
+            return change;
+        }
+        let keep: Vec<String> = hosts.iter().map(address_key).collect();
+        let gone: Vec<String> = self
+            .servers
+            .keys()
+            .filter(|k| !keep.contains(k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.remove(&key, &mut change);
+        }
+        for host in hosts {
+            let key = address_key(host);
+            if !self.servers.contains_key(&key) {
+                self.servers
+                    .insert(key, ServerDescription::unknown(host.clone()));
+                change.added.push(host.clone());
+            }
+        }
+        self.update_logical_session_timeout();
+        change
+    }
+
     fn remove(&mut self, key: &str, change: &mut TopologyChange) {
         if let Some(old) = self.servers.remove(key) {
             change.removed.push(old.address);

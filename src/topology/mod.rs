@@ -15,6 +15,8 @@
 mod handle;
 mod monitor;
 mod selection;
+#[cfg(feature = "dns-srv")]
+mod srv_poll;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -49,6 +51,9 @@ pub(crate) struct TopologyOptions {
     pub(crate) heartbeat_frequency: Duration,
     pub(crate) local_threshold: Duration,
     pub(crate) connect_timeout: Duration,
+    /// Rescans the SRV records of a `mongodb+srv://` seed list (mongos discovery).
+    #[cfg(feature = "dns-srv")]
+    pub(crate) srv_poller: Option<crate::srv::SrvPoller>,
 }
 
 /// Opens pooled connections: TCP or Unix socket, TLS, handshake, authentication.
@@ -150,6 +155,9 @@ struct State {
 const REMOVALS_KEPT: usize = 4;
 
 pub(crate) struct Shared {
+    /// This very `Shared`, for callbacks that only get `&self`.
+    #[cfg_attr(not(feature = "dns-srv"), allow(dead_code))]
+    this: Weak<Shared>,
     options: TopologyOptions,
     state: Mutex<State>,
     /// Bumped whenever the description changes; selections wait on it.
@@ -181,7 +189,8 @@ impl Topology {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
             | 1;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|this| Shared {
+            this: this.clone(),
             options,
             state: Mutex::new(State {
                 description,
@@ -276,6 +285,10 @@ impl Shared {
         };
         for server in servers {
             monitor::spawn(&runtime, self, server);
+        }
+        #[cfg(feature = "dns-srv")]
+        if let Some(poller) = self.options.srv_poller.clone() {
+            srv_poll::spawn(&runtime, self, poller);
         }
     }
 

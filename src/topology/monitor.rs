@@ -183,9 +183,10 @@ impl Monitor {
             Some(s) => Some(record_rtt(&self.rtt, s)),
             None => self.rtt.lock().unwrap_or_else(|p| p.into_inner()).average(),
         };
-        ServerDescription::from_hello(self.server.address.clone(), reply, rtt, self.now()).unwrap_or_else(
-            |e| ServerDescription::unknown_with_error(self.server.address.clone(), e.to_string()),
-        )
+        ServerDescription::from_hello(self.server.address.clone(), reply, rtt, self.now())
+            .unwrap_or_else(|e| {
+                ServerDescription::unknown_with_error(self.server.address.clone(), e.to_string())
+            })
     }
 
     fn now(&self) -> Duration {

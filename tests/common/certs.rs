@@ -42,17 +42,19 @@ pub fn test_certs() -> PathBuf {
     .clone()
 }
 
-/// Complete (the script writes subjects.txt last and the directory appears by rename) and
-/// recent.
+/// Complete (the script writes subjects.txt last and the directory appears by rename), recent,
+/// and made by the current script (a changed script, e.g. a new SAN, makes them again).
 fn is_fresh(dir: &Path) -> bool {
-    let Ok(meta) = std::fs::metadata(dir.join("subjects.txt")) else {
+    let Ok(made) = std::fs::metadata(dir.join("subjects.txt")).and_then(|m| m.modified()) else {
         return false;
     };
-    let age = meta
-        .modified()
-        .ok()
-        .and_then(|m| SystemTime::now().duration_since(m).ok())
-        .unwrap_or_default();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen-test-certs.sh");
+    if let Ok(changed) = std::fs::metadata(script).and_then(|m| m.modified()) {
+        if changed > made {
+            return false;
+        }
+    }
+    let age = SystemTime::now().duration_since(made).unwrap_or_default();
     age < MAX_AGE
 }
 

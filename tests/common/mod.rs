@@ -3,6 +3,9 @@
 
 #[allow(dead_code)]
 pub mod certs;
+#[cfg(feature = "dns-srv")]
+#[allow(dead_code)]
+pub mod dns;
 #[allow(dead_code)]
 pub mod fake_deployment;
 #[allow(dead_code)]

@@ -1,5 +1,8 @@
 //! Host identifiers: `host`, `host:port`, `[v6]:port`, and Unix socket paths ending in `.sock`
 //! (percent-encoded inside a connection string).
+//!
+//! A host is a socket path only when it contains a `/` (Connection String spec):
+//! `mongodb-27017.sock` is a host name, `/tmp/mongodb-27017.sock` a socket.
 
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
@@ -21,7 +24,7 @@ pub(super) fn parse_uri_host(segment: &str) -> Result<ServerAddress> {
             e.describe()
         ))
     })?;
-    if decoded.ends_with(".sock") {
+    if is_socket_path(&decoded) {
         return Ok(ServerAddress::Unix {
             path: PathBuf::from(decoded),
         });
@@ -37,7 +40,7 @@ pub(super) fn parse_uri_host(segment: &str) -> Result<ServerAddress> {
 
 /// `ServerAddress::parse`: an address as a person writes it (not percent-encoded).
 pub(super) fn parse_address(address: &str) -> Result<ServerAddress> {
-    if address.ends_with(".sock") {
+    if is_socket_path(address) {
         return Ok(ServerAddress::Unix {
             path: PathBuf::from(address),
         });
@@ -46,6 +49,11 @@ pub(super) fn parse_address(address: &str) -> Result<ServerAddress> {
         return Err(Error::invalid_argument("server address: empty host"));
     }
     split_host_port(address, false)
+}
+
+/// A `/` makes a socket path; the `.sock` ending alone does not (it may end a host name).
+fn is_socket_path(host: &str) -> bool {
+    host.contains('/') && host.ends_with(".sock")
 }
 
 fn split_host_port(s: &str, percent_encoded: bool) -> Result<ServerAddress> {
@@ -116,5 +124,50 @@ fn parse_port(host: &str, port: &str) -> Result<u16> {
         _ => Err(Error::invalid_argument(format!(
             "host {host:?}: invalid port {port:?}; a port is a number from 1 to 65535"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(host: &str, port: Option<u16>) -> ServerAddress {
+        ServerAddress::Tcp {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn a_sock_ending_without_a_slash_is_a_host_name() {
+        assert_eq!(
+            parse_uri_host("mongodb-27017.sock").unwrap(),
+            tcp("mongodb-27017.sock", None)
+        );
+        assert_eq!(
+            parse_uri_host("mongodb-27017.sock:27018").unwrap(),
+            tcp("mongodb-27017.sock", Some(27018))
+        );
+        assert_eq!(
+            parse_address("mongodb-27017.sock").unwrap(),
+            tcp("mongodb-27017.sock", None)
+        );
+    }
+
+    #[test]
+    fn a_slash_makes_a_socket_path() {
+        let unix = ServerAddress::Unix {
+            path: PathBuf::from("/tmp/mongodb-27017.sock"),
+        };
+        assert_eq!(parse_uri_host("%2Ftmp%2Fmongodb-27017.sock").unwrap(), unix);
+        assert_eq!(parse_address("/tmp/mongodb-27017.sock").unwrap(), unix);
+        let relative = ServerAddress::Unix {
+            path: PathBuf::from("run/mongodb-27017.sock"),
+        };
+        assert_eq!(
+            parse_uri_host("run%2Fmongodb-27017.sock").unwrap(),
+            relative
+        );
+        assert!(parse_uri_host("%2Ftmp%2Fmongodb").is_err());
     }
 }

@@ -1,9 +1,11 @@
 //! Connection string parsing: the MongoDB Connection String, URI Options, Initial DNS Seedlist
-//! Discovery (validation only), Load Balancer and Auth specifications.
+//! Discovery, Load Balancer and Auth specifications.
 //!
 //! Layout: [`decode`] percent-decoding, [`userinfo`] `user:password@`, [`host`] host
 //! identifiers, [`options`] one option at a time, [`tls`] and [`auth`] the TLS and credential
-//! rules; this file splits the string and applies the rules that involve several options.
+//! rules, [`srv`] the SRV and TXT answers of `mongodb+srv://`; this file splits the string and
+//! applies the rules that involve several options (after the DNS lookup for `mongodb+srv://`,
+//! except those that need no DNS answer).
 //!
 //! Error messages never quote the connection string as a whole, its userinfo, or the value of
 //! `tlsCertificateKeyFilePassword`.
@@ -30,6 +32,7 @@ mod auth;
 mod decode;
 mod host;
 mod options;
+mod srv;
 mod tls;
 mod userinfo;
 
@@ -40,6 +43,7 @@ use self::auth::{build_credential, AuthInput};
 use self::decode::decode;
 use self::options::UriOptions;
 use self::userinfo::parse_userinfo;
+use super::resolver::ResolverConfig;
 use super::types::*;
 use crate::error::{Error, Result};
 
@@ -47,7 +51,41 @@ pub(crate) fn parse_host(address: &str) -> Result<ServerAddress> {
     host::parse_address(address)
 }
 
-pub(crate) fn parse_uri(uri: &str) -> Result<ClientOptions> {
+/// A connection string cut into its parts, each checked on its own.
+struct Parts {
+    srv: bool,
+    hosts: Vec<ServerAddress>,
+    userinfo: Option<userinfo::UserInfo>,
+    database: Option<String>,
+    opts: UriOptions,
+}
+
+/// Parses a connection string; for `mongodb+srv://`, looks up its SRV and TXT records with
+/// `resolver` (before any connection) and uses the hosts and options they give.
+pub(crate) async fn parse_uri(uri: &str, resolver: &ResolverConfig) -> Result<ClientOptions> {
+    let mut parts = split_uri(uri)?;
+    if !parts.srv {
+        return build(parts, None);
+    }
+    check_srv_host(&parts.hosts)?;
+    // The rules that need no DNS answer first: a bad connection string fails without a lookup.
+    check_topology(&parts.opts, true, 1)?;
+    let name = parts.hosts[0].host().into_owned();
+    let service_name = parts
+        .opts
+        .srv_service_name
+        .clone()
+        .unwrap_or_else(|| srv::DEFAULT_SRV_SERVICE_NAME.into());
+    let origin = SrvOrigin {
+        name,
+        service_name,
+        resolver: resolver.clone(),
+    };
+    srv::apply(&mut parts, &origin).await?;
+    build(parts, Some(origin))
+}
+
+fn split_uri(uri: &str) -> Result<Parts> {
     if uri.is_empty() {
         return Err(Error::invalid_argument(
             "the connection string is empty; expected mongodb://host or mongodb+srv://host",
@@ -115,9 +153,24 @@ pub(crate) fn parse_uri(uri: &str) -> Result<ClientOptions> {
         }
     })?;
 
-    if srv {
-        check_srv_host(&hosts)?;
-    }
+    Ok(Parts {
+        srv,
+        hosts,
+        userinfo,
+        database,
+        opts,
+    })
+}
+
+/// The rules across options, then the typed options.
+fn build(parts: Parts, srv_origin: Option<SrvOrigin>) -> Result<ClientOptions> {
+    let Parts {
+        srv,
+        hosts,
+        userinfo,
+        database,
+        opts,
+    } = parts;
     check_topology(&opts, srv, hosts.len())?;
     check_pool(&opts)?;
 
@@ -171,6 +224,7 @@ pub(crate) fn parse_uri(uri: &str) -> Result<ClientOptions> {
         write_concern,
         read_concern: opts.read_concern_level.map(|level| ReadConcern { level }),
         compressors: compressors.filter(|c| !c.is_empty()),
+        srv_origin,
         // Fields added later keep their defaults until parsed.
         ..ClientOptions::default()
     })
