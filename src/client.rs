@@ -303,6 +303,14 @@ impl Client {
         self.inner.topology.description()
     }
 
+    /// Watches the client's view of the deployment: [`TopologyWatcher::changed`] returns the
+    /// description after each change. Useful to wait for a primary, or to log failovers.
+    ///
+    /// [`TopologyWatcher::changed`]: crate::TopologyWatcher::changed
+    pub fn watch_topology(&self) -> crate::TopologyWatcher {
+        self.inner.topology.watch()
+    }
+
     /// The TLS backend in use (`"openssl"`, `"native-tls"` or a custom backend's name);
     /// `None` without TLS.
     pub fn tls_backend_name(&self) -> Option<&str> {

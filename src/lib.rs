@@ -66,6 +66,7 @@ pub use coll::{Collection, UpdateModifications};
 pub use cursor::Cursor;
 pub use db::Database;
 pub use sdam::{ServerDescription, ServerType, TopologyDescription, TopologyType};
+pub use topology::TopologyWatcher;
 /// The actions returned by [`Collection`] operations: set options on them, then `.await`.
 pub mod action {
     pub use crate::coll::{

@@ -213,6 +213,14 @@ impl Topology {
         self.shared.lock().description.clone()
     }
 
+    /// A watcher of description changes.
+    pub(crate) fn watch(&self) -> TopologyWatcher {
+        TopologyWatcher {
+            changed: self.shared.changed.subscribe(),
+            shared: Arc::downgrade(&self.shared),
+        }
+    }
+
     /// Each server's pool statistics, in address order.
     pub(crate) fn pool_stats(&self) -> Vec<PoolStats> {
         let st = self.shared.lock();
@@ -447,6 +455,66 @@ fn describe_for_removal(d: &ServerDescription) -> String {
         s.push_str(&format!(", listing hosts {}", d.hosts.join(", ")));
     }
     s
+}
+
+/// Waits for the client's view of the deployment to change (from
+/// [`Client::watch_topology`](crate::Client::watch_topology)): a server found or lost, a
+/// primary elected, a server marked Unknown. Holds no reference that keeps the client alive.
+///
+/// ```no_run
+/// # async fn f(client: mongo_x509::Client) {
+/// use mongo_x509::ServerType;
+/// let mut watcher = client.watch_topology();
+/// // Wait until some server is the primary.
+/// while let Some(topology) = watcher.changed().await {
+///     if topology.servers.values().any(|s| s.server_type == ServerType::RsPrimary) {
+///         break;
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TopologyWatcher {
+    changed: watch::Receiver<()>,
+    shared: Weak<Shared>,
+}
+
+impl TopologyWatcher {
+    /// The description now, or `None` once the client is gone.
+    pub fn current(&self) -> Option<TopologyDescription> {
+        Some(self.shared.upgrade()?.lock().description.clone())
+    }
+
+    /// Waits for the next change and returns the description after it; `None` once every
+    /// clone of the client is dropped or the client is shut down.
+    pub async fn changed(&mut self) -> Option<TopologyDescription> {
+        self.changed.changed().await.ok()?;
+        let shared = self.shared.upgrade()?;
+        if shared.shut_down.load(Ordering::SeqCst) {
+            return None;
+        }
+        let d = shared.lock().description.clone();
+        Some(d)
+    }
+
+    /// Waits, up to `timeout`, until the description satisfies `condition` (checked at once,
+    /// then after each change); returns it, or `None` on timeout or when the client is gone.
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        mut condition: impl FnMut(&TopologyDescription) -> bool,
+    ) -> Option<TopologyDescription> {
+        let work = async {
+            let mut d = self.current()?;
+            loop {
+                if condition(&d) {
+                    return Some(d);
+                }
+                d = self.changed().await?;
+            }
+        };
+        tokio::time::timeout(timeout, work).await.ok().flatten()
+    }
 }
 
 /// The monitors' view of the topology: a weak reference, so they never keep it alive.
