@@ -89,6 +89,8 @@ pub(crate) struct Server {
     pub(crate) operation_count: AtomicU32,
     /// Wakes the monitor for an immediate check.
     check_now: Notify,
+    /// Interrupts the monitor's check in progress (its connection is likely broken too).
+    cancel_check: Notify,
     /// Set when the server leaves the topology; the monitor exits at its next wake-up.
     removed: AtomicBool,
     /// The error of the monitor's last check, if it failed (typed, for selection errors).
@@ -105,6 +107,7 @@ impl Server {
             address,
             operation_count: AtomicU32::new(0),
             check_now: Notify::new(),
+            cancel_check: Notify::new(),
             removed: AtomicBool::new(false),
             last_error: Mutex::new(None),
         })
@@ -412,6 +415,11 @@ impl Shared {
             .handle_application_error(address, &error, pool_generation);
         if outcome.clear_pool {
             server.pool.clear(pool_generation);
+        }
+        if outcome.cancel_check {
+            // Server Monitoring: a network error on an application connection cancels the
+            // monitor's check (a streaming hello could wait a whole heartbeat otherwise).
+            server.cancel_check.notify_waiters();
         }
         if outcome.request_check {
             server.request_check();

@@ -78,6 +78,14 @@ impl Monitor {
             let check = self.check(&mut conn, previous.as_ref(), streaming);
             let outcome = tokio::select! {
                 outcome = check => outcome,
+                _ = self.server.cancel_check.notified() => {
+                    // The server is already marked Unknown by the error that cancelled the
+                    // check: start a new one at once, on a new connection.
+                    conn = None;
+                    rtt_task = None;
+                    previous = None;
+                    continue;
+                }
                 _ = stop.changed() => break,
             };
             let was_known = previous
