@@ -53,7 +53,7 @@ mod db;
 mod operation;
 pub mod pool;
 pub mod results;
-mod sdam;
+pub mod sdam;
 #[cfg(feature = "dns-srv")]
 mod srv;
 mod topology;
