@@ -97,8 +97,7 @@ fn selection(c: &mut Criterion) {
                     x ^= x << 17;
                     (x % n.max(1) as u64) as usize
                 };
-                let chosen =
-                    select_server(&topology, &criteria, &[], |_| 0, &mut random).unwrap();
+                let chosen = select_server(&topology, &criteria, &[], |_| 0, &mut random).unwrap();
                 assert!(chosen.is_some());
                 chosen
             })
@@ -119,7 +118,10 @@ fn find_one_fake(c: &mut Criterion) {
     let direct_uri = {
         let (_, options) = set_uri.split_once('?').unwrap();
         let options = options.replacen("replicaSet=rs0&", "", 1);
-        format!("mongodb://{}/?directConnection=true&{options}", rs.address(0))
+        format!(
+            "mongodb://{}/?directConnection=true&{options}",
+            rs.address(0)
+        )
     };
     let mut group = c.benchmark_group("find_one_fake");
     group.sample_size(30);

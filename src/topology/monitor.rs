@@ -119,16 +119,29 @@ impl Monitor {
             if now_streaming && rtt_task.is_none() {
                 rtt_task = Some(self.spawn_rtt_task());
             }
-            previous = Some(description);
+            let previous_tv = previous.as_ref().and_then(topology_version);
             if failed && was_known {
+                previous = Some(description);
                 // A known server that fails a check is retried at once: a single network blip
                 // should not leave it Unknown for a whole heartbeat.
                 continue;
             }
             if now_streaming && conn.is_some() {
-                // The next awaitable hello waits on the server side.
+                // The next awaitable hello waits on the server side. A server that answers at
+                // once without a change (not honouring maxAwaitTimeMS) must not make this a
+                // busy loop: keep to minHeartbeatFrequencyMS then.
+                let unchanged =
+                    previous_tv.is_some() && previous_tv == topology_version(&description);
+                if unchanged {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(started + MIN_HEARTBEAT_FREQUENCY) => {}
+                        _ = stop.changed() => break,
+                    }
+                }
+                previous = Some(description);
                 continue;
             }
+            previous = Some(description);
             // Polling: wait for the next heartbeat or an immediate-check request, but never
             // check more often than minHeartbeatFrequencyMS.
             let next = started + self.heartbeat;

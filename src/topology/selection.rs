@@ -74,17 +74,17 @@ impl Shared {
         Ok(chosen.and_then(|a| st.servers.get(&super::key(&a)).cloned()))
     }
 
-    /// When no server is known and a monitor failed for a reason waiting will not fix (a TLS
-    /// handshake refused, a certificate not trusted), that error: reported at once rather than
-    /// after `serverSelectionTimeoutMS`.
+    /// When every server has been tried and failed, and a monitor failed for a reason waiting
+    /// will not fix (a TLS handshake refused, a certificate not trusted), that error: reported
+    /// at once rather than after `serverSelectionTimeoutMS`.
     fn configuration_error(&self) -> Option<Error> {
         let st = self.lock();
-        if st
+        let all_failed = st
             .description
             .servers
             .values()
-            .any(|s| s.server_type != ServerType::Unknown)
-        {
+            .all(|s| s.server_type == ServerType::Unknown && s.error.is_some());
+        if !all_failed {
             return None;
         }
         st.servers.values().find_map(|s| s.configuration_error())
