@@ -346,6 +346,7 @@ impl<C: Connector> Pool<C> {
                 return;
             }
             st.generation = st.generation.wrapping_add(1);
+            tracing::debug!(address = %self.inner.address, generation = st.generation, "connection pool cleared");
             self.inner.prune(&mut st)
         };
         drop(dead);

@@ -242,10 +242,10 @@ impl TopologyDescription {
             self.remove(&key, &mut change);
         }
         for host in hosts {
-            let key = address_key(host);
-            if !self.servers.contains_key(&key) {
-                self.servers
-                    .insert(key, ServerDescription::unknown(host.clone()));
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                self.servers.entry(address_key(host))
+            {
+                slot.insert(ServerDescription::unknown(host.clone()));
                 change.added.push(host.clone());
             }
         }

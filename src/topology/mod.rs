@@ -318,7 +318,16 @@ impl Shared {
             return;
         }
         let before = known_servers(&st.description);
+        let type_before = st.description.topology_type;
         let change = st.description.update(description);
+        if st.description.topology_type != type_before {
+            tracing::debug!(
+                from = ?type_before,
+                to = ?st.description.topology_type,
+                set_name = ?st.description.set_name,
+                "topology type changed"
+            );
+        }
         self.act_on_change(st, before, change, Some((&address, &reported)));
     }
 

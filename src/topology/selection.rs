@@ -27,15 +27,18 @@ impl Topology {
             shared.check_shutdown()?;
             changed.borrow_and_update();
             match shared.pick(criteria)? {
-                Some(server) => match ConnectionHandle::check_out(shared, server).await {
-                    Ok(handle) => return Ok(handle),
-                    Err(e) if e.is_network_error() => {
-                        // Reported to the topology by the check-out; select again.
-                        tracing::debug!(error = %e, "could not connect to the selected server");
-                        continue;
+                Some(server) => {
+                    tracing::trace!(address = %server.address, ?criteria, "server selected");
+                    match ConnectionHandle::check_out(shared, server).await {
+                        Ok(handle) => return Ok(handle),
+                        Err(e) if e.is_network_error() => {
+                            // Reported to the topology by the check-out; select again.
+                            tracing::debug!(error = %e, "could not connect to the selected server");
+                            continue;
+                        }
+                        Err(e) => return Err(e),
                     }
-                    Err(e) => return Err(e),
-                },
+                }
                 None => {
                     if let Some(e) = shared.configuration_error() {
                         return Err(e);
@@ -43,7 +46,9 @@ impl Topology {
                     shared.request_checks();
                     let waited = tokio::time::timeout_at(deadline, changed.changed()).await;
                     if waited.is_err() || Instant::now() >= deadline {
-                        return Err(shared.selection_error(criteria));
+                        let e = shared.selection_error(criteria);
+                        tracing::debug!(error = %e, "server selection failed");
+                        return Err(e);
                     }
                 }
             }

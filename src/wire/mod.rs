@@ -29,7 +29,9 @@ pub(crate) const HEADER_LEN: usize = 16;
 /// The shortest OP_MSG accepted: header, flag bits and one section kind byte.
 pub(crate) const MIN_REPLY_LEN: usize = HEADER_LEN + 5;
 /// The maximum message size until the server's `hello` says otherwise.
-pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 48_000_000;
+// Defined once, with the other defaults of a server description.
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize =
+    crate::sdam::DEFAULT_MAX_MESSAGE_SIZE_BYTES as usize;
 
 /// Flag bit 0: a CRC-32C checksum follows the sections.
 pub(crate) const CHECKSUM_PRESENT: u32 = 1;
