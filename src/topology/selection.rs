@@ -31,8 +31,9 @@ impl Topology {
                     tracing::trace!(address = %server.address, ?criteria, "server selected");
                     match ConnectionHandle::check_out(shared, server).await {
                         Ok(handle) => return Ok(handle),
-                        Err(e) if e.is_network_error() => {
-                            // Reported to the topology by the check-out; select again.
+                        Err(e) if e.is_network_error() && Instant::now() < deadline => {
+                            // Reported to the topology by the check-out (which marks the
+                            // server Unknown unless it was a timeout); select again.
                             tracing::debug!(error = %e, "could not connect to the selected server");
                             continue;
                         }
