@@ -763,3 +763,151 @@ mod openssl_identity_errors {
         }
     }
 }
+
+/// `tlsCRLFile` on the OpenSSL backend: a revoked server certificate fails the handshake with a
+/// reason that says so; an unrevoked one passes; `tlsDisableCertificateRevocationCheck=true`
+/// turns the check off.
+#[cfg(feature = "openssl")]
+#[tokio::test]
+async fn crl_file_refuses_a_revoked_server_certificate() {
+    let _guard = loading().await;
+    let backend = TlsBackendKind::OpenSsl;
+    let mut opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
+    opts.crl_file_path = Some(cert("crl.pem"));
+
+    let revoked = LocalServer::start("server-revoked.pem", "127.0.0.1".parse().unwrap());
+    let reason = assert_handshake_error(
+        handshake(&opts, "localhost", &revoked).await,
+        "revoked server certificate",
+        &backend,
+    );
+    assert!(reason.contains("revoked"), "{reason}");
+    assert!(reason.contains("tlsCRLFile"), "{reason}");
+    let _ = revoked.seen();
+
+    let good = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
+    handshake(&opts, "localhost", &good)
+        .await
+        .expect("an unrevoked server certificate passes the CRL check");
+    assert_eq!(good.seen().unwrap().leaf, subject("client"));
+
+    let mut unchecked = opts.clone();
+    unchecked.disable_certificate_revocation_check = Some(true);
+    handshake(&unchecked, "localhost", &revoked)
+        .await
+        .expect("tlsDisableCertificateRevocationCheck=true ignores tlsCRLFile");
+    let _ = revoked.seen();
+}
+
+/// The CRL and CA files are split in Rust: an encrypted block in them never reaches OpenSSL's
+/// default password callback (a terminal prompt). In a CRL file it is refused; in a CA file it
+/// is skipped like any block that is not a certificate.
+#[cfg(feature = "openssl")]
+#[test]
+fn encrypted_blocks_in_crl_and_ca_files_never_prompt() {
+    let _guard = loading_blocking();
+    let mut opts = with_backend(base_options(), &TlsBackendKind::OpenSsl);
+    opts.crl_file_path = Some(cert("crl-encrypted-block.pem"));
+    let err = build_backend(&opts).unwrap_err();
+    match &*err.kind {
+        ErrorKind::InvalidTlsConfig { message } => {
+            assert!(
+                message.contains("tlsCRLFile") && message.contains("encrypted"),
+                "{message}"
+            )
+        }
+        other => panic!("expected InvalidTlsConfig, got {other:?}"),
+    }
+    let mut opts = with_backend(base_options(), &TlsBackendKind::OpenSsl);
+    opts.ca_file_path = Some(cert("ca-with-encrypted-key.pem"));
+    build_backend(&opts).expect("the CA certificate is used, the key block skipped");
+    let mut opts = with_backend(base_options(), &TlsBackendKind::OpenSsl);
+    opts.crl_file_path = Some(cert("does-not-exist.crl"));
+    let err = build_backend(&opts).unwrap_err();
+    assert!(err.to_string().contains("tlsCRLFile"), "{err}");
+}
+
+/// native-tls has no CRL API: the option is refused when the backend is built, naming the
+/// OpenSSL backend.
+#[cfg(feature = "native-tls")]
+#[test]
+fn native_tls_refuses_crl_file() {
+    let mut opts = with_backend(base_options(), &TlsBackendKind::NativeTls);
+    opts.crl_file_path = Some(cert("crl.pem"));
+    let err = build_backend(&opts).unwrap_err();
+    match &*err.kind {
+        ErrorKind::InvalidTlsConfig { message } => assert!(
+            message.contains("tlsCRLFile") && message.contains("OpenSSL backend"),
+            "{message}"
+        ),
+        other => panic!("expected InvalidTlsConfig, got {other:?}"),
+    }
+}
+
+/// A file with two private keys is one clear error, on every backend.
+#[cfg(any(feature = "openssl", feature = "native-tls"))]
+#[test]
+fn several_private_keys_are_refused_on_every_backend() {
+    use mongo_x509::error::IdentityErrorKind;
+    for backend in common::backends() {
+        let opts = with_backend(with_identity("client-twokeys.pem", false), &backend);
+        let err = build_backend(&opts).unwrap_err();
+        match err.as_identity_error().map(|e| &e.kind) {
+            Some(IdentityErrorKind::SeveralPrivateKeys { count: 2, .. }) => {}
+            other => panic!(
+                "{}: expected SeveralPrivateKeys, got {other:?}",
+                backend.name()
+            ),
+        }
+        assert!(err.to_string().contains("client-twokeys.pem"), "{err}");
+    }
+}
+
+/// Reloading through the backend: the subject follows the file, a failed reload keeps the
+/// current identity, and a handshake after each step presents the right certificate.
+#[cfg(any(feature = "openssl", feature = "native-tls"))]
+#[tokio::test]
+async fn reload_swaps_the_identity_and_keeps_it_on_failure() {
+    use mongo_x509::error::IdentityErrorKind;
+    let _guard = loading().await;
+    let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
+    for backend in common::backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identity.pem");
+        std::fs::copy(cert("client-pkcs8-aes256.pem"), &path).unwrap();
+        let mut opts = with_backend(base_options(), &backend);
+        opts.cert_key_file_path = Some(path.clone());
+        opts.tls_certificate_key_file_password = Some(password());
+        let built = build_backend(&opts).unwrap();
+        assert_eq!(built.client_subject(), Some(subject("client")));
+
+        for (file, expected) in [
+            ("client-truncated.pem", "Malformed"),
+            ("client-otherpass.pem", "WrongPassword"),
+            ("client-wrongkey.pem", "KeyMismatch"),
+        ] {
+            std::fs::copy(cert(file), &path).unwrap();
+            let err = built.reload_identity().await.unwrap_err();
+            let kind = err.as_identity_error().map(|e| e.kind.clone());
+            assert!(
+                format!("{kind:?}").contains(expected),
+                "{}: {file}: {err}",
+                backend.name()
+            );
+            assert!(!matches!(kind, Some(IdentityErrorKind::Rejected { .. })));
+            assert_eq!(built.client_subject(), Some(subject("client")));
+            connect_with(&*built, "localhost", server.addr)
+                .await
+                .unwrap();
+            assert_eq!(server.seen().unwrap().leaf, subject("client"));
+        }
+
+        std::fs::copy(cert("client-ec-pkcs8-aes256.pem"), &path).unwrap();
+        built.reload_identity().await.unwrap();
+        assert_eq!(built.client_subject(), Some(subject("client-ec")));
+        connect_with(&*built, "localhost", server.addr)
+            .await
+            .unwrap();
+        assert_eq!(server.seen().unwrap().leaf, subject("client-ec"));
+    }
+}
