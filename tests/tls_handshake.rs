@@ -911,3 +911,48 @@ async fn reload_swaps_the_identity_and_keeps_it_on_failure() {
         assert_eq!(server.seen().unwrap().leaf, subject("client-ec"));
     }
 }
+
+/// A client certificate that expires within `cert_expiry_warning` (default 7 days) is loaded
+/// with a `tracing` warning naming its subject; one that does not, without.
+#[cfg(any(feature = "openssl", feature = "native-tls"))]
+#[test]
+fn expiry_within_the_window_logs_a_warning() {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    fn logs_of(opts: &TlsOptions) -> String {
+        let sink = Sink(Arc::default());
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || build_backend(opts).unwrap());
+        let logs = String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned();
+        logs
+    }
+    for backend in common::backends() {
+        // The test certificates are valid for 825 days: inside a 1000-day window, outside the
+        // default 7 days.
+        let mut opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
+        assert!(!logs_of(&opts).contains("expires"), "{}", backend.name());
+        opts.cert_expiry_warning = Some(Duration::from_secs(1000 * 24 * 3600));
+        let logs = logs_of(&opts);
+        assert!(
+            logs.contains("WARN") && logs.contains("expires in") && logs.contains("CN=client"),
+            "{}: {logs}",
+            backend.name()
+        );
+    }
+}
