@@ -286,8 +286,10 @@ impl PartialEq for TlsBackendKind {
 
 /// TLS options (`tls*` URI options).
 ///
-/// The password is only read while the client is built (the key is decrypted once, then the
-/// client keeps no copy of the password).
+/// The password is read when the client is built (the key is decrypted once, not per
+/// connection). The options the client keeps are scrubbed of it; the TLS backend keeps its own
+/// copy, zeroized when the client is dropped, to decrypt a rotated key
+/// (`Client::reload_tls_identity`).
 #[derive(Clone, Default, PartialEq, TypedBuilder)]
 #[builder(field_defaults(default, setter(into, strip_option)))]
 #[non_exhaustive]

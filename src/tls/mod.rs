@@ -4,7 +4,8 @@
 //! it never names OpenSSL or native-tls. A backend is built once per client from
 //! [`TlsOptions`]: that is when the certificate-key file is read and
 //! the key decrypted, so a wrong password is reported by `Client::with_options`, and 50
-//! connections cost one decryption, not 50.
+//! connections cost one decryption, not 50. [`TlsBackend::reload_identity`] builds it again
+//! when the certificate rotates; connections already open keep the identity they used.
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -136,8 +137,8 @@ pub trait TlsBackend: Send + Sync + Debug {
 static IDENTITY_DECRYPTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// How many times this process has loaded (read, parsed and decrypted) a client identity.
-/// One per client built with a certificate-key file, whatever the number of connections:
-/// a way to check that keys are decrypted once per client.
+/// One per client built with a certificate-key file, whatever the number of connections, plus
+/// one per identity reload: a way to check that keys are decrypted once per client.
 pub fn identity_loads() -> u64 {
     IDENTITY_DECRYPTIONS.load(Ordering::Relaxed)
 }

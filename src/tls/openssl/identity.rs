@@ -7,6 +7,7 @@
 //! (and their legacy RC2/3DES algorithms) are decoded in Rust, so OpenSSL 3's legacy provider
 //! is never loaded and the process-wide default library context is left as it was.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use ::openssl::error::ErrorStack;
@@ -34,7 +35,8 @@ pub(super) fn load(opts: &TlsOptions, expiry_warning: Duration) -> Result<Option
     };
     crate::tls::count_identity_load();
     let password = opts.tls_certificate_key_file_password.as_deref();
-    let decoded = identity::decode(&input, password, &OpenSslDecryptor, expiry_warning)?;
+    let decryptor = OpenSslDecryptor::default();
+    let decoded = identity::decode(&input, password, &decryptor, expiry_warning)?;
     let rejected = |what: &str, e: ErrorStack| {
         input.error(IdentityErrorKind::Rejected {
             detail: format!("OpenSSL refused the {what} ({})", short_reason(&e)),
@@ -61,20 +63,32 @@ pub(super) fn load(opts: &TlsOptions, expiry_warning: Duration) -> Result<Option
 }
 
 /// OpenSSL decrypts the key, with our password callback; the result goes back to the front end
-/// as PKCS#8 (zeroized) so that both backends check it the same way.
-struct OpenSslDecryptor;
+/// as PKCS#8 (zeroized) so that both backends check it the same way, and OpenSSL's own key is
+/// kept so that it is not imported a second time.
+#[derive(Default)]
+struct OpenSslDecryptor {
+    decrypted: Cell<Option<PKey<Private>>>,
+}
+
+impl OpenSslDecryptor {
+    fn keep(&self, key: PKey<Private>) -> Option<Zeroizing<Vec<u8>>> {
+        let der = key.private_key_to_pkcs8().ok().map(Zeroizing::new)?;
+        self.decrypted.set(Some(key));
+        Some(der)
+    }
+}
 
 impl KeyDecryptor for OpenSslDecryptor {
     fn pbes2(&self, encrypted_der: &[u8], password: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         let key = PKey::private_key_from_pkcs8_callback(encrypted_der, callback(password)).ok()?;
-        key.private_key_to_pkcs8().ok().map(Zeroizing::new)
+        self.keep(key)
     }
 
     fn legacy_pem(&self, block: &PemBlock, password: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         // Legacy encryption lives in the PEM headers: give OpenSSL the block as PEM again.
         let text = pem::to_pem(block);
         let key = PKey::private_key_from_pem_callback(text.as_bytes(), callback(password)).ok()?;
-        key.private_key_to_pkcs8().ok().map(Zeroizing::new)
+        self.keep(key)
     }
 }
 

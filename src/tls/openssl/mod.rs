@@ -1,5 +1,6 @@
-//! The OpenSSL backend (feature `openssl`): OpenSSL loads and decrypts the identity,
-//! `tokio-openssl` drives the handshake.
+//! The OpenSSL backend (feature `openssl`): the shared identity front end decodes the file,
+//! OpenSSL decrypts and holds the key, `tokio-openssl` drives the handshake; `tlsCRLFile` is
+//! checked here (`crl.rs`).
 //!
 //! One [`SslContext`] is built per backend, with the identity loaded into it once; every
 //! connection reuses it.
@@ -24,7 +25,6 @@ use ::openssl::ssl::{
 use ::openssl::x509::store::X509StoreBuilder;
 use ::openssl::x509::verify::X509CheckFlags;
 use ::openssl::x509::{X509VerifyResult, X509};
-
 use async_trait::async_trait;
 
 use self::identity::short_reason;
