@@ -46,8 +46,12 @@ pub(super) fn load(opts: &TlsOptions, expiry_warning: Duration) -> Result<Option
     for der in &decoded.chain {
         certs.push(X509::from_der(der).map_err(|e| rejected("certificate", e))?);
     }
-    let key =
-        PKey::private_key_from_pkcs8(&decoded.key_pkcs8).map_err(|e| rejected("private key", e))?;
+    // The key OpenSSL decrypted is used as it is; an unencrypted one is imported once here.
+    let key = match decryptor.decrypted.take() {
+        Some(key) => key,
+        None => PKey::private_key_from_pkcs8(&decoded.key_pkcs8)
+            .map_err(|e| rejected("private key", e))?,
+    };
     if certs.is_empty() {
         return Err(input.error(IdentityErrorKind::NoCertificate {
             found: "no certificate".to_owned(),
