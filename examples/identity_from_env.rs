@@ -52,7 +52,7 @@ async fn run() -> Result<()> {
         .await?;
     println!(
         "connected as {} with {}",
-        client.client_subject().unwrap_or("?"),
+        client.client_subject().as_deref().unwrap_or("?"),
         client.tls_backend_name().unwrap_or("?")
     );
     Ok(())

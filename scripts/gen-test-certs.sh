@@ -16,6 +16,10 @@
 #                                 DNS:*.mongo.test (the hosts of the mongodb+srv:// tests' DNS zone)
 #   server-other-ca.pem           same names, signed by other-ca (cert+key)
 #   server-wronghost.pem          SAN DNS:wrong.example.com only, signed by ca (cert+key)
+#   server-revoked.pem            same names as server.pem, signed by ca and revoked (cert+key)
+#   crl.pem                       CRL of ca (`openssl ca -gencrl`) listing server-revoked
+#   crl-encrypted-block.pem       crl.pem plus a legacy encrypted key block (must never prompt)
+#   ca-with-encrypted-key.pem     ca.pem plus a legacy encrypted key block (must never prompt)
 #   RSA client, subject CN=client,OU=Apps,O=Acme,ST=NY,C=US:
 #     client.crt                  the certificate alone
 #     client-pkcs8.pem            unencrypted PKCS#8 ("PRIVATE KEY")
@@ -45,6 +49,9 @@
 #     client-notyet.pem           CN=notyet, valid from 2090-01-01, unencrypted
 #   Bad inputs:
 #     client-wrongkey.pem         client certificate + an unrelated RSA key
+#     client-twokeys.pem          client certificate + its key + an unrelated key
+#     client-otherpass.pem        client certificate + key encrypted with another password
+#                                 ("other password")
 #     client-certonly.pem         certificate, no key
 #     client-keyonly.pem          PKCS#8 key, no certificate
 #     client-truncated.pem        client-pkcs8-aes256.pem cut in the middle of the key block
@@ -213,9 +220,45 @@ cat expired.crt client.key > client-expired.pem
 dated notyet 20900101000000Z 20910101000000Z
 cat notyet.crt client.key > client-notyet.pem
 
+# Revocation: a server certificate signed through an `openssl ca` database, revoked, and the CRL
+rm -rf crl-db && mkdir crl-db && : > crl-db/index.txt && echo 2000 > crl-db/serial && echo 1000 > crl-db/crlnumber
+cat > crl-db/ca.cnf <<CNF
+[ca]
+default_ca = d
+[d]
+database = crl-db/index.txt
+serial = crl-db/serial
+crlnumber = crl-db/crlnumber
+new_certs_dir = crl-db
+default_md = sha256
+default_days = $DAYS
+default_crl_days = 30
+policy = p
+copy_extensions = none
+unique_subject = no
+[p]
+commonName = supplied
+CNF
+openssl req -new -key server.key -subj "/O=mongo-x509 Tests/CN=localhost" -out server-revoked.csr 2>/dev/null
+openssl ca -batch -config crl-db/ca.cnf -cert ca.pem -keyfile ca.key -in server-revoked.csr \
+  -extfile ext.cnf -extensions server -notext -out server-revoked.crt 2>/dev/null
+openssl ca -config crl-db/ca.cnf -cert ca.pem -keyfile ca.key -revoke server-revoked.crt 2>/dev/null
+openssl ca -config crl-db/ca.cnf -cert ca.pem -keyfile ca.key -gencrl -out crl.pem 2>/dev/null
+grep -q "BEGIN X509 CRL" crl.pem || { echo "no CRL produced" >&2; exit 1; }
+cat server-revoked.crt server.key > server-revoked.pem
+rm -rf crl-db server-revoked.csr
+
 # Bad inputs
 rsa_key unrelated.key
 cat client.crt unrelated.key > client-wrongkey.pem
+cat client.crt client.key unrelated.key > client-twokeys.pem
+openssl pkcs8 -topk8 -in client.key -passout "pass:other password" -v2 aes-256-cbc -out client-otherpass.key 2>/dev/null
+cat client.crt client-otherpass.key > client-otherpass.pem
+# An encrypted block where only certificates or CRLs belong: it must be skipped or refused,
+# never handed to OpenSSL's default password callback (a terminal prompt).
+sed -n '/BEGIN RSA PRIVATE KEY/,/END RSA PRIVATE KEY/p' client-legacy-aes256.pem > legacy-block.key
+cat crl.pem legacy-block.key > crl-encrypted-block.pem
+cat ca.pem legacy-block.key > ca-with-encrypted-key.pem
 cp client.crt client-certonly.pem
 cp client.key client-keyonly.pem
 head -c "$(( $(wc -c < client-pkcs8-aes256.pem) * 3 / 4 ))" client-pkcs8-aes256.pem > client-truncated.pem

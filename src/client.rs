@@ -1,6 +1,7 @@
 //! [`Client`]: the entry point. One client serves a whole application.
 
 mod executor;
+mod identity_watch;
 
 use std::fmt;
 use std::sync::Arc;
@@ -168,8 +169,13 @@ impl Client {
     /// options and builds the TLS backend, so an unreadable certificate file or a wrong key
     /// password is reported here. It does not connect: the first operation does.
     ///
-    /// The key password (and in-memory key bytes) are zeroized once the key is decrypted; the
-    /// client keeps no copy.
+    /// The key password (and in-memory key bytes) are scrubbed from the options the client
+    /// keeps; the TLS backend holds its own copy, zeroized when the client is dropped, so that
+    /// [`reload_tls_identity`](Client::reload_tls_identity) can decrypt a rotated key.
+    ///
+    /// With [`TlsOptions::cert_key_file_watch`](crate::options::TlsOptions::cert_key_file_watch)
+    /// set, a task that watches the certificate-key file is started on the current Tokio
+    /// runtime (none running: a warning, and no watch).
     pub fn with_options(mut options: ClientOptions) -> Result<Self> {
         let checked = validate(&options);
         let tls = match (&checked, &options.tls) {
@@ -230,13 +236,18 @@ impl Client {
         description.heartbeat_frequency = topology_options.heartbeat_frequency;
         description.local_threshold = topology_options.local_threshold;
         let topology = Topology::new(description, topology_options);
-        Ok(Self {
-            inner: Arc::new(ClientInner {
-                options,
-                tls,
-                topology,
-            }),
-        })
+        let watch = options
+            .tls_options()
+            .and_then(|t| Some((t.cert_key_file_path.clone()?, t.cert_key_file_watch?)));
+        let inner = Arc::new(ClientInner {
+            options,
+            tls,
+            topology,
+        });
+        if let Some((path, interval)) = watch {
+            identity_watch::start(&inner, path, interval);
+        }
+        Ok(Self { inner })
     }
 
     /// Parses a connection string and creates a client ([`ClientOptions::parse`] then
@@ -318,9 +329,41 @@ impl Client {
     }
 
     /// The subject DN of the client certificate (RFC 2253), i.e. the X.509 user name the server
-    /// sees; `None` without a client certificate.
-    pub fn client_subject(&self) -> Option<&str> {
+    /// sees on new connections; `None` without a client certificate. It follows
+    /// [`reload_tls_identity`](Client::reload_tls_identity).
+    pub fn client_subject(&self) -> Option<String> {
         self.inner.tls.as_deref().and_then(|b| b.client_subject())
+    }
+
+    /// Re-reads and re-decrypts the TLS identity (`tlsCertificateKeyFile` or the in-memory
+    /// certificate-key, with the same password; the CA and CRL files are read again too), for
+    /// certificates that rotate (cert-manager, Vault PKI, SPIFFE). New connections use the new
+    /// certificate and authenticate as its subject; connections already open finish their work
+    /// with the old one.
+    ///
+    /// On any error (a half-written file, a wrong password, a key that does not match) the
+    /// client keeps its current identity and the typed error is returned. Without TLS, or with
+    /// a custom backend that cannot reload, it fails with
+    /// [`ErrorKind::InvalidTlsConfig`](crate::error::ErrorKind::InvalidTlsConfig).
+    ///
+    /// ```no_run
+    /// # async fn f(client: mongo_x509::Client) -> mongo_x509::error::Result<()> {
+    /// // After the certificate-key file has been replaced:
+    /// client.reload_tls_identity().await?;
+    /// println!("new connections authenticate as {:?}", client.client_subject());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// To reload automatically when the file changes, set
+    /// [`TlsOptions::cert_key_file_watch`](crate::options::TlsOptions::cert_key_file_watch)
+    /// (`tlsCertificateKeyFileWatchIntervalMS` in a connection string).
+    pub async fn reload_tls_identity(&self) -> Result<()> {
+        match &self.inner.tls {
+            Some(tls) => tls.reload_identity().await,
+            None => Err(Error::invalid_tls_config(
+                "reload_tls_identity: this client does not use TLS",
+            )),
+        }
     }
 
     pub(crate) fn options(&self) -> &ClientOptions {

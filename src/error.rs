@@ -378,6 +378,17 @@ pub enum IdentityErrorKind {
         /// What the file does hold.
         found: String,
     },
+    /// The file holds more than one private key: which one goes with the certificate would be
+    /// a guess, so the file is refused (on every backend).
+    #[error(
+        "{count} private keys found ({found}); keep only the client certificate's key in the file"
+    )]
+    SeveralPrivateKeys {
+        /// How many keys.
+        count: usize,
+        /// What the file holds.
+        found: String,
+    },
     /// The private key does not belong to the (first) certificate.
     #[error("the private key does not match the certificate {subject}; put the key that was used to request this certificate in the file")]
     KeyMismatch {
@@ -417,15 +428,6 @@ pub enum IdentityErrorKind {
         not_before: String,
         /// End of validity.
         not_after: String,
-    },
-    /// A legacy PKCS#12 algorithm (RC2, 3DES with SHA-1) needs OpenSSL's legacy provider, which
-    /// could not be loaded.
-    #[error("this PKCS#12 file uses a legacy algorithm ({algorithm}) that needs OpenSSL's legacy provider, which could not be loaded ({detail}); install it (e.g. the ossl-modules/legacy.so of your OpenSSL 3), set OPENSSL_MODULES, use the native-tls backend, or re-export the file with modern algorithms (`openssl pkcs12 -export` with OpenSSL 3 defaults)")]
-    LegacyProviderUnavailable {
-        /// The legacy algorithm found.
-        algorithm: String,
-        /// OpenSSL's reason.
-        detail: String,
     },
     /// The TLS library refused the identity for another reason.
     #[error("the TLS backend refused the identity: {detail}")]

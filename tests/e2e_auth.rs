@@ -250,7 +250,7 @@ async fn a_custom_backend_is_used_as_given() {
         fn name(&self) -> &str {
             "counting"
         }
-        fn client_subject(&self) -> Option<&str> {
+        fn client_subject(&self) -> Option<String> {
             self.inner.client_subject()
         }
         async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream, Error> {

@@ -228,10 +228,7 @@ async fn crud_with_options_in_code_with_and_without_user_name() {
                 let username = with_user.then(|| common::certs::subject(user));
                 let client = Client::with_options(options_in_code(backend, file, username))
                     .unwrap_or_else(|e| panic!("{backend}/{file}: {e}"));
-                assert_eq!(
-                    client.client_subject(),
-                    Some(common::certs::subject(user).as_str())
-                );
+                assert_eq!(client.client_subject(), Some(common::certs::subject(user)));
                 let label = format!("code/{backend}/{file}/user={with_user}");
                 round_trip(&client, &label).await;
             }

@@ -1380,3 +1380,23 @@ fn srv_without_the_dns_srv_feature_names_the_feature() {
         other => panic!("expected NotSupported, got {other:?}"),
     }
 }
+
+#[test]
+fn crl_file_and_identity_watch() {
+    let o = ok("mongodb://h/?tlsCRLFile=%2Fetc%2Fcrl.pem\
+                &tlsCertificateKeyFile=%2Fetc%2Fclient.pem\
+                &tlsCertificateKeyFileWatchIntervalMS=30000");
+    let t = tls_options(&o);
+    assert_eq!(t.crl_file_path, Some(PathBuf::from("/etc/crl.pem")));
+    assert_eq!(t.cert_key_file_watch, Some(Duration::from_secs(30)));
+    assert_eq!(t.cert_expiry_warning, None);
+    // 0 means no watch; tlsCRLFile alone turns TLS on.
+    let o = ok("mongodb://h/?tlsCertificateKeyFileWatchIntervalMS=0&tlsCRLFile=c.pem");
+    assert_eq!(tls_options(&o).cert_key_file_watch, None);
+    assert!(matches!(o.tls, Some(Tls::Enabled(_))));
+    let message = invalid("mongodb://h/?tlsCertificateKeyFileWatchIntervalMS=soon");
+    assert!(
+        message.contains("tlsCertificateKeyFileWatchIntervalMS"),
+        "{message}"
+    );
+}

@@ -218,7 +218,7 @@ async fn every_format_handshakes_on_every_backend() {
                 }
             };
             assert_eq!(built.name(), backend.name(), "{what}");
-            if built.client_subject() != Some(subject(name).as_str()) {
+            if built.client_subject() != Some(subject(name)) {
                 failures.push(format!(
                     "{what}: client_subject() = {:?}, expected {}",
                     built.client_subject(),
@@ -680,47 +680,58 @@ mod openssl_identity_errors {
         }
     }
 
-    /// OpenSSL 3 needs its legacy provider for RC2-40 (PKCS#12 -legacy). Provider loading is
-    /// process-wide, so this runs `legacy_provider_child` in a child process whose
-    /// OPENSSL_MODULES points nowhere.
+    /// A legacy PKCS#12 (RC2-40 certificates, 3DES key) is decoded in Rust: loading it leaves
+    /// OpenSSL's default library context as it was (RC2 still not fetchable there, the default
+    /// provider still working), and it loads even where OpenSSL has no provider modules at all.
+    /// Process-wide state, so each case runs `legacy_pkcs12_child` in a child process.
     #[test]
-    fn legacy_provider_unavailable_is_reported() {
-        let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
+    fn legacy_pkcs12_leaves_the_default_library_context_alone() {
+        for modules in [None, Some("/nonexistent/ossl-modules")] {
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+            child.args([
                 "--exact",
-                "openssl_identity_errors::legacy_provider_child",
+                "openssl_identity_errors::legacy_pkcs12_child",
                 "--ignored",
                 "--nocapture",
-            ])
-            .env("OPENSSL_MODULES", "/nonexistent/ossl-modules")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success() && stdout.contains("1 passed"),
-            "child failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+            ]);
+            if let Some(dir) = modules {
+                child.env("OPENSSL_MODULES", dir);
+            }
+            let output = child.output().unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success() && stdout.contains("1 passed"),
+                "child ({modules:?}) failed:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
     }
 
     #[test]
-    #[ignore = "run by legacy_provider_unavailable_is_reported, with OPENSSL_MODULES pointing nowhere"]
-    fn legacy_provider_child() {
-        assert!(std::env::var_os("OPENSSL_MODULES").is_some());
-        let (kind, message) = error_for(file("client-legacy.p12", Some(&password())));
-        match kind {
-            IdentityErrorKind::LegacyProviderUnavailable { algorithm, .. } => {
-                assert!(algorithm.contains("RC2"), "{algorithm}");
-                assert!(message.contains("legacy provider"), "{message}");
-            }
-            other => panic!("expected LegacyProviderUnavailable, got {other:?}: {message}"),
+    #[ignore = "run by legacy_pkcs12_leaves_the_default_library_context_alone"]
+    fn legacy_pkcs12_child() {
+        use openssl::cipher::Cipher;
+        // Whether this machine could give RC2 at all: asked in a private context, which leaves
+        // the default one untouched.
+        let private = openssl::lib_ctx::LibCtx::new().unwrap();
+        let legacy_installed =
+            openssl::provider::Provider::try_load(Some(&private), "legacy", true).is_ok();
+        assert!(Cipher::fetch(None, "RC2-40-CBC", None).is_err());
+        for file in ["client-legacy.p12", "client.p12", "client-pkcs8-pbes1.pem"] {
+            let backend = build_backend(&with_backend(
+                with_identity(file, true),
+                &TlsBackendKind::OpenSsl,
+            ))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(backend.client_subject(), Some(subject("client")), "{file}");
         }
-        // Modern files still load: the default provider stays available.
-        build_backend(&with_backend(
-            with_identity("client.p12", true),
-            &TlsBackendKind::OpenSsl,
-        ))
-        .unwrap();
+        assert!(
+            Cipher::fetch(None, "RC2-40-CBC", None).is_err(),
+            "loading a legacy PKCS#12 made RC2 available in the default library context \
+             (legacy provider installed: {legacy_installed})"
+        );
+        assert!(Cipher::fetch(None, "AES-256-CBC", None).is_ok());
+        println!("legacy provider installed on this machine: {legacy_installed}");
     }
 
     #[test]
@@ -750,5 +761,198 @@ mod openssl_identity_errors {
             }
             other => panic!("expected InvalidTlsConfig, got {other:?}"),
         }
+    }
+}
+
+/// `tlsCRLFile` on the OpenSSL backend: a revoked server certificate fails the handshake with a
+/// reason that says so; an unrevoked one passes; `tlsDisableCertificateRevocationCheck=true`
+/// turns the check off.
+#[cfg(feature = "openssl")]
+#[tokio::test]
+async fn crl_file_refuses_a_revoked_server_certificate() {
+    let _guard = loading().await;
+    let backend = TlsBackendKind::OpenSsl;
+    let mut opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
+    opts.crl_file_path = Some(cert("crl.pem"));
+
+    let revoked = LocalServer::start("server-revoked.pem", "127.0.0.1".parse().unwrap());
+    let reason = assert_handshake_error(
+        handshake(&opts, "localhost", &revoked).await,
+        "revoked server certificate",
+        &backend,
+    );
+    assert!(reason.contains("revoked"), "{reason}");
+    assert!(reason.contains("tlsCRLFile"), "{reason}");
+    let _ = revoked.seen();
+
+    let good = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
+    handshake(&opts, "localhost", &good)
+        .await
+        .expect("an unrevoked server certificate passes the CRL check");
+    assert_eq!(good.seen().unwrap().leaf, subject("client"));
+
+    let mut unchecked = opts.clone();
+    unchecked.disable_certificate_revocation_check = Some(true);
+    handshake(&unchecked, "localhost", &revoked)
+        .await
+        .expect("tlsDisableCertificateRevocationCheck=true ignores tlsCRLFile");
+    let _ = revoked.seen();
+}
+
+/// The CRL and CA files are split in Rust: an encrypted block in them never reaches OpenSSL's
+/// default password callback (a terminal prompt). In a CRL file it is refused; in a CA file it
+/// is skipped like any block that is not a certificate.
+#[cfg(feature = "openssl")]
+#[test]
+fn encrypted_blocks_in_crl_and_ca_files_never_prompt() {
+    let _guard = loading_blocking();
+    let mut opts = with_backend(base_options(), &TlsBackendKind::OpenSsl);
+    opts.crl_file_path = Some(cert("crl-encrypted-block.pem"));
+    let err = build_backend(&opts).unwrap_err();
+    match &*err.kind {
+        ErrorKind::InvalidTlsConfig { message } => {
+            assert!(
+                message.contains("tlsCRLFile") && message.contains("encrypted"),
+                "{message}"
+            )
+        }
+        other => panic!("expected InvalidTlsConfig, got {other:?}"),
+    }
+    let mut opts = with_backend(base_options(), &TlsBackendKind::OpenSsl);
+    opts.ca_file_path = Some(cert("ca-with-encrypted-key.pem"));
+    build_backend(&opts).expect("the CA certificate is used, the key block skipped");
+    let mut opts = with_backend(base_options(), &TlsBackendKind::OpenSsl);
+    opts.crl_file_path = Some(cert("does-not-exist.crl"));
+    let err = build_backend(&opts).unwrap_err();
+    assert!(err.to_string().contains("tlsCRLFile"), "{err}");
+}
+
+/// native-tls has no CRL API: the option is refused when the backend is built, naming the
+/// OpenSSL backend.
+#[cfg(feature = "native-tls")]
+#[test]
+fn native_tls_refuses_crl_file() {
+    let mut opts = with_backend(base_options(), &TlsBackendKind::NativeTls);
+    opts.crl_file_path = Some(cert("crl.pem"));
+    let err = build_backend(&opts).unwrap_err();
+    match &*err.kind {
+        ErrorKind::InvalidTlsConfig { message } => assert!(
+            message.contains("tlsCRLFile") && message.contains("OpenSSL backend"),
+            "{message}"
+        ),
+        other => panic!("expected InvalidTlsConfig, got {other:?}"),
+    }
+}
+
+/// A file with two private keys is one clear error, on every backend.
+#[cfg(any(feature = "openssl", feature = "native-tls"))]
+#[test]
+fn several_private_keys_are_refused_on_every_backend() {
+    use mongo_x509::error::IdentityErrorKind;
+    for backend in common::backends() {
+        let opts = with_backend(with_identity("client-twokeys.pem", false), &backend);
+        let err = build_backend(&opts).unwrap_err();
+        match err.as_identity_error().map(|e| &e.kind) {
+            Some(IdentityErrorKind::SeveralPrivateKeys { count: 2, .. }) => {}
+            other => panic!(
+                "{}: expected SeveralPrivateKeys, got {other:?}",
+                backend.name()
+            ),
+        }
+        assert!(err.to_string().contains("client-twokeys.pem"), "{err}");
+    }
+}
+
+/// Reloading through the backend: the subject follows the file, a failed reload keeps the
+/// current identity, and a handshake after each step presents the right certificate.
+#[cfg(any(feature = "openssl", feature = "native-tls"))]
+#[tokio::test]
+async fn reload_swaps_the_identity_and_keeps_it_on_failure() {
+    use mongo_x509::error::IdentityErrorKind;
+    let _guard = loading().await;
+    let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
+    for backend in common::backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identity.pem");
+        std::fs::copy(cert("client-pkcs8-aes256.pem"), &path).unwrap();
+        let mut opts = with_backend(base_options(), &backend);
+        opts.cert_key_file_path = Some(path.clone());
+        opts.tls_certificate_key_file_password = Some(password());
+        let built = build_backend(&opts).unwrap();
+        assert_eq!(built.client_subject(), Some(subject("client")));
+
+        for (file, expected) in [
+            ("client-truncated.pem", "Malformed"),
+            ("client-otherpass.pem", "WrongPassword"),
+            ("client-wrongkey.pem", "KeyMismatch"),
+        ] {
+            std::fs::copy(cert(file), &path).unwrap();
+            let err = built.reload_identity().await.unwrap_err();
+            let kind = err.as_identity_error().map(|e| e.kind.clone());
+            assert!(
+                format!("{kind:?}").contains(expected),
+                "{}: {file}: {err}",
+                backend.name()
+            );
+            assert!(!matches!(kind, Some(IdentityErrorKind::Rejected { .. })));
+            assert_eq!(built.client_subject(), Some(subject("client")));
+            connect_with(&*built, "localhost", server.addr)
+                .await
+                .unwrap();
+            assert_eq!(server.seen().unwrap().leaf, subject("client"));
+        }
+
+        std::fs::copy(cert("client-ec-pkcs8-aes256.pem"), &path).unwrap();
+        built.reload_identity().await.unwrap();
+        assert_eq!(built.client_subject(), Some(subject("client-ec")));
+        connect_with(&*built, "localhost", server.addr)
+            .await
+            .unwrap();
+        assert_eq!(server.seen().unwrap().leaf, subject("client-ec"));
+    }
+}
+
+/// A client certificate that expires within `cert_expiry_warning` (default 7 days) is loaded
+/// with a `tracing` warning naming its subject; one that does not, without.
+#[cfg(any(feature = "openssl", feature = "native-tls"))]
+#[test]
+fn expiry_within_the_window_logs_a_warning() {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    fn logs_of(opts: &TlsOptions) -> String {
+        let sink = Sink(Arc::default());
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || build_backend(opts).unwrap());
+        let logs = String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned();
+        logs
+    }
+    for backend in common::backends() {
+        // The test certificates are valid for 825 days: inside a 1000-day window, outside the
+        // default 7 days.
+        let mut opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
+        assert!(!logs_of(&opts).contains("expires"), "{}", backend.name());
+        opts.cert_expiry_warning = Some(Duration::from_secs(1000 * 24 * 3600));
+        let logs = logs_of(&opts);
+        assert!(
+            logs.contains("WARN") && logs.contains("expires in") && logs.contains("CN=client"),
+            "{}: {logs}",
+            backend.name()
+        );
     }
 }

@@ -46,7 +46,7 @@ fn assert_loads(name: &str, identity: &str, password: Option<Vec<u8>>) {
     assert_eq!(backend.name(), "native-tls");
     assert_eq!(
         backend.client_subject(),
-        Some(subject(identity).as_str()),
+        Some(subject(identity)),
         "subject of {name}"
     );
 }
@@ -279,7 +279,7 @@ fn in_memory_pem_and_pkcs12() {
         let bytes = std::fs::read(file(name)).unwrap();
         let backend = load_bytes(bytes, Some(password()))
             .unwrap_or_else(|e| panic!("{name} from memory: {e}"));
-        assert_eq!(backend.client_subject(), Some(subject(identity).as_str()));
+        assert_eq!(backend.client_subject(), Some(subject(identity)));
     }
     let err = load_bytes(
         std::fs::read(file("client.p12")).unwrap(),
@@ -341,10 +341,7 @@ fn leaf_is_the_certificate_that_matches_the_key_wherever_it_is() {
     pem.extend(b"some text between blocks\n");
     pem.extend(read("client-chain.crt"));
     let backend = load_bytes(pem, None).unwrap();
-    assert_eq!(
-        backend.client_subject(),
-        Some(subject("client-chain").as_str())
-    );
+    assert_eq!(backend.client_subject(), Some(subject("client-chain")));
 }
 
 #[test]

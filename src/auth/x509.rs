@@ -25,7 +25,7 @@ pub(crate) fn check_preconditions(tls: Option<&dyn TlsBackend>) -> Result<String
         ));
     };
     match tls.client_subject() {
-        Some(subject) => Ok(subject.to_owned()),
+        Some(subject) => Ok(subject),
         None => Err(Error::invalid_argument(format!(
             "MONGODB-X509 needs a client certificate: set tlsCertificateKeyFile (the {} TLS backend \
              has no client certificate)",

@@ -75,9 +75,28 @@ async fn establish_inner(
     plan: &AuthPlan,
 ) -> Result<Connection> {
     let stream = open_stream(address, opts.resolver.as_ref()).await?;
-    let stream = match &opts.tls {
-        Some(tls) => tls.connect(&address.host(), stream).await?,
-        None => stream,
+    let (stream, sent_subject) = match &opts.tls {
+        Some(tls) => tls.connect_with_subject(&address.host(), stream).await?,
+        None => (stream, None),
+    };
+    // The X.509 user is the subject of the certificate this handshake sent, which differs from
+    // the planned one when the identity was reloaded in between.
+    let reloaded;
+    let plan = match (plan, sent_subject) {
+        (
+            AuthPlan::X509 {
+                credential,
+                subject,
+            },
+            Some(sent),
+        ) if *subject != sent => {
+            reloaded = AuthPlan::X509 {
+                credential: credential.clone(),
+                subject: sent,
+            };
+            &reloaded
+        }
+        _ => plan,
     };
     let mut conn = Connection::new(id, address.clone(), stream);
     let hello_started = tokio::time::Instant::now();

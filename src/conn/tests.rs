@@ -31,8 +31,8 @@ impl TlsBackend for PassThroughTls {
     fn name(&self) -> &str {
         "fake"
     }
-    fn client_subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+    fn client_subject(&self) -> Option<String> {
+        self.subject.clone()
     }
     async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream> {
         self.hosts.lock().unwrap().push(host.to_owned());

@@ -286,8 +286,10 @@ impl PartialEq for TlsBackendKind {
 
 /// TLS options (`tls*` URI options).
 ///
-/// The password is only read while the client is built (the key is decrypted once, then the
-/// client keeps no copy of the password).
+/// The password is read when the client is built (the key is decrypted once, not per
+/// connection). The options the client keeps are scrubbed of it; the TLS backend keeps its own
+/// copy, zeroized when the client is dropped, to decrypt a rotated key
+/// (`Client::reload_tls_identity`).
 #[derive(Clone, Default, PartialEq, TypedBuilder)]
 #[builder(field_defaults(default, setter(into, strip_option)))]
 #[non_exhaustive]
@@ -314,6 +316,30 @@ pub struct TlsOptions {
     /// Which backend to use; `None` picks OpenSSL when compiled in, else native-tls.
     /// In a connection string: `tlsBackend=openssl|native-tls` (an extension of this crate).
     pub backend: Option<TlsBackendKind>,
+    /// `tlsCRLFile`: certificate revocation lists (PEM `X509 CRL` blocks, or one DER CRL); the
+    /// server's certificate is refused when its CA's CRL lists it. OpenSSL backend only: the
+    /// native-tls backend refuses the option when the client is created. Ignored when
+    /// `tlsDisableCertificateRevocationCheck=true`.
+    pub crl_file_path: Option<PathBuf>,
+    /// Watch `tlsCertificateKeyFile` and reload the identity when the file changes, checking at
+    /// this interval (`None`: no watch). Needs a Tokio runtime when the client is created.
+    /// In a connection string: `tlsCertificateKeyFileWatchIntervalMS=<ms>` (an extension of
+    /// this crate; 0 means no watch).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use mongo_x509::options::TlsOptions;
+    /// let tls = TlsOptions::builder()
+    ///     .cert_key_file_path("/var/run/secrets/mongo/client.pem")
+    ///     .cert_key_file_watch(Duration::from_secs(30))
+    ///     .build();
+    /// # assert!(tls.cert_key_file_watch.is_some());
+    /// ```
+    pub cert_key_file_watch: Option<Duration>,
+    /// Log a `tracing` warning when the client certificate, as loaded or reloaded, expires
+    /// within this window. Default [`DEFAULT_EXPIRY_WARNING`](crate::tls::DEFAULT_EXPIRY_WARNING)
+    /// (7 days).
+    pub cert_expiry_warning: Option<Duration>,
 }
 
 impl fmt::Debug for TlsOptions {
@@ -346,6 +372,9 @@ impl fmt::Debug for TlsOptions {
                 &self.disable_certificate_revocation_check,
             )
             .field("backend", &self.backend)
+            .field("crl_file_path", &self.crl_file_path)
+            .field("cert_key_file_watch", &self.cert_key_file_watch)
+            .field("cert_expiry_warning", &self.cert_expiry_warning)
             .finish()
     }
 }

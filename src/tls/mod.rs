@@ -4,7 +4,8 @@
 //! it never names OpenSSL or native-tls. A backend is built once per client from
 //! [`TlsOptions`]: that is when the certificate-key file is read and
 //! the key decrypted, so a wrong password is reported by `Client::with_options`, and 50
-//! connections cost one decryption, not 50.
+//! connections cost one decryption, not 50. [`TlsBackend::reload_identity`] builds it again
+//! when the certificate rotates; connections already open keep the identity they used.
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,9 @@ pub(crate) mod identity;
 pub mod native;
 #[cfg(feature = "openssl")]
 pub mod openssl;
+mod reload;
+
+pub use identity::DEFAULT_EXPIRY_WARNING;
 
 /// A byte stream a connection runs over: TCP, a Unix socket, TLS over either, or (in tests) an
 /// in-memory pipe.
@@ -61,7 +65,7 @@ pub type BoxStream = Box<dyn AsyncStream>;
 ///     fn name(&self) -> &str {
 ///         "counting"
 ///     }
-///     fn client_subject(&self) -> Option<&str> {
+///     fn client_subject(&self) -> Option<String> {
 ///         self.inner.client_subject()
 ///     }
 ///     async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream> {
@@ -97,18 +101,44 @@ pub trait TlsBackend: Send + Sync + Debug {
 
     /// The subject DN of the client certificate in RFC 2253 form (the X.509 user name),
     /// e.g. `CN=client,OU=Apps,O=Acme,ST=NY,C=US`; `None` when there is no client certificate.
-    fn client_subject(&self) -> Option<&str>;
+    /// It changes when the identity is reloaded.
+    fn client_subject(&self) -> Option<String>;
 
     /// Runs a TLS handshake over `stream` with the server named `host` (a host name or an IP
     /// literal without brackets; used for SNI and hostname verification).
     async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream>;
+
+    /// [`connect`](TlsBackend::connect), also returning the subject of the client certificate
+    /// this handshake presented, so that X.509 authentication names the certificate actually
+    /// sent even when the identity is reloaded meanwhile. The default reads
+    /// [`client_subject`](TlsBackend::client_subject) first; backends that reload override it.
+    async fn connect_with_subject(
+        &self,
+        host: &str,
+        stream: BoxStream,
+    ) -> Result<(BoxStream, Option<String>)> {
+        let subject = self.client_subject();
+        let stream = self.connect(host, stream).await?;
+        Ok((stream, subject))
+    }
+
+    /// Re-reads and re-decrypts the client identity (see
+    /// [`Client::reload_tls_identity`](crate::Client::reload_tls_identity)). On failure the
+    /// backend keeps its current identity. The default refuses: a custom backend that can
+    /// reload overrides it.
+    async fn reload_identity(&self) -> Result<()> {
+        Err(Error::invalid_tls_config(format!(
+            "the TLS backend {} cannot reload its identity (a custom backend reloads its own)",
+            self.name()
+        )))
+    }
 }
 
 static IDENTITY_DECRYPTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// How many times this process has loaded (read, parsed and decrypted) a client identity.
-/// One per client built with a certificate-key file, whatever the number of connections:
-/// a way to check that keys are decrypted once per client.
+/// One per client built with a certificate-key file, whatever the number of connections, plus
+/// one per identity reload: a way to check that keys are decrypted once per client.
 pub fn identity_loads() -> u64 {
     IDENTITY_DECRYPTIONS.load(Ordering::Relaxed)
 }
@@ -122,6 +152,10 @@ pub(crate) fn count_identity_load() {
 /// OpenSSL or native-tls when its feature is compiled in; with no choice, OpenSSL if compiled in,
 /// else native-tls. This is where the identity is read and its key decrypted, once.
 ///
+/// A built-in backend comes wrapped so that its identity can be reloaded
+/// ([`TlsBackend::reload_identity`]): the wrapper keeps a copy of the options (the password
+/// included, zeroized when the backend is dropped) and builds a fresh backend on reload.
+///
 /// A client calls it when it is created. Call it yourself to share one loaded identity between
 /// several clients: pass the result as [`TlsBackendKind::Custom`].
 ///
@@ -130,6 +164,14 @@ pub(crate) fn count_identity_load() {
 /// with [`ErrorKind::Identity`](crate::error::ErrorKind::Identity) when the client certificate
 /// or key cannot be loaded.
 pub fn build_backend(opts: &TlsOptions) -> Result<Arc<dyn TlsBackend>> {
+    match &opts.backend {
+        Some(TlsBackendKind::Custom(backend)) => Ok(Arc::clone(backend)),
+        _ => Ok(Arc::new(reload::Reloadable::new(opts)?)),
+    }
+}
+
+/// Builds the built-in backend `opts` asks for, without the reload wrapper.
+pub(crate) fn build_builtin(opts: &TlsOptions) -> Result<Arc<dyn TlsBackend>> {
     match &opts.backend {
         Some(TlsBackendKind::Custom(backend)) => Ok(Arc::clone(backend)),
         Some(TlsBackendKind::OpenSsl) => build_openssl(opts),

@@ -7,7 +7,6 @@
 //! once, in [`NativeTlsBackend::new`], and one connector serves every connection.
 
 use std::fmt;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use zeroize::Zeroizing;
@@ -43,6 +42,14 @@ impl NativeTlsBackend {
     /// password, [`ErrorKind::InvalidTlsConfig`] for the CA file or a connector native-tls
     /// refuses.
     pub fn new(opts: &TlsOptions) -> Result<Self> {
+        if let Some(path) = &opts.crl_file_path {
+            return Err(Error::invalid_tls_config(format!(
+                "tlsCRLFile ({}) is supported by the OpenSSL backend only: native-tls has no \
+                 API for certificate revocation lists; use tlsBackend=openssl (cargo feature \
+                 `openssl`) or remove tlsCRLFile",
+                path.display()
+            )));
+        }
         let mut builder = native_tls::TlsConnector::builder();
         builder.use_sni(true);
         if let Some(path) = &opts.ca_file_path {
@@ -57,25 +64,24 @@ impl NativeTlsBackend {
         let mut subject = None;
         let mut origin = None;
         if let Some(input) = identity::read_identity(opts)? {
-            let format = identity::detect(&input)?;
-            let password = opts.tls_certificate_key_file_password.as_deref();
-            let decoded = identity::decode_rust(&input, &format, password)?;
             super::count_identity_load();
-            decoded
-                .leaf
-                .check_validity(SystemTime::now())
-                .map_err(|kind| input.error(kind))?;
+            let password = opts.tls_certificate_key_file_password.as_deref();
+            let expiry_warning = opts
+                .cert_expiry_warning
+                .unwrap_or(identity::DEFAULT_EXPIRY_WARNING);
+            let decoded =
+                identity::decode(&input, password, &identity::RustDecryptor, expiry_warning)?;
             let mut chain_pem = Zeroizing::new(String::new());
             for der in &decoded.chain {
-                identity::pem_encode("CERTIFICATE", der, &mut chain_pem);
+                identity::pem::encode("CERTIFICATE", der, &mut chain_pem);
             }
             let mut key_pem = Zeroizing::new(String::new());
-            identity::pem_encode("PRIVATE KEY", &decoded.key_pkcs8, &mut key_pem);
+            identity::pem::encode("PRIVATE KEY", &decoded.key_pkcs8, &mut key_pem);
             let native_identity =
                 native_tls::Identity::from_pkcs8(chain_pem.as_bytes(), key_pem.as_bytes())
                     .map_err(|e| {
                         input.error(IdentityErrorKind::Rejected {
-                            detail: format!("{e} ({})", format.describe()),
+                            detail: e.to_string(),
                         })
                     })?;
             builder.identity(native_identity);
@@ -213,8 +219,8 @@ impl TlsBackend for NativeTlsBackend {
         NAME
     }
 
-    fn client_subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+    fn client_subject(&self) -> Option<String> {
+        self.subject.clone()
     }
 
     async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream> {

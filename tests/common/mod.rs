@@ -9,6 +9,8 @@ pub mod dns;
 #[allow(dead_code)]
 pub mod fake_deployment;
 #[allow(dead_code)]
+pub mod mutations;
+#[allow(dead_code)]
 pub mod server;
 
 use mongo_x509::options::TlsBackendKind;

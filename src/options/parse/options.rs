@@ -54,6 +54,11 @@ const KNOWN: &[(&str, &str)] = &[
         "tlsCertificateKeyFilePassword",
     ),
     (
+        "tlscertificatekeyfilewatchintervalms",
+        "tlsCertificateKeyFileWatchIntervalMS",
+    ),
+    ("tlscrlfile", "tlsCRLFile"),
+    (
         "tlsdisablecertificaterevocationcheck",
         "tlsDisableCertificateRevocationCheck",
     ),
@@ -253,6 +258,10 @@ impl UriOptions {
                 })?;
                 self.tls.cert_key_password = Some(bytes);
             }
+            "tlscertificatekeyfilewatchintervalms" => {
+                self.tls.watch_interval = Some(v.millis(0, i32::MAX.into())?)
+            }
+            "tlscrlfile" => self.tls.crl_file = Some(PathBuf::from(v.string()?)),
             "tlsdisablecertificaterevocationcheck" => {
                 self.tls.disable_certificate_revocation_check = Some(v.boolean()?)
             }

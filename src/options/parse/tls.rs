@@ -19,6 +19,9 @@ pub(super) struct TlsInput {
     pub(super) disable_ocsp_endpoint_check: Option<bool>,
     pub(super) disable_certificate_revocation_check: Option<bool>,
     pub(super) backend: Option<TlsBackendKind>,
+    pub(super) crl_file: Option<PathBuf>,
+    /// `tlsCertificateKeyFileWatchIntervalMS` (an extension; 0 means no watch).
+    pub(super) watch_interval: Option<std::time::Duration>,
 }
 
 impl TlsInput {
@@ -54,6 +57,11 @@ impl TlsInput {
             "tlsDisableCertificateRevocationCheck",
         );
         add(self.backend.is_some(), "tlsBackend");
+        add(self.crl_file.is_some(), "tlsCRLFile");
+        add(
+            self.watch_interval.is_some(),
+            "tlsCertificateKeyFileWatchIntervalMS",
+        );
         names
     }
 
@@ -125,6 +133,9 @@ impl TlsInput {
             disable_ocsp_endpoint_check: self.disable_ocsp_endpoint_check,
             disable_certificate_revocation_check: self.disable_certificate_revocation_check,
             backend: self.backend,
+            crl_file_path: self.crl_file,
+            cert_key_file_watch: self.watch_interval.filter(|d| !d.is_zero()),
+            cert_expiry_warning: None,
         })))
     }
 }

@@ -1,13 +1,17 @@
 //! What the crate needs to know about a certificate, whatever the backend: the subject DN in
 //! the RFC 2253 form the server uses as the X.509 user name, the validity dates, and whether a
-//! private key belongs to it.
+//! private key belongs to it. Parsing is `x509-cert`'s; only the DN formatting is ours.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use der::{Decode, Encode};
+use const_oid::db::{rfc4519, rfc5912};
+use const_oid::ObjectIdentifier;
+use der::asn1::Any;
+use der::{Decode, Encode, Tag, Tagged};
+use x509_cert::name::RdnSequence;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 
-use super::tlv::{self, Tlv};
 use crate::error::IdentityErrorKind;
 
 /// A parsed certificate: subject, validity and public key.
@@ -22,8 +26,8 @@ pub(crate) struct CertInfo {
     pub not_after: String,
     not_before_time: SystemTime,
     not_after_time: SystemTime,
-    /// The DER SubjectPublicKeyInfo.
-    pub spki_der: Vec<u8>,
+    /// The certificate's public key.
+    pub spki: SubjectPublicKeyInfoOwned,
 }
 
 impl CertInfo {
@@ -32,31 +36,16 @@ impl CertInfo {
         let cert = Certificate::from_der(der).map_err(|e| IdentityErrorKind::Malformed {
             detail: format!("a certificate could not be parsed ({e})"),
         })?;
-        let tbs = &cert.tbs_certificate;
-        let subject_der = tbs
-            .subject
-            .to_der()
-            .map_err(|e| IdentityErrorKind::Malformed {
-                detail: format!("the certificate subject could not be encoded ({e})"),
-            })?;
-        let spki_der =
-            tbs.subject_public_key_info
-                .to_der()
-                .map_err(|e| IdentityErrorKind::Malformed {
-                    detail: format!("the certificate public key could not be encoded ({e})"),
-                })?;
-        let subject = rfc2253(&subject_der).ok_or_else(|| IdentityErrorKind::Malformed {
-            detail: "the certificate subject is not a valid X.500 name".to_owned(),
-        })?;
+        let tbs = cert.tbs_certificate;
         let nb = tbs.validity.not_before.to_date_time();
         let na = tbs.validity.not_after.to_date_time();
         Ok(CertInfo {
-            subject,
+            subject: rfc2253(&tbs.subject),
             not_before: format_time(&nb),
             not_after: format_time(&na),
             not_before_time: nb.to_system_time(),
             not_after_time: na.to_system_time(),
-            spki_der,
+            spki: tbs.subject_public_key_info,
         })
     }
 
@@ -78,6 +67,11 @@ impl CertInfo {
         }
         Ok(())
     }
+
+    /// How long the certificate stays valid after `now` (zero once it has expired).
+    pub(crate) fn remaining(&self, now: SystemTime) -> Duration {
+        self.not_after_time.duration_since(now).unwrap_or_default()
+    }
 }
 
 fn format_time(t: &der::DateTime) -> String {
@@ -92,197 +86,177 @@ fn format_time(t: &der::DateTime) -> String {
     )
 }
 
-const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-const OID_RSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
-const OID_EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-
 /// Whether the PKCS#8 private key belongs to the certificate: `Some(true)`/`Some(false)` when
 /// that can be told from the key's stored public part, `None` when it cannot (e.g. an EC key
 /// without its public point, or an algorithm this check does not know).
 pub(crate) fn key_matches(cert: &CertInfo, key_pkcs8_der: &[u8]) -> Option<bool> {
-    let spki = tlv::children_of(tlv::read_exact(&cert.spki_der)?, tlv::SEQUENCE)?;
-    let spki_alg = tlv::children_of(*spki.first()?, tlv::SEQUENCE)?;
-    let spki_oid = spki_alg.first()?.value;
-    let spki_params = spki_alg.get(1).map(|t| t.raw);
-    let spki_key = bit_string(*spki.get(1)?)?;
-
-    let key = tlv::children_of(tlv::read_exact(key_pkcs8_der)?, tlv::SEQUENCE)?;
-    let key_alg = tlv::children_of(*key.get(1)?, tlv::SEQUENCE)?;
-    let key_oid = key_alg.first()?.value;
-    let key_params = key_alg.get(1).map(|t| t.raw);
-    let private = key.get(2)?;
-    if private.tag != tlv::OCTET_STRING {
-        return None;
-    }
-    let is_rsa = |oid: &[u8]| oid == OID_RSA || oid == OID_RSA_PSS;
+    let key = pkcs8::PrivateKeyInfo::from_der(key_pkcs8_der).ok()?;
+    let spki_oid = cert.spki.algorithm.oid;
+    let key_oid = key.algorithm.oid;
+    let spki_key = cert.spki.subject_public_key.as_bytes()?;
+    let is_rsa =
+        |oid: ObjectIdentifier| oid == rfc5912::RSA_ENCRYPTION || oid == rfc5912::ID_RSASSA_PSS;
     if is_rsa(spki_oid) && is_rsa(key_oid) {
-        // RSAPrivateKey ::= SEQUENCE { version, modulus, publicExponent, ... }
-        // RSAPublicKey  ::= SEQUENCE { modulus, publicExponent }
-        let private = tlv::children_of(tlv::read_exact(private.value)?, tlv::SEQUENCE)?;
-        let public = tlv::children_of(tlv::read_exact(spki_key)?, tlv::SEQUENCE)?;
-        let same = tlv::unsigned_int(*private.get(1)?)? == tlv::unsigned_int(*public.first()?)?
-            && tlv::unsigned_int(*private.get(2)?)? == tlv::unsigned_int(*public.get(1)?)?;
-        return Some(same);
+        let private = pkcs1::RsaPrivateKey::from_der(key.private_key).ok()?;
+        let public = pkcs1::RsaPublicKey::from_der(spki_key).ok()?;
+        return Some(
+            private.modulus.as_bytes() == public.modulus.as_bytes()
+                && private.public_exponent.as_bytes() == public.public_exponent.as_bytes(),
+        );
     }
     if spki_oid != key_oid {
         return Some(false);
     }
-    if spki_oid == OID_EC {
-        if let (Some(a), Some(b)) = (spki_params, key_params) {
-            if a != b && a != [0x05, 0x00] && b != [0x05, 0x00] {
+    if spki_oid == rfc5912::ID_EC_PUBLIC_KEY {
+        let cert_curve = cert
+            .spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+        let key_curve = key
+            .algorithm
+            .parameters
+            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+        let ec = sec1::EcPrivateKey::from_der(key.private_key).ok()?;
+        let inner_curve = ec.parameters.and_then(|p| p.named_curve());
+        for curve in [key_curve, inner_curve].into_iter().flatten() {
+            if cert_curve.is_some_and(|c| c != curve) {
                 return Some(false); // different curves
             }
         }
-        // ECPrivateKey ::= SEQUENCE { version, privateKey OCTET STRING,
-        //                             [0] parameters OPTIONAL, [1] publicKey BIT STRING OPTIONAL }
-        let ec = tlv::children_of(tlv::read_exact(private.value)?, tlv::SEQUENCE)?;
-        for item in ec.iter().skip(2) {
-            match item.tag {
-                0xa0 => {
-                    if let Some(a) = spki_params {
-                        if item.value != a {
-                            return Some(false);
-                        }
-                    }
-                }
-                0xa1 => {
-                    let point = bit_string(tlv::read_exact(item.value)?)?;
-                    return Some(point == spki_key);
-                }
-                _ => {}
-            }
-        }
-        return None;
+        return ec.public_key.map(|point| point == spki_key);
     }
-    // Other algorithms (Ed25519, …): a PKCS#8 v2 key may carry its public key as [1].
-    for item in key.iter().skip(3) {
-        if item.tag == 0x81 {
-            return Some(item.value.get(1..)? == spki_key);
-        }
-    }
-    None
+    // Other algorithms (Ed25519, …): a PKCS#8 v2 key may carry its public key.
+    key.public_key.map(|public| public == spki_key)
 }
 
-/// A BIT STRING's bytes (whole bytes only).
-fn bit_string(t: Tlv<'_>) -> Option<&[u8]> {
-    if t.tag != tlv::BIT_STRING || t.value.first() != Some(&0) {
-        return None;
-    }
-    t.value.get(1..)
-}
-
-/// Formats a DER X.500 Name the way OpenSSL's `-nameopt RFC2253` does
+/// Formats an X.500 name the way OpenSSL's `-nameopt RFC2253` does
 /// (`ASN1_STRFLGS_RFC2253 | XN_FLAG_SEP_COMMA_PLUS | XN_FLAG_DN_REV | XN_FLAG_FN_SN |
 /// XN_FLAG_DUMP_UNKNOWN_FIELDS`): every attribute in reverse order, `,` between RDNs and `+`
 /// inside a multi-valued RDN, OpenSSL's short names, unknown attribute types as dotted OIDs
 /// with a `#`-hex dump of the value.
-pub(crate) fn rfc2253(name_der: &[u8]) -> Option<String> {
-    let rdns = tlv::children_of(tlv::read_exact(name_der)?, tlv::SEQUENCE)?;
-    // (attribute text, index of its RDN)
-    let mut entries: Vec<(String, usize)> = Vec::new();
-    for (i, rdn) in rdns.iter().enumerate() {
-        for atv in tlv::children_of(*rdn, 0x31)? {
-            let parts = tlv::children_of(atv, tlv::SEQUENCE)?;
-            let oid_tlv = parts.first()?;
-            let value = parts.get(1)?;
-            if oid_tlv.tag != tlv::OID || parts.len() != 2 {
-                return None;
-            }
-            let oid = der::asn1::ObjectIdentifier::from_bytes(oid_tlv.value).ok()?;
-            let text = match short_name(&oid.to_string()) {
-                Some(sn) => format!("{sn}={}", format_value(*value, false)),
-                None => format!("{oid}={}", format_value(*value, true)),
-            };
-            entries.push((text, i));
-        }
-    }
+///
+/// Written here because the server compares the user name byte for byte with OpenSSL's output,
+/// and `x509-cert`'s `Display` follows RFC 4514 instead (other escapes, other names).
+pub(crate) fn rfc2253(name: &RdnSequence) -> String {
     let mut out = String::new();
-    let mut previous: Option<usize> = None;
-    for (text, rdn) in entries.iter().rev() {
-        if let Some(p) = previous {
-            out.push(if p == *rdn { '+' } else { ',' });
+    for (i, rdn) in name.0.iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        out.push_str(text);
-        previous = Some(*rdn);
+        for (j, atv) in rdn.0.iter().rev().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            match short_name(&atv.oid) {
+                Some(sn) => {
+                    out.push_str(sn);
+                    out.push('=');
+                    out.push_str(&format_value(&atv.value, false));
+                }
+                None => {
+                    out.push_str(&atv.oid.to_string());
+                    out.push('=');
+                    out.push_str(&format_value(&atv.value, true));
+                }
+            }
+        }
     }
-    Some(out)
+    out
 }
 
 /// OpenSSL's short names (`OBJ_nid2sn`) for the attribute types seen in subject DNs.
-fn short_name(oid: &str) -> Option<&'static str> {
-    Some(match oid {
-        "2.5.4.3" => "CN",
-        "2.5.4.4" => "SN",
-        "2.5.4.5" => "serialNumber",
-        "2.5.4.6" => "C",
-        "2.5.4.7" => "L",
-        "2.5.4.8" => "ST",
-        "2.5.4.9" => "street",
-        "2.5.4.10" => "O",
-        "2.5.4.11" => "OU",
-        "2.5.4.12" => "title",
-        "2.5.4.13" => "description",
-        "2.5.4.15" => "businessCategory",
-        "2.5.4.16" => "postalAddress",
-        "2.5.4.17" => "postalCode",
-        "2.5.4.18" => "postOfficeBox",
-        "2.5.4.20" => "telephoneNumber",
-        "2.5.4.41" => "name",
-        "2.5.4.42" => "GN",
-        "2.5.4.43" => "initials",
-        "2.5.4.44" => "generationQualifier",
-        "2.5.4.45" => "x500UniqueIdentifier",
-        "2.5.4.46" => "dnQualifier",
-        "2.5.4.65" => "pseudonym",
-        "2.5.4.72" => "role",
-        "2.5.4.97" => "organizationIdentifier",
-        "1.2.840.113549.1.9.1" => "emailAddress",
-        "1.2.840.113549.1.9.2" => "unstructuredName",
-        "1.2.840.113549.1.9.8" => "unstructuredAddress",
-        "0.9.2342.19200300.100.1.1" => "UID",
-        "0.9.2342.19200300.100.1.25" => "DC",
-        "1.3.6.1.4.1.311.60.2.1.1" => "jurisdictionL",
-        "1.3.6.1.4.1.311.60.2.1.2" => "jurisdictionST",
-        "1.3.6.1.4.1.311.60.2.1.3" => "jurisdictionC",
-        _ => return None,
-    })
+const SHORT_NAMES: &[(ObjectIdentifier, &str)] = &[
+    (rfc4519::CN, "CN"),
+    (rfc4519::SN, "SN"),
+    (rfc4519::SERIAL_NUMBER, "serialNumber"),
+    (rfc4519::C, "C"),
+    (rfc4519::L, "L"),
+    (rfc4519::ST, "ST"),
+    (rfc4519::STREET, "street"),
+    (rfc4519::O, "O"),
+    (rfc4519::OU, "OU"),
+    (rfc4519::TITLE, "title"),
+    (rfc4519::DESCRIPTION, "description"),
+    (rfc4519::BUSINESS_CATEGORY, "businessCategory"),
+    (rfc4519::POSTAL_ADDRESS, "postalAddress"),
+    (rfc4519::POSTAL_CODE, "postalCode"),
+    (rfc4519::POST_OFFICE_BOX, "postOfficeBox"),
+    (rfc4519::TELEPHONE_NUMBER, "telephoneNumber"),
+    (ObjectIdentifier::new_unwrap("2.5.4.41"), "name"),
+    (rfc4519::GIVEN_NAME, "GN"),
+    (rfc4519::INITIALS, "initials"),
+    (rfc4519::GENERATION_QUALIFIER, "generationQualifier"),
+    (rfc4519::X_500_UNIQUE_IDENTIFIER, "x500UniqueIdentifier"),
+    (rfc4519::DN_QUALIFIER, "dnQualifier"),
+    (ObjectIdentifier::new_unwrap("2.5.4.65"), "pseudonym"),
+    (ObjectIdentifier::new_unwrap("2.5.4.72"), "role"),
+    (
+        ObjectIdentifier::new_unwrap("2.5.4.97"),
+        "organizationIdentifier",
+    ),
+    (
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.1"),
+        "emailAddress",
+    ),
+    (
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.2"),
+        "unstructuredName",
+    ),
+    (
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.8"),
+        "unstructuredAddress",
+    ),
+    (rfc4519::UID, "UID"),
+    (rfc4519::DC, "DC"),
+    (
+        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.60.2.1.1"),
+        "jurisdictionL",
+    ),
+    (
+        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.60.2.1.2"),
+        "jurisdictionST",
+    ),
+    (
+        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.60.2.1.3"),
+        "jurisdictionC",
+    ),
+];
+
+fn short_name(oid: &ObjectIdentifier) -> Option<&'static str> {
+    SHORT_NAMES
+        .iter()
+        .find(|(o, _)| o == oid)
+        .map(|(_, name)| *name)
 }
 
 /// One attribute value, as OpenSSL's `do_print_ex` with `ASN1_STRFLGS_RFC2253`.
-fn format_value(value: Tlv<'_>, dump: bool) -> String {
-    let chars: Option<Vec<u32>> = if dump {
-        None
-    } else {
-        match value.tag {
-            0x0c => std::str::from_utf8(value.value)
-                .ok()
-                .map(|s| s.chars().map(u32::from).collect()),
-            // NumericString, PrintableString, T61String, IA5String, VisibleString: one byte
-            // per character (OpenSSL treats T61 as Latin-1).
-            0x12 | 0x13 | 0x14 | 0x16 | 0x1a => {
-                Some(value.value.iter().map(|b| u32::from(*b)).collect())
-            }
-            0x1e if value.value.len() % 2 == 0 => Some(
-                value
-                    .value
-                    .chunks_exact(2)
-                    .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-                    .collect(),
-            ),
-            0x1c if value.value.len() % 4 == 0 => Some(
-                value
-                    .value
-                    .chunks_exact(4)
-                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            ),
-            _ => None,
-        }
+fn format_value(value: &Any, dump: bool) -> String {
+    let bytes = value.value();
+    let chars: Option<Vec<u32>> = match value.tag() {
+        _ if dump => None,
+        Tag::Utf8String => std::str::from_utf8(bytes)
+            .ok()
+            .map(|s| s.chars().map(u32::from).collect()),
+        // One byte per character (OpenSSL treats T61 as Latin-1).
+        Tag::NumericString
+        | Tag::PrintableString
+        | Tag::TeletexString
+        | Tag::Ia5String
+        | Tag::VisibleString => Some(bytes.iter().map(|b| u32::from(*b)).collect()),
+        Tag::BmpString if bytes.len() % 2 == 0 => Some(
+            bytes
+                .chunks_exact(2)
+                .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+                .collect(),
+        ),
+        _ => None,
     };
     let Some(chars) = chars else {
         // #hex of the whole DER encoding.
         let mut out = String::from("#");
-        for b in value.raw {
+        for b in value.to_der().unwrap_or_default() {
             out.push_str(&format!("{b:02X}"));
         }
         return out;
@@ -320,78 +294,81 @@ fn format_value(value: Tlv<'_>, dump: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use der::asn1::SetOfVec;
+    use x509_cert::attr::AttributeTypeAndValue;
+    use x509_cert::name::RelativeDistinguishedName;
+
     use super::*;
 
-    fn atv(oid: &[u8], tag: u8, value: &[u8]) -> Vec<u8> {
-        let mut inner = Vec::new();
-        tlv::encode(tlv::OID, oid, &mut inner);
-        tlv::encode(tag, value, &mut inner);
-        let mut out = Vec::new();
-        tlv::encode(tlv::SEQUENCE, &inner, &mut out);
-        out
-    }
-
-    fn name(rdns: &[Vec<Vec<u8>>]) -> Vec<u8> {
-        let mut seq = Vec::new();
-        for rdn in rdns {
-            let set: Vec<u8> = rdn.concat();
-            tlv::encode(0x31, &set, &mut seq);
+    fn atv(oid: ObjectIdentifier, tag: Tag, value: &[u8]) -> AttributeTypeAndValue {
+        AttributeTypeAndValue {
+            oid,
+            value: Any::new(tag, value).unwrap(),
         }
-        let mut out = Vec::new();
-        tlv::encode(tlv::SEQUENCE, &seq, &mut out);
-        out
     }
 
-    const CN: &[u8] = &[0x55, 0x04, 0x03];
-    const O: &[u8] = &[0x55, 0x04, 0x0a];
-    const OU: &[u8] = &[0x55, 0x04, 0x0b];
-    const C: &[u8] = &[0x55, 0x04, 0x06];
-    const EMAIL: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01];
+    fn name(rdns: Vec<Vec<AttributeTypeAndValue>>) -> RdnSequence {
+        RdnSequence(
+            rdns.into_iter()
+                .map(|atvs| RelativeDistinguishedName(SetOfVec::try_from(atvs).unwrap()))
+                .collect(),
+        )
+    }
+
+    const EMAIL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.1");
 
     #[test]
     fn reversed_with_short_names() {
-        let n = name(&[
-            vec![atv(C, 0x13, b"US")],
-            vec![atv(O, 0x0c, b"Acme")],
-            vec![atv(OU, 0x0c, b"Apps")],
-            vec![atv(CN, 0x0c, b"client")],
+        let n = name(vec![
+            vec![atv(rfc4519::C, Tag::PrintableString, b"US")],
+            vec![atv(rfc4519::O, Tag::Utf8String, b"Acme")],
+            vec![atv(rfc4519::OU, Tag::Utf8String, b"Apps")],
+            vec![atv(rfc4519::CN, Tag::Utf8String, b"client")],
         ]);
-        assert_eq!(rfc2253(&n).unwrap(), "CN=client,OU=Apps,O=Acme,C=US");
+        assert_eq!(rfc2253(&n), "CN=client,OU=Apps,O=Acme,C=US");
     }
 
     #[test]
     fn escapes_like_openssl() {
-        let n = name(&[
-            vec![atv(O, 0x0c, b"Acme, Inc.+<x>;\"\\")],
-            vec![atv(CN, 0x0c, "# José ".as_bytes())],
-            vec![atv(EMAIL, 0x16, b"a@b.c")],
+        let n = name(vec![
+            vec![atv(rfc4519::O, Tag::Utf8String, b"Acme, Inc.+<x>;\"\\")],
+            vec![atv(rfc4519::CN, Tag::Utf8String, "# José ".as_bytes())],
+            vec![atv(EMAIL, Tag::Ia5String, b"a@b.c")],
         ]);
         assert_eq!(
-            rfc2253(&n).unwrap(),
+            rfc2253(&n),
             "emailAddress=a@b.c,CN=\\# Jos\\C3\\A9\\ ,O=Acme\\, Inc.\\+\\<x\\>\\;\\\"\\\\"
         );
     }
 
     #[test]
     fn multi_valued_and_unknown() {
-        let n = name(&[vec![
-            atv(CN, 0x0c, b"a"),
-            atv(&[0x2b, 0x06, 0x01, 0x04, 0x01, 0x01], 0x0c, b"hi"),
+        let n = name(vec![vec![
+            atv(rfc4519::CN, Tag::Utf8String, b"a"),
+            atv(
+                ObjectIdentifier::new_unwrap("1.3.6.1.4.1.1"),
+                Tag::Utf8String,
+                b"hi",
+            ),
         ]]);
-        assert_eq!(rfc2253(&n).unwrap(), "1.3.6.1.4.1.1=#0C026869+CN=a");
-        let bmp = name(&[vec![atv(CN, 0x1e, &[0x00, 0x41, 0x00, 0xe9, 0x27, 0x13])]]);
-        assert_eq!(rfc2253(&bmp).unwrap(), "CN=A\\C3\\A9\\E2\\9C\\93");
+        assert_eq!(rfc2253(&n), "1.3.6.1.4.1.1=#0C026869+CN=a");
+        let bmp = name(vec![vec![atv(
+            rfc4519::CN,
+            Tag::BmpString,
+            &[0x00, 0x41, 0x00, 0xe9, 0x27, 0x13],
+        )]]);
+        assert_eq!(rfc2253(&bmp), "CN=A\\C3\\A9\\E2\\9C\\93");
         // Checked against `openssl x509 -nameopt RFC2253` (OpenSSL 3.0).
-        let spaces = name(&[
-            vec![atv(O, 0x13, b"T")],
-            vec![atv(CN, 0x0c, b" lead trail ")],
+        let spaces = name(vec![
+            vec![atv(rfc4519::O, Tag::PrintableString, b"T")],
+            vec![atv(rfc4519::CN, Tag::Utf8String, b" lead trail ")],
         ]);
-        assert_eq!(rfc2253(&spaces).unwrap(), "CN=\\ lead trail\\ ,O=T");
+        assert_eq!(rfc2253(&spaces), "CN=\\ lead trail\\ ,O=T");
     }
 
     #[test]
-    fn garbage_is_not_a_name() {
-        assert!(rfc2253(&[0x30, 0x03, 0x31, 0x01]).is_none());
+    fn garbage_is_not_a_certificate() {
         assert!(CertInfo::parse(b"nope").is_err());
+        assert!(CertInfo::parse(&[0x30, 0x03, 0x31, 0x01, 0x00]).is_err());
     }
 }

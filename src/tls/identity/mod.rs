@@ -1,39 +1,44 @@
-//! Loading the client identity (certificate chain and private key), shared by every backend.
+//! The client identity (certificate chain and private key): one front end for every backend.
 //!
-//! The file is read once ([`read_identity`]) and its format detected by content, never by
-//! name ([`detect`]): PEM blocks in any order (with RFC 1421 headers for legacy encrypted
-//! keys, text outside the blocks ignored), or DER PKCS#12. Backends then decrypt the key their
-//! own way: OpenSSL with OpenSSL, native-tls in pure Rust (`decode_rust`, feature `native-tls`)
-//! so that it never needs OpenSSL where native-tls is Security.framework or SChannel.
+//! [`decode`] reads the input's format by content, never by name (PEM blocks in any order, with
+//! RFC 1421 headers for legacy encrypted keys and text between blocks ignored; or DER PKCS#12),
+//! and decides for every input which key is used (a file with several is refused), which
+//! certificate is the leaf (the one that matches the key), which are the chain, and which
+//! [`IdentityErrorKind`] a bad input gets. The only thing a backend chooses is who decrypts a
+//! password-protected key ([`KeyDecryptor`]): OpenSSL for the OpenSSL backend, pure Rust for
+//! native-tls. PKCS#12 structures and their legacy algorithms are always decoded in Rust.
 //!
 //! Everything that may hold key material is kept in [`Zeroizing`] buffers.
 
-// Without the native-tls backend, parts of this module (key matching, the PEM helpers) have
-// no user: the OpenSSL backend uses only the front-end, and without a backend nothing loads
-// identities (the unit tests still exercise it all).
-#![cfg_attr(not(feature = "native-tls"), allow(dead_code))]
+// Without a backend nothing loads identities (the unit tests still exercise it all).
+#![cfg_attr(
+    not(any(feature = "openssl", feature = "native-tls")),
+    allow(dead_code)
+)]
 
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
+use der::{Decode, Header, SliceReader, Tag, Tagged};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, IdentityErrorKind, IdentitySource, Result};
 use crate::options::TlsOptions;
 
 pub(crate) mod cert;
-pub(crate) mod tlv;
-
-#[cfg(feature = "native-tls")]
+mod keys;
 mod pbe;
-#[cfg(feature = "native-tls")]
-mod pem_key;
-#[cfg(feature = "native-tls")]
+pub(crate) mod pem;
 mod pkcs12;
-#[cfg(feature = "native-tls")]
-mod rust;
 
+use cert::{key_matches, CertInfo};
+pub(crate) use keys::KeyDecryptor;
 #[cfg(feature = "native-tls")]
-pub(crate) use rust::decode_rust;
+pub(crate) use keys::RustDecryptor;
+pub(crate) use pem::{describe_blocks, PemBlock};
+
+/// When the client certificate expires within this window, loading it logs a warning.
+pub const DEFAULT_EXPIRY_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The raw identity bytes and where they came from.
 pub(crate) struct IdentityInput {
@@ -81,89 +86,140 @@ pub(crate) fn read_identity(opts: &TlsOptions) -> Result<Option<IdentityInput>> 
     }))
 }
 
-/// One PEM block: its label (`CERTIFICATE`, `PRIVATE KEY`, …), its RFC 1421 headers
-/// (`Proc-Type`, `DEK-Info`) and its decoded content.
-pub(crate) struct PemBlock {
-    pub label: String,
-    pub headers: Vec<(String, String)>,
-    pub der: Zeroizing<Vec<u8>>,
+/// A decoded identity, the same on every backend.
+pub(crate) struct DecodedIdentity {
+    /// DER certificates, leaf first: the certificate that matches the key, then the others in
+    /// file order.
+    pub chain: Vec<Vec<u8>>,
+    /// The leaf certificate, parsed.
+    pub leaf: CertInfo,
+    /// The private key, unencrypted PKCS#8 DER.
+    pub key_pkcs8: Zeroizing<Vec<u8>>,
 }
 
-impl PemBlock {
-    /// The value of header `name` (case-insensitive).
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// True for a legacy OpenSSL encrypted block (`Proc-Type: 4,ENCRYPTED`).
-    pub(crate) fn is_legacy_encrypted(&self) -> bool {
-        self.header("Proc-Type")
-            .is_some_and(|v| v.to_ascii_uppercase().contains("ENCRYPTED"))
-    }
-
-    /// True for a private key block of any kind.
-    pub(crate) fn is_private_key(&self) -> bool {
-        self.label.ends_with("PRIVATE KEY")
-    }
-}
-
-impl fmt::Debug for PemBlock {
+impl fmt::Debug for DecodedIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PemBlock")
-            .field("label", &self.label)
-            .field("headers", &self.headers)
-            .field("der", &format_args!("<{} bytes>", self.der.len()))
+        f.debug_struct("DecodedIdentity")
+            .field(
+                "chain",
+                &format_args!("<{} certificates>", self.chain.len()),
+            )
+            .field("leaf", &self.leaf.subject)
+            .field("key_pkcs8", &"<redacted>")
             .finish()
     }
 }
 
-/// The format of an identity, found by content.
-#[derive(Debug)]
-pub(crate) enum IdentityFormat {
-    /// PEM: the blocks in file order.
-    Pem(Vec<PemBlock>),
-    /// A DER PKCS#12 (PFX) file; the bytes are in the [`IdentityInput`].
-    Pkcs12,
-}
-
-impl IdentityFormat {
-    /// A short description of what the input holds, for error messages: e.g.
-    /// `"PEM blocks: CERTIFICATE, PRIVATE KEY"` or `"PKCS#12"`.
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            IdentityFormat::Pkcs12 => "PKCS#12".to_owned(),
-            IdentityFormat::Pem(blocks) => describe_blocks(blocks),
-        }
+/// Decodes the identity: format, key, leaf and chain, validity; the key decrypted by
+/// `decryptor`. Logs a warning when the certificate expires within `expiry_warning`.
+pub(crate) fn decode(
+    input: &IdentityInput,
+    password: Option<&[u8]>,
+    decryptor: &dyn KeyDecryptor,
+    expiry_warning: Duration,
+) -> Result<DecodedIdentity> {
+    let decoded = decode_kind(&input.bytes, password, decryptor).map_err(|k| input.error(k))?;
+    let now = SystemTime::now();
+    decoded
+        .leaf
+        .check_validity(now)
+        .map_err(|k| input.error(k))?;
+    let remaining = decoded.leaf.remaining(now);
+    if remaining <= expiry_warning {
+        tracing::warn!(
+            subject = %decoded.leaf.subject,
+            not_after = %decoded.leaf.not_after,
+            source = %input.origin,
+            "the client certificate expires in {} hours; rotate it (Client::reload_tls_identity)",
+            remaining.as_secs() / 3600
+        );
     }
+    Ok(decoded)
 }
 
-/// `"PEM blocks: A, B"`, or `"no PEM blocks"`.
-pub(crate) fn describe_blocks(blocks: &[PemBlock]) -> String {
-    if blocks.is_empty() {
-        return "no PEM blocks".to_owned();
-    }
-    let labels: Vec<&str> = blocks.iter().map(|b| b.label.as_str()).collect();
-    format!("PEM blocks: {}", labels.join(", "))
-}
-
-/// Detects the format of `input` by its content.
-pub(crate) fn detect(input: &IdentityInput) -> Result<IdentityFormat> {
-    detect_bytes(&input.bytes).map_err(|kind| input.error(kind))
-}
-
-fn detect_bytes(bytes: &[u8]) -> std::result::Result<IdentityFormat, IdentityErrorKind> {
+fn decode_kind(
+    bytes: &[u8],
+    password: Option<&[u8]>,
+    decryptor: &dyn KeyDecryptor,
+) -> std::result::Result<DecodedIdentity, IdentityErrorKind> {
     if contains(bytes, b"-----BEGIN ") {
-        let blocks = parse_pem(bytes)?;
-        return Ok(IdentityFormat::Pem(blocks));
+        let blocks = pem::parse(bytes)?;
+        let keys: Vec<&PemBlock> = blocks.iter().filter(|b| b.is_private_key()).collect();
+        let found = || describe_blocks(&blocks);
+        let key_block = match keys.as_slice() {
+            [] => return Err(IdentityErrorKind::NoPrivateKey { found: found() }),
+            [one] => *one,
+            several => {
+                return Err(IdentityErrorKind::SeveralPrivateKeys {
+                    count: several.len(),
+                    found: found(),
+                })
+            }
+        };
+        let certs: Vec<Vec<u8>> = blocks
+            .iter()
+            .filter(|b| b.is_certificate())
+            .map(|b| b.der.to_vec())
+            .collect();
+        if certs.is_empty() {
+            return Err(IdentityErrorKind::NoCertificate { found: found() });
+        }
+        let infos = parse_all(&certs)?;
+        let key = keys::pem_to_pkcs8(key_block, password, decryptor)?;
+        return order_chain(certs, infos, key);
     }
     if looks_like_pfx(bytes) {
-        return Ok(IdentityFormat::Pkcs12);
+        let (mut contents, password) = pkcs12::decode(bytes, password)?;
+        let found = format!(
+            "PKCS#12 with {} certificate(s) and {} key(s)",
+            contents.certs.len(),
+            contents.keys.len()
+        );
+        let key = match contents.keys.len() {
+            0 => return Err(IdentityErrorKind::NoPrivateKey { found }),
+            1 => contents.keys.swap_remove(0),
+            count => return Err(IdentityErrorKind::SeveralPrivateKeys { count, found }),
+        };
+        if contents.certs.is_empty() {
+            return Err(IdentityErrorKind::NoCertificate { found });
+        }
+        let infos = parse_all(&contents.certs)?;
+        let key = key.decrypt(password, decryptor)?;
+        return order_chain(contents.certs, infos, key);
     }
     Err(IdentityErrorKind::UnsupportedFormat {
         found: describe_unknown(bytes),
+    })
+}
+
+fn parse_all(certs: &[Vec<u8>]) -> std::result::Result<Vec<CertInfo>, IdentityErrorKind> {
+    certs.iter().map(|c| CertInfo::parse(c)).collect()
+}
+
+/// Puts the certificate that matches the key first (or, when no certificate can be checked,
+/// the first one), the others after it in file order.
+fn order_chain(
+    mut chain: Vec<Vec<u8>>,
+    mut infos: Vec<CertInfo>,
+    key: Zeroizing<Vec<u8>>,
+) -> std::result::Result<DecodedIdentity, IdentityErrorKind> {
+    let verdicts: Vec<Option<bool>> = infos.iter().map(|i| key_matches(i, &key)).collect();
+    let leaf_index = verdicts
+        .iter()
+        .position(|v| *v == Some(true))
+        .or_else(|| verdicts.iter().position(|v| v.is_none()));
+    let Some(leaf_index) = leaf_index.filter(|i| *i < chain.len()) else {
+        return Err(IdentityErrorKind::KeyMismatch {
+            subject: infos.first().map(|i| i.subject.clone()).unwrap_or_default(),
+        });
+    };
+    let leaf_der = chain.remove(leaf_index);
+    chain.insert(0, leaf_der);
+    let leaf = infos.swap_remove(leaf_index);
+    Ok(DecodedIdentity {
+        chain,
+        leaf,
+        key_pkcs8: key,
     })
 }
 
@@ -172,9 +228,9 @@ fn describe_unknown(bytes: &[u8]) -> String {
         return "the input is empty; expected PEM (certificate and private key) or PKCS#12"
             .to_owned();
     }
-    if let Some(top) = tlv::read_exact(bytes) {
-        if top.tag == tlv::SEQUENCE {
-            if cert::CertInfo::parse(bytes).is_ok() {
+    if let Ok(any) = der::asn1::AnyRef::from_der(bytes) {
+        if any.tag() == Tag::Sequence {
+            if CertInfo::parse(bytes).is_ok() {
                 return "a DER certificate without its key; use PEM (certificate and key, e.g. \
                         `openssl x509 -inform der -in cert.der >> client.pem`) or PKCS#12"
                     .to_owned();
@@ -199,94 +255,23 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, macData OPTIONAL }
-/// with authSafe of type data (1.2.840.113549.1.7.1) or signedData (…7.2).
+/// Sniffs `PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo { contentType data or
+/// signedData, … }, … }` from its first fields only, so that a damaged PKCS#12 file is reported
+/// as a damaged PKCS#12 file (`Malformed`), not as an unknown format.
 fn looks_like_pfx(bytes: &[u8]) -> bool {
-    const DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
-    const SIGNED: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
-    let check = || -> Option<bool> {
-        let top = tlv::read_exact(bytes)?;
-        let items = tlv::children_of(top, tlv::SEQUENCE)?;
-        let version = tlv::small_int(*items.first()?)?;
-        let content_info = tlv::children_of(*items.get(1)?, tlv::SEQUENCE)?;
-        let oid = content_info.first()?;
-        Some(version == 3 && oid.tag == tlv::OID && (oid.value == DATA || oid.value == SIGNED))
+    let sniff = || -> der::Result<bool> {
+        let mut reader = SliceReader::new(bytes)?;
+        let outer = Header::decode(&mut reader)?;
+        let version = u8::decode(&mut reader)?;
+        let content_info = Header::decode(&mut reader)?;
+        let oid = const_oid::ObjectIdentifier::decode(&mut reader)?;
+        Ok(outer.tag == Tag::Sequence
+            && version == 3
+            && content_info.tag == Tag::Sequence
+            && (oid == const_oid::db::rfc5911::ID_DATA
+                || oid == const_oid::db::rfc5911::ID_SIGNED_DATA))
     };
-    check().unwrap_or(false)
-}
-
-/// Parses every PEM block in `bytes`, in order. Text outside blocks is ignored.
-fn parse_pem(bytes: &[u8]) -> std::result::Result<Vec<PemBlock>, IdentityErrorKind> {
-    // PEM is ASCII; a lossy conversion only affects text outside the blocks (and inside a
-    // block it turns into invalid base64, which is reported).
-    let text = Zeroizing::new(String::from_utf8_lossy(bytes).into_owned());
-    let mut blocks = Vec::new();
-    let mut lines = text.lines().map(|l| l.trim());
-    while let Some(line) = lines.next() {
-        let Some(label) = line
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        else {
-            continue;
-        };
-        let label = label.trim().to_owned();
-        let end_line = format!("-----END {label}-----");
-        let mut headers = Vec::new();
-        // Sized up front: a growing buffer would leave copies of the key behind.
-        let mut body = Zeroizing::new(String::with_capacity(text.len()));
-        let mut in_headers = true;
-        let mut ended = false;
-        for line in lines.by_ref() {
-            if line == end_line {
-                ended = true;
-                break;
-            }
-            if line.starts_with("-----BEGIN ") || line.starts_with("-----END ") {
-                return Err(IdentityErrorKind::Malformed {
-                    detail: format!("the PEM block {label} is not closed by {end_line}"),
-                });
-            }
-            if in_headers {
-                if let Some((k, v)) = line.split_once(':') {
-                    headers.push((k.trim().to_owned(), v.trim().to_owned()));
-                    continue;
-                }
-                in_headers = false;
-                if line.is_empty() {
-                    continue; // the blank line after the headers
-                }
-            }
-            body.push_str(line);
-        }
-        if !ended {
-            return Err(IdentityErrorKind::Malformed {
-                detail: format!("the PEM block {label} is truncated (no {end_line} line)"),
-            });
-        }
-        let der = base64_decode(&body).ok_or_else(|| IdentityErrorKind::Malformed {
-            detail: format!("the PEM block {label} has invalid base64"),
-        })?;
-        // A legacy encrypted block holds ciphertext, not DER.
-        let encrypted = headers
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("Proc-Type") && v.contains("ENCRYPTED"));
-        if der.is_empty() || (!encrypted && tlv::read_exact(&der).is_none()) {
-            return Err(IdentityErrorKind::Malformed {
-                detail: format!("the PEM block {label} does not hold one complete DER value"),
-            });
-        }
-        blocks.push(PemBlock {
-            label,
-            headers,
-            der,
-        });
-    }
-    if blocks.is_empty() {
-        return Err(IdentityErrorKind::Malformed {
-            detail: "a -----BEGIN line was found but no complete PEM block".to_owned(),
-        });
-    }
-    Ok(blocks)
+    sniff().unwrap_or(false)
 }
 
 /// The DER certificates of a PEM file (a CA file): `CERTIFICATE` blocks in order; other blocks
@@ -294,166 +279,29 @@ fn parse_pem(bytes: &[u8]) -> std::result::Result<Vec<PemBlock>, IdentityErrorKi
 pub(crate) fn pem_certificates(
     bytes: &[u8],
 ) -> std::result::Result<Vec<Vec<u8>>, IdentityErrorKind> {
-    Ok(parse_pem(bytes)?
+    Ok(pem::parse(bytes)?
         .into_iter()
-        .filter(|b| b.label == "CERTIFICATE" || b.label == "X509 CERTIFICATE")
+        .filter(PemBlock::is_certificate)
         .map(|b| b.der.to_vec())
         .collect())
-}
-
-/// PEM-encodes `der` under `label`, 64 columns (the result may hold a key: it is zeroized).
-pub(crate) fn pem_encode(label: &str, der: &[u8], out: &mut Zeroizing<String>) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = Zeroizing::new(Vec::with_capacity(der.len().div_ceil(3) * 4));
-    for chunk in der.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]);
-            } else {
-                b64.push(b'=');
-            }
-        }
-    }
-    // Reserve first: growing the string later would leave copies of the key behind.
-    out.reserve(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
-    out.push_str("-----BEGIN ");
-    out.push_str(label);
-    out.push_str("-----\n");
-    for line in b64.chunks(64) {
-        // The alphabet is ASCII, so this never fails.
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END ");
-    out.push_str(label);
-    out.push_str("-----\n");
-}
-
-/// Standard base64 with optional padding; whitespace already removed by line trimming
-/// (inner spaces are skipped too). `None` on any invalid character.
-fn base64_decode(text: &str) -> Option<Zeroizing<Vec<u8>>> {
-    fn value(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    let mut out = Zeroizing::new(Vec::with_capacity(text.len() / 4 * 3));
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    let mut padding = 0usize;
-    let mut count = 0usize;
-    for c in text.bytes() {
-        if c.is_ascii_whitespace() {
-            continue;
-        }
-        count += 1;
-        if c == b'=' {
-            padding += 1;
-            continue;
-        }
-        if padding > 0 {
-            return None; // data after padding
-        }
-        acc = (acc << 6) | value(c)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    if padding > 2 || (padding > 0 && count % 4 != 0) || bits >= 6 {
-        return None;
-    }
-    zeroize::Zeroize::zeroize(&mut acc);
-    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const CERT_B64: &str = "MAMCAQE="; // SEQUENCE { INTEGER 1 }
-
-    #[test]
-    fn base64() {
-        assert_eq!(&**base64_decode("TWFu").unwrap(), b"Man");
-        assert_eq!(&**base64_decode("TWE=").unwrap(), b"Ma");
-        assert_eq!(&**base64_decode("TQ==").unwrap(), b"M");
-        assert!(base64_decode("TQ=a").is_none());
-        assert!(base64_decode("T!==").is_none());
-        assert!(base64_decode("TWFuT").is_none());
-    }
-
-    #[test]
-    fn pem_round_trip() {
-        for len in [0usize, 1, 2, 3, 47, 48, 49, 100] {
-            let der: Vec<u8> = (0..len).map(|i| (i * 37) as u8).collect();
-            let mut pem = Zeroizing::new(String::new());
-            pem_encode("X", &der, &mut pem);
-            let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-            assert!(pem.lines().all(|l| l.len() <= 64));
-            assert_eq!(&**base64_decode(&body).unwrap(), &der[..]);
+    fn kind(bytes: &[u8]) -> IdentityErrorKind {
+        match decode_kind(bytes, None, &keys::RustDecryptor) {
+            Ok(d) => panic!("expected an error, got {d:?}"),
+            Err(k) => k,
         }
-    }
-
-    #[test]
-    fn pem_with_headers_and_text_around() {
-        let pem = format!(
-            "Bag Attributes\n  friendlyName: x\n-----BEGIN RSA PRIVATE KEY-----\n\
-             Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00112233445566778899AABBCCDDEEFF\n\n\
-             {CERT_B64}\n-----END RSA PRIVATE KEY-----\ntrailing\r\n-----BEGIN CERTIFICATE-----\r\n\
-             {CERT_B64}\r\n-----END CERTIFICATE-----\r\n"
-        );
-        let IdentityFormat::Pem(blocks) = detect_bytes(pem.as_bytes()).unwrap() else {
-            panic!("PEM expected")
-        };
-        assert_eq!(blocks.len(), 2);
-        assert_eq!(blocks[0].label, "RSA PRIVATE KEY");
-        assert!(blocks[0].is_legacy_encrypted());
-        assert_eq!(
-            blocks[0].header("dek-info"),
-            Some("AES-256-CBC,00112233445566778899AABBCCDDEEFF")
-        );
-        assert_eq!(&**blocks[1].der, &[0x30, 0x03, 0x02, 0x01, 0x01]);
-        assert!(!blocks[1].is_legacy_encrypted());
-    }
-
-    #[test]
-    fn truncated_and_bad_base64_are_malformed() {
-        let truncated = format!("-----BEGIN PRIVATE KEY-----\n{CERT_B64}\n");
-        assert!(matches!(
-            detect_bytes(truncated.as_bytes()),
-            Err(IdentityErrorKind::Malformed { .. })
-        ));
-        let bad = "-----BEGIN PRIVATE KEY-----\n@@@@\n-----END PRIVATE KEY-----\n";
-        assert!(matches!(
-            detect_bytes(bad.as_bytes()),
-            Err(IdentityErrorKind::Malformed { .. })
-        ));
-        let cut_der = "-----BEGIN PRIVATE KEY-----\nMAMCAQ==\n-----END PRIVATE KEY-----\n";
-        assert!(matches!(
-            detect_bytes(cut_der.as_bytes()),
-            Err(IdentityErrorKind::Malformed { .. })
-        ));
     }
 
     #[test]
     fn garbage_is_unsupported() {
         for input in [&b""[..], b"hello world", &[0xde, 0xad, 0xbe, 0xef, 0x00]] {
-            match detect_bytes(input) {
-                Err(IdentityErrorKind::UnsupportedFormat { found }) => {
+            match kind(input) {
+                IdentityErrorKind::UnsupportedFormat { found } => {
                     assert!(found.contains("PKCS#12"), "{found}")
                 }
                 other => panic!("unexpected {other:?}"),
@@ -468,9 +316,21 @@ mod tests {
             0x30, 0x10, 0x02, 0x01, 0x03, 0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7,
             0x0d, 0x01, 0x07, 0x01,
         ];
-        assert!(matches!(detect_bytes(&pfx), Ok(IdentityFormat::Pkcs12)));
+        assert!(looks_like_pfx(&pfx));
+        assert!(matches!(kind(&pfx), IdentityErrorKind::Malformed { .. }));
         let mut v2 = pfx;
         v2[4] = 2;
-        assert!(detect_bytes(&v2).is_err());
+        assert!(!looks_like_pfx(&v2));
+    }
+
+    #[test]
+    fn several_keys_are_refused() {
+        let key = "-----BEGIN PRIVATE KEY-----\nMAMCAQE=\n-----END PRIVATE KEY-----\n";
+        let cert = "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n";
+        let pem = format!("{cert}{key}{key}");
+        assert!(matches!(
+            kind(pem.as_bytes()),
+            IdentityErrorKind::SeveralPrivateKeys { count: 2, .. }
+        ));
     }
 }

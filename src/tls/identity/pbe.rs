@@ -1,16 +1,27 @@
-//! Password-based decryption in pure Rust (feature `native-tls`): PBES2 (through `pkcs5`), the
-//! PKCS#12 PBE schemes of RFC 7292 appendix C (pbeWithSHAAnd3-KeyTripleDES-CBC, RC2, …), and
-//! the legacy OpenSSL PEM encryption (`DEK-Info`, EVP_BytesToKey with MD5).
+//! Password-based decryption in pure Rust: PBES2 through `pkcs5`, the PKCS#12 PBE schemes of
+//! RFC 7292 appendix C, and OpenSSL's legacy PEM encryption (`DEK-Info`).
 //!
-//! Every buffer that holds a derived key or plaintext is [`Zeroizing`].
+//! Two pieces are written here because no well-kept crate does them: the PKCS#12 PBE
+//! decryption (`pkcs5` knows PBES1 by name but cannot decrypt it; the key derivation itself is
+//! `pkcs12::kdf`) and OpenSSL's `EVP_BytesToKey` for legacy PEM. Every buffer that holds a
+//! derived key or plaintext is [`Zeroizing`].
+
+// Legacy PEM decryption serves the native-tls backend; OpenSSL decrypts its own.
+#![cfg_attr(not(feature = "native-tls"), allow(dead_code))]
 
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyInit};
+use const_oid::db::rfc6268;
+use const_oid::ObjectIdentifier;
+use der::asn1::AnyRef;
+use der::Decode;
+use pkcs12::pbe_params::Pkcs12PbeParams;
+use pkcs5::pbes2;
 use sha2::digest;
 use sha2::Digest;
+use x509_cert::spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
-use super::tlv;
 use crate::error::IdentityErrorKind;
 
 /// Why a decryption failed.
@@ -34,101 +45,135 @@ impl PbeError {
     }
 }
 
-pub(crate) const OID_PBES2: &str = "1.2.840.113549.1.5.13";
-const OID_PBKDF2: &str = "1.2.840.113549.1.5.12";
-const OID_SCRYPT: &str = "1.3.6.1.4.1.11591.4.11";
-const OID_P12_3DES: &str = "1.2.840.113549.1.12.1.3";
-const OID_P12_2DES: &str = "1.2.840.113549.1.12.1.4";
-const OID_P12_RC2_128: &str = "1.2.840.113549.1.12.1.5";
-const OID_P12_RC2_40: &str = "1.2.840.113549.1.12.1.6";
+use pkcs12::{
+    PKCS_12_PBEWITH_SHAAND40_BIT_RC2_CBC as P12_RC2_40,
+    PKCS_12_PBE_WITH_SHAAND128_BIT_RC2_CBC as P12_RC2_128,
+    PKCS_12_PBE_WITH_SHAAND2_KEY_TRIPLE_DES_CBC as P12_2DES,
+    PKCS_12_PBE_WITH_SHAAND3_KEY_TRIPLE_DES_CBC as P12_3DES,
+};
 
-/// A readable name for the encryption algorithms and PRFs this module meets.
-pub(crate) fn oid_name(oid: &str) -> String {
-    let name = match oid {
-        OID_PBES2 => "PBES2",
-        OID_PBKDF2 => "PBKDF2",
-        OID_SCRYPT => "scrypt",
-        OID_P12_3DES => "pbeWithSHA1And3-KeyTripleDES-CBC",
-        OID_P12_2DES => "pbeWithSHA1And2-KeyTripleDES-CBC",
-        OID_P12_RC2_128 => "pbeWithSHA1And128BitRC2-CBC",
-        OID_P12_RC2_40 => "pbeWithSHA1And40BitRC2-CBC",
-        "1.2.840.113549.1.12.1.1" => "pbeWithSHA1And128BitRC4",
-        "1.2.840.113549.1.12.1.2" => "pbeWithSHA1And40BitRC4",
-        "1.2.840.113549.1.5.3" => "PBES1 pbeWithMD5AndDES-CBC",
-        "1.2.840.113549.1.5.6" => "PBES1 pbeWithMD5AndRC2-CBC",
-        "1.2.840.113549.1.5.10" => "PBES1 pbeWithSHA1AndDES-CBC",
-        "1.2.840.113549.1.5.11" => "PBES1 pbeWithSHA1AndRC2-CBC",
-        "1.2.840.113549.2.7" => "HMAC-SHA1",
-        "1.2.840.113549.2.9" => "HMAC-SHA256",
-        "1.2.840.113549.2.10" => "HMAC-SHA384",
-        "1.2.840.113549.2.11" => "HMAC-SHA512",
-        "2.16.840.1.101.3.4.1.2" => "AES-128-CBC",
-        "2.16.840.1.101.3.4.1.22" => "AES-192-CBC",
-        "2.16.840.1.101.3.4.1.42" => "AES-256-CBC",
-        "1.2.840.113549.3.7" => "DES-EDE3-CBC",
-        "1.3.14.3.2.7" => "DES-CBC",
-        "1.3.14.3.2.26" => "SHA-1",
-        "2.16.840.1.101.3.4.2.1" => "SHA-256",
-        "2.16.840.1.101.3.4.2.2" => "SHA-384",
-        "2.16.840.1.101.3.4.2.3" => "SHA-512",
-        "1.2.840.113549.1.5.14" => "PBMAC1",
-        _ => return format!("OID {oid}"),
-    };
-    format!("{name} ({oid})")
-}
+/// Readable names for the algorithms this module meets.
+const NAMES: &[(ObjectIdentifier, &str)] = &[
+    (pbes2::PBES2_OID, "PBES2"),
+    (pbes2::PBKDF2_OID, "PBKDF2"),
+    (pbes2::SCRYPT_OID, "scrypt"),
+    (P12_3DES, "pbeWithSHA1And3-KeyTripleDES-CBC"),
+    (P12_2DES, "pbeWithSHA1And2-KeyTripleDES-CBC"),
+    (P12_RC2_128, "pbeWithSHA1And128BitRC2-CBC"),
+    (P12_RC2_40, "pbeWithSHA1And40BitRC2-CBC"),
+    (
+        pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC4,
+        "pbeWithSHA1And128BitRC4",
+    ),
+    (
+        pkcs12::PKCS_12_PBE_WITH_SHAAND40_BIT_RC4,
+        "pbeWithSHA1And40BitRC4",
+    ),
+    (
+        pkcs5::pbes1::PBE_WITH_MD5_AND_DES_CBC_OID,
+        "PBES1 pbeWithMD5AndDES-CBC",
+    ),
+    (
+        pkcs5::pbes1::PBE_WITH_MD5_AND_RC2_CBC_OID,
+        "PBES1 pbeWithMD5AndRC2-CBC",
+    ),
+    (
+        pkcs5::pbes1::PBE_WITH_SHA1_AND_DES_CBC_OID,
+        "PBES1 pbeWithSHA1AndDES-CBC",
+    ),
+    (
+        pkcs5::pbes1::PBE_WITH_SHA1_AND_RC2_CBC_OID,
+        "PBES1 pbeWithSHA1AndRC2-CBC",
+    ),
+    (pbes2::HMAC_WITH_SHA1_OID, "HMAC-SHA1"),
+    (rfc6268::ID_HMAC_WITH_SHA_224, "HMAC-SHA224"),
+    (rfc6268::ID_HMAC_WITH_SHA_256, "HMAC-SHA256"),
+    (rfc6268::ID_HMAC_WITH_SHA_384, "HMAC-SHA384"),
+    (rfc6268::ID_HMAC_WITH_SHA_512, "HMAC-SHA512"),
+    (pbes2::AES_128_CBC_OID, "AES-128-CBC"),
+    (pbes2::AES_192_CBC_OID, "AES-192-CBC"),
+    (pbes2::AES_256_CBC_OID, "AES-256-CBC"),
+    (pbes2::DES_EDE3_CBC_OID, "DES-EDE3-CBC"),
+    (ObjectIdentifier::new_unwrap("1.3.14.3.2.7"), "DES-CBC"),
+    (const_oid::db::rfc5912::ID_SHA_1, "SHA-1"),
+    (const_oid::db::rfc5912::ID_SHA_224, "SHA-224"),
+    (const_oid::db::rfc5912::ID_SHA_256, "SHA-256"),
+    (const_oid::db::rfc5912::ID_SHA_384, "SHA-384"),
+    (const_oid::db::rfc5912::ID_SHA_512, "SHA-512"),
+    (
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.14"),
+        "PBMAC1",
+    ),
+];
 
-/// The dotted OID of an OBJECT IDENTIFIER TLV.
-pub(crate) fn oid_string(t: tlv::Tlv<'_>) -> Option<String> {
-    if t.tag != tlv::OID {
-        return None;
+/// The algorithm's name, or `OID x.y.z` for one this module does not know.
+fn short(oid: &ObjectIdentifier) -> String {
+    match NAMES.iter().find(|(o, _)| o == oid) {
+        Some((_, name)) => (*name).to_owned(),
+        None => format!("OID {oid}"),
     }
-    der::asn1::ObjectIdentifier::from_bytes(t.value)
-        .ok()
-        .map(|o| o.to_string())
 }
 
-/// An AlgorithmIdentifier: its OID and its parameters (if any).
-pub(crate) fn algorithm(raw: &[u8]) -> Option<(String, Option<tlv::Tlv<'_>>)> {
-    let items = tlv::children_of(tlv::read_exact(raw)?, tlv::SEQUENCE)?;
-    let oid = oid_string(*items.first()?)?;
-    Some((oid, items.get(1).copied()))
+/// `NAME (x.y.z)`, for error messages.
+pub(crate) fn oid_name(oid: &ObjectIdentifier) -> String {
+    match NAMES.iter().find(|(o, _)| o == oid) {
+        Some((_, name)) => format!("{name} ({oid})"),
+        None => format!("OID {oid}"),
+    }
 }
 
-/// Describes the encryption scheme in `alg_raw` for "password required" messages, e.g.
+/// True for the PKCS#12 PBE schemes, which are always decrypted here (OpenSSL 3 would need its
+/// legacy provider for RC2).
+pub(crate) fn is_pkcs12_pbe(oid: &ObjectIdentifier) -> bool {
+    [P12_3DES, P12_2DES, P12_RC2_128, P12_RC2_40].contains(oid)
+}
+
+/// Describes an encryption scheme for "password required" messages, e.g.
 /// `PBES2 (AES-256-CBC, PBKDF2 HMAC-SHA256)`.
-pub(crate) fn describe_scheme(alg_raw: &[u8]) -> String {
-    let Some((oid, params)) = algorithm(alg_raw) else {
-        return "unknown scheme".to_owned();
-    };
-    if oid != OID_PBES2 {
-        return short(&oid);
+pub(crate) fn describe_scheme(alg: &AlgorithmIdentifierOwned) -> String {
+    if alg.oid != pbes2::PBES2_OID {
+        return short(&alg.oid);
     }
-    let describe = || -> Option<String> {
-        let p = tlv::children_of(params?, tlv::SEQUENCE)?;
-        let (kdf, kdf_params) = algorithm(p.first()?.raw)?;
-        let (cipher, _) = algorithm(p.get(1)?.raw)?;
-        let mut kdf_name = short(&kdf);
-        if kdf == OID_PBKDF2 {
-            // PBKDF2-params ::= SEQUENCE { salt, iterationCount, keyLength OPTIONAL, prf DEFAULT sha1 }
-            let prf = tlv::children_of(kdf_params?, tlv::SEQUENCE)?
-                .into_iter()
-                .find(|t| t.tag == tlv::SEQUENCE)
-                .and_then(|t| algorithm(t.raw))
-                .map(|(o, _)| short(&o))
-                .unwrap_or_else(|| "HMAC-SHA1".to_owned());
-            kdf_name = format!("{kdf_name} {prf}");
+    match pbes2_parameters(alg) {
+        Ok(params) => {
+            let kdf = match &params.kdf {
+                pbes2::Kdf::Pbkdf2(p) => format!("PBKDF2 {}", short(&p.prf.oid())),
+                pbes2::Kdf::Scrypt(_) => "scrypt".to_owned(),
+                _ => "unknown KDF".to_owned(),
+            };
+            format!("PBES2 ({}, {kdf})", short(&params.encryption.oid()))
         }
-        Some(format!("PBES2 ({}, {kdf_name})", short(&cipher)))
-    };
-    describe().unwrap_or_else(|| "PBES2".to_owned())
+        Err(_) => "PBES2".to_owned(),
+    }
 }
 
-fn short(oid: &str) -> String {
-    let name = oid_name(oid);
-    match name.split_once(" (") {
-        Some((n, _)) if !n.starts_with("OID") => n.to_owned(),
-        _ => name,
+fn pbes2_parameters(alg: &AlgorithmIdentifierOwned) -> Result<pbes2::Parameters<'_>, PbeError> {
+    let params = alg
+        .parameters
+        .as_ref()
+        .ok_or_else(|| PbeError::Malformed("PBES2 without parameters".into()))?;
+    pbes2::Parameters::try_from(AnyRef::from(params)).map_err(|e| {
+        PbeError::Unsupported(format!(
+            "this PBES2 variant is not supported ({e}); supported: AES-128/192/256-CBC or \
+             DES-EDE3-CBC with PBKDF2 (HMAC-SHA1/SHA-224/SHA-256/SHA-384/SHA-512) or scrypt"
+        ))
+    })
+}
+
+/// Checks that the scheme is one this crate decrypts, before anyone is asked to decrypt: a
+/// backend then only ever fails on a wrong password.
+pub(crate) fn check_supported(alg: &AlgorithmIdentifierOwned) -> Result<(), PbeError> {
+    if alg.oid == pbes2::PBES2_OID {
+        return pbes2_parameters(alg).map(|_| ());
     }
+    if is_pkcs12_pbe(&alg.oid) {
+        return pkcs12_params(alg).map(|_| ());
+    }
+    Err(PbeError::Unsupported(format!(
+        "the key is encrypted with {}, which is not supported; re-encrypt it with \
+         `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
+        oid_name(&alg.oid)
+    )))
 }
 
 /// The password as a PKCS#12 BMPString: UTF-16BE with a two-byte NUL terminator (what
@@ -151,50 +196,35 @@ pub(crate) fn bmp_password(password: &[u8]) -> Zeroizing<Vec<u8>> {
     out
 }
 
-/// Decrypts `ciphertext` with the PBE algorithm `alg_raw` (a DER AlgorithmIdentifier).
-/// PBES2 takes the password bytes as they are; the PKCS#12 schemes take its BMPString form.
+/// Decrypts `ciphertext` with the PBE algorithm `alg`. PBES2 takes the password bytes as they
+/// are; the PKCS#12 schemes take its BMPString form.
 pub(crate) fn decrypt(
-    alg_raw: &[u8],
+    alg: &AlgorithmIdentifierOwned,
     ciphertext: &[u8],
     password: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, PbeError> {
-    let (oid, params) = algorithm(alg_raw)
-        .ok_or_else(|| PbeError::Malformed("invalid encryption algorithm identifier".into()))?;
-    let plaintext = match oid.as_str() {
-        OID_PBES2 => pbes2(alg_raw, ciphertext, password)?,
-        OID_P12_3DES | OID_P12_2DES | OID_P12_RC2_128 | OID_P12_RC2_40 => {
-            pkcs12_pbe(&oid, params, ciphertext, &bmp_password(password))?
-        }
-        other => {
-            return Err(PbeError::Unsupported(format!(
-                "the key is encrypted with {}, which is not supported; re-encrypt it with \
-                 `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
-                oid_name(other)
-            )))
-        }
+    check_supported(alg)?;
+    let plaintext = if alg.oid == pbes2::PBES2_OID {
+        pbes2_decrypt(alg, ciphertext, password)?
+    } else {
+        pkcs12_pbe(alg, ciphertext, &bmp_password(password))?
     };
     // Wrong passwords pass the padding check about once in 256 tries: the plaintext must
     // also be one DER value.
-    if tlv::read_exact(&plaintext).is_none() {
+    if AnyRef::from_der(&plaintext).is_err() {
         return Err(PbeError::WrongPassword);
     }
     Ok(plaintext)
 }
 
-fn pbes2(
-    alg_raw: &[u8],
+fn pbes2_decrypt(
+    alg: &AlgorithmIdentifierOwned,
     ciphertext: &[u8],
     password: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, PbeError> {
-    let scheme = pkcs5::EncryptionScheme::try_from(alg_raw).map_err(|e| {
-        PbeError::Unsupported(format!(
-            "{} is not supported ({e}); supported: PBES2 with AES-128/192/256-CBC or \
-             DES-EDE3-CBC, PBKDF2 (HMAC-SHA1/SHA-224/SHA-256/SHA-384/SHA-512) or scrypt",
-            describe_scheme(alg_raw)
-        ))
-    })?;
+    let params = pbes2_parameters(alg)?;
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
-    match scheme.decrypt_in_place(password, &mut buffer) {
+    match params.decrypt_in_place(password, &mut buffer) {
         Ok(plain) => Ok(Zeroizing::new(plain.to_vec())),
         // pkcs5 0.7 reports bad padding as EncryptFailed even when decrypting.
         Err(pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed) => {
@@ -202,56 +232,60 @@ fn pbes2(
         }
         Err(e) => Err(PbeError::Unsupported(format!(
             "{}: {e}",
-            describe_scheme(alg_raw)
+            describe_scheme(alg)
         ))),
     }
 }
 
+fn pkcs12_params(alg: &AlgorithmIdentifierOwned) -> Result<Pkcs12PbeParams, PbeError> {
+    let bad = || PbeError::Malformed(format!("invalid parameters for {}", oid_name(&alg.oid)));
+    let params: Pkcs12PbeParams = alg
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as().ok())
+        .ok_or_else(bad)?;
+    if !(1..=10_000_000).contains(&params.iterations) {
+        return Err(bad());
+    }
+    Ok(params)
+}
+
 /// RFC 7292 appendix C: key and IV from the PKCS#12 KDF with SHA-1, then CBC.
 fn pkcs12_pbe(
-    oid: &str,
-    params: Option<tlv::Tlv<'_>>,
+    alg: &AlgorithmIdentifierOwned,
     ciphertext: &[u8],
     bmp: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, PbeError> {
-    let bad = || PbeError::Malformed(format!("invalid parameters for {}", oid_name(oid)));
-    // pkcs-12PbeParams ::= SEQUENCE { salt OCTET STRING, iterations INTEGER }
-    let p = params
-        .and_then(|p| tlv::children_of(p, tlv::SEQUENCE))
-        .ok_or_else(bad)?;
-    let salt = p
-        .first()
-        .filter(|t| t.tag == tlv::OCTET_STRING)
-        .ok_or_else(bad)?
-        .value;
-    let iterations = p
-        .get(1)
-        .and_then(|t| tlv::small_int(*t))
-        .and_then(|i| i32::try_from(i).ok())
-        .filter(|i| *i >= 1 && *i <= 10_000_000)
-        .ok_or_else(bad)?;
-    let key_len = match oid {
-        OID_P12_3DES => 24,
-        OID_P12_2DES | OID_P12_RC2_128 => 16,
+    let params = pkcs12_params(alg)?;
+    let salt = params.salt.as_bytes();
+    let key_len = match alg.oid {
+        P12_3DES => 24,
+        P12_2DES | P12_RC2_128 => 16,
         _ => 5,
     };
-    let key = pkcs12_kdf::<sha1::Sha1>(bmp, salt, 1, iterations, key_len);
-    let iv = pkcs12_kdf::<sha1::Sha1>(bmp, salt, 2, iterations, 8);
-    match oid {
-        OID_P12_3DES => cbc_decrypt::<des::TdesEde3>(&key, &iv, ciphertext),
-        OID_P12_2DES => cbc_decrypt::<des::TdesEde2>(&key, &iv, ciphertext),
-        OID_P12_RC2_128 => {
-            cbc_decrypt_with(rc2::Rc2::new_with_eff_key_len(&key, 128), &iv, ciphertext)
-        }
+    let key = pkcs12_kdf::<sha1::Sha1>(bmp, salt, KdfPurpose::Key, params.iterations, key_len);
+    let iv = pkcs12_kdf::<sha1::Sha1>(bmp, salt, KdfPurpose::Iv, params.iterations, 8);
+    match alg.oid {
+        P12_3DES => cbc_decrypt::<des::TdesEde3>(&key, &iv, ciphertext),
+        P12_2DES => cbc_decrypt::<des::TdesEde2>(&key, &iv, ciphertext),
+        P12_RC2_128 => cbc_decrypt_with(rc2::Rc2::new_with_eff_key_len(&key, 128), &iv, ciphertext),
         _ => cbc_decrypt_with(rc2::Rc2::new_with_eff_key_len(&key, 40), &iv, ciphertext),
     }
+}
+
+/// What the PKCS#12 KDF derives (its ID byte).
+#[derive(Clone, Copy)]
+pub(crate) enum KdfPurpose {
+    Key,
+    Iv,
+    Mac,
 }
 
 /// The PKCS#12 KDF (RFC 7292 appendix B) over a BMPString password (with its terminator).
 pub(crate) fn pkcs12_kdf<D>(
     bmp: &[u8],
     salt: &[u8],
-    id: u8,
+    purpose: KdfPurpose,
     iterations: i32,
     len: usize,
 ) -> Zeroizing<Vec<u8>>
@@ -259,10 +293,10 @@ where
     D: Digest + digest::FixedOutputReset + digest::core_api::BlockSizeUser,
 {
     use pkcs12::kdf::Pkcs12KeyType;
-    let id = match id {
-        1 => Pkcs12KeyType::EncryptionKey,
-        2 => Pkcs12KeyType::Iv,
-        _ => Pkcs12KeyType::Mac,
+    let id = match purpose {
+        KdfPurpose::Key => Pkcs12KeyType::EncryptionKey,
+        KdfPurpose::Iv => Pkcs12KeyType::Iv,
+        KdfPurpose::Mac => Pkcs12KeyType::Mac,
     };
     Zeroizing::new(pkcs12::kdf::derive_key::<D>(bmp, salt, id, iterations, len))
 }
@@ -289,9 +323,6 @@ fn cbc_decrypt_with<C>(
 where
     C: BlockDecryptMut + cbc::cipher::BlockCipher,
 {
-    if iv.len() != C::block_size() {
-        return Err(PbeError::Malformed("invalid IV length".into()));
-    }
     let decryptor = cbc::Decryptor::<C>::inner_iv_slice_init(cipher, iv)
         .map_err(|_| PbeError::Malformed("invalid IV length".into()))?;
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
@@ -303,51 +334,72 @@ where
     Ok(buffer)
 }
 
-/// Legacy OpenSSL PEM encryption: `DEK-Info: CIPHER,HEXIV`, key = EVP_BytesToKey(MD5,
-/// salt = first 8 bytes of the IV, 1 iteration).
-pub(crate) fn legacy_pem_decrypt(
-    dek_info: &str,
-    ciphertext: &[u8],
-    password: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, PbeError> {
-    let (cipher, iv_hex) = dek_info
-        .split_once(',')
-        .ok_or_else(|| PbeError::Malformed(format!("invalid DEK-Info header {dek_info:?}")))?;
-    let cipher = cipher.trim().to_ascii_uppercase();
-    let iv = hex_decode(iv_hex.trim()).ok_or_else(|| {
-        PbeError::Malformed(format!("invalid IV in DEK-Info header {dek_info:?}"))
-    })?;
-    let key_len = match cipher.as_str() {
-        "AES-128-CBC" => 16,
-        "AES-192-CBC" => 24,
-        "AES-256-CBC" => 32,
-        "DES-EDE3-CBC" => 24,
-        "DES-CBC" => 8,
-        other => {
-            return Err(PbeError::Unsupported(format!(
-                "legacy PEM encryption with {other} is not supported (supported: AES-128/192/256-CBC, \
-                 DES-EDE3-CBC, DES-CBC); convert the key with `openssl pkcs8 -topk8 -v2 aes-256-cbc`"
-            )))
-        }
-    };
-    let salt = iv
-        .get(..8)
-        .ok_or_else(|| PbeError::Malformed("the DEK-Info IV is too short".into()))?;
-    let key = evp_bytes_to_key_md5(password, salt, key_len);
-    let plaintext = match cipher.as_str() {
-        "AES-128-CBC" => cbc_decrypt::<aes::Aes128>(&key, &iv, ciphertext)?,
-        "AES-192-CBC" => cbc_decrypt::<aes::Aes192>(&key, &iv, ciphertext)?,
-        "AES-256-CBC" => cbc_decrypt::<aes::Aes256>(&key, &iv, ciphertext)?,
-        "DES-EDE3-CBC" => cbc_decrypt::<des::TdesEde3>(&key, &iv, ciphertext)?,
-        _ => cbc_decrypt::<des::Des>(&key, &iv, ciphertext)?,
-    };
-    if tlv::read_exact(&plaintext).is_none() {
-        return Err(PbeError::WrongPassword);
+/// A legacy PEM `DEK-Info` header, checked: the cipher (upper case), its key length and the IV.
+pub(crate) struct DekInfo {
+    pub cipher: String,
+    key_len: usize,
+    iv: Vec<u8>,
+}
+
+impl DekInfo {
+    /// Parses `CIPHER,HEXIV`; unsupported ciphers are named.
+    pub(crate) fn parse(dek_info: &str) -> Result<DekInfo, PbeError> {
+        let (cipher, iv_hex) = dek_info
+            .split_once(',')
+            .ok_or_else(|| PbeError::Malformed(format!("invalid DEK-Info header {dek_info:?}")))?;
+        let cipher = cipher.trim().to_ascii_uppercase();
+        let (key_len, iv_len) = match cipher.as_str() {
+            "AES-128-CBC" => (16, 16),
+            "AES-192-CBC" => (24, 16),
+            "AES-256-CBC" => (32, 16),
+            "DES-EDE3-CBC" => (24, 8),
+            "DES-CBC" => (8, 8),
+            other => {
+                return Err(PbeError::Unsupported(format!(
+                    "legacy PEM encryption with {other} is not supported (supported: \
+                     AES-128/192/256-CBC, DES-EDE3-CBC, DES-CBC); convert the key with \
+                     `openssl pkcs8 -topk8 -v2 aes-256-cbc`"
+                )))
+            }
+        };
+        let iv = hex_decode(iv_hex.trim())
+            .filter(|iv| iv.len() == iv_len)
+            .ok_or_else(|| {
+                PbeError::Malformed(format!("invalid IV in DEK-Info header {dek_info:?}"))
+            })?;
+        Ok(DekInfo {
+            cipher,
+            key_len,
+            iv,
+        })
     }
-    Ok(plaintext)
+
+    /// Decrypts a legacy PEM body: key = EVP_BytesToKey(MD5, salt = first 8 bytes of the IV,
+    /// 1 iteration), then CBC.
+    pub(crate) fn decrypt(
+        &self,
+        ciphertext: &[u8],
+        password: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, PbeError> {
+        let salt = self.iv.get(..8).unwrap_or(&self.iv);
+        let key = evp_bytes_to_key_md5(password, salt, self.key_len);
+        let iv = &self.iv;
+        let plaintext = match self.cipher.as_str() {
+            "AES-128-CBC" => cbc_decrypt::<aes::Aes128>(&key, iv, ciphertext)?,
+            "AES-192-CBC" => cbc_decrypt::<aes::Aes192>(&key, iv, ciphertext)?,
+            "AES-256-CBC" => cbc_decrypt::<aes::Aes256>(&key, iv, ciphertext)?,
+            "DES-EDE3-CBC" => cbc_decrypt::<des::TdesEde3>(&key, iv, ciphertext)?,
+            _ => cbc_decrypt::<des::Des>(&key, iv, ciphertext)?,
+        };
+        if AnyRef::from_der(&plaintext).is_err() {
+            return Err(PbeError::WrongPassword);
+        }
+        Ok(plaintext)
+    }
 }
 
 /// OpenSSL's EVP_BytesToKey with MD5 and one iteration: D_i = MD5(D_{i-1} || password || salt).
+/// Written here: it is OpenSSL's own legacy construction, which no maintained crate provides.
 fn evp_bytes_to_key_md5(password: &[u8], salt: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(len + 16));
     let mut previous = Zeroizing::new(Vec::new());
@@ -402,18 +454,26 @@ mod tests {
     }
 
     #[test]
-    fn hex() {
+    fn dek_info() {
+        assert!(DekInfo::parse("AES-128-CBC,00112233445566778899AABBCCDDEEFF").is_ok());
+        assert!(matches!(
+            DekInfo::parse("AES-128-CBC,0011"),
+            Err(PbeError::Malformed(_))
+        ));
+        assert!(matches!(
+            DekInfo::parse("BF-CBC,0011223344556677"),
+            Err(PbeError::Unsupported(_))
+        ));
         assert_eq!(hex_decode("00aF"), Some(vec![0, 0xaf]));
-        assert_eq!(hex_decode("0"), None);
         assert_eq!(hex_decode("zz"), None);
     }
 
     #[test]
     fn unknown_algorithms_are_named() {
-        // SEQUENCE { OID 1.2.840.113549.1.12.1.1 (RC4) }
-        let alg = [
-            0x30, 0x0c, 0x06, 0x0a, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x01,
-        ];
+        let alg = AlgorithmIdentifierOwned {
+            oid: pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC4,
+            parameters: None,
+        };
         match decrypt(&alg, &[0; 16], b"pw") {
             Err(PbeError::Unsupported(m)) => assert!(m.contains("RC4"), "{m}"),
             other => panic!("{other:?}"),

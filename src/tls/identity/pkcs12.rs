@@ -1,29 +1,53 @@
-//! PKCS#12 (PFX) files in pure Rust (feature `native-tls`): the MAC is verified (it is what
-//! tells a wrong password apart), then the certificate bags and the (shrouded) key bag are
-//! read, whether they use the OpenSSL 3 defaults (PBES2 AES-256-CBC, PBKDF2, HMAC-SHA256 MAC)
-//! or the legacy algorithms (RC2-40 / 3DES with the PKCS#12 KDF, HMAC-SHA1 MAC).
+//! PKCS#12 (PFX) files, decoded with the typed structures of `pkcs12` and `cms`: the MAC is
+//! verified (it is what tells a wrong password apart), then the certificate bags and the
+//! (shrouded) key bags are read, whether they use the OpenSSL 3 defaults (PBES2 AES-256-CBC,
+//! PBKDF2, HMAC-SHA256 MAC) or the legacy algorithms (RC2-40 / 3DES with the PKCS#12 KDF,
+//! HMAC-SHA1 MAC). Certificates are decrypted here for every backend, so OpenSSL never needs
+//! its legacy provider.
 
+use cms::content_info::ContentInfo;
+use cms::encrypted_data::EncryptedData;
+use const_oid::db::{rfc5911, rfc5912};
+use der::asn1::OctetString;
+use der::{Decode, Header, Reader, SliceReader, Tag, TagNumber};
 use hmac::{Hmac, Mac};
-use zeroize::Zeroizing;
+use pkcs12::cert_type::CertBag;
+use pkcs12::mac_data::MacData;
+use pkcs12::pfx::Pfx;
+use pkcs12::safe_bag::SafeBag;
+use zeroize::{Zeroize, Zeroizing};
 
-use super::pbe::{self, PbeError};
-use super::{pem_key, tlv};
+use super::keys::{self, KeyDecryptor};
+use super::pbe::{self, KdfPurpose, PbeError};
 use crate::error::IdentityErrorKind;
 
-const OID_DATA: &str = "1.2.840.113549.1.7.1";
-const OID_SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
-const OID_ENVELOPED_DATA: &str = "1.2.840.113549.1.7.3";
-const OID_ENCRYPTED_DATA: &str = "1.2.840.113549.1.7.6";
-const OID_KEY_BAG: &str = "1.2.840.113549.1.12.10.1.1";
-const OID_SHROUDED_KEY_BAG: &str = "1.2.840.113549.1.12.10.1.2";
-const OID_CERT_BAG: &str = "1.2.840.113549.1.12.10.1.3";
-const OID_SAFE_CONTENTS_BAG: &str = "1.2.840.113549.1.12.10.1.6";
-const OID_X509_CERT: &str = "1.2.840.113549.1.9.22.1";
-
-/// What a PKCS#12 file holds: certificates (DER, in file order) and private keys (PKCS#8).
+/// What a PKCS#12 file holds: certificates (DER, in file order) and private keys (PKCS#8,
+/// still encrypted for shrouded bags: decrypted once the count is known to be one).
 pub(crate) struct Pkcs12Contents {
     pub certs: Vec<Vec<u8>>,
-    pub keys: Vec<Zeroizing<Vec<u8>>>,
+    pub keys: Vec<KeyBag>,
+}
+
+/// A key bag as found.
+pub(crate) enum KeyBag {
+    /// An unencrypted PKCS#8 key.
+    Plain(Zeroizing<Vec<u8>>),
+    /// An `EncryptedPrivateKeyInfo`.
+    Shrouded(Vec<u8>),
+}
+
+impl KeyBag {
+    /// The key as unencrypted PKCS#8.
+    pub(crate) fn decrypt(
+        &self,
+        password: &[u8],
+        decryptor: &dyn KeyDecryptor,
+    ) -> Result<Zeroizing<Vec<u8>>, IdentityErrorKind> {
+        match self {
+            KeyBag::Plain(der) => keys::to_pkcs8("PRIVATE KEY", der, false),
+            KeyBag::Shrouded(der) => keys::encrypted_pkcs8(der, Some(password), decryptor),
+        }
+    }
 }
 
 fn malformed(what: &str) -> IdentityErrorKind {
@@ -32,150 +56,99 @@ fn malformed(what: &str) -> IdentityErrorKind {
     }
 }
 
-/// Decodes a DER PKCS#12 file. Without a password, the empty password is tried (as OpenSSL
-/// does); if that fails the error is `PasswordRequired`.
-pub(crate) fn decode(
+/// Reads a DER PKCS#12 file. Without a password, the empty password is tried (as OpenSSL
+/// does); if that fails the error is `PasswordRequired`. Returns the password that worked.
+pub(crate) fn decode<'p>(
     bytes: &[u8],
-    password: Option<&[u8]>,
-) -> Result<Pkcs12Contents, IdentityErrorKind> {
-    let result = decode_with(bytes, password.unwrap_or(b""));
-    match (result, password) {
+    password: Option<&'p [u8]>,
+) -> Result<(Pkcs12Contents, &'p [u8]), IdentityErrorKind> {
+    let pw = password.unwrap_or(b"");
+    match (decode_with(bytes, pw), password) {
         (Err(IdentityErrorKind::WrongPassword), None) => Err(IdentityErrorKind::PasswordRequired {
             scheme: "PKCS#12".to_owned(),
         }),
-        (other, _) => other,
+        (other, _) => other.map(|c| (c, pw)),
     }
 }
 
 fn decode_with(bytes: &[u8], password: &[u8]) -> Result<Pkcs12Contents, IdentityErrorKind> {
-    let pfx = tlv::read_exact(bytes)
-        .and_then(|t| tlv::children_of(t, tlv::SEQUENCE))
-        .ok_or_else(|| malformed("file"))?;
-    let auth_safe = pfx.get(1).copied().ok_or_else(|| malformed("file"))?;
-    let (kind, content) = content_info(auth_safe).ok_or_else(|| malformed("authSafe"))?;
-    match kind.as_str() {
-        OID_DATA => {}
-        OID_SIGNED_DATA => {
-            return Err(IdentityErrorKind::UnsupportedFormat {
-                found: "a PKCS#12 file in public-key integrity mode (signedData); re-export it \
-                        with a password (`openssl pkcs12 -export`)"
-                    .to_owned(),
-            })
-        }
-        other => {
-            return Err(IdentityErrorKind::UnsupportedFormat {
-                found: format!("a PKCS#12 file whose content is {}", pbe::oid_name(other)),
-            })
-        }
+    let pfx = Pfx::from_der(bytes).map_err(|_| malformed("file"))?;
+    let oid = pfx.auth_safe.content_type;
+    if oid == rfc5911::ID_SIGNED_DATA {
+        return Err(IdentityErrorKind::UnsupportedFormat {
+            found: "a PKCS#12 file in public-key integrity mode (signedData); re-export it \
+                    with a password (`openssl pkcs12 -export`)"
+                .to_owned(),
+        });
     }
-    let auth_safe_bytes = octet_string(content).ok_or_else(|| malformed("authSafe"))?;
-    if let Some(mac_data) = pfx.get(2) {
-        verify_mac(*mac_data, &auth_safe_bytes, password)?;
+    if oid != rfc5911::ID_DATA {
+        return Err(IdentityErrorKind::UnsupportedFormat {
+            found: format!("a PKCS#12 file whose content is {}", pbe::oid_name(&oid)),
+        });
     }
+    let auth_safe: OctetString = pfx
+        .auth_safe
+        .content
+        .decode_as()
+        .map_err(|_| malformed("authSafe"))?;
+    if let Some(mac_data) = &pfx.mac_data {
+        verify_mac(mac_data, auth_safe.as_bytes(), password)?;
+    }
+    let safes = Vec::<ContentInfo>::from_der(auth_safe.as_bytes())
+        .map_err(|_| malformed("AuthenticatedSafe"))?;
     let mut out = Pkcs12Contents {
         certs: Vec::new(),
         keys: Vec::new(),
     };
-    let safes = tlv::read_exact(&auth_safe_bytes)
-        .and_then(|t| tlv::children_of(t, tlv::SEQUENCE))
-        .ok_or_else(|| malformed("AuthenticatedSafe"))?;
     for safe in safes {
-        let (kind, content) = content_info(safe).ok_or_else(|| malformed("ContentInfo"))?;
-        let safe_contents: Zeroizing<Vec<u8>> = match kind.as_str() {
-            OID_DATA => octet_string(content).ok_or_else(|| malformed("data"))?,
-            OID_ENCRYPTED_DATA => decrypt_encrypted_data(content, password)?,
-            OID_ENVELOPED_DATA => {
-                return Err(IdentityErrorKind::UnsupportedFormat {
-                    found: "a PKCS#12 file with public-key privacy mode (envelopedData); \
-                            re-export it with a password"
-                        .to_owned(),
-                })
-            }
-            _ => continue,
+        let contents: Zeroizing<Vec<u8>> = if safe.content_type == rfc5911::ID_DATA {
+            let data: OctetString = safe.content.decode_as().map_err(|_| malformed("data"))?;
+            Zeroizing::new(data.into_bytes())
+        } else if safe.content_type == rfc5911::ID_ENCRYPTED_DATA {
+            decrypt_encrypted_data(&safe, password)?
+        } else if safe.content_type == rfc5911::ID_ENVELOPED_DATA {
+            return Err(IdentityErrorKind::UnsupportedFormat {
+                found: "a PKCS#12 file with public-key privacy mode (envelopedData); \
+                        re-export it with a password"
+                    .to_owned(),
+            });
+        } else {
+            continue;
         };
-        read_safe_contents(&safe_contents, password, &mut out, 0)?;
+        read_safe_contents(&contents, &mut out, 0)?;
     }
     Ok(out)
 }
 
-/// ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }
-fn content_info(t: tlv::Tlv<'_>) -> Option<(String, tlv::Tlv<'_>)> {
-    let items = tlv::children_of(t, tlv::SEQUENCE)?;
-    let oid = pbe::oid_string(*items.first()?)?;
-    let wrapper = items.get(1)?;
-    if wrapper.tag != 0xa0 {
-        return None;
-    }
-    Some((oid, tlv::read_exact(wrapper.value)?))
-}
-
-/// An OCTET STRING's content; a constructed (BER) one is joined.
-fn octet_string(t: tlv::Tlv<'_>) -> Option<Zeroizing<Vec<u8>>> {
-    match t.tag {
-        tlv::OCTET_STRING => Some(Zeroizing::new(t.value.to_vec())),
-        0x24 => join_segments(t.value),
-        _ => None,
-    }
-}
-
-fn join_segments(value: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(value.len()));
-    for part in tlv::children(value)? {
-        if part.tag != tlv::OCTET_STRING {
-            return None;
-        }
-        out.extend_from_slice(part.value);
-    }
-    Some(out)
-}
-
 /// HMAC with a key from the PKCS#12 KDF (ID 3), compared in constant time.
 macro_rules! hmac_ok {
-    ($digest:ty, $bmp:expr, $salt:expr, $iterations:expr, $content:expr, $expected:expr) => {{
+    ($digest:ty, $bmp:expr, $mac_data:expr, $content:expr) => {{
         use sha2::Digest as _;
-        let key = pbe::pkcs12_kdf::<$digest>($bmp, $salt, 3, $iterations, <$digest>::output_size());
+        let key = pbe::pkcs12_kdf::<$digest>(
+            $bmp,
+            $mac_data.mac_salt.as_bytes(),
+            KdfPurpose::Mac,
+            $mac_data.iterations,
+            <$digest>::output_size(),
+        );
         match <Hmac<$digest> as Mac>::new_from_slice(&key) {
             Ok(mut mac) => {
                 mac.update($content);
-                mac.verify_slice($expected).is_ok()
+                mac.verify_slice($mac_data.mac.digest.as_bytes()).is_ok()
             }
             Err(_) => false,
         }
     }};
 }
 
-/// MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
 fn verify_mac(
-    mac_data: tlv::Tlv<'_>,
+    mac_data: &MacData,
     content: &[u8],
     password: &[u8],
 ) -> Result<(), IdentityErrorKind> {
-    let items = tlv::children_of(mac_data, tlv::SEQUENCE).ok_or_else(|| malformed("MAC"))?;
-    let digest_info = items
-        .first()
-        .and_then(|t| tlv::children_of(*t, tlv::SEQUENCE))
-        .ok_or_else(|| malformed("MAC"))?;
-    let (digest_oid, _) = digest_info
-        .first()
-        .and_then(|t| pbe::algorithm(t.raw))
-        .ok_or_else(|| malformed("MAC"))?;
-    let expected = digest_info
-        .get(1)
-        .filter(|t| t.tag == tlv::OCTET_STRING)
-        .ok_or_else(|| malformed("MAC"))?
-        .value;
-    let salt = items
-        .get(1)
-        .filter(|t| t.tag == tlv::OCTET_STRING)
-        .ok_or_else(|| malformed("MAC"))?
-        .value;
-    let iterations = match items.get(2) {
-        Some(t) => tlv::small_int(*t)
-            .and_then(|i| i32::try_from(i).ok())
-            .filter(|i| (1..=10_000_000).contains(i))
-            .ok_or_else(|| malformed("MAC"))?,
-        None => 1,
-    };
+    if !(1..=10_000_000).contains(&mac_data.iterations) {
+        return Err(malformed("MAC"));
+    }
     let bmp = pbe::bmp_password(password);
     // OpenSSL also accepts an absent (zero-length) password for an empty one.
     let candidates: Vec<&[u8]> = if password.is_empty() {
@@ -183,27 +156,20 @@ fn verify_mac(
     } else {
         vec![&bmp[..]]
     };
+    let digest = mac_data.mac.algorithm.oid;
     for candidate in candidates {
-        let ok = match digest_oid.as_str() {
-            "1.3.14.3.2.26" => hmac_ok!(sha1::Sha1, candidate, salt, iterations, content, expected),
-            "2.16.840.1.101.3.4.2.4" => {
-                hmac_ok!(sha2::Sha224, candidate, salt, iterations, content, expected)
-            }
-            "2.16.840.1.101.3.4.2.1" => {
-                hmac_ok!(sha2::Sha256, candidate, salt, iterations, content, expected)
-            }
-            "2.16.840.1.101.3.4.2.2" => {
-                hmac_ok!(sha2::Sha384, candidate, salt, iterations, content, expected)
-            }
-            "2.16.840.1.101.3.4.2.3" => {
-                hmac_ok!(sha2::Sha512, candidate, salt, iterations, content, expected)
-            }
+        let ok = match digest {
+            rfc5912::ID_SHA_1 => hmac_ok!(sha1::Sha1, candidate, mac_data, content),
+            rfc5912::ID_SHA_224 => hmac_ok!(sha2::Sha224, candidate, mac_data, content),
+            rfc5912::ID_SHA_256 => hmac_ok!(sha2::Sha256, candidate, mac_data, content),
+            rfc5912::ID_SHA_384 => hmac_ok!(sha2::Sha384, candidate, mac_data, content),
+            rfc5912::ID_SHA_512 => hmac_ok!(sha2::Sha512, candidate, mac_data, content),
             other => {
                 return Err(IdentityErrorKind::UnsupportedFormat {
                     found: format!(
                         "a PKCS#12 MAC with {} (supported: SHA-1, SHA-224, SHA-256, SHA-384, \
                          SHA-512)",
-                        pbe::oid_name(other)
+                        pbe::oid_name(&other)
                     ),
                 })
             }
@@ -215,30 +181,21 @@ fn verify_mac(
     Err(IdentityErrorKind::WrongPassword)
 }
 
-/// EncryptedData ::= SEQUENCE { version INTEGER, encryptedContentInfo SEQUENCE {
-///     contentType OID, contentEncryptionAlgorithm AlgorithmIdentifier,
-///     encryptedContent [0] IMPLICIT OCTET STRING } }
+/// The certificates' `EncryptedData`, decrypted in Rust whatever the backend.
 fn decrypt_encrypted_data(
-    t: tlv::Tlv<'_>,
+    safe: &ContentInfo,
     password: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, IdentityErrorKind> {
-    let items = tlv::children_of(t, tlv::SEQUENCE).ok_or_else(|| malformed("encryptedData"))?;
-    let eci = items
-        .get(1)
-        .and_then(|t| tlv::children_of(*t, tlv::SEQUENCE))
+    let data: EncryptedData = safe
+        .content
+        .decode_as()
+        .map_err(|_| malformed("encryptedData"))?;
+    let info = &data.enc_content_info;
+    let ciphertext = info
+        .encrypted_content
+        .as_ref()
         .ok_or_else(|| malformed("encryptedData"))?;
-    let alg = eci
-        .get(1)
-        .filter(|t| t.tag == tlv::SEQUENCE)
-        .ok_or_else(|| malformed("encryptedData"))?;
-    let ciphertext = match eci.get(2) {
-        Some(c) if c.tag == 0x80 => Zeroizing::new(c.value.to_vec()),
-        Some(c) if c.tag == 0xa0 => {
-            join_segments(c.value).ok_or_else(|| malformed("encryptedData"))?
-        }
-        _ => return Err(malformed("encryptedData")),
-    };
-    pbe::decrypt(alg.raw, &ciphertext, password).map_err(|e| match e {
+    pbe::decrypt(&info.content_enc_alg, ciphertext.as_bytes(), password).map_err(|e| match e {
         PbeError::Unsupported(found) => IdentityErrorKind::UnsupportedFormat {
             found: format!("PKCS#12 certificates encrypted with an unsupported algorithm: {found}"),
         },
@@ -246,52 +203,50 @@ fn decrypt_encrypted_data(
     })
 }
 
-/// SafeContents ::= SEQUENCE OF SafeBag; SafeBag ::= SEQUENCE { bagId OID,
-///     bagValue [0] EXPLICIT ANY, bagAttributes SET OPTIONAL }
+/// SafeContents ::= SEQUENCE OF SafeBag
 fn read_safe_contents(
     der: &[u8],
-    password: &[u8],
     out: &mut Pkcs12Contents,
     depth: u8,
 ) -> Result<(), IdentityErrorKind> {
     if depth > 4 {
         return Err(malformed("SafeContents (nested too deeply)"));
     }
-    let bags = tlv::read_exact(der)
-        .and_then(|t| tlv::children_of(t, tlv::SEQUENCE))
-        .ok_or_else(|| malformed("SafeContents"))?;
-    for bag in bags {
-        let items = tlv::children_of(bag, tlv::SEQUENCE).ok_or_else(|| malformed("SafeBag"))?;
-        let oid = items
-            .first()
-            .and_then(|t| pbe::oid_string(*t))
-            .ok_or_else(|| malformed("SafeBag"))?;
-        let value = items
-            .get(1)
-            .filter(|t| t.tag == 0xa0)
-            .and_then(|t| tlv::read_exact(t.value))
-            .ok_or_else(|| malformed("SafeBag"))?;
-        match oid.as_str() {
-            OID_KEY_BAG => out.keys.push(Zeroizing::new(value.raw.to_vec())),
-            OID_SHROUDED_KEY_BAG => out
-                .keys
-                .push(pem_key::encrypted_pkcs8(value.raw, Some(password))?),
-            OID_CERT_BAG => {
-                // CertBag ::= SEQUENCE { certId OID, certValue [0] EXPLICIT OCTET STRING }
-                let cert = tlv::children_of(value, tlv::SEQUENCE)
-                    .and_then(|c| {
-                        let id = pbe::oid_string(*c.first()?)?;
-                        let wrapper = c.get(1).filter(|w| w.tag == 0xa0)?;
-                        Some((id, octet_string(tlv::read_exact(wrapper.value)?)?))
-                    })
-                    .ok_or_else(|| malformed("certificate bag"))?;
-                if cert.0 == OID_X509_CERT {
-                    out.certs.push(cert.1.to_vec());
+    let bags = Vec::<SafeBag>::from_der(der).map_err(|_| malformed("SafeContents"))?;
+    for mut bag in bags {
+        let value = explicit_content(&bag.bag_value).ok_or_else(|| malformed("SafeBag"));
+        // The bag may hold an unencrypted key: wipe the decoder's copy.
+        bag.bag_value.zeroize();
+        let value = value?;
+        match bag.bag_id {
+            pkcs12::PKCS_12_KEY_BAG_OID => out.keys.push(KeyBag::Plain(value)),
+            pkcs12::PKCS_12_PKCS8_KEY_BAG_OID => out.keys.push(KeyBag::Shrouded(value.to_vec())),
+            pkcs12::PKCS_12_CERT_BAG_OID => {
+                let cert = CertBag::from_der(&value).map_err(|_| malformed("certificate bag"))?;
+                if cert.cert_id == pkcs12::PKCS_12_X509_CERT_OID {
+                    out.certs.push(cert.cert_value.into_bytes());
                 }
             }
-            OID_SAFE_CONTENTS_BAG => read_safe_contents(value.raw, password, out, depth + 1)?,
+            pkcs12::PKCS_12_SAFE_CONTENTS_BAG_OID => read_safe_contents(&value, out, depth + 1)?,
             _ => {} // CRLs, secrets: not needed
         }
     }
     Ok(())
+}
+
+/// The content of a `[0] EXPLICIT` value (a SafeBag's bagValue), copied into a zeroizing buffer.
+fn explicit_content(tlv: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let mut reader = SliceReader::new(tlv).ok()?;
+    let header = Header::decode(&mut reader).ok()?;
+    if header.tag
+        != (Tag::ContextSpecific {
+            constructed: true,
+            number: TagNumber::N0,
+        })
+    {
+        return None;
+    }
+    let value = reader.read_slice(header.length).ok()?;
+    reader.finish(()).ok()?;
+    Some(Zeroizing::new(value.to_vec()))
 }

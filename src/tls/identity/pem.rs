@@ -1,0 +1,274 @@
+//! PEM blocks with their RFC 1421 headers, decoded with constant-time base64 (`base64ct`).
+//!
+//! The block splitter is written here because no crate does the job: `pem-rfc7468` (what
+//! `der` uses) refuses the `Proc-Type`/`DEK-Info` headers of OpenSSL's legacy encrypted keys
+//! and the text (`Bag Attributes`, comments) that real identity files have between blocks.
+
+use std::fmt;
+
+use base64ct::{Base64, Base64Unpadded, Encoding};
+use der::asn1::AnyRef;
+use der::Decode;
+use zeroize::Zeroizing;
+
+use crate::error::IdentityErrorKind;
+
+/// One PEM block: its label (`CERTIFICATE`, `PRIVATE KEY`, …), its RFC 1421 headers
+/// (`Proc-Type`, `DEK-Info`) and its decoded content.
+pub(crate) struct PemBlock {
+    pub label: String,
+    pub headers: Vec<(String, String)>,
+    pub der: Zeroizing<Vec<u8>>,
+}
+
+impl PemBlock {
+    /// The value of header `name` (case-insensitive).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// True for a legacy OpenSSL encrypted block (`Proc-Type: 4,ENCRYPTED`).
+    pub(crate) fn is_legacy_encrypted(&self) -> bool {
+        self.header("Proc-Type")
+            .is_some_and(|v| v.to_ascii_uppercase().contains("ENCRYPTED"))
+    }
+
+    /// True for a private key block of any kind.
+    pub(crate) fn is_private_key(&self) -> bool {
+        self.label.ends_with("PRIVATE KEY")
+    }
+
+    /// True for a certificate block.
+    pub(crate) fn is_certificate(&self) -> bool {
+        matches!(self.label.as_str(), "CERTIFICATE" | "X509 CERTIFICATE")
+    }
+}
+
+impl fmt::Debug for PemBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PemBlock")
+            .field("label", &self.label)
+            .field("headers", &self.headers)
+            .field("der", &format_args!("<{} bytes>", self.der.len()))
+            .finish()
+    }
+}
+
+/// `"PEM blocks: A, B"`, or `"no PEM blocks"`.
+pub(crate) fn describe_blocks(blocks: &[PemBlock]) -> String {
+    if blocks.is_empty() {
+        return "no PEM blocks".to_owned();
+    }
+    let labels: Vec<&str> = blocks.iter().map(|b| b.label.as_str()).collect();
+    format!("PEM blocks: {}", labels.join(", "))
+}
+
+/// Parses every PEM block in `bytes`, in order. Text outside blocks is ignored.
+pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<PemBlock>, IdentityErrorKind> {
+    // PEM is ASCII; a lossy conversion only affects text outside the blocks (and inside a
+    // block it turns into invalid base64, which is reported).
+    let text = Zeroizing::new(String::from_utf8_lossy(bytes).into_owned());
+    let mut blocks = Vec::new();
+    let mut lines = text.lines().map(|l| l.trim());
+    while let Some(line) = lines.next() {
+        let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        else {
+            continue;
+        };
+        let label = label.trim().to_owned();
+        let end_line = format!("-----END {label}-----");
+        let mut headers = Vec::new();
+        // Sized up front: a growing buffer would leave copies of the key behind.
+        let mut body = Zeroizing::new(String::with_capacity(text.len()));
+        let mut in_headers = true;
+        let mut ended = false;
+        for line in lines.by_ref() {
+            if line == end_line {
+                ended = true;
+                break;
+            }
+            if line.starts_with("-----BEGIN ") || line.starts_with("-----END ") {
+                return Err(IdentityErrorKind::Malformed {
+                    detail: format!("the PEM block {label} is not closed by {end_line}"),
+                });
+            }
+            if in_headers {
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.push((k.trim().to_owned(), v.trim().to_owned()));
+                    continue;
+                }
+                in_headers = false;
+                if line.is_empty() {
+                    continue; // the blank line after the headers
+                }
+            }
+            body.push_str(line);
+        }
+        if !ended {
+            return Err(IdentityErrorKind::Malformed {
+                detail: format!("the PEM block {label} is truncated (no {end_line} line)"),
+            });
+        }
+        let der = decode_base64(&body).ok_or_else(|| IdentityErrorKind::Malformed {
+            detail: format!("the PEM block {label} has invalid base64"),
+        })?;
+        let block = PemBlock {
+            label,
+            headers,
+            der,
+        };
+        // A legacy encrypted block holds ciphertext, not DER.
+        if block.der.is_empty()
+            || (!block.is_legacy_encrypted() && AnyRef::from_der(&block.der).is_err())
+        {
+            return Err(IdentityErrorKind::Malformed {
+                detail: format!(
+                    "the PEM block {} does not hold one complete DER value",
+                    block.label
+                ),
+            });
+        }
+        blocks.push(block);
+    }
+    if blocks.is_empty() {
+        return Err(IdentityErrorKind::Malformed {
+            detail: "a -----BEGIN line was found but no complete PEM block".to_owned(),
+        });
+    }
+    Ok(blocks)
+}
+
+/// Standard base64, padded or not, in constant time.
+fn decode_base64(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(vec![0u8; text.len() / 4 * 3 + 3]);
+    let len = match Base64::decode(text, &mut out) {
+        Ok(decoded) => decoded.len(),
+        Err(_) => Base64Unpadded::decode(text, &mut out).ok()?.len(),
+    };
+    out.truncate(len);
+    Some(out)
+}
+
+/// PEM-encodes `der` under `label`, 64 columns (the result may hold a key: it is zeroized).
+pub(crate) fn encode(label: &str, der: &[u8], out: &mut Zeroizing<String>) {
+    let mut b64 = Zeroizing::new(vec![0u8; Base64::encoded_len(der)]);
+    let Ok(text) = Base64::encode(der, &mut b64) else {
+        return; // the buffer has the exact encoded length: cannot happen
+    };
+    // Reserve first: growing the string later would leave copies of the key behind.
+    out.reserve(text.len() + text.len() / 64 + 2 * label.len() + 40);
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (line, tail) = rest.split_at(rest.len().min(64));
+        out.push_str(line);
+        out.push('\n');
+        rest = tail;
+    }
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
+}
+
+/// The block as PEM text again, headers included (zeroized: it may hold a key).
+#[cfg_attr(not(feature = "openssl"), allow(dead_code))]
+pub(crate) fn to_pem(block: &PemBlock) -> Zeroizing<String> {
+    let mut head = Zeroizing::new(String::new());
+    for (name, value) in &block.headers {
+        head.push_str(name);
+        head.push_str(": ");
+        head.push_str(value);
+        head.push('\n');
+    }
+    let mut body = Zeroizing::new(String::new());
+    encode(&block.label, &block.der, &mut body);
+    if head.is_empty() {
+        return body;
+    }
+    // Headers go right after the BEGIN line, then a blank line.
+    let mut out = Zeroizing::new(String::with_capacity(body.len() + head.len() + 1));
+    match body.split_once('\n') {
+        Some((begin, rest)) => {
+            out.push_str(begin);
+            out.push('\n');
+            out.push_str(&head);
+            out.push('\n');
+            out.push_str(rest);
+        }
+        None => out.push_str(&body),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEQ_B64: &str = "MAMCAQE="; // SEQUENCE { INTEGER 1 }
+
+    #[test]
+    fn base64() {
+        assert_eq!(&**decode_base64("TWFu").unwrap(), b"Man");
+        assert_eq!(&**decode_base64("TWE=").unwrap(), b"Ma");
+        assert_eq!(&**decode_base64("TQ").unwrap(), b"M");
+        assert!(decode_base64("TQ=a").is_none());
+        assert!(decode_base64("T!==").is_none());
+        assert!(decode_base64("TWFuT").is_none());
+    }
+
+    #[test]
+    fn round_trip() {
+        for len in [0usize, 1, 2, 3, 47, 48, 49, 100] {
+            let der: Vec<u8> = (0..len).map(|i| (i * 37) as u8).collect();
+            let mut pem = Zeroizing::new(String::new());
+            encode("X", &der, &mut pem);
+            let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            assert!(pem.lines().all(|l| l.len() <= 64));
+            assert_eq!(&**decode_base64(&body).unwrap(), &der[..]);
+        }
+    }
+
+    #[test]
+    fn headers_and_text_around() {
+        let pem = format!(
+            "Bag Attributes\n  friendlyName: x\n-----BEGIN RSA PRIVATE KEY-----\n\
+             Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00112233445566778899AABBCCDDEEFF\n\n\
+             {SEQ_B64}\n-----END RSA PRIVATE KEY-----\ntrailing\r\n-----BEGIN CERTIFICATE-----\r\n\
+             {SEQ_B64}\r\n-----END CERTIFICATE-----\r\n"
+        );
+        let blocks = parse(pem.as_bytes()).unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0].label, "RSA PRIVATE KEY");
+        assert!(blocks[0].is_legacy_encrypted());
+        assert_eq!(
+            blocks[0].header("dek-info"),
+            Some("AES-256-CBC,00112233445566778899AABBCCDDEEFF")
+        );
+        assert_eq!(&**blocks[1].der, &[0x30, 0x03, 0x02, 0x01, 0x01]);
+        assert!(blocks[1].is_certificate());
+    }
+
+    #[test]
+    fn truncated_and_bad_base64_are_malformed() {
+        for bad in [
+            format!("-----BEGIN PRIVATE KEY-----\n{SEQ_B64}\n"),
+            "-----BEGIN PRIVATE KEY-----\n@@@@\n-----END PRIVATE KEY-----\n".to_owned(),
+            "-----BEGIN PRIVATE KEY-----\nMAMCAQ==\n-----END PRIVATE KEY-----\n".to_owned(),
+        ] {
+            assert!(
+                matches!(
+                    parse(bad.as_bytes()),
+                    Err(IdentityErrorKind::Malformed { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+}
