@@ -1,6 +1,10 @@
 //! [`Client`]: the entry point. One client serves a whole application.
 
 mod executor;
+mod start_session;
+
+pub(crate) use executor::{Leftovers, Run};
+pub use start_session::StartSession;
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,6 +19,7 @@ use crate::operation::ListDatabases;
 use crate::options::{AuthMechanism, ClientOptions, ReadConcern, Tls, WriteConcern};
 use crate::pool::{PoolOptions, PoolStats, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_POOL_SIZE};
 use crate::sdam::{SelectionCriteria, TopologyDescription};
+use crate::session::{ClusterClock, ServerSessionPool};
 use crate::tls::{self, TlsBackend};
 
 pub(crate) use crate::topology::ConnectionHandle;
@@ -57,6 +62,10 @@ struct ClientInner {
     options: ClientOptions,
     tls: Option<Arc<dyn TlsBackend>>,
     topology: Topology,
+    /// Server sessions for reuse (implicit and explicit sessions alike).
+    sessions: ServerSessionPool,
+    /// The highest `$clusterTime` seen.
+    clock: ClusterClock,
 }
 
 impl fmt::Debug for Client {
@@ -85,9 +94,24 @@ fn validate(options: &ClientOptions) -> Result<()> {
         ));
     }
     if options.load_balanced == Some(true) {
-        return Err(Error::new(ErrorKind::NotSupported {
-            message: "loadBalanced=true is not supported yet; connect to a mongos directly".into(),
-        }));
+        // Load Balancer Support specification: one host, no replica set, no direct connection.
+        if options.hosts.len() > 1 {
+            return Err(Error::invalid_argument(
+                "loadBalanced=true allows one host only (the load balancer); remove the other \
+                 hosts",
+            ));
+        }
+        if options.repl_set_name.is_some() {
+            return Err(Error::invalid_argument(
+                "loadBalanced=true cannot be combined with replicaSet; remove replicaSet",
+            ));
+        }
+        if options.direct_connection == Some(true) {
+            return Err(Error::invalid_argument(
+                "loadBalanced=true cannot be combined with directConnection=true; remove \
+                 directConnection",
+            ));
+        }
     }
     if options.direct_connection == Some(true) && options.hosts.len() > 1 {
         return Err(Error::invalid_argument(
@@ -203,6 +227,7 @@ impl Client {
             connect_timeout: options.connect_timeout,
             socket_timeout: options.socket_timeout,
             resolver: options.host_resolver(),
+            load_balanced: options.load_balanced == Some(true),
         };
         let topology_options = TopologyOptions {
             establish: Arc::new(establish),
@@ -235,6 +260,8 @@ impl Client {
                 options,
                 tls,
                 topology,
+                sessions: ServerSessionPool::default(),
+                clock: ClusterClock::default(),
             }),
         })
     }
@@ -273,10 +300,21 @@ impl Client {
         self.execute(ListDatabases::new(self.read_criteria())).await
     }
 
-    /// Closes every pooled connection. Operations started afterwards, on this client or any of
-    /// its clones, fail with [`ErrorKind::Shutdown`]; connections in use are closed when their
-    /// operation ends.
+    /// Shuts the client down: ends the pooled server sessions on the server (`endSessions`,
+    /// for at most two seconds), stops the monitors and closes every pooled connection.
+    /// Operations started afterwards, on this client or any of its clones, fail with
+    /// [`ErrorKind::Shutdown`]; connections in use are closed when their operation ends.
+    ///
+    /// Sessions and cursors still alive are not waited for: drop them first so that their
+    /// server sessions are ended too.
+    ///
+    /// ```no_run
+    /// # async fn f(client: mongo_x509::Client) {
+    /// client.shutdown().await;
+    /// # }
+    /// ```
     pub async fn shutdown(self) {
+        self.end_sessions().await;
         self.inner.topology.shutdown();
     }
 
@@ -322,6 +360,32 @@ impl Client {
     /// Selects a server and checks out a connection to it.
     pub(crate) async fn select(&self, criteria: &SelectionCriteria) -> Result<ConnectionHandle> {
         self.inner.topology.select(criteria).await
+    }
+
+    /// [`select`](Self::select), avoiding `deprioritized` servers when others suit (a retry on
+    /// a sharded cluster goes to another mongos).
+    pub(crate) async fn select_with(
+        &self,
+        criteria: &SelectionCriteria,
+        deprioritized: &[crate::options::ServerAddress],
+    ) -> Result<ConnectionHandle> {
+        self.inner
+            .topology
+            .select_with(criteria, deprioritized)
+            .await
+    }
+
+    pub(crate) fn sessions(&self) -> &ServerSessionPool {
+        &self.inner.sessions
+    }
+
+    pub(crate) fn cluster_clock(&self) -> &ClusterClock {
+        &self.inner.clock
+    }
+
+    /// True in load-balanced mode (`loadBalanced=true`).
+    pub(crate) fn is_load_balanced(&self) -> bool {
+        self.inner.options.load_balanced == Some(true)
     }
 
     /// A connection to a given server (for a cursor's getMore and killCursors).

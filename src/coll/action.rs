@@ -10,12 +10,14 @@ use serde::de::DeserializeOwned;
 
 use super::options::*;
 use super::UpdateModifications;
+use crate::client::Leftovers;
 use crate::cursor::Cursor;
+use crate::cursor::SessionCursor;
 use crate::error::{Error, Result};
 use crate::operation::{self, write_result};
 use crate::options::WriteConcern;
 use crate::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateResult};
-use crate::Client;
+use crate::{Client, ClientSession};
 
 /// Puts `_id` first, generating an ObjectId when the document has none.
 fn with_id(mut d: Document) -> (Document, Bson) {
@@ -38,6 +40,7 @@ pub struct InsertOne<'a> {
     coll: &'a str,
     doc: Result<Document>,
     options: InsertOneOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> InsertOne<'a> {
@@ -53,7 +56,15 @@ impl<'a> InsertOne<'a> {
             coll,
             doc,
             options: InsertOneOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(InsertOneOptions;
@@ -71,6 +82,7 @@ impl<'a> InsertOne<'a> {
             db: self.db,
             coll: self.coll,
             docs: vec![self.doc],
+            session: self.session,
             options: InsertManyOptions {
                 bypass_document_validation: self.options.bypass_document_validation,
                 ordered: Some(true),
@@ -96,6 +108,7 @@ pub struct InsertMany<'a> {
     coll: &'a str,
     docs: Vec<Result<Document>>,
     options: InsertManyOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> InsertMany<'a> {
@@ -111,7 +124,15 @@ impl<'a> InsertMany<'a> {
             coll,
             docs,
             options: InsertManyOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(InsertManyOptions;
@@ -125,7 +146,7 @@ impl<'a> InsertMany<'a> {
         comment: Bson,
     );
 
-    async fn execute(self) -> Result<InsertManyResult> {
+    async fn execute(mut self) -> Result<InsertManyResult> {
         if self.docs.is_empty() {
             return Err(Error::invalid_argument(
                 "insert_many: no documents to insert; pass at least one",
@@ -149,7 +170,10 @@ impl<'a> InsertMany<'a> {
         // One operation per batch; each batch is cut to the limits of the server it goes to.
         while offset < total {
             let op = operation::Insert::new(self.db, self.coll, &docs, offset, &options);
-            let r = self.client.execute(op).await?;
+            let r = self
+                .client
+                .execute_in(op, self.session.as_deref_mut())
+                .await?;
             if r.taken == 0 {
                 return Err(Error::internal("insert: a batch sent no documents"));
             }
@@ -185,6 +209,7 @@ pub struct Update<'a> {
     update: UpdateModifications,
     multi: bool,
     options: UpdateOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> Update<'a> {
@@ -204,7 +229,15 @@ impl<'a> Update<'a> {
             update,
             multi,
             options: UpdateOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(UpdateOptions;
@@ -235,7 +268,7 @@ impl<'a> Update<'a> {
             self.multi,
             options,
         )?;
-        self.client.execute(op).await
+        self.client.execute_in(op, self.session).await
     }
 }
 into_future!(Update<'a> => UpdateResult);
@@ -249,6 +282,7 @@ pub struct ReplaceOne<'a> {
     filter: Document,
     replacement: Result<Document>,
     options: ReplaceOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> ReplaceOne<'a> {
@@ -266,7 +300,15 @@ impl<'a> ReplaceOne<'a> {
             filter,
             replacement,
             options: ReplaceOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(ReplaceOptions;
@@ -294,7 +336,7 @@ impl<'a> ReplaceOne<'a> {
             self.replacement?,
             options,
         )?;
-        self.client.execute(op).await
+        self.client.execute_in(op, self.session).await
     }
 }
 into_future!(ReplaceOne<'a> => UpdateResult);
@@ -309,6 +351,7 @@ pub struct Delete<'a> {
     filter: Document,
     many: bool,
     options: DeleteOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> Delete<'a> {
@@ -326,7 +369,15 @@ impl<'a> Delete<'a> {
             filter,
             many,
             options: DeleteOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(DeleteOptions;
@@ -344,19 +395,48 @@ impl<'a> Delete<'a> {
         let mut options = self.options;
         options.write_concern = self.client.write_concern_or_default(options.write_concern);
         let op = operation::Delete::new(self.db, self.coll, self.filter, self.many, options);
-        self.client.execute(op).await
+        self.client.execute_in(op, self.session).await
     }
 }
 into_future!(Delete<'a> => DeleteResult);
 
+/// The action runs in an implicit session (the default): it yields a [`Cursor`].
+#[derive(Debug, Default)]
+pub struct ImplicitSession;
+
+/// The action runs in an explicit session: it yields a [`SessionCursor`].
+#[derive(Debug)]
+pub struct ExplicitSession<'a>(&'a mut ClientSession);
+
+/// Opens a cursor: the command's cursor, the implicit session it keeps and, in load-balanced
+/// mode, the connection it is pinned to.
+async fn open_cursor<Op>(
+    client: &Client,
+    op: Op,
+    session: Option<&mut ClientSession>,
+) -> Result<(crate::operation::CursorSpec, Leftovers)>
+where
+    Op: crate::operation::Operation<Output = crate::operation::CursorSpec>,
+{
+    let run = crate::client::Run {
+        session,
+        pinned: None,
+        keep_connection: client.is_load_balanced(),
+        keep_session: true,
+    };
+    let (result, leftovers) = client.run(op, run).await;
+    result.map(|spec| (spec, leftovers))
+}
+
 /// [`Collection::find`](crate::Collection::find).
 #[must_use = "an action does nothing until it is awaited"]
-pub struct Find<'a, T> {
+pub struct Find<'a, T, S = ImplicitSession> {
     client: &'a Client,
     db: &'a str,
     coll: &'a str,
     filter: Document,
     options: FindOptions,
+    session: S,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -368,10 +448,27 @@ impl<'a, T> Find<'a, T> {
             coll,
             filter,
             options: FindOptions::default(),
+            session: ImplicitSession,
             _type: PhantomData,
         }
     }
 
+    /// Runs the query in `session`; the result is then a [`SessionCursor`], iterated with the
+    /// same session.
+    pub fn session(self, session: &'a mut ClientSession) -> Find<'a, T, ExplicitSession<'a>> {
+        Find {
+            client: self.client,
+            db: self.db,
+            coll: self.coll,
+            filter: self.filter,
+            options: self.options,
+            session: ExplicitSession(session),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T, S> Find<'_, T, S> {
     setters!(FindOptions;
         /// Order of the results.
         sort: Document,
@@ -392,23 +489,52 @@ impl<'a, T> Find<'a, T> {
         /// Let the server use temporary files for large sorts.
         allow_disk_use: bool,
     );
+
+    fn op(&mut self) -> operation::Find {
+        operation::Find::new(
+            self.db,
+            self.coll,
+            std::mem::take(&mut self.filter),
+            std::mem::take(&mut self.options),
+            self.client.read_concern(),
+            self.client.read_criteria(),
+        )
+    }
 }
 
 impl<T> Find<'_, T> {
-    async fn execute(self) -> Result<Cursor<T>> {
-        let op = operation::Find::new(
-            self.db,
-            self.coll,
-            self.filter,
-            self.options,
-            self.client.read_concern(),
-            self.client.read_criteria(),
-        );
-        let spec = self.client.execute(op).await?;
-        Ok(Cursor::new(self.client.clone(), spec))
+    async fn execute(mut self) -> Result<Cursor<T>> {
+        let (spec, left) = open_cursor(self.client, self.op(), None).await?;
+        Ok(Cursor::new(self.client.clone(), spec, left))
     }
 }
-into_future!(Find<'a, T: DeserializeOwned Send Sync> => Cursor<T>);
+
+impl<T> Find<'_, T, ExplicitSession<'_>> {
+    async fn execute(mut self) -> Result<SessionCursor<T>> {
+        let op = self.op();
+        let session = self.session.0;
+        let (spec, left) = open_cursor(self.client, op, Some(&mut *session)).await?;
+        Ok(SessionCursor::new(self.client.clone(), spec, left, session))
+    }
+}
+
+impl<'a, T: DeserializeOwned + Send + Sync + 'a> std::future::IntoFuture for Find<'a, T> {
+    type Output = Result<Cursor<T>>;
+    type IntoFuture = futures_core::future::BoxFuture<'a, Result<Cursor<T>>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.execute())
+    }
+}
+
+impl<'a, T: DeserializeOwned + Send + Sync + 'a> std::future::IntoFuture
+    for Find<'a, T, ExplicitSession<'a>>
+{
+    type Output = Result<SessionCursor<T>>;
+    type IntoFuture = futures_core::future::BoxFuture<'a, Result<SessionCursor<T>>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.execute())
+    }
+}
 
 /// [`Collection::find_one`](crate::Collection::find_one).
 #[must_use = "an action does nothing until it is awaited"]
@@ -418,6 +544,7 @@ pub struct FindOne<'a, T> {
     coll: &'a str,
     filter: Document,
     options: FindOneOptions,
+    session: Option<&'a mut ClientSession>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -429,8 +556,16 @@ impl<'a, T> FindOne<'a, T> {
             coll,
             filter,
             options: FindOneOptions::default(),
+            session: None,
             _type: PhantomData,
         }
+    }
+
+    /// Runs the query in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(FindOneOptions;
@@ -452,28 +587,39 @@ impl<'a, T> FindOne<'a, T> {
 impl<T: DeserializeOwned> FindOne<'_, T> {
     async fn execute(self) -> Result<Option<T>> {
         let o = self.options;
-        let find = Find::<Document> {
-            client: self.client,
-            db: self.db,
-            coll: self.coll,
-            filter: self.filter,
-            options: FindOptions {
-                sort: o.sort,
-                projection: o.projection,
-                skip: o.skip,
-                max_time: o.max_time,
-                comment: o.comment,
-                hint: o.hint,
-                limit: Some(-1),
-                ..FindOptions::default()
-            },
-            _type: PhantomData,
+        let options = FindOptions {
+            sort: o.sort,
+            projection: o.projection,
+            skip: o.skip,
+            max_time: o.max_time,
+            comment: o.comment,
+            hint: o.hint,
+            limit: Some(-1),
+            ..FindOptions::default()
         };
-        let mut cursor = find.execute().await?;
-        match cursor.next_document().await? {
-            Some(d) => Ok(Some(bson::from_document(d)?)),
-            None => Ok(None),
-        }
+        let op = operation::Find::new(
+            self.db,
+            self.coll,
+            self.filter,
+            options,
+            self.client.read_concern(),
+            self.client.read_criteria(),
+        );
+        let doc = match self.session {
+            Some(session) => {
+                let (spec, left) = open_cursor(self.client, op, Some(&mut *session)).await?;
+                let mut cursor =
+                    SessionCursor::<Document>::new(self.client.clone(), spec, left, session);
+                cursor.next_document(session).await?
+            }
+            None => {
+                let (spec, left) = open_cursor(self.client, op, None).await?;
+                let mut cursor = Cursor::<Document>::new(self.client.clone(), spec, left);
+                cursor.next_document().await?
+            }
+        };
+        doc.map(|d| bson::from_document(d).map_err(Into::into))
+            .transpose()
     }
 }
 into_future!(FindOne<'a, T: DeserializeOwned Send Sync> => Option<T>);
@@ -486,6 +632,7 @@ pub struct CountDocuments<'a> {
     coll: &'a str,
     filter: Document,
     options: CountOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> CountDocuments<'a> {
@@ -496,7 +643,15 @@ impl<'a> CountDocuments<'a> {
             coll,
             filter,
             options: CountOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(CountOptions;
@@ -521,7 +676,7 @@ impl<'a> CountDocuments<'a> {
             self.client.read_concern(),
             self.client.read_criteria(),
         );
-        self.client.execute(op).await
+        self.client.execute_in(op, self.session).await
     }
 }
 into_future!(CountDocuments<'a> => u64);
@@ -535,6 +690,7 @@ pub struct Distinct<'a> {
     field: String,
     filter: Document,
     options: DistinctOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> Distinct<'a> {
@@ -552,7 +708,15 @@ impl<'a> Distinct<'a> {
             field,
             filter,
             options: DistinctOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(DistinctOptions;
@@ -574,7 +738,7 @@ impl<'a> Distinct<'a> {
             self.client.read_concern(),
             self.client.read_criteria(),
         );
-        self.client.execute(op).await
+        self.client.execute_in(op, self.session).await
     }
 }
 into_future!(Distinct<'a> => Vec<Bson>);
@@ -582,13 +746,14 @@ into_future!(Distinct<'a> => Vec<Bson>);
 /// [`Collection::aggregate`](crate::Collection::aggregate) and
 /// [`Database::aggregate`](crate::Database::aggregate).
 #[must_use = "an action does nothing until it is awaited"]
-pub struct Aggregate<'a> {
+pub struct Aggregate<'a, S = ImplicitSession> {
     client: &'a Client,
     db: String,
     /// `None`: a database-level aggregation.
     coll: Option<String>,
     pipeline: Vec<Document>,
     options: AggregateOptions,
+    session: S,
 }
 
 impl<'a> Aggregate<'a> {
@@ -604,9 +769,25 @@ impl<'a> Aggregate<'a> {
             coll,
             pipeline,
             options: AggregateOptions::default(),
+            session: ImplicitSession,
         }
     }
 
+    /// Runs the aggregation in `session`; the result is then a [`SessionCursor`], iterated
+    /// with the same session.
+    pub fn session(self, session: &'a mut ClientSession) -> Aggregate<'a, ExplicitSession<'a>> {
+        Aggregate {
+            client: self.client,
+            db: self.db,
+            coll: self.coll,
+            pipeline: self.pipeline,
+            options: self.options,
+            session: ExplicitSession(session),
+        }
+    }
+}
+
+impl<S> Aggregate<'_, S> {
     setters!(AggregateOptions;
         /// Let the server use temporary files.
         allow_disk_use: bool,
@@ -626,22 +807,51 @@ impl<'a> Aggregate<'a> {
         bypass_document_validation: bool,
     );
 
-    async fn execute(self) -> Result<Cursor<Document>> {
-        let mut options = self.options;
+    fn op(&mut self) -> operation::Aggregate {
+        let mut options = std::mem::take(&mut self.options);
         options.write_concern = self.client.write_concern_or_default(options.write_concern);
-        let op = operation::Aggregate::new(
-            self.db,
-            self.coll,
-            self.pipeline,
+        operation::Aggregate::new(
+            std::mem::take(&mut self.db),
+            self.coll.take(),
+            std::mem::take(&mut self.pipeline),
             options,
             self.client.read_concern(),
             self.client.read_criteria(),
-        );
-        let spec = self.client.execute(op).await?;
-        Ok(Cursor::new(self.client.clone(), spec))
+        )
     }
 }
-into_future!(Aggregate<'a> => Cursor<Document>);
+
+impl Aggregate<'_> {
+    async fn execute(mut self) -> Result<Cursor<Document>> {
+        let (spec, left) = open_cursor(self.client, self.op(), None).await?;
+        Ok(Cursor::new(self.client.clone(), spec, left))
+    }
+}
+
+impl Aggregate<'_, ExplicitSession<'_>> {
+    async fn execute(mut self) -> Result<SessionCursor<Document>> {
+        let op = self.op();
+        let session = self.session.0;
+        let (spec, left) = open_cursor(self.client, op, Some(&mut *session)).await?;
+        Ok(SessionCursor::new(self.client.clone(), spec, left, session))
+    }
+}
+
+impl<'a> std::future::IntoFuture for Aggregate<'a> {
+    type Output = Result<Cursor<Document>>;
+    type IntoFuture = futures_core::future::BoxFuture<'a, Result<Cursor<Document>>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.execute())
+    }
+}
+
+impl<'a> std::future::IntoFuture for Aggregate<'a, ExplicitSession<'a>> {
+    type Output = Result<SessionCursor<Document>>;
+    type IntoFuture = futures_core::future::BoxFuture<'a, Result<SessionCursor<Document>>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.execute())
+    }
+}
 
 #[cfg(test)]
 mod tests {

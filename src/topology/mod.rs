@@ -78,6 +78,10 @@ impl PoolConnection for Connection {
     fn is_broken(&self) -> bool {
         Connection::is_broken(self)
     }
+
+    fn service_id(&self) -> Option<bson::oid::ObjectId> {
+        self.hello().description.service_id
+    }
 }
 
 /// One known server: its pool, its in-flight operation count (for selection) and the handle
@@ -281,6 +285,10 @@ impl Shared {
                 return;
             }
             st.monitors_started = true;
+            // Load Balancer Support: no monitoring; the load balancer is selectable as is.
+            if st.description.topology_type == crate::sdam::TopologyType::LoadBalanced {
+                return;
+            }
             st.servers.values().cloned().collect()
         };
         for server in servers {
