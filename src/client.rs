@@ -522,6 +522,19 @@ mod tests {
         ));
 
         let mut o = opts();
+        o.load_balanced = Some(true);
+        o.hosts.push(ServerAddress::Tcp {
+            host: "other".into(),
+            port: None,
+        });
+        assert!(
+            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("loadBalanced"))
+        );
+        let mut o = opts();
+        o.load_balanced = Some(true);
+        assert!(Client::with_options(o).is_ok(), "one host: accepted");
+
+        let mut o = opts();
         o.srv = true;
         assert!(
             matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("ClientOptions::parse"))

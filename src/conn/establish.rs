@@ -90,7 +90,8 @@ async fn establish_inner(
     let hello = parse_hello(address, &reply).inspect_err(|_| conn.mark_broken())?;
     if opts.load_balanced && hello.description.service_id.is_none() {
         conn.mark_broken();
-        return Err(Error::new(ErrorKind::InvalidResponse {
+        // Not a network error: waiting or reconnecting will not fix it.
+        return Err(Error::new(ErrorKind::NotSupported {
             message: format!(
                 "{address} answered the handshake without a serviceId although loadBalanced=true                  was sent: it is not a load balancer in front of a deployment configured for one                  (or the server is older than 5.0); remove loadBalanced=true from the connection                  string, or connect through the load balancer"
             ),

@@ -300,6 +300,11 @@ impl Shared {
         }
     }
 
+    /// True for a load-balanced topology (no monitors, one load balancer).
+    pub(crate) fn is_load_balanced(&self) -> bool {
+        self.lock().description.topology_type == crate::sdam::TopologyType::LoadBalanced
+    }
+
     /// The time since the topology was created: the clock of `last_update_time`.
     pub(crate) fn now(&self) -> Duration {
         self.epoch.elapsed()

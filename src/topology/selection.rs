@@ -39,7 +39,9 @@ impl Topology {
             match shared.pick(criteria, deprioritized)? {
                 Some(server) => match ConnectionHandle::check_out(shared, server).await {
                     Ok(handle) => return Ok(handle),
-                    Err(e) if e.is_network_error() => {
+                    // Load-balanced: the one server stays selectable, so selecting again
+                    // would only retry the same connect; the operation sees the error.
+                    Err(e) if e.is_network_error() && !shared.is_load_balanced() => {
                         // Reported to the topology by the check-out; select again.
                         tracing::debug!(error = %e, "could not connect to the selected server");
                         continue;
