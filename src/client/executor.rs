@@ -224,7 +224,7 @@ impl Client {
         &self,
         op: &mut Op,
         conn: &mut ConnectionHandle,
-        mut session: Option<&mut ClientSession>,
+        session: Option<&mut ClientSession>,
         txn_number: Option<i64>,
     ) -> Result<Document> {
         let server = stream_description(conn);
@@ -248,7 +248,7 @@ impl Client {
         if let Some(c) = &cluster {
             self.cluster_clock().advance(c);
         }
-        if let Some(s) = session.as_deref_mut() {
+        if let Some(s) = session {
             s.observe(cluster.as_ref(), op_time);
         }
         Ok(reply)

@@ -167,11 +167,11 @@ pub struct ServerDescription {
     pub min_wire_version: i32,
     /// `maxWireVersion`.
     pub max_wire_version: i32,
-    /// `maxBsonObjectSize` (default [`DEFAULT_MAX_BSON_OBJECT_SIZE`]).
+    /// `maxBsonObjectSize` (default 16 MiB).
     pub max_bson_object_size: i64,
-    /// `maxMessageSizeBytes` (default [`DEFAULT_MAX_MESSAGE_SIZE_BYTES`]).
+    /// `maxMessageSizeBytes` (default 48,000,000).
     pub max_message_size_bytes: i64,
-    /// `maxWriteBatchSize` (default [`DEFAULT_MAX_WRITE_BATCH_SIZE`]).
+    /// `maxWriteBatchSize` (default 100,000).
     pub max_write_batch_size: i64,
     /// `logicalSessionTimeoutMinutes`, as a duration.
     pub logical_session_timeout: Option<Duration>,
@@ -218,7 +218,7 @@ impl ServerDescription {
     /// A reply without a true `ok` gives [`ServerType::Unknown`] with its `errmsg`. A field of
     /// the wrong type is an [`Error::invalid_response`]: a server that sends one is not trusted
     /// to be what it claims. `rtt` is the measured round trip of this check (the caller
-    /// averages it, see [`super::RttAverage`]); `now` is the caller's clock.
+    /// averages it, as the SDAM specification says); `now` is the caller's clock.
     pub fn from_hello(
         address: ServerAddress,
         reply: &Document,

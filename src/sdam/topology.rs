@@ -243,9 +243,8 @@ impl TopologyDescription {
         }
         for host in hosts {
             let key = address_key(host);
-            if !self.servers.contains_key(&key) {
-                self.servers
-                    .insert(key, ServerDescription::unknown(host.clone()));
+            if let std::collections::btree_map::Entry::Vacant(e) = self.servers.entry(key) {
+                e.insert(ServerDescription::unknown(host.clone()));
                 change.added.push(host.clone());
             }
         }
