@@ -214,3 +214,132 @@ pub(crate) fn stamp(cmd: &mut Document, s: Stamp<'_>) {
         cmd.insert("$clusterTime", t.as_document().clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::{ClientOptions, ServerAddress};
+    use bson::doc;
+
+    fn client() -> Client {
+        let options = ClientOptions::builder()
+            .hosts(vec![ServerAddress::Tcp {
+                host: "localhost".into(),
+                port: Some(1),
+            }])
+            .build();
+        Client::with_options(options).unwrap()
+    }
+
+    fn time(t: u32) -> ClusterTime {
+        ClusterTime::from_document(
+            doc! { "clusterTime": Timestamp { time: t, increment: 1 }, "signature": {} },
+        )
+        .unwrap()
+    }
+
+    fn stamped(
+        session: Option<&ClientSession>,
+        txn: Option<i64>,
+        client_time: Option<ClusterTime>,
+        is_read: bool,
+    ) -> Document {
+        let mut cmd = doc! { "find": "c", "readConcern": { "level": "majority" } };
+        stamp(
+            &mut cmd,
+            Stamp {
+                session,
+                txn_number: txn,
+                client_time,
+                is_read,
+            },
+        );
+        cmd
+    }
+
+    #[test]
+    fn a_command_gets_lsid_txn_number_and_the_highest_cluster_time() {
+        let c = client();
+        let mut s = ClientSession::new(c.clone(), SessionOptions::default(), true, None);
+        assert_eq!(s.next_txn_number(), Some(1));
+        s.advance_cluster_time(&time(9));
+        let cmd = stamped(Some(&s), Some(1), Some(time(5)), false);
+        assert_eq!(cmd.get_document("lsid").unwrap(), s.id());
+        assert_eq!(cmd.get_i64("txnNumber"), Ok(1));
+        // The session's time is higher than the client's: it wins.
+        assert_eq!(
+            cmd.get_document("$clusterTime").unwrap(),
+            time(9).as_document()
+        );
+        let cmd = stamped(None, None, Some(time(5)), true);
+        assert!(!cmd.contains_key("lsid"));
+        assert_eq!(
+            cmd.get_document("$clusterTime").unwrap(),
+            time(5).as_document()
+        );
+        // Nothing seen yet: no $clusterTime at all.
+        assert!(!stamped(None, None, None, true).contains_key("$clusterTime"));
+    }
+
+    #[test]
+    fn causal_reads_wait_for_the_operation_time() {
+        let c = client();
+        let mut s = ClientSession::new(c.clone(), SessionOptions::default(), false, None);
+        // No operation yet: nothing to wait for.
+        assert!(!stamped(Some(&s), None, None, true)
+            .get_document("readConcern")
+            .unwrap()
+            .contains_key("afterClusterTime"));
+        let t = Timestamp {
+            time: 7,
+            increment: 2,
+        };
+        s.observe(None, Some(t));
+        s.advance_operation_time(Timestamp {
+            time: 6,
+            increment: 9,
+        });
+        assert_eq!(s.operation_time(), Some(t), "lower times are ignored");
+        let cmd = stamped(Some(&s), None, None, true);
+        assert_eq!(
+            cmd.get_document("readConcern").unwrap(),
+            &doc! { "level": "majority", "afterClusterTime": t }
+        );
+        // Not on writes, not without causal consistency, not in implicit sessions.
+        assert!(!stamped(Some(&s), None, None, false)
+            .get_document("readConcern")
+            .unwrap()
+            .contains_key("afterClusterTime"));
+        let mut off = ClientSession::new(
+            c.clone(),
+            SessionOptions::builder().causal_consistency(false).build(),
+            false,
+            None,
+        );
+        off.observe(None, Some(t));
+        assert!(!stamped(Some(&off), None, None, true)
+            .get_document("readConcern")
+            .unwrap()
+            .contains_key("afterClusterTime"));
+        let mut implicit = ClientSession::new(c, SessionOptions::default(), true, None);
+        implicit.observe(None, Some(t));
+        assert!(!stamped(Some(&implicit), None, None, true)
+            .get_document("readConcern")
+            .unwrap()
+            .contains_key("afterClusterTime"));
+    }
+
+    #[test]
+    fn a_dropped_session_goes_back_to_the_pool_unless_dirty() {
+        let c = client();
+        let s = ClientSession::new(c.clone(), SessionOptions::default(), false, None);
+        let id = s.id().clone();
+        drop(s);
+        assert_eq!(c.sessions().len(), 1);
+        let mut s = ClientSession::new(c.clone(), SessionOptions::default(), false, None);
+        assert_eq!(s.id(), &id, "reused");
+        s.mark_dirty();
+        drop(s);
+        assert_eq!(c.sessions().len(), 0);
+    }
+}
