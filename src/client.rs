@@ -375,6 +375,11 @@ impl Client {
             .await
     }
 
+    /// True when `other` is a clone of this client.
+    pub(crate) fn is_same(&self, other: &Client) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     pub(crate) fn sessions(&self) -> &ServerSessionPool {
         &self.inner.sessions
     }

@@ -309,6 +309,19 @@ async fn explicit_sessions_are_causally_consistent() {
     let find = commands(&rs, 0).remove(0);
     assert!(!find.contains_key("readConcern"), "{find}");
 
+    // A session belongs to the client that started it.
+    let other = client(rs.uri(CERT, FAST)).await;
+    let mut foreign = other.start_session().await.unwrap();
+    let err = coll
+        .find_one(doc! {})
+        .session(&mut foreign)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(*err.kind, ErrorKind::InvalidArgument { .. }),
+        "{err}"
+    );
+
     // Causal consistency off.
     let mut s = c.start_session().causal_consistency(false).await.unwrap();
     coll.insert_one(doc! { "_id": 11 })

@@ -187,6 +187,12 @@ impl Client {
     ) -> Result<Option<&'s mut ClientSession>> {
         let timeout = conn.description().logical_session_timeout;
         if let Some(s) = explicit {
+            if !s.belongs_to(self) {
+                return Err(Error::invalid_argument(
+                    "the session was started by another client; start one with this client's \
+                     start_session()",
+                ));
+            }
             if timeout.is_none() {
                 return Err(Error::new(ErrorKind::NotSupported {
                     message: format!(

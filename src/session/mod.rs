@@ -141,6 +141,11 @@ impl ClientSession {
         !self.implicit && self.options.causal_consistency != Some(false)
     }
 
+    /// True when the session was started by `client` (or a clone of it).
+    pub(crate) fn belongs_to(&self, client: &Client) -> bool {
+        self.client.is_same(client)
+    }
+
     /// The next `txnNumber` (retryable writes): incremented once per write, kept for its retry.
     pub(crate) fn next_txn_number(&mut self) -> Option<i64> {
         let s = self.server_session.as_mut()?;
