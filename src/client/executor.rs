@@ -92,8 +92,9 @@ impl Client {
         loop {
             let mut owned = None;
             let pinned = run.pinned.is_some();
+            let selection = op.selection();
             if !pinned {
-                match self.check_out(&op.selection(), &deprioritized).await {
+                match self.check_out(&selection, &deprioritized).await {
                     Ok(conn) => owned = Some(conn),
                     // The retry found no server: the error that caused the retry says more.
                     Err(e) => {
@@ -123,7 +124,13 @@ impl Client {
                     .and_then(ClientSession::next_txn_number);
             }
             let sent = self
-                .attempt(&mut op, conn, session.as_deref_mut(), txn_number)
+                .attempt(
+                    &mut op,
+                    &selection,
+                    conn,
+                    session.as_deref_mut(),
+                    txn_number,
+                )
                 .await;
             let reply = match sent {
                 Ok(reply) => reply,
@@ -229,14 +236,15 @@ impl Client {
     async fn attempt<Op: Operation>(
         &self,
         op: &mut Op,
+        selection: &Selection,
         conn: &mut ConnectionHandle,
         session: Option<&mut ClientSession>,
         txn_number: Option<i64>,
     ) -> Result<Document> {
         let server = stream_description(conn);
         let mut cmd = op.build(&server)?;
-        if let Selection::Criteria(criteria) = op.selection() {
-            conn.apply_read_preference(&mut cmd.body, &criteria);
+        if let Selection::Criteria(criteria) = selection {
+            conn.apply_read_preference(&mut cmd.body, criteria);
         }
         session::stamp(
             &mut cmd.body,

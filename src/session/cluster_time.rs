@@ -37,6 +37,11 @@ impl ClusterTime {
     pub fn as_document(&self) -> &Document {
         &self.doc
     }
+
+    /// The document, without a copy.
+    pub(crate) fn into_document(self) -> Document {
+        self.doc
+    }
 }
 
 /// Orders timestamps by (seconds, increment), as the server does.
@@ -44,7 +49,7 @@ pub(crate) fn ts_key(ts: Timestamp) -> (u32, u32) {
     (ts.time, ts.increment)
 }
 
-/// Keeps the greater of `current` and `new`.
+/// Keeps the greater of `current` and `new` (copied only when it is greater).
 pub(crate) fn advance(current: &mut Option<ClusterTime>, new: &ClusterTime) {
     if current
         .as_ref()

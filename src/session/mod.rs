@@ -216,7 +216,7 @@ pub(crate) fn stamp(cmd: &mut Document, s: Stamp<'_>) {
         cluster_time::advance(&mut time, c);
     }
     if let Some(t) = time {
-        cmd.insert("$clusterTime", t.as_document().clone());
+        cmd.insert("$clusterTime", t.into_document());
     }
 }
 
