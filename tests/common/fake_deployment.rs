@@ -1,5 +1,6 @@
-//! A scripted fake MongoDB deployment: replica-set members ([`FakeReplicaSet`]) and mongos
-//! routers ([`FakeMongos`]) that speak OP_MSG over TLS with required client certificates, answer
+//! A scripted fake MongoDB deployment: replica-set members ([`FakeReplicaSet`]), mongos
+//! routers ([`FakeMongos`]) and a load balancer in front of mongos ([`FakeLoadBalancer`]) that
+//! speak OP_MSG over TLS with required client certificates, answer
 //! as the MongoDB specifications say a real `mongod`/`mongos` does, and can be steered by the
 //! test (step-downs, removed/added members, stopped or frozen members, one-shot fail points).
 //!
