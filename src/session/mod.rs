@@ -334,6 +334,17 @@ mod tests {
             .contains_key("afterClusterTime"));
     }
 
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn sessions_and_cursors_can_move_between_tasks() {
+        assert_send_sync::<ClientSession>();
+        // Like before sessions: cursors are Send (a getMore future in flight is not Sync).
+        assert_send::<crate::SessionCursor<Document>>();
+        assert_send::<crate::Cursor<Document>>();
+    }
+
     #[test]
     fn a_dropped_session_goes_back_to_the_pool_unless_dirty() {
         let c = client();
