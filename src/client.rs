@@ -2,6 +2,10 @@
 
 mod executor;
 mod identity_watch;
+mod start_session;
+
+pub(crate) use executor::{Leftovers, Run};
+pub use start_session::StartSession;
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use crate::operation::ListDatabases;
 use crate::options::{AuthMechanism, ClientOptions, ReadConcern, Tls, WriteConcern};
 use crate::pool::{PoolOptions, PoolStats, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_POOL_SIZE};
 use crate::sdam::{SelectionCriteria, TopologyDescription};
+use crate::session::{ClusterClock, ServerSessionPool};
 use crate::tls::{self, TlsBackend};
 
 pub(crate) use crate::topology::ConnectionHandle;
@@ -58,6 +63,10 @@ struct ClientInner {
     options: ClientOptions,
     tls: Option<Arc<dyn TlsBackend>>,
     topology: Topology,
+    /// Server sessions for reuse (implicit and explicit sessions alike).
+    sessions: ServerSessionPool,
+    /// The highest `$clusterTime` seen.
+    clock: ClusterClock,
 }
 
 impl fmt::Debug for Client {
@@ -86,9 +95,24 @@ fn validate(options: &ClientOptions) -> Result<()> {
         ));
     }
     if options.load_balanced == Some(true) {
-        return Err(Error::new(ErrorKind::NotSupported {
-            message: "loadBalanced=true is not supported yet; connect to a mongos directly".into(),
-        }));
+        // Load Balancer Support specification: one host, no replica set, no direct connection.
+        if options.hosts.len() > 1 {
+            return Err(Error::invalid_argument(
+                "loadBalanced=true allows one host only (the load balancer); remove the other \
+                 hosts",
+            ));
+        }
+        if options.repl_set_name.is_some() {
+            return Err(Error::invalid_argument(
+                "loadBalanced=true cannot be combined with replicaSet; remove replicaSet",
+            ));
+        }
+        if options.direct_connection == Some(true) {
+            return Err(Error::invalid_argument(
+                "loadBalanced=true cannot be combined with directConnection=true; remove \
+                 directConnection",
+            ));
+        }
     }
     if options.direct_connection == Some(true) && options.hosts.len() > 1 {
         return Err(Error::invalid_argument(
@@ -209,6 +233,7 @@ impl Client {
             connect_timeout: options.connect_timeout,
             socket_timeout: options.socket_timeout,
             resolver: options.host_resolver(),
+            load_balanced: options.load_balanced == Some(true),
         };
         let topology_options = TopologyOptions {
             establish: Arc::new(establish),
@@ -243,6 +268,8 @@ impl Client {
             options,
             tls,
             topology,
+            sessions: ServerSessionPool::default(),
+            clock: ClusterClock::default(),
         });
         if let Some((path, interval)) = watch {
             identity_watch::start(&inner, path, interval);
@@ -284,10 +311,21 @@ impl Client {
         self.execute(ListDatabases::new(self.read_criteria())).await
     }
 
-    /// Closes every pooled connection. Operations started afterwards, on this client or any of
-    /// its clones, fail with [`ErrorKind::Shutdown`]; connections in use are closed when their
-    /// operation ends.
+    /// Shuts the client down: ends the pooled server sessions on the server (`endSessions`,
+    /// for at most two seconds), stops the monitors and closes every pooled connection.
+    /// Operations started afterwards, on this client or any of its clones, fail with
+    /// [`ErrorKind::Shutdown`]; connections in use are closed when their operation ends.
+    ///
+    /// Sessions and cursors still alive are not waited for: drop them first so that their
+    /// server sessions are ended too.
+    ///
+    /// ```no_run
+    /// # async fn f(client: mongo_x509::Client) {
+    /// client.shutdown().await;
+    /// # }
+    /// ```
     pub async fn shutdown(self) {
+        self.end_sessions().await;
         self.inner.topology.shutdown();
     }
 
@@ -373,6 +411,37 @@ impl Client {
     /// Selects a server and checks out a connection to it.
     pub(crate) async fn select(&self, criteria: &SelectionCriteria) -> Result<ConnectionHandle> {
         self.inner.topology.select(criteria).await
+    }
+
+    /// [`select`](Self::select), avoiding `deprioritized` servers when others suit (a retry on
+    /// a sharded cluster goes to another mongos).
+    pub(crate) async fn select_with(
+        &self,
+        criteria: &SelectionCriteria,
+        deprioritized: &[crate::options::ServerAddress],
+    ) -> Result<ConnectionHandle> {
+        self.inner
+            .topology
+            .select_with(criteria, deprioritized)
+            .await
+    }
+
+    /// True when `other` is a clone of this client.
+    pub(crate) fn is_same(&self, other: &Client) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    pub(crate) fn sessions(&self) -> &ServerSessionPool {
+        &self.inner.sessions
+    }
+
+    pub(crate) fn cluster_clock(&self) -> &ClusterClock {
+        &self.inner.clock
+    }
+
+    /// True in load-balanced mode (`loadBalanced=true`).
+    pub(crate) fn is_load_balanced(&self) -> bool {
+        self.inner.options.load_balanced == Some(true)
     }
 
     /// A connection to a given server (for a cursor's getMore and killCursors).
@@ -507,6 +576,19 @@ mod tests {
             kind(Client::with_options(o)),
             ErrorKind::NotSupported { .. }
         ));
+
+        let mut o = opts();
+        o.load_balanced = Some(true);
+        o.hosts.push(ServerAddress::Tcp {
+            host: "other".into(),
+            port: None,
+        });
+        assert!(
+            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("loadBalanced"))
+        );
+        let mut o = opts();
+        o.load_balanced = Some(true);
+        assert!(Client::with_options(o).is_ok(), "one host: accepted");
 
         let mut o = opts();
         o.srv = true;

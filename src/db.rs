@@ -58,11 +58,36 @@ impl Database {
             .await
     }
 
+    /// [`run_command`](Self::run_command) in an explicit session (the command carries the
+    /// session's `lsid` and, for causal consistency, its cluster time). Never retried.
+    ///
+    /// ```no_run
+    /// # async fn f(client: mongo_x509::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::doc;
+    /// let mut session = client.start_session().await?;
+    /// client.database("app").run_command_with_session(doc! { "ping": 1 }, &mut session).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_command_with_session(
+        &self,
+        command: Document,
+        session: &mut crate::ClientSession,
+    ) -> Result<Document> {
+        self.client
+            .execute_in(RunCommand::new(&self.name, command), Some(session))
+            .await
+    }
+
     /// The names of the collections in this database (`listCollections`).
     pub async fn list_collection_names(&self) -> Result<Vec<String>> {
         let op = ListCollections::new(&self.name, self.client.read_criteria());
-        let spec = self.client.execute(op).await?;
-        let mut cursor: Cursor<Document> = Cursor::new(self.client.clone(), spec);
+        let run = crate::client::Run {
+            keep_session: true,
+            keep_connection: self.client.is_load_balanced(),
+            ..Default::default()
+        };
+        let (result, left) = self.client.run(op, run).await;
+        let mut cursor: Cursor<Document> = Cursor::new(self.client.clone(), result?, left);
         let mut names = Vec::new();
         while let Some(d) = cursor.next_document().await? {
             if let Some(Bson::String(n)) = d.get("name") {

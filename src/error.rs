@@ -57,6 +57,14 @@ impl Error {
         self.labels.iter().any(|l| l == label)
     }
 
+    /// Adds a label the driver assigns (a network error on a retryable write is a
+    /// `RetryableWriteError`, as the Retryable Writes specification says).
+    pub(crate) fn add_label(&mut self, label: &str) {
+        if !self.contains_label(label) {
+            self.labels.push(label.to_owned());
+        }
+    }
+
     pub(crate) fn with_reply_details(
         mut self,
         labels: Vec<String>,

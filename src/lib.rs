@@ -54,6 +54,7 @@ mod operation;
 pub mod pool;
 pub mod results;
 pub mod sdam;
+mod session;
 #[cfg(feature = "dns-srv")]
 mod srv;
 mod topology;
@@ -61,18 +62,21 @@ mod topology;
 // Lets unit tests include helpers of the integration tests (tests/common/dns.rs).
 #[cfg(test)]
 extern crate self as mongo_x509;
-pub use client::Client;
+pub use client::{Client, StartSession};
 pub use coll::{Collection, UpdateModifications};
-pub use cursor::Cursor;
+pub use cursor::{Cursor, SessionCursor};
 pub use db::Database;
 pub use sdam::{ServerDescription, ServerType, TopologyDescription, TopologyType};
+pub use session::{ClientSession, ClusterTime, SessionOptions};
 pub use topology::TopologyWatcher;
 /// The actions returned by [`Collection`] operations: set options on them, then `.await`.
 pub mod action {
+    pub use crate::coll::action::{ExplicitSession, ImplicitSession};
     pub use crate::coll::{
         Aggregate, CountDocuments, Delete, Distinct, Find, FindOne, FindOneAndDelete,
         FindOneAndReplace, FindOneAndUpdate, InsertMany, InsertOne, ReplaceOne, Update,
     };
+    pub use crate::StartSession;
 }
 
 // Compiles the README's examples as doc tests, so the front door stays true.

@@ -4,14 +4,19 @@
 //! [`Client::select`] / [`Client::connection_to`] to check out a connection,
 //! [`stream_description`] for the server's limits, and on the handle `apply_read_preference`
 //! and `command_with_sequences` (which reports errors to the topology by itself).
+//!
+//! Sessions: each acknowledged operation on a deployment that supports sessions runs in a
+//! session: the caller's explicit one, or an implicit one from the client's pool.
+//! [`session::stamp`] adds `lsid`, `txnNumber`, `$clusterTime` and `afterClusterTime`.
 
 use bson::Document;
 
 use super::{Client, ConnectionHandle};
 use crate::error::{Error, ErrorKind, Result};
 use crate::operation::{Operation, ResponseContext, Retryability, Selection, StreamDescription};
-use crate::options::ClientOptions;
+use crate::options::ServerAddress;
 use crate::sdam::{DEFAULT_MAX_BSON_OBJECT_SIZE, DEFAULT_MAX_WRITE_BATCH_SIZE};
+use crate::session::{self, retry, ClientSession, SessionOptions};
 
 /// The limits of the server a connection is to, from its handshake: the only place operations
 /// get them.
@@ -32,42 +37,133 @@ pub(crate) fn stream_description(conn: &ConnectionHandle) -> StreamDescription {
     }
 }
 
+/// How an operation runs besides the operation itself.
+#[derive(Default)]
+pub(crate) struct Run<'a> {
+    /// The caller's explicit session.
+    pub(crate) session: Option<&'a mut ClientSession>,
+    /// The connection a load-balanced cursor is pinned to: used instead of selecting.
+    pub(crate) pinned: Option<&'a mut ConnectionHandle>,
+    /// Hand the connection back (a cursor that may pin it).
+    pub(crate) keep_connection: bool,
+    /// Keep the implicit session (a cursor's getMores must use the same `lsid`).
+    pub(crate) keep_session: bool,
+}
+
+/// What an operation left behind for a cursor: its implicit session and connection.
+#[derive(Default)]
+pub(crate) struct Leftovers {
+    pub(crate) session: Option<ClientSession>,
+    pub(crate) connection: Option<ConnectionHandle>,
+}
+
 impl Client {
+    /// Runs an operation in an implicit session (when the deployment supports them).
+    pub(crate) async fn execute<Op: Operation>(&self, op: Op) -> Result<Op::Output> {
+        self.run(op, Run::default()).await.0
+    }
+
+    /// Runs an operation in the caller's session, or an implicit one when `None`.
+    pub(crate) async fn execute_in<Op: Operation>(
+        &self,
+        op: Op,
+        session: Option<&mut ClientSession>,
+    ) -> Result<Op::Output> {
+        let run = Run {
+            session,
+            ..Run::default()
+        };
+        self.run(op, run).await.0
+    }
+
     /// Runs an operation: checks out a connection where the operation may run, builds the
-    /// command against that server, sends it and reads the reply. A retryable read that fails
-    /// with a retryable error is tried once more, after selecting a server again.
-    pub(crate) async fn execute<Op: Operation>(&self, mut op: Op) -> Result<Op::Output> {
-        // The first attempt's error, once a retry is under way.
+    /// command against that server, adds the session fields, sends it and reads the reply. A
+    /// retryable read or write that fails with a retryable error is tried once more, after
+    /// selecting a server again (a write with the same `txnNumber`).
+    pub(crate) async fn run<Op: Operation>(
+        &self,
+        mut op: Op,
+        mut run: Run<'_>,
+    ) -> (Result<Op::Output>, Leftovers) {
+        let mut implicit: Option<ClientSession> = None;
         let mut first_error: Option<Error> = None;
+        let mut txn_number: Option<i64> = None;
+        let mut deprioritized: Vec<ServerAddress> = Vec::new();
         loop {
+            let mut owned = None;
+            let pinned = run.pinned.is_some();
             let selection = op.selection();
-            let mut conn = match self.check_out(&selection).await {
-                Ok(conn) => conn,
-                // The retry found no server: the error that caused the retry says more.
-                Err(e) => return op.handle_error(first_error.unwrap_or(e)),
-            };
-            let server = stream_description(&conn);
-            let mut cmd = match op.build(&server) {
-                Ok(cmd) => cmd,
-                Err(e) => return op.handle_error(e),
-            };
-            if let Selection::Criteria(criteria) = &selection {
-                conn.apply_read_preference(&mut cmd.body, criteria);
+            if !pinned {
+                match self.check_out(&selection, &deprioritized).await {
+                    Ok(conn) => owned = Some(conn),
+                    // The retry found no server: the error that caused the retry says more.
+                    Err(e) => {
+                        let e = match first_error {
+                            Some(first) => retry::error_after_retry(first, e),
+                            None => e,
+                        };
+                        return (op.handle_error(e), Leftovers::default());
+                    }
+                }
             }
-            // Retryable writes will add the session and txnNumber here (the same on the retry).
-            let sent = conn
-                .command_with_sequences(&cmd.db, cmd.body, cmd.sequences)
+            let Some(conn) = run.pinned.as_deref_mut().or(owned.as_mut()) else {
+                return (
+                    Err(Error::internal("no connection to run the operation on")),
+                    Leftovers::default(),
+                );
+            };
+            let mut session =
+                match self.session_for(&op, conn, run.session.as_deref_mut(), &mut implicit) {
+                    Ok(s) => s,
+                    Err(e) => return (op.handle_error(e), Leftovers::default()),
+                };
+            let retry_writes = self.options().retry_writes != Some(false);
+            if first_error.is_none() && op.retryability() == Retryability::Write && retry_writes {
+                txn_number = session
+                    .as_deref_mut()
+                    .and_then(ClientSession::next_txn_number);
+            }
+            let sent = self
+                .attempt(
+                    &mut op,
+                    &selection,
+                    conn,
+                    session.as_deref_mut(),
+                    txn_number,
+                )
                 .await;
-            let reply: Document = match sent {
+            let reply = match sent {
                 Ok(reply) => reply,
-                Err(e) => {
-                    if first_error.is_none() && should_retry(&e, op.retryability(), self.options())
+                Err(mut e) => {
+                    if e.is_network_error() {
+                        if let Some(s) = session {
+                            s.mark_dirty();
+                        }
+                        if txn_number.is_some() {
+                            e.add_label(retry::RETRYABLE_WRITE_ERROR);
+                        }
+                    }
+                    let attempt = retry::Attempt {
+                        retry_reads: self.options().retry_reads != Some(false),
+                        retry_writes,
+                        had_txn_number: txn_number.is_some(),
+                        max_wire_version: conn.description().max_wire_version,
+                    };
+                    // A pinned connection cannot be swapped for another: no retry.
+                    if first_error.is_none()
+                        && !pinned
+                        && retry::should_retry(&e, op.retryability(), &attempt)
                     {
                         tracing::debug!(operation = Op::NAME, error = %e, "retrying once");
+                        deprioritized.push(conn.address().clone());
                         first_error = Some(e);
                         continue;
                     }
-                    return op.handle_error(e);
+                    let e = match first_error {
+                        Some(first) => retry::error_after_retry(first, e),
+                        None => e,
+                    };
+                    return (op.handle_error(e), Leftovers::default());
                 }
             };
             let ctx = ResponseContext {
@@ -75,100 +171,111 @@ impl Client {
             };
             // A reply that does not parse is the server's answer, not a network failure: not
             // retried.
-            return op
+            let out = op
                 .handle_response(reply, &ctx)
                 .or_else(|e| op.handle_error(e));
+            let leftovers = Leftovers {
+                session: implicit.filter(|_| run.keep_session),
+                connection: owned.filter(|_| run.keep_connection),
+            };
+            return (out, leftovers);
         }
     }
 
-    async fn check_out(&self, selection: &Selection) -> Result<ConnectionHandle> {
+    /// The session an attempt runs in: the explicit one (an error if the deployment does not
+    /// support sessions or the write is unacknowledged), or an implicit one when the
+    /// deployment supports sessions and the operation is acknowledged.
+    fn session_for<'s, Op: Operation>(
+        &self,
+        op: &Op,
+        conn: &ConnectionHandle,
+        explicit: Option<&'s mut ClientSession>,
+        implicit: &'s mut Option<ClientSession>,
+    ) -> Result<Option<&'s mut ClientSession>> {
+        let timeout = conn.description().logical_session_timeout;
+        if let Some(s) = explicit {
+            if !s.belongs_to(self) {
+                return Err(Error::invalid_argument(
+                    "the session was started by another client; start one with this client's \
+                     start_session()",
+                ));
+            }
+            if timeout.is_none() {
+                return Err(Error::new(ErrorKind::NotSupported {
+                    message: format!(
+                        "{} does not support sessions (its hello has no \
+                         logicalSessionTimeoutMinutes); run the operation without .session()",
+                        conn.address()
+                    ),
+                }));
+            }
+            if !op.is_acknowledged() {
+                return Err(Error::invalid_argument(
+                    "an unacknowledged write (w: 0) cannot run in an explicit session; remove \
+                     .session() or use an acknowledged write concern",
+                ));
+            }
+            s.set_timeout(timeout);
+            return Ok(Some(s));
+        }
+        if timeout.is_none() || !op.takes_implicit_session() {
+            return Ok(None);
+        }
+        if implicit.is_none() {
+            *implicit = Some(ClientSession::new(
+                self.clone(),
+                SessionOptions::default(),
+                true,
+                timeout,
+            ));
+        }
+        Ok(implicit.as_mut())
+    }
+
+    /// One attempt: build, stamp, send, and gossip the reply's times.
+    async fn attempt<Op: Operation>(
+        &self,
+        op: &mut Op,
+        selection: &Selection,
+        conn: &mut ConnectionHandle,
+        session: Option<&mut ClientSession>,
+        txn_number: Option<i64>,
+    ) -> Result<Document> {
+        let server = stream_description(conn);
+        let mut cmd = op.build(&server)?;
+        if let Selection::Criteria(criteria) = selection {
+            conn.apply_read_preference(&mut cmd.body, criteria);
+        }
+        session::stamp(
+            &mut cmd.body,
+            session::Stamp {
+                session: session.as_deref(),
+                txn_number,
+                client_time: self.cluster_clock().get(),
+                is_read: op.retryability() == Retryability::Read,
+            },
+        );
+        let reply = conn
+            .command_with_sequences(&cmd.db, cmd.body, cmd.sequences)
+            .await?;
+        let (cluster, op_time) = session::cluster_time::times_of(&reply);
+        if let Some(c) = &cluster {
+            self.cluster_clock().advance(c);
+        }
+        if let Some(s) = session {
+            s.observe(cluster.as_ref(), op_time);
+        }
+        Ok(reply)
+    }
+
+    async fn check_out(
+        &self,
+        selection: &Selection,
+        deprioritized: &[ServerAddress],
+    ) -> Result<ConnectionHandle> {
         match selection {
-            Selection::Criteria(criteria) => self.select(criteria).await,
+            Selection::Criteria(criteria) => self.select_with(criteria, deprioritized).await,
             Selection::Server(address) => self.connection_to(address).await,
         }
-    }
-}
-
-/// Whether a failed attempt is tried again (once; the executor counts). Retryable Reads
-/// specification: reads, unless `retryReads=false`, after a network error or an error of the
-/// "not primary"/"recovering" family. Writes are not retried yet.
-pub(crate) fn should_retry(
-    error: &Error,
-    retryability: Retryability,
-    options: &ClientOptions,
-) -> bool {
-    match retryability {
-        Retryability::Read => options.retry_reads != Some(false) && is_retryable_read_error(error),
-        Retryability::Write | Retryability::None => false,
-    }
-}
-
-/// Network errors and the "not primary"/"recovering" codes (plus HostUnreachable,
-/// HostNotFound, NetworkTimeout, SocketException, ExceededTimeLimit, ReadConcernMajorityNot
-/// AvailableYet).
-fn is_retryable_read_error(e: &Error) -> bool {
-    match &*e.kind {
-        ErrorKind::Command { code, message, .. } => {
-            // Code 0: the reply had none, so SDAM decides by the message.
-            crate::sdam::is_state_change_error((*code != 0).then_some(*code), message)
-                || matches!(code, 6 | 7 | 89 | 9001 | 262 | 134)
-        }
-        _ => e.is_network_error(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    fn command(code: i32, message: &str) -> Error {
-        Error::new(ErrorKind::Command {
-            code,
-            code_name: String::new(),
-            message: message.into(),
-        })
-    }
-
-    fn io() -> Error {
-        Error::new(ErrorKind::Io(Arc::new(std::io::Error::from(
-            std::io::ErrorKind::ConnectionReset,
-        ))))
-    }
-
-    #[test]
-    fn reads_are_retried_after_network_and_not_primary_errors() {
-        let o = ClientOptions::default();
-        for e in [
-            io(),
-            command(10107, "not writable primary"),
-            command(91, "shutting down"),
-            command(0, "node is recovering"),
-            command(89, "network timeout"),
-            command(262, "exceeded time limit"),
-        ] {
-            assert!(should_retry(&e, Retryability::Read, &o), "{e}");
-        }
-        for e in [
-            command(11000, "duplicate key"),
-            command(13, "unauthorized"),
-            Error::invalid_argument("x"),
-            Error::new(ErrorKind::ServerSelection {
-                message: "x".into(),
-            }),
-        ] {
-            assert!(!should_retry(&e, Retryability::Read, &o), "{e}");
-        }
-    }
-
-    #[test]
-    fn retry_reads_false_writes_and_commands_are_not_retried() {
-        let mut o = ClientOptions::default();
-        assert!(!should_retry(&io(), Retryability::Write, &o));
-        assert!(!should_retry(&io(), Retryability::None, &o));
-        o.retry_reads = Some(false);
-        assert!(!should_retry(&io(), Retryability::Read, &o));
-        o.retry_reads = Some(true);
-        assert!(should_retry(&io(), Retryability::Read, &o));
     }
 }

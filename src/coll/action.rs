@@ -2,20 +2,19 @@
 //! only describes its operation(s); [`Client::execute`] runs them.
 
 use std::collections::HashMap;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use bson::{oid::ObjectId, Bson, Document};
-use serde::de::DeserializeOwned;
 
 use super::options::*;
 use super::UpdateModifications;
-use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::operation::{self, write_result};
 use crate::options::WriteConcern;
 use crate::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateResult};
-use crate::Client;
+use crate::{Client, ClientSession};
+
+pub use super::cursor_action::{Aggregate, ExplicitSession, Find, FindOne, ImplicitSession};
 
 /// Puts `_id` first, generating an ObjectId when the document has none.
 fn with_id(mut d: Document) -> (Document, Bson) {
@@ -38,6 +37,7 @@ pub struct InsertOne<'a> {
     coll: &'a str,
     doc: Result<Document>,
     options: InsertOneOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> InsertOne<'a> {
@@ -53,7 +53,15 @@ impl<'a> InsertOne<'a> {
             coll,
             doc,
             options: InsertOneOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(InsertOneOptions;
@@ -71,6 +79,7 @@ impl<'a> InsertOne<'a> {
             db: self.db,
             coll: self.coll,
             docs: vec![self.doc],
+            session: self.session,
             options: InsertManyOptions {
                 bypass_document_validation: self.options.bypass_document_validation,
                 ordered: Some(true),
@@ -96,6 +105,7 @@ pub struct InsertMany<'a> {
     coll: &'a str,
     docs: Vec<Result<Document>>,
     options: InsertManyOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> InsertMany<'a> {
@@ -111,7 +121,15 @@ impl<'a> InsertMany<'a> {
             coll,
             docs,
             options: InsertManyOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(InsertManyOptions;
@@ -125,7 +143,7 @@ impl<'a> InsertMany<'a> {
         comment: Bson,
     );
 
-    async fn execute(self) -> Result<InsertManyResult> {
+    async fn execute(mut self) -> Result<InsertManyResult> {
         if self.docs.is_empty() {
             return Err(Error::invalid_argument(
                 "insert_many: no documents to insert; pass at least one",
@@ -149,7 +167,10 @@ impl<'a> InsertMany<'a> {
         // One operation per batch; each batch is cut to the limits of the server it goes to.
         while offset < total {
             let op = operation::Insert::new(self.db, self.coll, &docs, offset, &options);
-            let r = self.client.execute(op).await?;
+            let r = self
+                .client
+                .execute_in(op, self.session.as_deref_mut())
+                .await?;
             if r.taken == 0 {
                 return Err(Error::internal("insert: a batch sent no documents"));
             }
@@ -185,6 +206,7 @@ pub struct Update<'a> {
     update: UpdateModifications,
     multi: bool,
     options: UpdateOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> Update<'a> {
@@ -204,7 +226,15 @@ impl<'a> Update<'a> {
             update,
             multi,
             options: UpdateOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(UpdateOptions;
@@ -235,7 +265,7 @@ impl<'a> Update<'a> {
             self.multi,
             options,
         )?;
-        self.client.execute(op).await
+        self.client.execute_in(op, self.session).await
     }
 }
 into_future!(Update<'a> => UpdateResult);
@@ -249,6 +279,7 @@ pub struct ReplaceOne<'a> {
     filter: Document,
     replacement: Result<Document>,
     options: ReplaceOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> ReplaceOne<'a> {
@@ -266,7 +297,15 @@ impl<'a> ReplaceOne<'a> {
             filter,
             replacement,
             options: ReplaceOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(ReplaceOptions;
@@ -294,7 +333,7 @@ impl<'a> ReplaceOne<'a> {
             self.replacement?,
             options,
         )?;
-        self.client.execute(op).await
+        self.client.execute_in(op, self.session).await
     }
 }
 into_future!(ReplaceOne<'a> => UpdateResult);
@@ -309,6 +348,7 @@ pub struct Delete<'a> {
     filter: Document,
     many: bool,
     options: DeleteOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> Delete<'a> {
@@ -326,7 +366,15 @@ impl<'a> Delete<'a> {
             filter,
             many,
             options: DeleteOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(DeleteOptions;
@@ -344,139 +392,10 @@ impl<'a> Delete<'a> {
         let mut options = self.options;
         options.write_concern = self.client.write_concern_or_default(options.write_concern);
         let op = operation::Delete::new(self.db, self.coll, self.filter, self.many, options);
-        self.client.execute(op).await
+        self.client.execute_in(op, self.session).await
     }
 }
 into_future!(Delete<'a> => DeleteResult);
-
-/// [`Collection::find`](crate::Collection::find).
-#[must_use = "an action does nothing until it is awaited"]
-pub struct Find<'a, T> {
-    client: &'a Client,
-    db: &'a str,
-    coll: &'a str,
-    filter: Document,
-    options: FindOptions,
-    _type: PhantomData<fn() -> T>,
-}
-
-impl<'a, T> Find<'a, T> {
-    pub(crate) fn new(client: &'a Client, db: &'a str, coll: &'a str, filter: Document) -> Self {
-        Self {
-            client,
-            db,
-            coll,
-            filter,
-            options: FindOptions::default(),
-            _type: PhantomData,
-        }
-    }
-
-    setters!(FindOptions;
-        /// Order of the results.
-        sort: Document,
-        /// Which fields to return.
-        projection: Document,
-        /// At most this many documents (negative: also a single batch).
-        limit: i64,
-        /// Skip this many documents first.
-        skip: u64,
-        /// Documents per batch.
-        batch_size: u32,
-        /// `maxTimeMS`.
-        max_time: Duration,
-        /// A comment.
-        comment: Bson,
-        /// The index to use.
-        hint: Hint,
-        /// Let the server use temporary files for large sorts.
-        allow_disk_use: bool,
-    );
-}
-
-impl<T> Find<'_, T> {
-    async fn execute(self) -> Result<Cursor<T>> {
-        let op = operation::Find::new(
-            self.db,
-            self.coll,
-            self.filter,
-            self.options,
-            self.client.read_concern(),
-            self.client.read_criteria(),
-        );
-        let spec = self.client.execute(op).await?;
-        Ok(Cursor::new(self.client.clone(), spec))
-    }
-}
-into_future!(Find<'a, T: DeserializeOwned Send Sync> => Cursor<T>);
-
-/// [`Collection::find_one`](crate::Collection::find_one).
-#[must_use = "an action does nothing until it is awaited"]
-pub struct FindOne<'a, T> {
-    client: &'a Client,
-    db: &'a str,
-    coll: &'a str,
-    filter: Document,
-    options: FindOneOptions,
-    _type: PhantomData<fn() -> T>,
-}
-
-impl<'a, T> FindOne<'a, T> {
-    pub(crate) fn new(client: &'a Client, db: &'a str, coll: &'a str, filter: Document) -> Self {
-        Self {
-            client,
-            db,
-            coll,
-            filter,
-            options: FindOneOptions::default(),
-            _type: PhantomData,
-        }
-    }
-
-    setters!(FindOneOptions;
-        /// Which document comes first.
-        sort: Document,
-        /// Which fields to return.
-        projection: Document,
-        /// Skip this many documents first.
-        skip: u64,
-        /// `maxTimeMS`.
-        max_time: Duration,
-        /// A comment.
-        comment: Bson,
-        /// The index to use.
-        hint: Hint,
-    );
-}
-
-impl<T: DeserializeOwned> FindOne<'_, T> {
-    async fn execute(self) -> Result<Option<T>> {
-        let o = self.options;
-        let find = Find::<Document> {
-            client: self.client,
-            db: self.db,
-            coll: self.coll,
-            filter: self.filter,
-            options: FindOptions {
-                sort: o.sort,
-                projection: o.projection,
-                skip: o.skip,
-                max_time: o.max_time,
-                comment: o.comment,
-                hint: o.hint,
-                limit: Some(-1),
-                ..FindOptions::default()
-            },
-            _type: PhantomData,
-        };
-        let mut cursor = find.execute().await?;
-        match cursor.next_document().await? {
-            Some(d) => Ok(Some(bson::from_document(d)?)),
-            None => Ok(None),
-        }
-    }
-}
-into_future!(FindOne<'a, T: DeserializeOwned Send Sync> => Option<T>);
 
 /// [`Collection::count_documents`](crate::Collection::count_documents).
 #[must_use = "an action does nothing until it is awaited"]
@@ -486,6 +405,7 @@ pub struct CountDocuments<'a> {
     coll: &'a str,
     filter: Document,
     options: CountOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> CountDocuments<'a> {
@@ -496,7 +416,15 @@ impl<'a> CountDocuments<'a> {
             coll,
             filter,
             options: CountOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(CountOptions;
@@ -521,7 +449,7 @@ impl<'a> CountDocuments<'a> {
             self.client.read_concern(),
             self.client.read_criteria(),
         );
-        self.client.execute(op).await
+        self.client.execute_in(op, self.session).await
     }
 }
 into_future!(CountDocuments<'a> => u64);
@@ -535,6 +463,7 @@ pub struct Distinct<'a> {
     field: String,
     filter: Document,
     options: DistinctOptions,
+    session: Option<&'a mut ClientSession>,
 }
 
 impl<'a> Distinct<'a> {
@@ -552,7 +481,15 @@ impl<'a> Distinct<'a> {
             field,
             filter,
             options: DistinctOptions::default(),
+            session: None,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(DistinctOptions;
@@ -574,74 +511,10 @@ impl<'a> Distinct<'a> {
             self.client.read_concern(),
             self.client.read_criteria(),
         );
-        self.client.execute(op).await
+        self.client.execute_in(op, self.session).await
     }
 }
 into_future!(Distinct<'a> => Vec<Bson>);
-
-/// [`Collection::aggregate`](crate::Collection::aggregate) and
-/// [`Database::aggregate`](crate::Database::aggregate).
-#[must_use = "an action does nothing until it is awaited"]
-pub struct Aggregate<'a> {
-    client: &'a Client,
-    db: String,
-    /// `None`: a database-level aggregation.
-    coll: Option<String>,
-    pipeline: Vec<Document>,
-    options: AggregateOptions,
-}
-
-impl<'a> Aggregate<'a> {
-    pub(crate) fn new(
-        client: &'a Client,
-        db: String,
-        coll: Option<String>,
-        pipeline: Vec<Document>,
-    ) -> Self {
-        Self {
-            client,
-            db,
-            coll,
-            pipeline,
-            options: AggregateOptions::default(),
-        }
-    }
-
-    setters!(AggregateOptions;
-        /// Let the server use temporary files.
-        allow_disk_use: bool,
-        /// Documents per batch.
-        batch_size: u32,
-        /// `maxTimeMS`.
-        max_time: Duration,
-        /// A comment.
-        comment: Bson,
-        /// The index to use.
-        hint: Hint,
-        /// Variables (`let`).
-        let_vars: Document,
-        /// The write concern for `$out`/`$merge`.
-        write_concern: WriteConcern,
-        /// Skip the collection's schema validation.
-        bypass_document_validation: bool,
-    );
-
-    async fn execute(self) -> Result<Cursor<Document>> {
-        let mut options = self.options;
-        options.write_concern = self.client.write_concern_or_default(options.write_concern);
-        let op = operation::Aggregate::new(
-            self.db,
-            self.coll,
-            self.pipeline,
-            options,
-            self.client.read_concern(),
-            self.client.read_criteria(),
-        );
-        let spec = self.client.execute(op).await?;
-        Ok(Cursor::new(self.client.clone(), spec))
-    }
-}
-into_future!(Aggregate<'a> => Cursor<Document>);
 
 #[cfg(test)]
 mod tests {

@@ -15,11 +15,15 @@ use super::UpdateModifications;
 use crate::error::Result;
 use crate::operation::FindAndModify;
 use crate::options::WriteConcern;
-use crate::Client;
+use crate::{Client, ClientSession};
 
 /// Runs the operation and reads the document into `T`.
-async fn run<T: DeserializeOwned>(client: &Client, op: FindAndModify) -> Result<Option<T>> {
-    match client.execute(op).await? {
+async fn run<T: DeserializeOwned>(
+    client: &Client,
+    op: FindAndModify,
+    session: Option<&mut ClientSession>,
+) -> Result<Option<T>> {
+    match client.execute_in(op, session).await? {
         Some(d) => Ok(Some(bson::from_document(d)?)),
         None => Ok(None),
     }
@@ -33,6 +37,7 @@ pub struct FindOneAndDelete<'a, T> {
     coll: &'a str,
     filter: Document,
     options: FindOneAndDeleteOptions,
+    session: Option<&'a mut ClientSession>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -44,8 +49,16 @@ impl<'a, T> FindOneAndDelete<'a, T> {
             coll,
             filter,
             options: FindOneAndDeleteOptions::default(),
+            session: None,
             _type: PhantomData,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(FindOneAndDeleteOptions;
@@ -71,7 +84,7 @@ impl<T: DeserializeOwned> FindOneAndDelete<'_, T> {
         let mut options = self.options;
         options.write_concern = self.client.write_concern_or_default(options.write_concern);
         let op = FindAndModify::delete(self.db, self.coll, self.filter, options);
-        run(self.client, op).await
+        run(self.client, op, self.session).await
     }
 }
 into_future!(FindOneAndDelete<'a, T: DeserializeOwned Send Sync> => Option<T>);
@@ -85,6 +98,7 @@ pub struct FindOneAndUpdate<'a, T> {
     filter: Document,
     update: UpdateModifications,
     options: FindOneAndUpdateOptions,
+    session: Option<&'a mut ClientSession>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -103,8 +117,16 @@ impl<'a, T> FindOneAndUpdate<'a, T> {
             filter,
             update,
             options: FindOneAndUpdateOptions::default(),
+            session: None,
             _type: PhantomData,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(FindOneAndUpdateOptions;
@@ -138,7 +160,7 @@ impl<T: DeserializeOwned> FindOneAndUpdate<'_, T> {
         let mut options = self.options;
         options.write_concern = self.client.write_concern_or_default(options.write_concern);
         let op = FindAndModify::update(self.db, self.coll, self.filter, self.update, options)?;
-        run(self.client, op).await
+        run(self.client, op, self.session).await
     }
 }
 into_future!(FindOneAndUpdate<'a, T: DeserializeOwned Send Sync> => Option<T>);
@@ -152,6 +174,7 @@ pub struct FindOneAndReplace<'a, T> {
     filter: Document,
     replacement: Result<Document>,
     options: FindOneAndReplaceOptions,
+    session: Option<&'a mut ClientSession>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -170,8 +193,16 @@ impl<'a, T> FindOneAndReplace<'a, T> {
             filter,
             replacement,
             options: FindOneAndReplaceOptions::default(),
+            session: None,
             _type: PhantomData,
         }
+    }
+
+    /// Runs the operation in `session` (an explicit session from
+    /// [`Client::start_session`](crate::Client::start_session)).
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     setters!(FindOneAndReplaceOptions;
@@ -204,7 +235,7 @@ impl<T: DeserializeOwned> FindOneAndReplace<'_, T> {
         options.write_concern = self.client.write_concern_or_default(options.write_concern);
         let op =
             FindAndModify::replace(self.db, self.coll, self.filter, self.replacement?, options)?;
-        run(self.client, op).await
+        run(self.client, op, self.session).await
     }
 }
 into_future!(FindOneAndReplace<'a, T: DeserializeOwned Send Sync> => Option<T>);

@@ -24,6 +24,7 @@
 #[macro_use]
 mod macros;
 pub(crate) mod action;
+mod cursor_action;
 mod find_and_modify;
 pub(crate) mod options;
 

@@ -33,6 +33,8 @@ pub(crate) struct EstablishOptions {
     /// Name servers to resolve host names with before the system's: those given for a
     /// `mongodb+srv://` lookup (`ClientOptions::host_resolver`).
     pub(crate) resolver: Option<ResolverConfig>,
+    /// `loadBalanced=true`: the handshake says so and the reply must carry a `serviceId`.
+    pub(crate) load_balanced: bool,
 }
 
 /// Opens, handshakes and authenticates a connection to `address`. `id` names the connection in
@@ -105,6 +107,15 @@ async fn establish_inner(
         Err(e) => return Err(closed_after_tls(address, opts.tls.as_deref(), e)),
     };
     let hello = parse_hello(address, &reply).inspect_err(|_| conn.mark_broken())?;
+    if opts.load_balanced && hello.description.service_id.is_none() {
+        conn.mark_broken();
+        // Not a network error: waiting or reconnecting will not fix it.
+        return Err(Error::new(ErrorKind::NotSupported {
+            message: format!(
+                "{address} answered the handshake without a serviceId although loadBalanced=true                  was sent: it is not a load balancer in front of a deployment configured for one                  (or the server is older than 5.0); remove loadBalanced=true from the connection                  string, or connect through the load balancer"
+            ),
+        }));
+    }
     conn.set_handshake_rtt(hello_started.elapsed());
     conn.set_hello(hello);
     let user = auth::authenticate(&mut conn, plan).await?;

@@ -56,6 +56,9 @@ pub(crate) fn build_hello(opts: &EstablishOptions) -> Document {
         "helloOk": true,
         "client": client_metadata(opts.app_name.as_deref()),
     };
+    if opts.load_balanced {
+        cmd.insert("loadBalanced", true);
+    }
     if let Some(credential) = &opts.credential {
         if credential.mechanism == Some(AuthMechanism::MongoDbX509) {
             cmd.insert(

@@ -177,6 +177,7 @@ fn x509_opts(tls: Option<Arc<PassThroughTls>>, user: Option<&str>) -> EstablishO
         connect_timeout: Some(Duration::from_secs(5)),
         socket_timeout: None,
         resolver: None,
+        load_balanced: false,
     }
 }
 

@@ -70,6 +70,10 @@ impl Operation for Delete {
             Retryability::Write
         }
     }
+
+    fn is_acknowledged(&self) -> bool {
+        super::acknowledged(self.options.write_concern.as_ref())
+    }
 }
 
 #[cfg(test)]

@@ -143,6 +143,10 @@ impl Operation for Insert<'_> {
     fn retryability(&self) -> Retryability {
         Retryability::Write
     }
+
+    fn is_acknowledged(&self) -> bool {
+        super::acknowledged(self.options.write_concern.as_ref())
+    }
 }
 
 #[cfg(test)]

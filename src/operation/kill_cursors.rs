@@ -11,6 +11,8 @@ pub(crate) struct KillCursors {
     db: String,
     coll: String,
     id: i64,
+    /// The explicit session's `lsid`, when the cursor was opened in one.
+    lsid: Option<Document>,
 }
 
 impl KillCursors {
@@ -20,7 +22,15 @@ impl KillCursors {
             db,
             coll,
             id,
+            lsid: None,
         }
+    }
+
+    /// Sends `lsid` (the explicit session the cursor was opened in) instead of an implicit
+    /// session.
+    pub(crate) fn with_lsid(mut self, lsid: Option<Document>) -> Self {
+        self.lsid = lsid;
+        self
     }
 }
 
@@ -29,7 +39,10 @@ impl Operation for KillCursors {
     const NAME: &'static str = "killCursors";
 
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
-        let cmd = doc! { "killCursors": self.coll.as_str(), "cursors": [self.id] };
+        let mut cmd = doc! { "killCursors": self.coll.as_str(), "cursors": [self.id] };
+        if let Some(lsid) = &self.lsid {
+            cmd.insert("lsid", lsid.clone());
+        }
         Ok(Command::new(self.db.clone(), cmd))
     }
 
@@ -44,6 +57,10 @@ impl Operation for KillCursors {
 
     fn retryability(&self) -> Retryability {
         Retryability::None
+    }
+
+    fn takes_implicit_session(&self) -> bool {
+        self.lsid.is_none()
     }
 }
 

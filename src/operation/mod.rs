@@ -75,6 +75,22 @@ pub(crate) trait Operation {
 
     /// Read, write or neither, for retry decisions.
     fn retryability(&self) -> Retryability;
+
+    /// False for a write with `w: 0`: it runs without a session and is never retried.
+    fn is_acknowledged(&self) -> bool {
+        true
+    }
+
+    /// Whether the executor adds an implicit session when the caller gave none (not for
+    /// unacknowledged writes, `endSessions`, or a command that carries its own `lsid`).
+    fn takes_implicit_session(&self) -> bool {
+        self.is_acknowledged()
+    }
+}
+
+/// False for `w: 0` (without `j: true`): the server sends no acknowledgment.
+pub(crate) fn acknowledged(wc: Option<&WriteConcern>) -> bool {
+    !wc.is_some_and(|wc| wc.w == Some(Acknowledgment::Nodes(0)) && wc.journal != Some(true))
 }
 
 /// A command ready to send: database, body and kind-1 document sequences.
@@ -110,8 +126,7 @@ pub(crate) enum Selection {
 pub(crate) enum Retryability {
     /// A retryable read (Retryable Reads specification).
     Read,
-    /// A write that a later change will retry (Retryable Writes: txnNumber, same lsid); not
-    /// retried today.
+    /// A retryable write (Retryable Writes: `txnNumber`, the same on the retry).
     Write,
     /// Never retried (`runCommand`, cursor follow-ups, `$out`/`$merge`).
     None,

@@ -10,6 +10,8 @@ use crate::sdam::SelectionCriteria;
 pub(crate) struct RunCommand {
     db: String,
     command: Document,
+    /// `endSessions` must not itself run in a session.
+    sessionless: bool,
 }
 
 impl RunCommand {
@@ -17,7 +19,14 @@ impl RunCommand {
         Self {
             db: db.into(),
             command,
+            sessionless: false,
         }
+    }
+
+    /// Sent without `lsid`.
+    pub(crate) fn without_session(mut self) -> Self {
+        self.sessionless = true;
+        self
     }
 }
 
@@ -40,6 +49,10 @@ impl Operation for RunCommand {
     /// What the command does is unknown: never retried.
     fn retryability(&self) -> Retryability {
         Retryability::None
+    }
+
+    fn takes_implicit_session(&self) -> bool {
+        !self.sessionless
     }
 }
 

@@ -159,6 +159,10 @@ impl Operation for Update {
             Retryability::Write
         }
     }
+
+    fn is_acknowledged(&self) -> bool {
+        super::acknowledged(self.write_concern.as_ref())
+    }
 }
 
 #[cfg(test)]

@@ -33,12 +33,13 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use bson::oid::ObjectId;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -111,6 +112,13 @@ impl Default for PoolOptions {
 pub(crate) trait PoolConnection: Send + 'static {
     /// True once the connection must not be reused.
     fn is_broken(&self) -> bool;
+
+    /// The `serviceId` of the server behind a load balancer (load-balanced mode only): the
+    /// pool keeps a generation per service, so one service's failure clears only its
+    /// connections.
+    fn service_id(&self) -> Option<ObjectId> {
+        None
+    }
 }
 
 /// Opens connections for a pool. The real one runs `conn::establish`; tests inject fakes.
@@ -128,6 +136,8 @@ pub(crate) trait Connector: Send + Sync + 'static {
 struct Idle<T> {
     conn: T,
     generation: u32,
+    /// The generation of the connection's service when it opened (load-balanced mode).
+    service_generation: u32,
     since: Instant,
 }
 
@@ -138,6 +148,8 @@ struct State<T> {
     /// Connections being opened.
     pending: u32,
     generation: u32,
+    /// Load-balanced mode: the generation of each `serviceId` (absent: 0).
+    service_generations: HashMap<ObjectId, u32>,
     next_id: u32,
     closed: bool,
     waiting: u32,
@@ -173,6 +185,24 @@ impl<T> State<T> {
     fn note_open(&mut self) {
         self.peak_open = self.peak_open.max(self.open());
     }
+
+    /// The current generation of `service` (0 when it was never cleared).
+    fn service_generation(&self, service: Option<ObjectId>) -> u32 {
+        service
+            .and_then(|id| self.service_generations.get(&id).copied())
+            .unwrap_or(0)
+    }
+
+    /// True when the connection belongs to an older generation of the pool or its service.
+    fn is_stale<P: PoolConnection>(
+        &self,
+        conn: &P,
+        generation: u32,
+        service_generation: u32,
+    ) -> bool {
+        generation != self.generation
+            || self.service_generation(conn.service_id()) != service_generation
+    }
 }
 
 struct Inner<C: Connector> {
@@ -191,8 +221,8 @@ impl<C: Connector> Inner<C> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn is_perished(&self, idle: &Idle<C::Conn>, generation: u32, now: Instant) -> bool {
-        idle.generation != generation
+    fn is_perished(&self, idle: &Idle<C::Conn>, state: &State<C::Conn>, now: Instant) -> bool {
+        state.is_stale(&idle.conn, idle.generation, idle.service_generation)
             || idle.conn.is_broken()
             || self
                 .options
@@ -203,11 +233,11 @@ impl<C: Connector> Inner<C> {
     /// Removes perished idle connections; returns them so they are dropped outside the lock.
     fn prune(&self, state: &mut State<C::Conn>) -> Vec<C::Conn> {
         let now = Instant::now();
-        let generation = state.generation;
         let mut dead = Vec::new();
         let mut keep = VecDeque::with_capacity(state.idle.len());
-        while let Some(i) = state.idle.pop_front() {
-            if self.is_perished(&i, generation, now) {
+        let idle = std::mem::take(&mut state.idle);
+        for i in idle {
+            if self.is_perished(&i, state, now) {
                 dead.push(i.conn);
             } else {
                 keep.push_back(i);
@@ -302,6 +332,7 @@ impl<C: Connector> Pool<C> {
                     checked_out: 0,
                     pending: 0,
                     generation: 0,
+                    service_generations: HashMap::new(),
                     next_id: 1,
                     closed: false,
                     waiting: 0,
@@ -347,6 +378,22 @@ impl<C: Connector> Pool<C> {
             }
             st.generation = st.generation.wrapping_add(1);
             tracing::debug!(address = %self.inner.address, generation = st.generation, "connection pool cleared");
+            self.inner.prune(&mut st)
+        };
+        drop(dead);
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Clears the connections of one service (load-balanced mode) if it is still at
+    /// `generation`: the others stay.
+    pub(crate) fn clear_service(&self, service: ObjectId, generation: u32) {
+        let dead = {
+            let mut st = self.inner.lock();
+            let current = st.service_generations.entry(service).or_insert(0);
+            if *current != generation {
+                return;
+            }
+            *current = current.wrapping_add(1);
             self.inner.prune(&mut st)
         };
         drop(dead);
@@ -410,6 +457,7 @@ impl<C: Connector> Pool<C> {
                         Next::Done(Ok(PooledConnection {
                             conn: Some(idle.conn),
                             generation: idle.generation,
+                            service_generation: idle.service_generation,
                             pool: Arc::clone(&self.inner),
                             discard: false,
                         }))
@@ -493,11 +541,13 @@ impl<C: Connector> Pool<C> {
                 st.created += 1;
                 st.checked_out += 1;
                 st.note_open();
+                let service_generation = st.service_generation(conn.service_id());
                 drop(st);
                 inner.changed.notify_waiters();
                 Ok(PooledConnection {
                     conn: Some(conn),
                     generation,
+                    service_generation,
                     pool: Arc::clone(&self.inner),
                     discard: false,
                 })
@@ -584,9 +634,11 @@ impl<C: Connector> Pool<C> {
                     st.pending = st.pending.saturating_sub(1);
                     st.created += 1;
                     if st.generation == generation && !st.closed {
+                        let service_generation = st.service_generation(conn.service_id());
                         st.idle.push_back(Idle {
                             conn,
                             generation,
+                            service_generation,
                             since: Instant::now(),
                         });
                         st.note_open();
@@ -615,6 +667,7 @@ impl<C: Connector> Pool<C> {
 pub(crate) struct PooledConnection<C: Connector> {
     conn: Option<C::Conn>,
     generation: u32,
+    service_generation: u32,
     pool: Arc<Inner<C>>,
     discard: bool,
 }
@@ -623,6 +676,11 @@ impl<C: Connector> PooledConnection<C> {
     /// The pool generation this connection belongs to (for [`Pool::clear`]).
     pub(crate) fn generation(&self) -> u32 {
         self.generation
+    }
+
+    /// The generation of the connection's service (for [`Pool::clear_service`]).
+    pub(crate) fn service_generation(&self) -> u32 {
+        self.service_generation
     }
 
     /// Closes the connection instead of returning it to the pool.
@@ -651,12 +709,15 @@ impl<C: Connector> Drop for PooledConnection<C> {
         let inner = &*self.pool;
         let mut st = inner.lock();
         st.checked_out = st.checked_out.saturating_sub(1);
-        let reuse =
-            !self.discard && !conn.is_broken() && !st.closed && st.generation == self.generation;
+        let reuse = !self.discard
+            && !conn.is_broken()
+            && !st.closed
+            && !st.is_stale(&conn, self.generation, self.service_generation);
         let dead = if reuse {
             st.idle.push_back(Idle {
                 conn,
                 generation: self.generation,
+                service_generation: self.service_generation,
                 since: Instant::now(),
             });
             None

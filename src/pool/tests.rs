@@ -6,11 +6,16 @@ use super::*;
 struct FakeConn {
     id: u32,
     broken: bool,
+    service: Option<ObjectId>,
 }
 
 impl PoolConnection for FakeConn {
     fn is_broken(&self) -> bool {
         self.broken
+    }
+
+    fn service_id(&self) -> Option<ObjectId> {
+        self.service
     }
 }
 
@@ -20,6 +25,8 @@ struct Fake {
     fail: Arc<AtomicBool>,
     connecting: Arc<AtomicU32>,
     max_connecting_seen: Arc<AtomicU32>,
+    /// Load-balanced mode: odd connection ids reach the first service, even ids the second.
+    services: Option<[ObjectId; 2]>,
 }
 
 impl Connector for Fake {
@@ -38,7 +45,12 @@ impl Connector for Fake {
             if this.fail.load(Ordering::SeqCst) {
                 return Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into());
             }
-            Ok(FakeConn { id, broken: false })
+            let service = this.services.map(|s| s[(id % 2) as usize]);
+            Ok(FakeConn {
+                id,
+                broken: false,
+                service,
+            })
         }
     }
 }
@@ -370,4 +382,54 @@ async fn waiters_are_served_first_come_first_served() {
     }
     assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3]);
     assert_eq!(p.stats().waiting, 0);
+}
+
+#[tokio::test]
+async fn clearing_a_service_closes_only_its_connections() {
+    let (a, b) = (ObjectId::new(), ObjectId::new());
+    let fake = Fake {
+        services: Some([b, a]),
+        ..Fake::default()
+    };
+    let p = pool(fake, PoolOptions::default());
+    // Ids 1 and 3 reach service a, 2 and 4 service b.
+    let conns: Vec<_> = futures_util::future::join_all((0..4).map(|_| p.check_out()))
+        .await
+        .into_iter()
+        .map(|c| c.unwrap())
+        .collect();
+    let generation_a = conns
+        .iter()
+        .find(|c| c.service == Some(a))
+        .unwrap()
+        .service_generation();
+    drop(conns);
+    assert_eq!(p.stats().idle, 4);
+    p.clear_service(a, generation_a);
+    let s = p.stats();
+    assert_eq!(
+        (s.idle, s.generation),
+        (2, 0),
+        "b's connections stay; the pool is not cleared"
+    );
+    // A stale generation clears nothing more.
+    p.clear_service(a, generation_a);
+    assert_eq!(p.stats().idle, 2);
+    let c = p.check_out().await.unwrap();
+    assert_eq!(c.service, Some(b));
+}
+
+#[tokio::test]
+async fn a_connection_of_a_cleared_service_is_not_returned() {
+    let a = ObjectId::new();
+    let fake = Fake {
+        services: Some([a, a]),
+        ..Fake::default()
+    };
+    let p = pool(fake, PoolOptions::default());
+    let c = p.check_out().await.unwrap();
+    p.clear_service(a, c.service_generation());
+    drop(c);
+    let s = p.stats();
+    assert_eq!((s.idle, s.connections_closed), (0, 1));
 }

@@ -218,7 +218,7 @@ impl ServerDescription {
     /// A reply without a true `ok` gives [`ServerType::Unknown`] with its `errmsg`. A field of
     /// the wrong type is an [`Error::invalid_response`]: a server that sends one is not trusted
     /// to be what it claims. `rtt` is the measured round trip of this check (the caller
-    /// averages it, see `RttAverage`); `now` is the caller's clock.
+    /// averages it, as the SDAM specification says); `now` is the caller's clock.
     pub fn from_hello(
         address: ServerAddress,
         reply: &Document,

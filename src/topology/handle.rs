@@ -108,6 +108,16 @@ impl ConnectionHandle {
         if e.is_network_error() || matches!(&*e.kind, ErrorKind::Timeout { .. }) {
             self.conn.discard();
         }
+        if let Some(service) = self.conn.hello().description.service_id {
+            // Load-balanced mode: nothing to mark Unknown; errors that would clear the pool
+            // clear this service's connections only.
+            if clears_service(e) {
+                self.server
+                    .pool
+                    .clear_service(service, self.conn.service_generation());
+            }
+            return;
+        }
         let max_wire_version = self.conn.hello().description.max_wire_version;
         self.topology.handle_application_error(
             &self.server.address,
@@ -118,6 +128,16 @@ impl ConnectionHandle {
                 max_wire_version,
             ),
         );
+    }
+}
+
+/// Errors after which a load-balanced service's connections are closed: network errors (not
+/// timeouts) and the server shutting down.
+fn clears_service(e: &Error) -> bool {
+    match &*e.kind {
+        ErrorKind::Timeout { .. } => false,
+        ErrorKind::Command { code, .. } => matches!(code, 91 | 11600),
+        _ => e.is_network_error(),
     }
 }
 

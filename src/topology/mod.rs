@@ -78,6 +78,10 @@ impl PoolConnection for Connection {
     fn is_broken(&self) -> bool {
         Connection::is_broken(self)
     }
+
+    fn service_id(&self) -> Option<bson::oid::ObjectId> {
+        self.hello().description.service_id
+    }
 }
 
 /// One known server: its pool, its in-flight operation count (for selection) and the handle
@@ -292,6 +296,10 @@ impl Shared {
                 return;
             }
             st.monitors_started = true;
+            // Load Balancer Support: no monitoring; the load balancer is selectable as is.
+            if st.description.topology_type == crate::sdam::TopologyType::LoadBalanced {
+                return;
+            }
             st.servers.values().cloned().collect()
         };
         for server in servers {
@@ -301,6 +309,11 @@ impl Shared {
         if let Some(poller) = self.options.srv_poller.clone() {
             srv_poll::spawn(&runtime, self, poller);
         }
+    }
+
+    /// True for a load-balanced topology (no monitors, one load balancer).
+    pub(crate) fn is_load_balanced(&self) -> bool {
+        self.lock().description.topology_type == crate::sdam::TopologyType::LoadBalanced
     }
 
     /// The time since the topology was created: the clock of `last_update_time`.
@@ -425,9 +438,12 @@ impl Shared {
         if outcome.clear_pool {
             server.pool.clear(pool_generation);
         }
-        if outcome.cancel_check {
+        if outcome.cancel_check || outcome.marked_unknown {
             // Server Monitoring: a network error on an application connection cancels the
-            // monitor's check (a streaming hello could wait a whole heartbeat otherwise).
+            // monitor's check. A state-change error does too here: a streaming monitor would
+            // otherwise hear nothing until the server's topologyVersion changes, which an
+            // error injected by a fail point (or a proxy) never does, and the server would stay
+            // Unknown for a whole heartbeat.
             server.cancel_check.notify_waiters();
         }
         if outcome.request_check {

@@ -18,6 +18,16 @@ impl Topology {
     /// wire versions are incompatible, or opening a connection failed for another reason than
     /// the network (authentication, TLS, a full pool's wait queue, shutdown).
     pub(crate) async fn select(&self, criteria: &SelectionCriteria) -> Result<ConnectionHandle> {
+        self.select_with(criteria, &[]).await
+    }
+
+    /// [`select`](Self::select) that avoids the `deprioritized` servers when others suit (for
+    /// a retry on a sharded cluster; the SDAM selection function decides).
+    pub(crate) async fn select_with(
+        &self,
+        criteria: &SelectionCriteria,
+        deprioritized: &[crate::options::ServerAddress],
+    ) -> Result<ConnectionHandle> {
         let shared = &self.shared;
         shared.ensure_monitors();
         let timeout = shared.options.server_selection_timeout;
@@ -26,12 +36,18 @@ impl Topology {
         loop {
             shared.check_shutdown()?;
             changed.borrow_and_update();
-            match shared.pick(criteria)? {
+            match shared.pick(criteria, deprioritized)? {
                 Some(server) => {
                     tracing::trace!(address = %server.address, ?criteria, "server selected");
                     match ConnectionHandle::check_out(shared, server).await {
                         Ok(handle) => return Ok(handle),
-                        Err(e) if e.is_network_error() && Instant::now() < deadline => {
+                        // Load-balanced: the one server stays selectable, so selecting again
+                        // would only retry the same connect; the operation sees the error.
+                        Err(e)
+                            if e.is_network_error()
+                                && !shared.is_load_balanced()
+                                && Instant::now() < deadline =>
+                        {
                             // Reported to the topology by the check-out (which marks the
                             // server Unknown unless it was a timeout); select again.
                             tracing::debug!(error = %e, "could not connect to the selected server");
@@ -60,7 +76,11 @@ impl Topology {
 impl Shared {
     /// The server for `criteria` now, if any: among the suitable servers in the latency window,
     /// the less busy of two picked at random (Server Selection specification).
-    fn pick(&self, criteria: &SelectionCriteria) -> Result<Option<Arc<Server>>> {
+    fn pick(
+        &self,
+        criteria: &SelectionCriteria,
+        deprioritized: &[crate::options::ServerAddress],
+    ) -> Result<Option<Arc<Server>>> {
         let st = self.lock();
         if let Some(message) = &st.description.compatibility_error {
             return Err(Error::new(ErrorKind::ServerSelection {
@@ -76,7 +96,8 @@ impl Shared {
             })
         };
         let mut random = |n: usize| self.random_below(n);
-        let chosen = sdam::select_server(&st.description, criteria, &[], load, &mut random)?;
+        let chosen =
+            sdam::select_server(&st.description, criteria, deprioritized, load, &mut random)?;
         Ok(chosen.and_then(|a| st.servers.get(&super::key(&a)).cloned()))
     }
 

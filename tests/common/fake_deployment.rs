@@ -1,5 +1,6 @@
-//! A scripted fake MongoDB deployment: replica-set members ([`FakeReplicaSet`]) and mongos
-//! routers ([`FakeMongos`]) that speak OP_MSG over TLS with required client certificates, answer
+//! A scripted fake MongoDB deployment: replica-set members ([`FakeReplicaSet`]), mongos
+//! routers ([`FakeMongos`]) and a load balancer in front of mongos ([`FakeLoadBalancer`]) that
+//! speak OP_MSG over TLS with required client certificates, answer
 //! as the MongoDB specifications say a real `mongod`/`mongos` does, and can be steered by the
 //! test (step-downs, removed/added members, stopped or frozen members, one-shot fail points).
 //!
@@ -124,6 +125,10 @@ pub struct FakeOptions {
     /// `logicalSessionTimeoutMinutes` reported in `hello` (default `Some(30)`); `None` leaves it
     /// out, as a deployment without session support does.
     pub logical_session_timeout_minutes: Option<i32>,
+    /// Answer as a load balancer in front of mongos (default `false`): a `hello` that says
+    /// `loadBalanced: true` gets a `serviceId` (the member's `topologyVersion.processId`).
+    /// Set by [`FakeLoadBalancer::start`].
+    pub load_balancer: bool,
 }
 
 impl Default for FakeOptions {
@@ -135,6 +140,7 @@ impl Default for FakeOptions {
             server_pem: "server.pem".to_owned(),
             max_wire_version: 21,
             logical_session_timeout_minutes: Some(30),
+            load_balancer: false,
         }
     }
 }
@@ -408,6 +414,38 @@ pub struct FakeReplicaSet {
 /// accepts reads and writes.
 pub struct FakeMongos {
     deployment: FakeDeployment,
+}
+
+/// A fake load balancer in front of mongos (Load Balancer Support specification): like one
+/// [`FakeMongos`] router (`msg: "isdbgrid"`), and a `hello` sent with `loadBalanced: true`
+/// is answered with a `serviceId`. Every connection reaches the same service.
+pub struct FakeLoadBalancer {
+    deployment: FakeDeployment,
+}
+
+impl Deref for FakeLoadBalancer {
+    type Target = FakeDeployment;
+    fn deref(&self) -> &FakeDeployment {
+        &self.deployment
+    }
+}
+
+impl FakeLoadBalancer {
+    /// Starts the load balancer (member 0) on `127.0.0.1:<ephemeral port>`.
+    pub fn start(options: FakeOptions) -> FakeLoadBalancer {
+        let options = FakeOptions {
+            load_balancer: true,
+            ..options
+        };
+        FakeLoadBalancer {
+            deployment: FakeDeployment::start(None, 1, options),
+        }
+    }
+
+    /// The `serviceId` it reports.
+    pub fn service_id(&self) -> ObjectId {
+        member(&self.inner.lock(), 0).process_id
+    }
 }
 
 impl Deref for FakeReplicaSet {
@@ -1455,6 +1493,9 @@ fn hello_reply(
     r.insert("localTime", DateTime::now());
     if let Some(minutes) = inner.options.logical_session_timeout_minutes {
         r.insert("logicalSessionTimeoutMinutes", minutes);
+    }
+    if inner.options.load_balancer && body.get_bool("loadBalanced") == Ok(true) {
+        r.insert("serviceId", m.process_id);
     }
     r.insert("connectionId", conn.id);
     r.insert("minWireVersion", 0);
