@@ -114,7 +114,13 @@ async fn after_a_stepdown_writes_reach_the_new_primary() {
 #[tokio::test]
 async fn a_not_writable_primary_error_marks_the_server_unknown_at_once() {
     let rs = FakeReplicaSet::start("rs0", 2, FakeOptions::default());
-    let client = connect(&rs, &[0, 1], "replicaSet=rs0&heartbeatFrequencyMS=60000").await;
+    // retryWrites=false: the error itself is under test, not the retry that would hide it.
+    let client = connect(
+        &rs,
+        &[0, 1],
+        "replicaSet=rs0&heartbeatFrequencyMS=60000&retryWrites=false",
+    )
+    .await;
     let items = client.database("shop").collection::<Document>("items");
     items.insert_one(doc! { "n": 1 }).await.unwrap();
     // What a stepping-down server answers: the error carries its new topologyVersion (an
