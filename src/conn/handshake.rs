@@ -209,16 +209,8 @@ pub(crate) fn auth_step_after_hello(
     }
 }
 
-/// MongoDB's notion of a true `ok`: a non-zero number or `true`.
-pub(crate) fn bson_truthy(v: &Bson) -> bool {
-    match v {
-        Bson::Boolean(b) => *b,
-        Bson::Int32(i) => *i != 0,
-        Bson::Int64(i) => *i != 0,
-        Bson::Double(f) => *f != 0.0 && !f.is_nan(),
-        _ => false,
-    }
-}
+/// MongoDB's notion of a true `ok` (one definition, in the hello parser).
+pub(crate) use crate::sdam::server::truthy as bson_truthy;
 
 #[cfg(test)]
 mod tests {

@@ -41,7 +41,7 @@
 mod errors;
 mod rtt;
 mod selection;
-mod server;
+pub(crate) mod server;
 mod topology;
 
 pub use errors::{

@@ -354,7 +354,7 @@ pub(crate) fn member_key(member: &str) -> String {
 }
 
 /// MongoDB's notion of a true `ok`: a non-zero number or `true`.
-fn truthy(v: &Bson) -> bool {
+pub(crate) fn truthy(v: &Bson) -> bool {
     match v {
         Bson::Boolean(b) => *b,
         Bson::Int32(i) => *i != 0,
