@@ -472,3 +472,63 @@ fn files_above_the_size_cap_are_refused() {
         }
     }
 }
+
+/// scrypt above OpenSSL 3's 32 MiB default, allowed by a raised `max_scrypt_memory`: refused
+/// with the defaults, loaded with the raised limit on every backend (the OpenSSL backend
+/// decrypts it in Rust, as OpenSSL itself would refuse it whatever the password).
+#[test]
+fn raised_scrypt_limit_loads_a_key_openssl_would_refuse() {
+    let text = std::fs::read_to_string(test_certs().join("client-pkcs8.pem")).unwrap();
+    let key_pem = &text[text.find("-----BEGIN PRIVATE KEY-----").unwrap()..];
+    let key_der = openssl::pkey::PKey::private_key_from_pem(key_pem.as_bytes())
+        .unwrap()
+        .private_key_to_pkcs8()
+        .unwrap();
+    // N=2^17, r=2, p=1: 128·2·(2^17 + 3) bytes, just above 32 MiB.
+    let params = pbes2::Parameters {
+        kdf: pbes2::Kdf::Scrypt(pbes2::ScryptParams {
+            salt: &SALT,
+            cost_parameter: 1 << 17,
+            block_size: 2,
+            parallelization: 1,
+            key_length: None,
+        }),
+        encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: &IV },
+    };
+    let mut buffer = key_der.clone();
+    buffer.resize(key_der.len() / 16 * 16 + 16, 0); // room for the PKCS#7 padding
+    let ciphertext = params
+        .encrypt_in_place(password(), &mut buffer, key_der.len())
+        .unwrap()
+        .to_vec();
+    let encrypted = pkcs12::pbe_params::EncryptedPrivateKeyInfo {
+        encryption_algorithm: AlgorithmIdentifierOwned {
+            oid: pbes2::PBES2_OID,
+            parameters: Some(any(&params)),
+        },
+        encrypted_data: OctetString::new(ciphertext).unwrap(),
+    }
+    .to_der()
+    .unwrap();
+    let mut file = pem("CERTIFICATE", &client_cert_der());
+    file.push_str(&pem("ENCRYPTED PRIVATE KEY", &encrypted));
+
+    assert_refused("scrypt 2^17/2/1", file.as_bytes(), None, "scrypt");
+    for backend in common::backends() {
+        let opts = TlsOptions::builder()
+            .cert_key_data(file.clone().into_bytes())
+            .tls_certificate_key_file_password(password())
+            .backend(backend.clone())
+            .kdf_limits(KdfLimits::new(
+                KdfLimits::DEFAULT_MAX_ITERATIONS,
+                64 * 1024 * 1024,
+            ))
+            .build();
+        let built = build_backend(&opts)
+            .unwrap_or_else(|e| panic!("{}: raised scrypt limit: {e}", backend.name()));
+        assert_eq!(
+            built.client_subject(),
+            Some(common::certs::subject("client"))
+        );
+    }
+}
