@@ -363,6 +363,7 @@ fn invalid_scrypt_parameters_are_malformed() {
         (1 << 16, 1, 1),
         (1024, 0, 1),
         (1024, 8, 0),
+        (1024, 65535, 65535),
     ] {
         for backend in common::backends() {
             let opts = TlsOptions::builder()

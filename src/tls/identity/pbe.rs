@@ -4,7 +4,8 @@
 //! Two pieces are written here because no well-kept crate does them: the PKCS#12 PBE
 //! decryption (`pkcs5` knows PBES1 by name but cannot decrypt it; the key derivation itself is
 //! `pkcs12::kdf`) and OpenSSL's `EVP_BytesToKey` for legacy PEM. Every buffer that holds a
-//! derived key or plaintext is [`Zeroizing`].
+//! derived key or plaintext is [`Zeroizing`]. Every KDF parameter is checked against the
+//! [`KdfLimits`] before anything is derived ([`check_limits`], [`check_iterations`]).
 
 // Legacy PEM decryption serves the native-tls backend; OpenSSL decrypts its own.
 #![cfg_attr(not(feature = "native-tls"), allow(dead_code))]
@@ -287,7 +288,7 @@ pub(crate) fn check_iterations(
 
 /// scrypt's cost in bytes, `128·r·(N·p + p + 2)`: OpenSSL 3's memory check (`128·r·(N+2)`
 /// for V plus `128·r·p` for B) when p = 1, and an upper bound on memory and work otherwise.
-pub(crate) fn scrypt_cost(n: u64, r: u64, p: u64) -> u64 {
+fn scrypt_cost(n: u64, r: u64, p: u64) -> u64 {
     let cost = 128 * u128::from(r) * (u128::from(n) * u128::from(p) + u128::from(p) + 2);
     u64::try_from(cost).unwrap_or(u64::MAX)
 }
@@ -321,11 +322,17 @@ pub(crate) fn check_limits(
             );
             // What scrypt itself requires (RFC 7914), checked here so that neither backend
             // reaches its own (differently reported) refusal: N a power of two above 1 and
-            // below 2^(16·r), r and p at least 1.
-            if n < 2 || !n.is_power_of_two() || r == 0 || p == 0 || n.ilog2() >= 16 * r as u32 {
+            // below 2^(16·r), r and p at least 1, r·p below 2^30.
+            if n < 2
+                || !n.is_power_of_two()
+                || r == 0
+                || p == 0
+                || n.ilog2() >= 16 * r as u32
+                || r * p >= 1 << 30
+            {
                 return Err(PbeError::Malformed(format!(
                     "invalid scrypt parameters N={n}, r={r}, p={p} (N must be a power of two \
-                     above 1 and below 2^(16·r); r and p at least 1)"
+                     above 1 and below 2^(16·r); r and p at least 1, r·p below 2^30)"
                 )));
             }
             let cost = scrypt_cost(n, r, p);
@@ -558,6 +565,19 @@ mod tests {
         d2.update(b"password");
         d2.update([1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(&key[16..], d2.finalize().as_slice());
+    }
+
+    #[test]
+    fn scrypt_cost_is_openssls_memory_check_for_p_1() {
+        let openssl = |n: u64, r: u64, p: u64| 128 * r * (n + 2) + 128 * r * p;
+        for (n, r) in [(16384, 8), (32768, 8), (1 << 17, 2), (2, 60000)] {
+            assert_eq!(scrypt_cost(n, r, 1), openssl(n, r, 1));
+        }
+        let limit = KdfLimits::default().max_scrypt_memory;
+        assert!(scrypt_cost(16384, 8, 1) <= limit); // what tools emit
+        assert!(scrypt_cost(32768, 8, 1) > limit); // OpenSSL 3 refuses it too
+        assert!(scrypt_cost(16384, 8, 2) > limit); // p multiplies the work
+        assert_eq!(scrypt_cost(1 << 63, 65535, 65535), u64::MAX);
     }
 
     #[test]
