@@ -194,6 +194,20 @@ pub enum ErrorKind {
     #[error("{0}")]
     Identity(IdentityError),
 
+    /// A CA or CRL file is larger than [`MAX_TLS_FILE_SIZE`](crate::tls::MAX_TLS_FILE_SIZE).
+    /// (A certificate-key file that is too large is an [`IdentityErrorKind::FileTooLarge`].)
+    #[error("{option} {}: the file is {size} bytes, more than the limit of {limit} bytes; keep only the certificates (or CRLs) needed in it", path.display())]
+    TlsFileTooLarge {
+        /// The option that names the file: `tlsCAFile` or `tlsCRLFile`.
+        option: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its size (at least this many bytes).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+
     /// The TLS handshake with a server failed.
     #[error("TLS handshake with {address} failed ({backend} backend): {reason}")]
     TlsHandshake {
@@ -442,5 +456,26 @@ pub enum IdentityErrorKind {
     Rejected {
         /// The backend's reason.
         detail: String,
+    },
+    /// A key-derivation parameter of the file is above its limit (checked before deriving: a
+    /// crafted file could otherwise run for minutes or exhaust memory).
+    #[error("the {parameter} is {value}, above the limit of {limit}; re-encrypt the key with usual parameters (e.g. `openssl pkcs8 -topk8 -v2 aes-256-cbc`) or, if the file is trusted, raise TlsOptions::kdf_limits ({option})")]
+    KdfLimitExceeded {
+        /// The parameter, e.g. "PBKDF2 iteration count" or "scrypt cost (N=…, r=…, p=…)".
+        parameter: String,
+        /// Its value in the file.
+        value: u64,
+        /// The limit it exceeds.
+        limit: u64,
+        /// The [`KdfLimits`](crate::options::KdfLimits) field that raises the limit.
+        option: &'static str,
+    },
+    /// The file is larger than [`MAX_TLS_FILE_SIZE`](crate::tls::MAX_TLS_FILE_SIZE).
+    #[error("the file is {size} bytes, more than the limit of {limit} bytes for a certificate-key file; keep only the client certificate, its chain and its key in it")]
+    FileTooLarge {
+        /// The file's size (at least this many bytes).
+        size: u64,
+        /// The limit.
+        limit: u64,
     },
 }

@@ -119,3 +119,50 @@ fn both_backends_agree_on_the_damaged_inputs() {
         disagreements.join("\n")
     );
 }
+
+/// With KDF limits below what the files use, both backends refuse the same files the same way
+/// (`KdfLimitExceeded`, before deriving) and still agree on the others (legacy PEM has no KDF
+/// parameter; unencrypted files are untouched). Crafted hostile parameters: tests/kdf_limits.rs.
+#[test]
+fn both_backends_agree_under_strict_kdf_limits() {
+    use mongo_x509::options::KdfLimits;
+    let certs = test_certs();
+    let mut disagreements = Vec::new();
+    let mut refused = Vec::new();
+    for name in [
+        "client-pkcs8-aes256.pem",
+        "client-pkcs8-aes128-sha1.pem",
+        "client-pkcs8-scrypt.pem",
+        "client-pkcs8-pbes1.pem",
+        "client-legacy-aes256.pem",
+        "client-pkcs8.pem",
+        "client.p12",
+        "client-legacy.p12",
+        "client-chain.p12",
+    ] {
+        for password in [Some(password()), None] {
+            let mut opts = TlsOptions::builder()
+                .cert_key_file_path(certs.join(name))
+                .kdf_limits(KdfLimits::new(100, 1024 * 1024))
+                .build();
+            opts.tls_certificate_key_file_password = password;
+            let result = compare(name.to_owned(), opts, &mut disagreements);
+            if result == "identity KdfLimitExceeded" {
+                refused.push(name);
+            }
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "the backends disagree:\n{}",
+        disagreements.join("\n")
+    );
+    for name in [
+        "client-pkcs8-aes256.pem",
+        "client-pkcs8-scrypt.pem",
+        "client.p12",
+    ] {
+        assert!(refused.contains(&name), "{name} not refused: {refused:?}");
+    }
+    assert!(!refused.contains(&"client-legacy-aes256.pem"));
+}

@@ -827,6 +827,133 @@ fn encrypted_blocks_in_crl_and_ca_files_never_prompt() {
     assert!(err.to_string().contains("tlsCRLFile"), "{err}");
 }
 
+/// Every file reader, run on a terminal: `script` (util-linux) gives the child test a pty, as
+/// an interactive shell would. OpenSSL's default password callback prompts on `/dev/tty`
+/// ("Enter PEM pass phrase:") and blocks; no reader of this crate may reach it. A control run
+/// calls that default callback on purpose, to show that the harness sees a prompt.
+#[cfg(all(unix, any(feature = "openssl", feature = "native-tls")))]
+#[test]
+fn no_file_reader_prompts_on_a_terminal() {
+    let run = |child: &str, seconds: u32| {
+        let exe = std::env::current_exe().unwrap();
+        let command = format!(
+            "{} --exact {child} --ignored --nocapture --test-threads 1",
+            exe.display()
+        );
+        let started = std::time::Instant::now();
+        // `timeout` ends a child that blocks on its prompt (the pty keeps waiting for a line).
+        let output = std::process::Command::new("timeout")
+            .args([
+                &seconds.to_string(),
+                "script",
+                "-qec",
+                &command,
+                "/dev/null",
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("`script` (util-linux) and `timeout` (coreutils) are needed for this test");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code(), text, started.elapsed())
+    };
+    let (_, control, _) = run("pty_control_default_callback_prompts", 5);
+    assert!(
+        control.contains("Enter PEM pass phrase"),
+        "the control run did not prompt: the harness cannot see a prompt\n{control}"
+    );
+    let (code, text, elapsed) = run("pty_child_every_file_reader", 60);
+    assert!(
+        !text.contains("Enter PEM pass phrase") && !text.to_lowercase().contains("pass phrase"),
+        "a file reader prompted on the terminal:\n{text}"
+    );
+    assert!(
+        code == Some(0) && text.contains("every file reader returned"),
+        "the child failed or blocked (exit {code:?}, {elapsed:?}):\n{text}"
+    );
+    assert!(elapsed < Duration::from_secs(50), "{elapsed:?}");
+}
+
+/// Run by `no_file_reader_prompts_on_a_terminal` under a pty: OpenSSL's own PEM reader with
+/// the default callback, on an encrypted key, prompts.
+#[cfg(all(unix, any(feature = "openssl", feature = "native-tls")))]
+#[test]
+#[ignore = "run by no_file_reader_prompts_on_a_terminal"]
+fn pty_control_default_callback_prompts() {
+    let pem = std::fs::read(cert("client-legacy-aes256.pem")).unwrap();
+    // Blocks on the prompt until the parent's `timeout` ends it.
+    let _ = openssl::pkey::PKey::private_key_from_pem(&pem);
+}
+
+/// Run by `no_file_reader_prompts_on_a_terminal` under a pty: every file the crate reads, on
+/// every backend, with encrypted blocks where a prompt could come from (CA file, CRL file,
+/// identities without a password, with a wrong one).
+#[cfg(all(unix, any(feature = "openssl", feature = "native-tls")))]
+#[test]
+#[ignore = "run by no_file_reader_prompts_on_a_terminal"]
+fn pty_child_every_file_reader() {
+    // OpenSSL's PEM readers prompt for any block with `Proc-Type: 4,ENCRYPTED`, certificates
+    // and CRLs included: a CA file and a CRL file with such a block each.
+    let dir = tempfile::tempdir().unwrap();
+    let encrypted = |file: &str, label: &str| {
+        let text = std::fs::read_to_string(cert(file)).unwrap();
+        let begin = format!("-----BEGIN {label}-----\n");
+        let headers =
+            "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00112233445566778899AABBCCDDEEFF\n\n";
+        let path = dir.path().join(format!("encrypted-{file}"));
+        std::fs::write(
+            &path,
+            text.replacen(&begin, &format!("{begin}{headers}"), 1),
+        )
+        .unwrap();
+        path
+    };
+    let ca_files = [
+        cert("ca-with-encrypted-key.pem"),
+        encrypted("ca.pem", "CERTIFICATE"),
+    ];
+    let crl_files = [
+        cert("crl-encrypted-block.pem"),
+        encrypted("crl.pem", "X509 CRL"),
+    ];
+    for backend in common::backends() {
+        for (i, ca) in ca_files.iter().enumerate() {
+            let mut opts = with_backend(base_options(), &backend);
+            opts.ca_file_path = Some(ca.clone());
+            // An encrypted block is skipped: the key block, and the only certificate (then
+            // the file holds no certificate).
+            assert_eq!(build_backend(&opts).is_ok(), i == 0, "{}", ca.display());
+        }
+        if matches!(backend, TlsBackendKind::OpenSsl) {
+            for crl in &crl_files {
+                let mut opts = with_backend(base_options(), &backend);
+                opts.crl_file_path = Some(crl.clone());
+                assert!(build_backend(&opts).is_err(), "{}", crl.display());
+            }
+        }
+        for file in [
+            "client-legacy-aes256.pem",
+            "client-ec-legacy-aes256.pem",
+            "client-pkcs8-aes256.pem",
+            "client-pkcs8-scrypt.pem",
+            "client-pkcs8-pbes1.pem",
+            "client-chain.pem",
+            "client.p12",
+            "client-legacy.p12",
+        ] {
+            for password in [None, Some(b"wrong".to_vec())] {
+                let mut opts = with_backend(with_identity(file, false), &backend);
+                opts.tls_certificate_key_file_password = password;
+                assert!(build_backend(&opts).is_err(), "{file} loaded");
+            }
+        }
+    }
+    println!("every file reader returned");
+}
+
 /// native-tls has no CRL API: the option is refused when the backend is built, naming the
 /// OpenSSL backend.
 #[cfg(feature = "native-tls")]

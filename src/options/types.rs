@@ -11,6 +11,7 @@ use typed_builder::TypedBuilder;
 
 use super::ResolverConfig;
 use crate::error::{Error, Result};
+pub use crate::tls::KdfLimits;
 use crate::tls::TlsBackend;
 
 /// The default MongoDB port.
@@ -215,6 +216,9 @@ fn redact_properties(properties: &Document) -> Document {
 /// Whether to use TLS, and how.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
+// Built once per client, never in a hot path: boxing the options would only cost users a
+// `Box::new` in the public API.
+#[allow(clippy::large_enum_variant)]
 pub enum Tls {
     /// TLS with these options.
     Enabled(TlsOptions),
@@ -340,6 +344,10 @@ pub struct TlsOptions {
     /// within this window. Default [`DEFAULT_EXPIRY_WARNING`](crate::tls::DEFAULT_EXPIRY_WARNING)
     /// (7 days).
     pub cert_expiry_warning: Option<Duration>,
+    /// Limits on the key-derivation parameters of an encrypted key or PKCS#12 file, checked
+    /// before deriving; `None`: [`KdfLimits::default()`] (10,000,000 iterations, 32 MiB of
+    /// scrypt). Raise them only for a key file you trust; see [`KdfLimits`].
+    pub kdf_limits: Option<KdfLimits>,
 }
 
 impl fmt::Debug for TlsOptions {
@@ -375,6 +383,7 @@ impl fmt::Debug for TlsOptions {
             .field("crl_file_path", &self.crl_file_path)
             .field("cert_key_file_watch", &self.cert_key_file_watch)
             .field("cert_expiry_warning", &self.cert_expiry_warning)
+            .field("kdf_limits", &self.kdf_limits)
             .finish()
     }
 }

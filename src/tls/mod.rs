@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::options::{TlsBackendKind, TlsOptions};
 
 pub(crate) mod identity;
+mod limits;
 #[cfg(feature = "native-tls")]
 pub mod native;
 #[cfg(feature = "openssl")]
@@ -27,6 +28,27 @@ pub mod openssl;
 mod reload;
 
 pub use identity::DEFAULT_EXPIRY_WARNING;
+pub(crate) use limits::{read_capped, ReadError};
+pub use limits::{KdfLimits, MAX_TLS_FILE_SIZE};
+
+/// Reads a CA or CRL file named by `option`, refusing one above [`MAX_TLS_FILE_SIZE`];
+/// `describe_io` words an I/O error.
+#[cfg(any(feature = "openssl", feature = "native-tls"))]
+pub(crate) fn read_tls_file(
+    option: &'static str,
+    path: &std::path::Path,
+    describe_io: impl FnOnce(std::io::Error) -> Error,
+) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    read_capped(path).map_err(|e| match e {
+        ReadError::Io(io) => describe_io(io),
+        ReadError::TooLarge(size) => Error::new(crate::error::ErrorKind::TlsFileTooLarge {
+            option,
+            path: path.to_path_buf(),
+            size,
+            limit: MAX_TLS_FILE_SIZE,
+        }),
+    })
+}
 
 /// A byte stream a connection runs over: TCP, a Unix socket, TLS over either, or (in tests) an
 /// in-memory pipe.

@@ -69,8 +69,13 @@ impl NativeTlsBackend {
             let expiry_warning = opts
                 .cert_expiry_warning
                 .unwrap_or(identity::DEFAULT_EXPIRY_WARNING);
-            let decoded =
-                identity::decode(&input, password, &identity::RustDecryptor, expiry_warning)?;
+            let decoded = identity::decode(
+                &input,
+                password,
+                &identity::RustDecryptor,
+                expiry_warning,
+                &opts.kdf_limits.unwrap_or_default(),
+            )?;
             let mut chain_pem = Zeroizing::new(String::new());
             for der in &decoded.chain {
                 identity::pem::encode("CERTIFICATE", der, &mut chain_pem);
@@ -107,7 +112,7 @@ impl NativeTlsBackend {
 
 /// The certificates of `tlsCAFile` (PEM, or a single DER certificate).
 fn read_ca_file(path: &std::path::Path) -> Result<Vec<native_tls::Certificate>> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::tls::read_tls_file("tlsCAFile", path, |e| {
         Error::invalid_tls_config(format!(
             "tlsCAFile {}: cannot read the file ({e}); check the path and its permissions",
             path.display()
@@ -118,7 +123,7 @@ fn read_ca_file(path: &std::path::Path) -> Result<Vec<native_tls::Certificate>> 
             Error::invalid_tls_config(format!("tlsCAFile {}: {kind}", path.display()))
         })?
     } else {
-        vec![bytes]
+        vec![bytes.to_vec()]
     };
     if ders.is_empty() {
         return Err(Error::invalid_tls_config(format!(

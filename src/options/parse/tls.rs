@@ -136,6 +136,7 @@ impl TlsInput {
             crl_file_path: self.crl_file,
             cert_key_file_watch: self.watch_interval.filter(|d| !d.is_zero()),
             cert_expiry_warning: None,
+            kdf_limits: None,
         })))
     }
 }

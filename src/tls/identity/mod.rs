@@ -24,16 +24,17 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, IdentityErrorKind, IdentitySource, Result};
 use crate::options::TlsOptions;
+use crate::tls::{read_capped, KdfLimits, ReadError, MAX_TLS_FILE_SIZE};
 
 pub(crate) mod cert;
 mod keys;
-mod pbe;
+pub(crate) mod pbe;
 pub(crate) mod pem;
 mod pkcs12;
 
 use cert::{key_matches, CertInfo};
 pub(crate) use keys::KeyDecryptor;
-#[cfg(feature = "native-tls")]
+#[cfg(any(feature = "native-tls", feature = "openssl"))]
 pub(crate) use keys::RustDecryptor;
 pub(crate) use pem::{describe_blocks, PemBlock};
 
@@ -69,18 +70,35 @@ impl fmt::Debug for IdentityInput {
 pub(crate) fn read_identity(opts: &TlsOptions) -> Result<Option<IdentityInput>> {
     if let Some(path) = &opts.cert_key_file_path {
         let origin = IdentitySource::File(path.clone());
-        return match std::fs::read(path) {
-            Ok(bytes) => Ok(Some(IdentityInput {
-                origin,
-                bytes: Zeroizing::new(bytes),
-            })),
-            Err(e) => Err(Error::identity(
+        return match read_capped(path) {
+            Ok(bytes) => Ok(Some(IdentityInput { origin, bytes })),
+            Err(ReadError::Io(e)) => Err(Error::identity(
                 origin,
                 IdentityErrorKind::Unreadable { io: e.to_string() },
             )),
+            Err(ReadError::TooLarge(size)) => Err(Error::identity(
+                origin,
+                IdentityErrorKind::FileTooLarge {
+                    size,
+                    limit: MAX_TLS_FILE_SIZE,
+                },
+            )),
         };
     }
-    Ok(opts.cert_key_data.as_ref().map(|data| IdentityInput {
+    let Some(data) = &opts.cert_key_data else {
+        return Ok(None);
+    };
+    // The same cap as for a file: what the parser is given is bounded either way.
+    if data.len() as u64 > MAX_TLS_FILE_SIZE {
+        return Err(Error::identity(
+            IdentitySource::Memory,
+            IdentityErrorKind::FileTooLarge {
+                size: data.len() as u64,
+                limit: MAX_TLS_FILE_SIZE,
+            },
+        ));
+    }
+    Ok(Some(IdentityInput {
         origin: IdentitySource::Memory,
         bytes: Zeroizing::new(data.clone()),
     }))
@@ -111,14 +129,17 @@ impl fmt::Debug for DecodedIdentity {
 }
 
 /// Decodes the identity: format, key, leaf and chain, validity; the key decrypted by
-/// `decryptor`. Logs a warning when the certificate expires within `expiry_warning`.
+/// `decryptor`, its KDF parameters checked against `limits` first. Logs a warning when the
+/// certificate expires within `expiry_warning`.
 pub(crate) fn decode(
     input: &IdentityInput,
     password: Option<&[u8]>,
     decryptor: &dyn KeyDecryptor,
     expiry_warning: Duration,
+    limits: &KdfLimits,
 ) -> Result<DecodedIdentity> {
-    let decoded = decode_kind(&input.bytes, password, decryptor).map_err(|k| input.error(k))?;
+    let decoded =
+        decode_kind(&input.bytes, password, decryptor, limits).map_err(|k| input.error(k))?;
     let now = SystemTime::now();
     decoded
         .leaf
@@ -141,6 +162,7 @@ fn decode_kind(
     bytes: &[u8],
     password: Option<&[u8]>,
     decryptor: &dyn KeyDecryptor,
+    limits: &KdfLimits,
 ) -> std::result::Result<DecodedIdentity, IdentityErrorKind> {
     if contains(bytes, b"-----BEGIN ") {
         let blocks = pem::parse(bytes)?;
@@ -165,11 +187,11 @@ fn decode_kind(
             return Err(IdentityErrorKind::NoCertificate { found: found() });
         }
         let infos = parse_all(&certs)?;
-        let key = keys::pem_to_pkcs8(key_block, password, decryptor)?;
+        let key = keys::pem_to_pkcs8(key_block, password, decryptor, limits)?;
         return order_chain(certs, infos, key);
     }
     if looks_like_pfx(bytes) {
-        let (mut contents, password) = pkcs12::decode(bytes, password)?;
+        let (mut contents, password) = pkcs12::decode(bytes, password, limits)?;
         let found = format!(
             "PKCS#12 with {} certificate(s) and {} key(s)",
             contents.certs.len(),
@@ -184,7 +206,7 @@ fn decode_kind(
             return Err(IdentityErrorKind::NoCertificate { found });
         }
         let infos = parse_all(&contents.certs)?;
-        let key = key.decrypt(password, decryptor)?;
+        let key = key.decrypt(password, decryptor, limits)?;
         return order_chain(contents.certs, infos, key);
     }
     Err(IdentityErrorKind::UnsupportedFormat {
@@ -291,7 +313,7 @@ mod tests {
     use super::*;
 
     fn kind(bytes: &[u8]) -> IdentityErrorKind {
-        match decode_kind(bytes, None, &keys::RustDecryptor) {
+        match decode_kind(bytes, None, &keys::RustDecryptor, &KdfLimits::default()) {
             Ok(d) => panic!("expected an error, got {d:?}"),
             Err(k) => k,
         }

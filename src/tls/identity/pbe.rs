@@ -4,7 +4,8 @@
 //! Two pieces are written here because no well-kept crate does them: the PKCS#12 PBE
 //! decryption (`pkcs5` knows PBES1 by name but cannot decrypt it; the key derivation itself is
 //! `pkcs12::kdf`) and OpenSSL's `EVP_BytesToKey` for legacy PEM. Every buffer that holds a
-//! derived key or plaintext is [`Zeroizing`].
+//! derived key or plaintext is [`Zeroizing`]. Every KDF parameter is checked against the
+//! [`KdfLimits`] before anything is derived ([`check_limits`], [`check_iterations`]).
 
 // Legacy PEM decryption serves the native-tls backend; OpenSSL decrypts its own.
 #![cfg_attr(not(feature = "native-tls"), allow(dead_code))]
@@ -23,6 +24,7 @@ use x509_cert::spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
 use crate::error::IdentityErrorKind;
+use crate::tls::KdfLimits;
 
 /// Why a decryption failed.
 #[derive(Debug)]
@@ -33,6 +35,8 @@ pub(crate) enum PbeError {
     Unsupported(String),
     /// The algorithm parameters could not be parsed.
     Malformed(String),
+    /// A KDF parameter is above its limit ([`IdentityErrorKind::KdfLimitExceeded`]).
+    Limit(IdentityErrorKind),
 }
 
 impl PbeError {
@@ -41,6 +45,7 @@ impl PbeError {
             PbeError::WrongPassword => IdentityErrorKind::WrongPassword,
             PbeError::Unsupported(found) => IdentityErrorKind::UnsupportedFormat { found },
             PbeError::Malformed(detail) => IdentityErrorKind::Malformed { detail },
+            PbeError::Limit(kind) => kind,
         }
     }
 }
@@ -202,8 +207,19 @@ pub(crate) fn decrypt(
     alg: &AlgorithmIdentifierOwned,
     ciphertext: &[u8],
     password: &[u8],
+    limits: &KdfLimits,
 ) -> Result<Zeroizing<Vec<u8>>, PbeError> {
     check_supported(alg)?;
+    check_limits(alg, limits)?;
+    decrypt_within_limits(alg, ciphertext, password)
+}
+
+/// [`decrypt`] once the caller has checked the KDF parameters ([`check_limits`]).
+pub(crate) fn decrypt_within_limits(
+    alg: &AlgorithmIdentifierOwned,
+    ciphertext: &[u8],
+    password: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, PbeError> {
     let plaintext = if alg.oid == pbes2::PBES2_OID {
         pbes2_decrypt(alg, ciphertext, password)?
     } else {
@@ -244,10 +260,115 @@ fn pkcs12_params(alg: &AlgorithmIdentifierOwned) -> Result<Pkcs12PbeParams, PbeE
         .as_ref()
         .and_then(|p| p.decode_as().ok())
         .ok_or_else(bad)?;
-    if !(1..=10_000_000).contains(&params.iterations) {
-        return Err(bad());
-    }
     Ok(params)
+}
+
+/// An iteration count between 1 and the limit: a larger one is refused by name, before
+/// deriving (2^31-1 iterations run for minutes).
+pub(crate) fn check_iterations(
+    parameter: &str,
+    value: i64,
+    limits: &KdfLimits,
+) -> Result<(), PbeError> {
+    if value < 1 {
+        return Err(PbeError::Malformed(format!(
+            "the {parameter} is {value}; it must be at least 1"
+        )));
+    }
+    if value > i64::from(limits.max_iterations) {
+        return Err(PbeError::Limit(IdentityErrorKind::KdfLimitExceeded {
+            parameter: parameter.to_owned(),
+            value: value as u64,
+            limit: u64::from(limits.max_iterations),
+            option: "KdfLimits::max_iterations",
+        }));
+    }
+    Ok(())
+}
+
+/// scrypt's cost in bytes, `128·r·(N·p + p + 2)`: OpenSSL 3's memory check (`128·r·(N+2)`
+/// for V plus `128·r·p` for B) when p = 1, and an upper bound on memory and work otherwise.
+fn scrypt_cost(n: u64, r: u64, p: u64) -> u64 {
+    let cost = 128 * u128::from(r) * (u128::from(n) * u128::from(p) + u128::from(p) + 2);
+    u64::try_from(cost).unwrap_or(u64::MAX)
+}
+
+/// Checks every KDF parameter of `alg` (PBES2 with PBKDF2 or scrypt, or a PKCS#12 PBE
+/// scheme) against `limits`, before anyone derives a key with it.
+pub(crate) fn check_limits(
+    alg: &AlgorithmIdentifierOwned,
+    limits: &KdfLimits,
+) -> Result<(), PbeError> {
+    if is_pkcs12_pbe(&alg.oid) {
+        let params = pkcs12_params(alg)?;
+        return check_iterations(
+            "PKCS#12 PBE iteration count",
+            params.iterations.into(),
+            limits,
+        );
+    }
+    if alg.oid != pbes2::PBES2_OID {
+        return Ok(()); // refused by check_supported
+    }
+    match pbes2_parameters(alg)?.kdf {
+        pbes2::Kdf::Pbkdf2(p) => {
+            check_iterations("PBKDF2 iteration count", p.iteration_count.into(), limits)
+        }
+        pbes2::Kdf::Scrypt(s) => {
+            let (n, r, p) = (
+                s.cost_parameter,
+                u64::from(s.block_size),
+                u64::from(s.parallelization),
+            );
+            // What scrypt itself requires (RFC 7914), checked here so that neither backend
+            // reaches its own (differently reported) refusal: N a power of two above 1 and
+            // below 2^(16·r), r and p at least 1, r·p below 2^30.
+            if n < 2
+                || !n.is_power_of_two()
+                || r == 0
+                || p == 0
+                || n.ilog2() >= 16 * r as u32
+                || r * p >= 1 << 30
+            {
+                return Err(PbeError::Malformed(format!(
+                    "invalid scrypt parameters N={n}, r={r}, p={p} (N must be a power of two \
+                     above 1 and below 2^(16·r); r and p at least 1, r·p below 2^30)"
+                )));
+            }
+            let cost = scrypt_cost(n, r, p);
+            if cost > limits.max_scrypt_memory {
+                return Err(PbeError::Limit(IdentityErrorKind::KdfLimitExceeded {
+                    parameter: format!(
+                        "scrypt cost 128·r·(N·p + p + 2) bytes (N={n}, r={r}, p={p})"
+                    ),
+                    value: cost,
+                    limit: limits.max_scrypt_memory,
+                    option: "KdfLimits::max_scrypt_memory",
+                }));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// True when `alg` is PBES2 with scrypt above OpenSSL 3's default memory limit (32 MiB),
+/// which OpenSSL refuses whatever the password.
+#[cfg(feature = "openssl")]
+pub(crate) fn scrypt_above_openssl_default(alg: &AlgorithmIdentifierOwned) -> bool {
+    if alg.oid != pbes2::PBES2_OID {
+        return false;
+    }
+    match pbes2_parameters(alg).map(|p| p.kdf) {
+        Ok(pbes2::Kdf::Scrypt(s)) => {
+            let (r, p) = (u64::from(s.block_size), u64::from(s.parallelization));
+            // OpenSSL's own formula (crypto/evp/pbe_scrypt.c).
+            let memory = 128 * u128::from(r) * (u128::from(s.cost_parameter) + 2)
+                + 128 * u128::from(r) * u128::from(p);
+            memory > u128::from(KdfLimits::DEFAULT_MAX_SCRYPT_MEMORY)
+        }
+        _ => false,
+    }
 }
 
 /// RFC 7292 appendix C: key and IV from the PKCS#12 KDF with SHA-1, then CBC.
@@ -447,6 +568,19 @@ mod tests {
     }
 
     #[test]
+    fn scrypt_cost_is_openssls_memory_check_for_p_1() {
+        let openssl = |n: u64, r: u64, p: u64| 128 * r * (n + 2) + 128 * r * p;
+        for (n, r) in [(16384, 8), (32768, 8), (1 << 17, 2), (2, 60000)] {
+            assert_eq!(scrypt_cost(n, r, 1), openssl(n, r, 1));
+        }
+        let limit = KdfLimits::default().max_scrypt_memory;
+        assert!(scrypt_cost(16384, 8, 1) <= limit); // what tools emit
+        assert!(scrypt_cost(32768, 8, 1) > limit); // OpenSSL 3 refuses it too
+        assert!(scrypt_cost(16384, 8, 2) > limit); // p multiplies the work
+        assert_eq!(scrypt_cost(1 << 63, 65535, 65535), u64::MAX);
+    }
+
+    #[test]
     fn bmp() {
         assert_eq!(&**bmp_password("aé".as_bytes()), &[0, b'a', 0, 0xe9, 0, 0]);
         assert_eq!(&**bmp_password(b""), &[0, 0]);
@@ -474,7 +608,7 @@ mod tests {
             oid: pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC4,
             parameters: None,
         };
-        match decrypt(&alg, &[0; 16], b"pw") {
+        match decrypt(&alg, &[0; 16], b"pw", &KdfLimits::default()) {
             Err(PbeError::Unsupported(m)) => assert!(m.contains("RC4"), "{m}"),
             other => panic!("{other:?}"),
         }

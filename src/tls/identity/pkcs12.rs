@@ -20,6 +20,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::keys::{self, KeyDecryptor};
 use super::pbe::{self, KdfPurpose, PbeError};
 use crate::error::IdentityErrorKind;
+use crate::tls::KdfLimits;
 
 /// What a PKCS#12 file holds: certificates (DER, in file order) and private keys (PKCS#8,
 /// still encrypted for shrouded bags: decrypted once the count is known to be one).
@@ -42,10 +43,11 @@ impl KeyBag {
         &self,
         password: &[u8],
         decryptor: &dyn KeyDecryptor,
+        limits: &KdfLimits,
     ) -> Result<Zeroizing<Vec<u8>>, IdentityErrorKind> {
         match self {
             KeyBag::Plain(der) => keys::to_pkcs8("PRIVATE KEY", der, false),
-            KeyBag::Shrouded(der) => keys::encrypted_pkcs8(der, Some(password), decryptor),
+            KeyBag::Shrouded(der) => keys::encrypted_pkcs8(der, Some(password), decryptor, limits),
         }
     }
 }
@@ -61,9 +63,10 @@ fn malformed(what: &str) -> IdentityErrorKind {
 pub(crate) fn decode<'p>(
     bytes: &[u8],
     password: Option<&'p [u8]>,
+    limits: &KdfLimits,
 ) -> Result<(Pkcs12Contents, &'p [u8]), IdentityErrorKind> {
     let pw = password.unwrap_or(b"");
-    match (decode_with(bytes, pw), password) {
+    match (decode_with(bytes, pw, limits), password) {
         (Err(IdentityErrorKind::WrongPassword), None) => Err(IdentityErrorKind::PasswordRequired {
             scheme: "PKCS#12".to_owned(),
         }),
@@ -71,7 +74,11 @@ pub(crate) fn decode<'p>(
     }
 }
 
-fn decode_with(bytes: &[u8], password: &[u8]) -> Result<Pkcs12Contents, IdentityErrorKind> {
+fn decode_with(
+    bytes: &[u8],
+    password: &[u8],
+    limits: &KdfLimits,
+) -> Result<Pkcs12Contents, IdentityErrorKind> {
     let pfx = Pfx::from_der(bytes).map_err(|_| malformed("file"))?;
     let oid = pfx.auth_safe.content_type;
     if oid == rfc5911::ID_SIGNED_DATA {
@@ -92,7 +99,7 @@ fn decode_with(bytes: &[u8], password: &[u8]) -> Result<Pkcs12Contents, Identity
         .decode_as()
         .map_err(|_| malformed("authSafe"))?;
     if let Some(mac_data) = &pfx.mac_data {
-        verify_mac(mac_data, auth_safe.as_bytes(), password)?;
+        verify_mac(mac_data, auth_safe.as_bytes(), password, limits)?;
     }
     let safes = Vec::<ContentInfo>::from_der(auth_safe.as_bytes())
         .map_err(|_| malformed("AuthenticatedSafe"))?;
@@ -105,7 +112,7 @@ fn decode_with(bytes: &[u8], password: &[u8]) -> Result<Pkcs12Contents, Identity
             let data: OctetString = safe.content.decode_as().map_err(|_| malformed("data"))?;
             Zeroizing::new(data.into_bytes())
         } else if safe.content_type == rfc5911::ID_ENCRYPTED_DATA {
-            decrypt_encrypted_data(&safe, password)?
+            decrypt_encrypted_data(&safe, password, limits)?
         } else if safe.content_type == rfc5911::ID_ENVELOPED_DATA {
             return Err(IdentityErrorKind::UnsupportedFormat {
                 found: "a PKCS#12 file with public-key privacy mode (envelopedData); \
@@ -145,10 +152,14 @@ fn verify_mac(
     mac_data: &MacData,
     content: &[u8],
     password: &[u8],
+    limits: &KdfLimits,
 ) -> Result<(), IdentityErrorKind> {
-    if !(1..=10_000_000).contains(&mac_data.iterations) {
-        return Err(malformed("MAC"));
-    }
+    pbe::check_iterations(
+        "PKCS#12 MAC iteration count",
+        mac_data.iterations.into(),
+        limits,
+    )
+    .map_err(PbeError::into_kind)?;
     let bmp = pbe::bmp_password(password);
     // OpenSSL also accepts an absent (zero-length) password for an empty one.
     let candidates: Vec<&[u8]> = if password.is_empty() {
@@ -185,6 +196,7 @@ fn verify_mac(
 fn decrypt_encrypted_data(
     safe: &ContentInfo,
     password: &[u8],
+    limits: &KdfLimits,
 ) -> Result<Zeroizing<Vec<u8>>, IdentityErrorKind> {
     let data: EncryptedData = safe
         .content
@@ -195,7 +207,13 @@ fn decrypt_encrypted_data(
         .encrypted_content
         .as_ref()
         .ok_or_else(|| malformed("encryptedData"))?;
-    pbe::decrypt(&info.content_enc_alg, ciphertext.as_bytes(), password).map_err(|e| match e {
+    pbe::decrypt(
+        &info.content_enc_alg,
+        ciphertext.as_bytes(),
+        password,
+        limits,
+    )
+    .map_err(|e| match e {
         PbeError::Unsupported(found) => IdentityErrorKind::UnsupportedFormat {
             found: format!("PKCS#12 certificates encrypted with an unsupported algorithm: {found}"),
         },

@@ -36,7 +36,7 @@ fn config(path: &Path, reason: &str) -> Error {
 
 /// The CRLs in the file: PEM `X509 CRL` blocks (other blocks are skipped), or one DER CRL.
 fn read(path: &Path) -> Result<Vec<X509Crl>> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::tls::read_tls_file("tlsCRLFile", path, |e| {
         config(
             path,
             &format!("cannot read the file ({e}); check the path and its permissions"),
@@ -59,7 +59,7 @@ fn read(path: &Path) -> Result<Vec<X509Crl>> {
             .map(|b| b.der.to_vec())
             .collect()
     } else {
-        vec![bytes]
+        vec![bytes.to_vec()]
     };
     if ders.is_empty() {
         return Err(config(

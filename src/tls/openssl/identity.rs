@@ -17,7 +17,9 @@ use zeroize::Zeroizing;
 
 use crate::error::{IdentityErrorKind, Result};
 use crate::options::TlsOptions;
-use crate::tls::identity::{self, pem, KeyDecryptor, PemBlock};
+use crate::tls::identity::{self, pbe, pem, KeyDecryptor, PemBlock, RustDecryptor};
+use der::Decode;
+use pkcs12::pbe_params::EncryptedPrivateKeyInfo;
 
 /// A loaded identity: the leaf certificate, the intermediates to send after it, and its key.
 pub(super) struct OpenSslIdentity {
@@ -36,7 +38,8 @@ pub(super) fn load(opts: &TlsOptions, expiry_warning: Duration) -> Result<Option
     crate::tls::count_identity_load();
     let password = opts.tls_certificate_key_file_password.as_deref();
     let decryptor = OpenSslDecryptor::default();
-    let decoded = identity::decode(&input, password, &decryptor, expiry_warning)?;
+    let limits = opts.kdf_limits.unwrap_or_default();
+    let decoded = identity::decode(&input, password, &decryptor, expiry_warning, &limits)?;
     let rejected = |what: &str, e: ErrorStack| {
         input.error(IdentityErrorKind::Rejected {
             detail: format!("OpenSSL refused the {what} ({})", short_reason(&e)),
@@ -84,6 +87,14 @@ impl OpenSslDecryptor {
 
 impl KeyDecryptor for OpenSslDecryptor {
     fn pbes2(&self, encrypted_der: &[u8], password: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        // OpenSSL refuses scrypt above its 32 MiB default whatever the password; a user who
+        // raised `KdfLimits::max_scrypt_memory` gets the key decrypted in Rust instead.
+        let info = EncryptedPrivateKeyInfo::from_der(encrypted_der).ok()?;
+        if pbe::scrypt_above_openssl_default(&info.encryption_algorithm) {
+            let der = RustDecryptor.pbes2(encrypted_der, password)?;
+            let key = PKey::private_key_from_pkcs8(&der).ok()?;
+            return self.keep(key);
+        }
         let key = PKey::private_key_from_pkcs8_callback(encrypted_der, callback(password)).ok()?;
         self.keep(key)
     }

@@ -201,7 +201,7 @@ fn identity_origin(opts: &TlsOptions) -> IdentitySource {
 /// The CA certificates of `tlsCAFile`. The PEM is split in Rust: OpenSSL's PEM readers would
 /// fall back to its default password callback (a terminal prompt) on an encrypted block.
 fn read_ca_file(path: &Path) -> Result<Vec<X509>> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::tls::read_tls_file("tlsCAFile", path, |e| {
         Error::invalid_tls_config(format!(
             "cannot read tlsCAFile {} ({e}); check the path and its permissions",
             path.display()
