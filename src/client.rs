@@ -9,6 +9,7 @@ use std::time::Duration;
 use zeroize::Zeroize;
 
 use crate::conn::EstablishOptions;
+use crate::csot::Deadline;
 use crate::db::Database;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operation::ListDatabases;
@@ -328,16 +329,22 @@ impl Client {
     }
 
     /// Selects a server and checks out a connection to it.
-    pub(crate) async fn select(&self, criteria: &SelectionCriteria) -> Result<ConnectionHandle> {
-        self.inner.topology.select(criteria).await
+    /// `deadline`: the operation's `timeoutMS`, which then bounds selection and check-out.
+    pub(crate) async fn select(
+        &self,
+        criteria: &SelectionCriteria,
+        deadline: Option<&Deadline>,
+    ) -> Result<ConnectionHandle> {
+        self.inner.topology.select(criteria, deadline).await
     }
 
     /// A connection to a given server (for a cursor's getMore and killCursors).
     pub(crate) async fn connection_to(
         &self,
         address: &crate::options::ServerAddress,
+        deadline: Option<&Deadline>,
     ) -> Result<ConnectionHandle> {
-        self.inner.topology.check_out(address).await
+        self.inner.topology.check_out(address, deadline).await
     }
 
     /// The read preference reads use.

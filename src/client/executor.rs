@@ -8,6 +8,7 @@
 use bson::Document;
 
 use super::{Client, ConnectionHandle};
+use crate::csot::{self, Deadline};
 use crate::error::{Error, ErrorKind, Result};
 use crate::operation::{Operation, ResponseContext, Retryability, Selection, StreamDescription};
 use crate::options::ClientOptions;
@@ -36,15 +37,27 @@ impl Client {
     /// Runs an operation: checks out a connection where the operation may run, builds the
     /// command against that server, sends it and reads the reply. A retryable read that fails
     /// with a retryable error is tried once more, after selecting a server again.
-    pub(crate) async fn execute<Op: Operation>(&self, mut op: Op) -> Result<Op::Output> {
+    pub(crate) async fn execute<Op: Operation>(&self, op: Op) -> Result<Op::Output> {
+        self.execute_within(op, Deadline::start(self.options().timeout))
+            .await
+    }
+
+    /// [`Client::execute`] under a given `timeoutMS` deadline (`None`: the legacy timeouts),
+    /// for several operations that share one (the batches of an `insert_many`).
+    pub(crate) async fn execute_within<Op: Operation>(
+        &self,
+        mut op: Op,
+        deadline: Option<Deadline>,
+    ) -> Result<Op::Output> {
         // The first attempt's error, once a retry is under way.
         let mut first_error: Option<Error> = None;
         loop {
             let selection = op.selection();
-            let mut conn = match self.check_out(&selection).await {
+            let mut conn = match self.check_out(&selection, deadline.as_ref()).await {
                 Ok(conn) => conn,
-                // The retry found no server: the error that caused the retry says more.
-                Err(e) => return op.handle_error(first_error.unwrap_or(e)),
+                // The retry found no server: the error that caused the retry says more (unless
+                // timeoutMS expired).
+                Err(e) => return op.handle_error(csot::final_error(first_error, e)),
             };
             let server = stream_description(&conn);
             let mut cmd = match op.build(&server) {
@@ -55,9 +68,14 @@ impl Client {
                 conn.apply_read_preference(&mut cmd.body, criteria);
             }
             // Retryable writes will add the session and txnNumber here (the same on the retry).
+            // timeoutMS: maxTimeMS from the time left; the deadline bounds the write and read.
+            if let Err(e) = conn.apply_deadline(deadline.as_ref(), &mut cmd.body) {
+                return op.handle_error(csot::final_error(first_error, e));
+            }
             let sent = conn
                 .command_with_sequences(&cmd.db, cmd.body, cmd.sequences)
-                .await;
+                .await
+                .map_err(|e| csot::on_error(deadline.as_ref(), e));
             let reply: Document = match sent {
                 Ok(reply) => reply,
                 Err(e) => {
@@ -81,10 +99,14 @@ impl Client {
         }
     }
 
-    async fn check_out(&self, selection: &Selection) -> Result<ConnectionHandle> {
+    async fn check_out(
+        &self,
+        selection: &Selection,
+        deadline: Option<&Deadline>,
+    ) -> Result<ConnectionHandle> {
         match selection {
-            Selection::Criteria(criteria) => self.select(criteria).await,
-            Selection::Server(address) => self.connection_to(address).await,
+            Selection::Criteria(criteria) => self.select(criteria, deadline).await,
+            Selection::Server(address) => self.connection_to(address, deadline).await,
         }
     }
 }

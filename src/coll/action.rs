@@ -146,10 +146,12 @@ impl<'a> InsertMany<'a> {
         let mut write_errors = Vec::new();
         let mut wc_error = None;
         let mut offset = 0;
+        // timeoutMS covers all the batches together (CSOT spec, "Batching").
+        let deadline = crate::csot::Deadline::start(self.client.options().timeout);
         // One operation per batch; each batch is cut to the limits of the server it goes to.
         while offset < total {
             let op = operation::Insert::new(self.db, self.coll, &docs, offset, &options);
-            let r = self.client.execute(op).await?;
+            let r = self.client.execute_within(op, deadline).await?;
             if r.taken == 0 {
                 return Err(Error::internal("insert: a batch sent no documents"));
             }
