@@ -45,7 +45,7 @@ async fn a_single_seed_discovers_the_replica_set_and_follows_its_member() {
             .collect();
         assert_eq!(
             addresses,
-            [member.clone()],
+            std::slice::from_ref(&member),
             "{backend}: the seed localhost is replaced by the member's own name"
         );
         assert_eq!(
