@@ -331,7 +331,12 @@ pub(crate) fn check_ok(reply: Document) -> Result<Document> {
     let code = match reply.get("code") {
         Some(Bson::Int32(c)) => *c,
         Some(Bson::Int64(c)) => i32::try_from(*c).unwrap_or(0),
-        Some(Bson::Double(c)) => *c as i32,
+        // Only a whole number in range: no saturating cast of 1e300 or NaN into a code.
+        Some(Bson::Double(c))
+            if c.fract() == 0.0 && (-2_147_483_648.0..=2_147_483_647.0).contains(c) =>
+        {
+            *c as i32
+        }
         _ => 0,
     };
     let code_name = reply.get_str("codeName").unwrap_or_default().to_owned();

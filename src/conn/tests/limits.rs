@@ -123,3 +123,20 @@ async fn a_huge_max_message_size_in_hello_is_capped() {
     })
     .await
 }
+
+#[test]
+fn an_error_code_out_of_range_is_not_saturated_into_a_code() {
+    use crate::conn::connection::check_ok;
+    for (code, expected) in [
+        (bson::Bson::Double(1e300), 0),
+        (bson::Bson::Double(f64::NAN), 0),
+        (bson::Bson::Double(11600.0), 11600),
+        (bson::Bson::Int64(i64::MAX), 0),
+    ] {
+        let err = check_ok(doc! {"ok": 0, "code": code.clone(), "errmsg": "x"}).unwrap_err();
+        let ErrorKind::Command { code: got, .. } = &*err.kind else {
+            panic!("{err:?}")
+        };
+        assert_eq!(*got, expected, "{code}");
+    }
+}
