@@ -150,6 +150,15 @@ fn split_uri(uri: &str) -> Result<Parts> {
             "connection string: no host given{hint}"
         )));
     }
+    if may_hold_option(hosts) {
+        // e.g. mongodb://h1,tlsCertificateKeyFilePassword=...: the '/?' was forgotten and the
+        // "host" holds option values, maybe a password. Do not quote it.
+        return Err(Error::invalid_argument(
+            "connection string: the host list contains '=' or '&' (not shown: it may hold an \
+             option value such as a password); options go after '/?', e.g. \
+             mongodb://host/?tls=true",
+        ));
+    }
     let hosts = hosts
         .split(',')
         .map(host::parse_uri_host)
@@ -279,9 +288,18 @@ fn parse_database(path: &str) -> Result<Option<String>> {
     if path.is_empty() {
         return Ok(None);
     }
+    // A path with '=' or '&' may be options whose '?' was forgotten: never quoted.
+    let shown = |name: &str| {
+        if may_hold_option(name) {
+            "(not shown: it contains '=' or '&'; options go after '?')".to_owned()
+        } else {
+            format!("{name:?}")
+        }
+    };
     let db = decode(path).map_err(|e| {
         Error::invalid_argument(format!(
-            "connection string: database name {path:?}: {}",
+            "connection string: database name {}: {}",
+            shown(path),
             e.describe()
         ))
     })?;
@@ -295,11 +313,17 @@ fn parse_database(path: &str) -> Result<Option<String>> {
             ""
         };
         return Err(Error::invalid_argument(format!(
-            "connection string: database name {db:?} contains {bad:?}, which a database name \
-             cannot contain{hint}"
+            "connection string: database name {} contains {bad:?}, which a database name \
+             cannot contain{hint}",
+            shown(&db)
         )));
     }
     Ok(Some(db))
+}
+
+/// True for text that can only be options (`key=value&...`), which may hold a password.
+fn may_hold_option(s: &str) -> bool {
+    s.contains(['=', '&'])
 }
 
 /// Initial DNS Seedlist Discovery: exactly one host name, without a port.
