@@ -29,13 +29,15 @@ case "$target" in
     identity)
         certs="$root/target/test-certs"
         [ -d "$certs" ] || "$root/scripts/gen-test-certs.sh" "$certs" >/dev/null
-        # Seeds: each file with each password choice (the first byte selects it).
+        # Seeds: each file with each password choice and backend (the first byte selects them).
         for f in "$certs"/client*.pem "$certs"/client*.p12 "$certs"/client*.key; do
             [ -f "$f" ] || continue
-            for sel in 0 1 2; do
+            for sel in 0 2 4 6; do
                 { printf "\\x0$sel"; cat "$f"; } >"$corpus/seed-$sel-$(basename "$f")"
             done
         done
+        # A small trust store: the system one is slow to load on every input.
+        export MONGO_X509_FUZZ_CA="$certs/ca.pem"
         extra=(-max_len=16384 -timeout=10)
         ;;
     op_msg | hello) extra=(-max_len=65536 -timeout=5) ;;

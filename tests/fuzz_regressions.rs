@@ -77,24 +77,24 @@ fn hello() {
     }
 }
 
+/// Selector bits as in fuzz/fuzz_targets/identity.rs: 0-1 the password, 2 the backend.
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[test]
 fn identity() {
-    use mongo_x509::options::TlsOptions;
+    use mongo_x509::options::{TlsBackendKind, TlsOptions};
     for (_, data) in inputs("identity") {
         let Some((&selector, key)) = data.split_first() else {
             continue;
         };
-        let builder = TlsOptions::builder().cert_key_data(key.to_vec());
-        let opts = match selector % 3 {
-            0 => builder.build(),
-            1 => builder
-                .tls_certificate_key_file_password(Vec::new())
-                .build(),
-            _ => builder
-                .tls_certificate_key_file_password("s3cr3t p@ss/wörd".as_bytes().to_vec())
-                .build(),
+        let mut opts = TlsOptions::builder().cert_key_data(key.to_vec()).build();
+        opts.tls_certificate_key_file_password = match selector & 3 {
+            0 => None,
+            1 => Some(Vec::new()),
+            _ => Some("s3cr3t p@ss/wörd".as_bytes().to_vec()),
         };
+        if selector & 4 != 0 && cfg!(feature = "native-tls") {
+            opts.backend = Some(TlsBackendKind::NativeTls);
+        }
         let _ = mongo_x509::tls::build_backend(&opts);
     }
 }
