@@ -1404,6 +1404,9 @@ fn pieces_of_a_password_are_never_echoed() {
         // options_parse fuzzer).
         format!("mongodb://h1,tlsCertificateKeyFilePassword={s}&tls=true"),
         format!("mongodb://h/tlsCertificateKeyFilePassword={s}&x=$"),
+        // An '&' lost: the password inside another option's value.
+        format!("mongodb://h/?tls=truetlsCertificateKeyFilePassword={s}"),
+        format!("mongodb://h/?readPreferenceTags=a:b,tlsCertificateKeyFilePassword={s}"),
     ];
     for uri in &refused {
         let (result, logs) = with_logs(|| parse(uri));

@@ -183,6 +183,9 @@ impl UriOptions {
 
     /// `quote`: whether the value may be shown in an error message.
     fn apply(&mut self, key: &str, name: &'static str, raw: &str, quote: bool) -> Result<()> {
+        // A value with an unescaped '=' may hold another option (an '&' lost), maybe the
+        // password: not quoted either.
+        let quote = quote && !raw.contains('=');
         let v = Value { name, raw, quote };
         match key {
             "appname" => {
@@ -317,8 +320,8 @@ impl Value<'_> {
     fn invalid(&self, why: &str) -> Error {
         if !self.quote {
             return Error::invalid_argument(format!(
-                "{}: the value is invalid: {why} (not shown: it follows {SECRET_NAME}; \
-                 percent-encode '&' and '=' in the password as %26 and %3D)",
+                "{}: the value is invalid: {why} (not shown: it follows {SECRET_NAME} or holds \
+                 '=', and may be part of a password; percent-encode '&' and '=' as %26 and %3D)",
                 self.name
             ));
         }
@@ -339,7 +342,8 @@ impl Value<'_> {
         decode(self.raw).map_err(|e| {
             if !self.quote {
                 return Error::invalid_argument(format!(
-                    "{}: the value cannot be decoded: {} (not shown: it follows {SECRET_NAME})",
+                    "{}: the value cannot be decoded: {} (not shown: it follows {SECRET_NAME} or \
+                     holds '=')",
                     self.name,
                     e.describe()
                 ));
