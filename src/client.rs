@@ -14,6 +14,7 @@ use std::time::Duration;
 use zeroize::Zeroize;
 
 use crate::conn::EstablishOptions;
+use crate::csot::Deadline;
 use crate::db::Database;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operation::ListDatabases;
@@ -409,8 +410,13 @@ impl Client {
     }
 
     /// Selects a server and checks out a connection to it.
-    pub(crate) async fn select(&self, criteria: &SelectionCriteria) -> Result<ConnectionHandle> {
-        self.inner.topology.select(criteria).await
+    /// `deadline`: the operation's `timeoutMS`, which then bounds selection and check-out.
+    pub(crate) async fn select(
+        &self,
+        criteria: &SelectionCriteria,
+        deadline: Option<&Deadline>,
+    ) -> Result<ConnectionHandle> {
+        self.inner.topology.select(criteria, deadline).await
     }
 
     /// [`select`](Self::select), avoiding `deprioritized` servers when others suit (a retry on
@@ -419,10 +425,11 @@ impl Client {
         &self,
         criteria: &SelectionCriteria,
         deprioritized: &[crate::options::ServerAddress],
+        deadline: Option<&Deadline>,
     ) -> Result<ConnectionHandle> {
         self.inner
             .topology
-            .select_with(criteria, deprioritized)
+            .select_with(criteria, deprioritized, deadline)
             .await
     }
 
@@ -448,8 +455,9 @@ impl Client {
     pub(crate) async fn connection_to(
         &self,
         address: &crate::options::ServerAddress,
+        deadline: Option<&Deadline>,
     ) -> Result<ConnectionHandle> {
-        self.inner.topology.check_out(address).await
+        self.inner.topology.check_out(address, deadline).await
     }
 
     /// The read preference reads use.

@@ -263,6 +263,16 @@ pub enum ErrorKind {
         message: String,
     },
 
+    /// `timeoutMS` expired (Client Side Operations Timeout): the operation as a whole took too
+    /// long, in server selection, connection check-out, writing, reading or on the server
+    /// (`MaxTimeMSExpired`). The message quotes the underlying error, when there was one.
+    /// Not a network error.
+    #[error("operation timed out: {message}")]
+    OperationTimeout {
+        /// When the deadline was found expired, and the underlying error.
+        message: String,
+    },
+
     /// Every connection of the pool stayed in use for longer than `waitQueueTimeoutMS` (or
     /// `serverSelectionTimeoutMS`). Not a network error: nothing is wrong with the connections.
     #[error("timed out waiting for a pooled connection: {message}")]

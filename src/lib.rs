@@ -48,8 +48,12 @@ pub(crate) mod wire;
 // Connection pool, topology, client API (issue 4).
 mod client;
 mod coll;
+mod csot;
 mod cursor;
 mod db;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod operation;
 pub mod pool;
 pub mod results;

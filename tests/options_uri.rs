@@ -1347,18 +1347,19 @@ fn parse_errors_and_logs_never_show_passwords() {
             assert!(!shown.contains(SECRET), "{uri}: {shown}");
         }
     }
-    // Valid URIs with secrets log nothing that contains them. The second one is valid by the
-    // grammar (host "user:1", option "<secret>=x@localhost:0"), but the key may be a password.
+    // Valid by the grammar (host "user:1", option "<secret>=x@localhost:0"), but a password
+    // with an unescaped '?': refused, with a message that says to percent-encode (issue 11).
     for uri in [
         format!("mongodb://user:1?{s}=x@localhost:0"),
         format!("mongodb://u:1?{s}=x@h/?w=1"),
     ] {
         let (result, logs) = with_logs(|| parse(&uri));
-        result.unwrap();
+        let e = result.expect_err(&uri).to_string();
         assert!(
-            logs.contains("unsupported") && !logs.contains(SECRET),
-            "{uri}: {logs}"
+            e.contains("percent-encode") && !e.contains(SECRET),
+            "{uri}: {e}"
         );
+        assert!(!logs.contains(SECRET), "{uri}: {logs}");
     }
     let (result, logs) = with_logs(|| {
         parse(&format!(
@@ -1399,4 +1400,57 @@ fn crl_file_and_identity_watch() {
         message.contains("tlsCertificateKeyFileWatchIntervalMS"),
         "{message}"
     );
+}
+
+/// Issue 11, item 5: an unescaped '&', '=' or '?' in a password makes pieces of it look like
+/// options or hosts; none of them may be echoed, in errors or in logs.
+#[test]
+fn pieces_of_a_password_are_never_echoed() {
+    let s = SECRET;
+    let refused = [
+        // The rest of the key password becomes an option without a value.
+        format!("mongodb://h/?tlsCertificateKeyFilePassword=pa&{s}"),
+        // … or an option with an invalid value, or a value that does not decode.
+        format!("mongodb://h/?tlsCertificateKeyFilePassword=pa&tls={s}"),
+        format!("mongodb://h/?tlsCertificateKeyFilePassword=pa&authMechanism={s}"),
+        format!("mongodb://h/?tlsCertificateKeyFilePassword=pa&appName={s}%zz"),
+        format!("mongodb://h/?tlsCertificateKeyFilePassword=pa&readPreferenceTags={s}"),
+        format!("mongodb://h/?tlsCertificateKeyFilePassword=pa&{s}%zz=1"),
+        // A '?' in the userinfo: the password would be read as a host and options.
+        format!("mongodb://user:123?tls={s}@host/"),
+        format!("mongodb://user:123?{s}=1@host/"),
+        format!("mongodb://user:123?{s}@host"),
+        // The '/?' forgotten: options in the host list or the database name (found by the
+        // options_parse fuzzer).
+        format!("mongodb://h1,tlsCertificateKeyFilePassword={s}&tls=true"),
+        format!("mongodb://h/tlsCertificateKeyFilePassword={s}&x=$"),
+        // An '&' lost: the password inside another option's value.
+        format!("mongodb://h/?tls=truetlsCertificateKeyFilePassword={s}"),
+        format!("mongodb://h/?readPreferenceTags=a:b,tlsCertificateKeyFilePassword={s}"),
+    ];
+    for uri in &refused {
+        let (result, logs) = with_logs(|| parse(uri));
+        let err = result.expect_err(uri);
+        for shown in [err.to_string(), format!("{err:?}"), logs] {
+            assert!(!shown.contains(SECRET), "{uri}: {shown}");
+        }
+    }
+    for uri in &refused[6..9] {
+        let e = parse(uri).unwrap_err().to_string();
+        assert!(e.contains("percent-encode"), "{uri}: {e}");
+    }
+    // An unknown "option" after the key password is ignored with a warning that does not name it.
+    let uri = format!("mongodb://h/?tlsCertificateKeyFilePassword=pa&{s}=1");
+    let (result, logs) = with_logs(|| parse(&uri));
+    result.unwrap();
+    assert!(
+        logs.contains("unsupported") && !logs.contains(SECRET),
+        "{logs}"
+    );
+    // '=' in a userinfo that ends before any '?' is legal (RFC 3986 sub-delims; the Connection
+    // String spec's valid-auth tests use it).
+    assert!(parse("mongodb://user:a=b@host/").is_ok());
+    // Before the key password, names are still quoted (they cannot be part of it).
+    let e = parse("mongodb://h/?tls=maybe&tlsCertificateKeyFilePassword=pa").unwrap_err();
+    assert!(e.to_string().contains("maybe"), "{e}");
 }

@@ -12,6 +12,7 @@
 use bson::Document;
 
 use super::{Client, ConnectionHandle};
+use crate::csot::{self, Deadline};
 use crate::error::{Error, ErrorKind, Result};
 use crate::operation::{Operation, ResponseContext, Retryability, Selection, StreamDescription};
 use crate::options::ServerAddress;
@@ -48,6 +49,9 @@ pub(crate) struct Run<'a> {
     pub(crate) keep_connection: bool,
     /// Keep the implicit session (a cursor's getMores must use the same `lsid`).
     pub(crate) keep_session: bool,
+    /// A `timeoutMS` deadline shared with other operations (the batches of an `insert_many`);
+    /// `None`: the operation starts its own when `timeoutMS` is set.
+    pub(crate) deadline: Option<Deadline>,
 }
 
 /// What an operation left behind for a cursor: its implicit session and connection.
@@ -85,6 +89,11 @@ impl Client {
         mut op: Op,
         mut run: Run<'_>,
     ) -> (Result<Op::Output>, Leftovers) {
+        let deadline = run
+            .deadline
+            .take()
+            .or_else(|| Deadline::start(self.options().timeout));
+        let deadline = deadline.as_ref();
         let mut implicit: Option<ClientSession> = None;
         let mut first_error: Option<Error> = None;
         let mut txn_number: Option<i64> = None;
@@ -94,15 +103,15 @@ impl Client {
             let pinned = run.pinned.is_some();
             let selection = op.selection();
             if !pinned {
-                match self.check_out(&selection, &deprioritized).await {
+                match self.check_out(&selection, &deprioritized, deadline).await {
                     Ok(conn) => owned = Some(conn),
-                    // The retry found no server: the error that caused the retry says more.
+                    // The retry found no server: the error that caused the retry says more
+                    // (unless timeoutMS expired).
                     Err(e) => {
-                        let e = match first_error {
-                            Some(first) => retry::error_after_retry(first, e),
-                            None => e,
-                        };
-                        return (op.handle_error(e), Leftovers::default());
+                        return (
+                            op.handle_error(csot::final_error(first_error, e)),
+                            Leftovers::default(),
+                        )
                     }
                 }
             }
@@ -130,6 +139,7 @@ impl Client {
                     conn,
                     session.as_deref_mut(),
                     txn_number,
+                    deadline,
                 )
                 .await;
             let reply = match sent {
@@ -159,11 +169,10 @@ impl Client {
                         first_error = Some(e);
                         continue;
                     }
-                    let e = match first_error {
-                        Some(first) => retry::error_after_retry(first, e),
-                        None => e,
-                    };
-                    return (op.handle_error(e), Leftovers::default());
+                    return (
+                        op.handle_error(csot::final_error(first_error, e)),
+                        Leftovers::default(),
+                    );
                 }
             };
             let ctx = ResponseContext {
@@ -240,6 +249,7 @@ impl Client {
         conn: &mut ConnectionHandle,
         session: Option<&mut ClientSession>,
         txn_number: Option<i64>,
+        deadline: Option<&Deadline>,
     ) -> Result<Document> {
         let server = stream_description(conn);
         let mut cmd = op.build(&server)?;
@@ -255,9 +265,12 @@ impl Client {
                 is_read: op.retryability() == Retryability::Read,
             },
         );
+        // timeoutMS: maxTimeMS from the time left; the deadline bounds the write and read.
+        conn.apply_deadline(deadline, &mut cmd.body)?;
         let reply = conn
             .command_with_sequences(&cmd.db, cmd.body, cmd.sequences)
-            .await?;
+            .await
+            .map_err(|e| csot::on_error(deadline, e))?;
         let (cluster, op_time) = session::cluster_time::times_of(&reply);
         if let Some(c) = &cluster {
             self.cluster_clock().advance(c);
@@ -272,10 +285,13 @@ impl Client {
         &self,
         selection: &Selection,
         deprioritized: &[ServerAddress],
+        deadline: Option<&Deadline>,
     ) -> Result<ConnectionHandle> {
         match selection {
-            Selection::Criteria(criteria) => self.select_with(criteria, deprioritized).await,
-            Selection::Server(address) => self.connection_to(address).await,
+            Selection::Criteria(criteria) => {
+                self.select_with(criteria, deprioritized, deadline).await
+            }
+            Selection::Server(address) => self.connection_to(address, deadline).await,
         }
     }
 }

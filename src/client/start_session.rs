@@ -30,7 +30,10 @@ impl StartSession<'_> {
 
     async fn execute(self) -> Result<ClientSession> {
         // Whether the deployment supports sessions is known once a server has answered.
-        let conn = self.client.select(&self.client.read_criteria()).await?;
+        let conn = self
+            .client
+            .select(&self.client.read_criteria(), None)
+            .await?;
         let timeout = conn.description().logical_session_timeout;
         let address = conn.address().clone();
         drop(conn);

@@ -164,13 +164,17 @@ impl<'a> InsertMany<'a> {
         let mut write_errors = Vec::new();
         let mut wc_error = None;
         let mut offset = 0;
+        // timeoutMS covers all the batches together (CSOT spec, "Batching").
+        let deadline = crate::csot::Deadline::start(self.client.options().timeout);
         // One operation per batch; each batch is cut to the limits of the server it goes to.
         while offset < total {
             let op = operation::Insert::new(self.db, self.coll, &docs, offset, &options);
-            let r = self
-                .client
-                .execute_in(op, self.session.as_deref_mut())
-                .await?;
+            let run = crate::client::Run {
+                session: self.session.as_deref_mut(),
+                deadline: deadline.clone(),
+                ..Default::default()
+            };
+            let r = self.client.run(op, run).await.0?;
             if r.taken == 0 {
                 return Err(Error::internal("insert: a batch sent no documents"));
             }

@@ -39,6 +39,7 @@ where
         pinned: None,
         keep_connection: client.is_load_balanced(),
         keep_session: true,
+        deadline: None,
     };
     let (result, leftovers) = client.run(op, run).await;
     result.map(|spec| (spec, leftovers))

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use bson::{Bson, Document};
+use tokio::io::AsyncWriteExt;
 
 use crate::conn::HelloReply;
 use crate::error::{Error, ErrorKind, Result};
@@ -11,6 +12,17 @@ use crate::tls::BoxStream;
 use crate::wire::{
     self, DocumentSequence, DEFAULT_MAX_MESSAGE_SIZE, EXHAUST_ALLOWED, MORE_TO_COME,
 };
+
+/// What bounds the write of a request and the read of its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IoLimit {
+    /// `socketTimeoutMS` (if set) bounds each read and write: no `timeoutMS`.
+    SocketTimeout,
+    /// The operation's `timeoutMS` deadline bounds the write and the read together.
+    Until(tokio::time::Instant),
+    /// `timeoutMS=0`: no limit, `socketTimeoutMS` ignored.
+    Unbounded,
+}
 
 /// One connection to one server, after the handshake and authentication.
 ///
@@ -24,6 +36,8 @@ pub(crate) struct Connection {
     hello: HelloReply,
     max_message_size: usize,
     socket_timeout: Option<Duration>,
+    /// What bounds the next request's write and read (`timeoutMS` or `socketTimeoutMS`).
+    limit: IoLimit,
     /// How long the handshake's `hello` took (the first round-trip-time sample).
     handshake_rtt: Duration,
     broken: bool,
@@ -54,6 +68,7 @@ impl Connection {
             stream,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             socket_timeout: None,
+            limit: IoLimit::SocketTimeout,
             handshake_rtt: Duration::ZERO,
             broken: false,
             streaming: None,
@@ -67,10 +82,16 @@ impl Connection {
         self.hello = hello;
     }
 
-    /// Bounds each read of a reply (`socketTimeoutMS` for pooled connections; per check for
-    /// monitors). `None` or zero: unbounded.
+    /// Bounds each read of a reply and each write of a request (`socketTimeoutMS` for pooled
+    /// connections; per check for monitors). `None` or zero: unbounded.
     pub(crate) fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         self.socket_timeout = timeout.filter(|t| !t.is_zero());
+    }
+
+    /// What bounds the requests from now on: an operation's `timeoutMS` deadline replaces
+    /// `socketTimeoutMS` ([`IoLimit::SocketTimeout`] again once the operation is done).
+    pub(crate) fn set_io_limit(&mut self, limit: IoLimit) {
+        self.limit = limit;
     }
 
     pub(super) fn set_handshake_rtt(&mut self, rtt: Duration) {
@@ -142,7 +163,7 @@ impl Connection {
         bytes[wire::HEADER_LEN..wire::HEADER_LEN + 4]
             .copy_from_slice(&EXHAUST_ALLOWED.to_le_bytes());
         self.broken = true;
-        wire::write_message(&mut self.stream, &bytes).await?;
+        self.write(&bytes).await?;
         self.read_streamed_reply(request_id).await
     }
 
@@ -188,25 +209,74 @@ impl Connection {
     }
 
     async fn round_trip(&mut self, bytes: &[u8]) -> Result<wire::Message> {
-        wire::write_message(&mut self.stream, bytes).await?;
+        self.write(bytes).await?;
         self.read_reply().await
+    }
+
+    /// Writes a request. Under `socketTimeoutMS` each write call must make progress in time (a
+    /// server that stopped reading fills the socket buffers, then nothing moves); under
+    /// `timeoutMS` the whole write must end by the deadline.
+    async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        match (self.limit, self.socket_timeout) {
+            (IoLimit::Until(deadline), _) => {
+                let write = wire::write_message(&mut self.stream, bytes);
+                match tokio::time::timeout_at(deadline, write).await {
+                    Ok(r) => r,
+                    Err(_) => Err(self.timed_out("could not write the request to", None)),
+                }
+            }
+            (IoLimit::SocketTimeout, Some(t)) => {
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let n = match tokio::time::timeout(t, self.stream.write(rest)).await {
+                        Ok(n) => n?,
+                        Err(_) => {
+                            return Err(self.timed_out("could not write the request to", Some(t)))
+                        }
+                    };
+                    if n == 0 {
+                        return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+                    }
+                    rest = &rest[n..];
+                }
+                match tokio::time::timeout(t, self.stream.flush()).await {
+                    Ok(r) => Ok(r?),
+                    Err(_) => Err(self.timed_out("could not write the request to", Some(t))),
+                }
+            }
+            _ => wire::write_message(&mut self.stream, bytes).await,
+        }
     }
 
     async fn read_reply(&mut self) -> Result<wire::Message> {
         let max = self.max_message_size;
         let read = wire::read_message(&mut self.stream, max);
-        match self.socket_timeout {
-            None => read.await,
-            Some(t) => tokio::time::timeout(t, read).await.map_err(|_| {
-                Error::new(ErrorKind::Timeout {
-                    message: format!(
-                        "no reply from {} within {} ms (socketTimeoutMS)",
-                        self.address,
-                        t.as_millis()
-                    ),
-                })
-            })?,
-        }
+        let timeout = match (self.limit, self.socket_timeout) {
+            (IoLimit::Until(deadline), _) => {
+                return match tokio::time::timeout_at(deadline, read).await {
+                    Ok(r) => r,
+                    Err(_) => Err(self.timed_out("no reply from", None)),
+                };
+            }
+            (IoLimit::SocketTimeout, Some(t)) => t,
+            _ => return read.await,
+        };
+        tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| self.timed_out("no reply from", Some(timeout)))?
+    }
+
+    /// A socket timeout: `socketTimeoutMS` when `t` is given, else the operation's deadline.
+    fn timed_out(&self, what: &str, t: Option<Duration>) -> Error {
+        let message = match t {
+            Some(t) => format!(
+                "{what} {} within {} ms (socketTimeoutMS)",
+                self.address,
+                t.as_millis()
+            ),
+            None => format!("{what} {} before the deadline (timeoutMS)", self.address),
+        };
+        Error::new(ErrorKind::Timeout { message })
     }
 
     /// The handshake reply.
@@ -261,7 +331,12 @@ pub(crate) fn check_ok(reply: Document) -> Result<Document> {
     let code = match reply.get("code") {
         Some(Bson::Int32(c)) => *c,
         Some(Bson::Int64(c)) => i32::try_from(*c).unwrap_or(0),
-        Some(Bson::Double(c)) => *c as i32,
+        // Only a whole number in range: no saturating cast of 1e300 or NaN into a code.
+        Some(Bson::Double(c))
+            if c.fract() == 0.0 && (-2_147_483_648.0..=2_147_483_647.0).contains(c) =>
+        {
+            *c as i32
+        }
         _ => 0,
     };
     let code_name = reply.get_str("codeName").unwrap_or_default().to_owned();

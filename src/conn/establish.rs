@@ -51,7 +51,7 @@ pub(crate) async fn establish(
 ) -> Result<Connection> {
     let plan = auth::plan(opts.credential.as_ref(), opts.tls.as_deref())?;
     let timeout = opts.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let work = establish_inner(address, opts, id, &plan);
+    let work = establish_diagnosed(address, opts, id, &plan);
     let mut conn = if timeout.is_zero() {
         // connectTimeoutMS=0 means "no timeout" (URI options spec).
         work.await?
@@ -70,15 +70,67 @@ pub(crate) async fn establish(
     Ok(conn)
 }
 
-async fn establish_inner(
+/// Why an attempt failed: closed by the server right after the TLS handshake with nothing to
+/// say why (a refusal of the client certificate, or a restart), or anything else.
+enum Failure {
+    ClosedAfterTls(Error),
+    Other(Error),
+}
+
+/// [`establish_inner`], diagnosing a close right after the TLS handshake. Without a TLS alert
+/// to go by, one fresh connection decides: closed the same way again, the server refuses the
+/// client (certificate); otherwise (a server restarting under a running client) the fresh
+/// attempt's own outcome is what counts.
+async fn establish_diagnosed(
     address: &ServerAddress,
     opts: &EstablishOptions,
     id: u32,
     plan: &AuthPlan,
 ) -> Result<Connection> {
-    let stream = open_stream(address, opts.resolver.as_ref()).await?;
+    let first = match establish_inner(address, opts, id, plan).await {
+        Ok(conn) => return Ok(conn),
+        Err(Failure::Other(e)) => return Err(e),
+        Err(Failure::ClosedAfterTls(e)) => e,
+    };
+    tracing::debug!(%address, error = %first, "closed right after the TLS handshake; trying a fresh connection");
+    match establish_inner(address, opts, id, plan).await {
+        Ok(conn) => Ok(conn),
+        Err(Failure::Other(e)) => Err(e),
+        Err(Failure::ClosedAfterTls(_)) => Err(refused(
+            address,
+            opts.tls.as_deref(),
+            &first,
+            "twice, on a fresh connection too",
+        )),
+    }
+}
+
+async fn establish_inner(
+    address: &ServerAddress,
+    opts: &EstablishOptions,
+    id: u32,
+    plan: &AuthPlan,
+) -> std::result::Result<Connection, Failure> {
+    establish_attempt(address, opts, id, plan)
+        .await
+        .map_err(|e| classify(address, opts.tls.as_deref(), e))
+}
+
+async fn establish_attempt(
+    address: &ServerAddress,
+    opts: &EstablishOptions,
+    id: u32,
+    plan: &AuthPlan,
+) -> std::result::Result<Connection, Failure> {
+    let other = Failure::Other;
+    let stream = open_stream(address, opts.resolver.as_ref())
+        .await
+        .map_err(other)?;
     let (stream, sent_subject) = match &opts.tls {
-        Some(tls) => tls.connect_with_subject(&address.host(), stream).await?,
+        Some(tls) => tls
+            .connect_with_subject(&address.host(), stream)
+            .await
+            .map_err(other)?,
         None => (stream, None),
     };
     // The X.509 user is the subject of the certificate this handshake sent, which differs from
@@ -102,23 +154,29 @@ async fn establish_inner(
     };
     let mut conn = Connection::new(id, address.clone(), stream);
     let hello_started = tokio::time::Instant::now();
-    let reply = match conn.command("admin", build_hello(opts)).await {
-        Ok(reply) => reply,
-        Err(e) => return Err(closed_after_tls(address, opts.tls.as_deref(), e)),
-    };
-    let hello = parse_hello(address, &reply).inspect_err(|_| conn.mark_broken())?;
+    // The first read after the TLS handshake: where a refusal of the certificate shows.
+    let reply = conn
+        .command("admin", build_hello(opts))
+        .await
+        .map_err(Failure::ClosedAfterTls)?;
+    let hello = parse_hello(address, &reply)
+        .inspect_err(|_| conn.mark_broken())
+        .map_err(other)?;
     if opts.load_balanced && hello.description.service_id.is_none() {
         conn.mark_broken();
         // Not a network error: waiting or reconnecting will not fix it.
-        return Err(Error::new(ErrorKind::NotSupported {
+        return Err(other(Error::new(ErrorKind::NotSupported {
             message: format!(
-                "{address} answered the handshake without a serviceId although loadBalanced=true                  was sent: it is not a load balancer in front of a deployment configured for one                  (or the server is older than 5.0); remove loadBalanced=true from the connection                  string, or connect through the load balancer"
+                "{address} answered the handshake without a serviceId although loadBalanced=true \
+                 was sent: it is not a load balancer in front of a deployment configured for one \
+                 (or the server is older than 5.0); remove loadBalanced=true from the connection \
+                 string, or connect through the load balancer"
             ),
-        }));
+        })));
     }
     conn.set_handshake_rtt(hello_started.elapsed());
     conn.set_hello(hello);
-    let user = auth::authenticate(&mut conn, plan).await?;
+    let user = auth::authenticate(&mut conn, plan).await.map_err(other)?;
     let subject = match plan {
         AuthPlan::X509 { subject, .. } => Some(subject.clone()),
         AuthPlan::None => None,
@@ -177,27 +235,76 @@ async fn connect_tcp(
     TcpStream::connect((host, port)).await
 }
 
-/// A server that refuses the client certificate under TLS 1.3 does so after the client's side of
-/// the handshake has completed, so the refusal arrives as a reset or end of file on the first
-/// read (some backends surface the alert, some only the reset). Say what it most likely means.
-fn closed_after_tls(address: &ServerAddress, tls: Option<&dyn TlsBackend>, e: Error) -> Error {
-    let (Some(tls), ErrorKind::Io(io)) = (tls, &*e.kind) else {
+/// What an error on the handshake's `hello` means. A server that refuses the client
+/// certificate under TLS 1.3 does so after the client's side of the handshake has completed,
+/// so the refusal arrives on the first read: as the alert when the backend surfaces it (then a
+/// refusal, said so at once), or as a bare reset or end of file, which a server restarting
+/// under a running client also gives (then [`Failure::ClosedAfterTls`], for a fresh attempt to
+/// decide).
+fn classify(address: &ServerAddress, tls: Option<&dyn TlsBackend>, e: Failure) -> Failure {
+    let Failure::ClosedAfterTls(e) = e else {
         return e;
     };
+    let (Some(tls), ErrorKind::Io(io)) = (tls, &*e.kind) else {
+        return Failure::Other(e);
+    };
+    if is_refusal_alert(&error_chain(io)) {
+        return Failure::Other(refused(address, Some(tls), &e, "with a TLS alert"));
+    }
+    Failure::ClosedAfterTls(e)
+}
+
+/// The error's message and its sources' (the alert is often in a source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// True when a backend's message names a TLS alert by which a server refuses a client
+/// (OpenSSL: "tlsv13 alert certificate required", "sslv3 alert bad certificate", "tlsv1
+/// alert unknown ca"; Security.framework and SChannel word them alike).
+pub(super) fn is_refusal_alert(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("alert")
+        && [
+            "certificate required",
+            "bad certificate",
+            "unknown ca",
+            "certificate unknown",
+            "unsupported certificate",
+            "certificate revoked",
+            "certificate expired",
+            "access denied",
+            "handshake failure",
+        ]
+        .iter()
+        .any(|a| lower.contains(a))
+}
+
+/// The server refused this client after the TLS handshake (`how`: the evidence).
+fn refused(address: &ServerAddress, tls: Option<&dyn TlsBackend>, e: &Error, how: &str) -> Error {
+    let Some(tls) = tls else {
+        return e.clone();
+    };
     let hint = match tls.client_subject() {
-        None => "the server probably requires a client certificate: set tlsCertificateKeyFile"
-            .to_string(),
+        None => "the server requires a client certificate: set tlsCertificateKeyFile".to_string(),
         Some(subject) => format!(
-            "the server probably refused the client certificate {subject}: check that the \
-             server trusts the CA that signed it (its tlsCAFile / net.tls.CAFile) and that \
-             the certificate is meant for client authentication"
+            "the server refused the client certificate {subject}: check that the server \
+             trusts the CA that signed it (its tlsCAFile / net.tls.CAFile) and that the \
+             certificate is meant for client authentication"
         ),
     };
     Error::new(ErrorKind::TlsHandshake {
         address: address.to_string(),
         backend: tls.name().to_string(),
         reason: format!(
-            "the server closed the connection right after the TLS handshake ({io}); {hint}"
+            "the server closed the connection right after the TLS handshake, {how} ({e}); {hint}"
         ),
     })
 }

@@ -46,6 +46,7 @@ impl HelloReply {
             .ok()
             .filter(|v| *v > 0)
             .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE)
+            .min(crate::wire::MAX_MESSAGE_SIZE_CEILING)
     }
 }
 
@@ -222,7 +223,8 @@ mod tests {
             mechanism: Some(AuthMechanism::MongoDbX509),
             source: Some("$external".into()),
             username: user.map(str::to_owned),
-            ..Default::default()
+            password: None,
+            mechanism_properties: None,
         }
     }
 

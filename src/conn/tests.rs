@@ -16,6 +16,9 @@ use crate::options::{AuthMechanism, Credential, ServerAddress};
 use crate::tls::{BoxStream, TlsBackend};
 use crate::wire::{self, DEFAULT_MAX_MESSAGE_SIZE, OP_MSG};
 
+mod diagnosis;
+mod limits;
+
 const SUBJECT: &str = "CN=client,OU=Apps,O=Acme,C=US";
 /// Every test is bounded by this, so a hang is a failure, not a stuck CI job.
 const TEST_BOUND: Duration = Duration::from_secs(10);
@@ -59,6 +62,8 @@ enum Reply {
     Close,
     /// Never answer (keep the connection open).
     Silent,
+    /// Answer with this body, then never read again (keep the connection open).
+    DocThenStopReading(Document),
 }
 
 type Script = Arc<dyn Fn(&Document) -> Reply + Send + Sync>;
@@ -142,6 +147,11 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 return;
             }
+            Reply::DocThenStopReading(d) => {
+                let _ = stream.write_all(&reply_bytes(msg.request_id, &d)).await;
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                return;
+            }
         }
     }
 }
@@ -165,7 +175,8 @@ fn x509_credential(user: Option<&str>) -> Credential {
         mechanism: Some(AuthMechanism::MongoDbX509),
         source: Some("$external".into()),
         username: user.map(str::to_owned),
-        ..Default::default()
+        password: None,
+        mechanism_properties: None,
     }
 }
 

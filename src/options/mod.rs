@@ -27,6 +27,8 @@ mod parse;
 mod resolver;
 mod types;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use parse::parse_uri_offline;
 pub use resolver::ResolverConfig;
 pub use types::*;
 // The CRUD operation options (issue 4).

@@ -3,8 +3,10 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+
 use std::sync::Arc;
 use std::time::Duration;
+use zeroize::Zeroize;
 
 use bson::Document;
 use typed_builder::TypedBuilder;
@@ -187,6 +189,16 @@ pub struct Credential {
     pub mechanism_properties: Option<Document>,
 }
 
+/// Wipes the password: a parsed or built credential that is dropped (an error in a later
+/// option, a client never built) leaves no copy in freed memory.
+impl Drop for Credential {
+    fn drop(&mut self) {
+        if let Some(p) = &mut self.password {
+            p.zeroize();
+        }
+    }
+}
+
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credential")
@@ -348,6 +360,19 @@ pub struct TlsOptions {
     /// before deriving; `None`: [`KdfLimits::default()`] (10,000,000 iterations, 32 MiB of
     /// scrypt). Raise them only for a key file you trust; see [`KdfLimits`].
     pub kdf_limits: Option<KdfLimits>,
+}
+
+/// Wipes the key password and the in-memory key: options that are dropped (an error in a later
+/// option, a client never built, a clone) leave no copy in freed memory.
+impl Drop for TlsOptions {
+    fn drop(&mut self) {
+        if let Some(p) = &mut self.tls_certificate_key_file_password {
+            p.zeroize();
+        }
+        if let Some(d) = &mut self.cert_key_data {
+            d.zeroize();
+        }
+    }
 }
 
 impl fmt::Debug for TlsOptions {

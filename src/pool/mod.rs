@@ -416,12 +416,22 @@ impl<C: Connector> Pool<C> {
 
     /// Checks out a connection: an idle one if there is one, else a new one if the pool has
     /// room, else waits (bounded by the wait queue timeout) for one to come back.
+    #[cfg(test)]
     pub(crate) async fn check_out(
         &self,
     ) -> std::result::Result<PooledConnection<C>, CheckOutError> {
+        self.check_out_until(None).await
+    }
+
+    /// [`Pool::check_out`], with the wait bounded by `until` (an operation's `timeoutMS`
+    /// deadline) instead of the wait queue timeout when given.
+    pub(crate) async fn check_out_until(
+        &self,
+        until: Option<Instant>,
+    ) -> std::result::Result<PooledConnection<C>, CheckOutError> {
         self.start_maintenance();
         let inner = &*self.inner;
-        let deadline = Instant::now() + inner.options.wait_queue_timeout;
+        let deadline = until.unwrap_or_else(|| Instant::now() + inner.options.wait_queue_timeout);
         let mut ticket: Option<QueueTicket<'_, C>> = None;
         enum Next<C: Connector> {
             Done(std::result::Result<PooledConnection<C>, CheckOutError>),
@@ -499,16 +509,20 @@ impl<C: Connector> Pool<C> {
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 let mut st = inner.lock();
                 st.wait_queue_timeouts += 1;
+                let (waited, option) = match until {
+                    Some(_) => ("until the deadline".to_owned(), "timeoutMS"),
+                    None => (
+                        format!("{} ms", inner.options.wait_queue_timeout.as_millis()),
+                        inner.options.wait_queue_timeout_option,
+                    ),
+                };
                 let msg = format!(
-                    "waited {} ms ({}) for a connection to {} from the pool, but all {} \
-                     (maxPoolSize={}) stayed in use; raise {} or maxPoolSize, or run fewer \
+                    "waited {waited} ({option}) for a connection to {} from the pool, but all {} \
+                     (maxPoolSize={}) stayed in use; raise {option} or maxPoolSize, or run fewer \
                      operations at once",
-                    inner.options.wait_queue_timeout.as_millis(),
-                    inner.options.wait_queue_timeout_option,
                     inner.address,
                     st.total(),
                     inner.options.max_pool_size,
-                    inner.options.wait_queue_timeout_option,
                 );
                 break Err(CheckOutError {
                     error: Error::new(ErrorKind::WaitQueueTimeout { message: msg }),

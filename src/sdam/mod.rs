@@ -58,12 +58,15 @@ pub(crate) use server::address_key;
 pub use server::{
     ServerDescription, ServerType, TopologyVersion, DEFAULT_MAX_BSON_OBJECT_SIZE,
     DEFAULT_MAX_MESSAGE_SIZE_BYTES, DEFAULT_MAX_WRITE_BATCH_SIZE,
+    MAX_LOGICAL_SESSION_TIMEOUT_MINUTES, MAX_MESSAGE_SIZE_CEILING, MAX_WRITE_BATCH_SIZE_CEILING,
 };
 pub use topology::{
     TopologyChange, TopologyDescription, TopologyType, DEFAULT_HEARTBEAT_FREQUENCY,
     DEFAULT_LOCAL_THRESHOLD, MAX_SUPPORTED_WIRE_VERSION, MIN_SUPPORTED_WIRE_VERSION,
 };
 
+#[cfg(test)]
+mod hello_limits;
 #[cfg(test)]
 mod spec_tests;
 #[cfg(test)]

@@ -16,6 +16,16 @@ pub const DEFAULT_MAX_BSON_OBJECT_SIZE: i64 = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_MESSAGE_SIZE_BYTES: i64 = 48_000_000;
 /// `maxWriteBatchSize` when the server does not say.
 pub const DEFAULT_MAX_WRITE_BATCH_SIZE: i64 = 100_000;
+/// The largest message this client sends or accepts (64 MiB), whatever a server's
+/// `maxMessageSizeBytes` says: servers say 48,000,000 today, and a larger claim must not let a
+/// reply header make the client reserve gigabytes. `maxBsonObjectSize` is capped at it too.
+pub const MAX_MESSAGE_SIZE_CEILING: i64 = 64 * 1024 * 1024;
+/// The largest `maxWriteBatchSize` taken from a server (servers say 100,000); more only means
+/// larger batches, which the message size bounds anyway.
+pub const MAX_WRITE_BATCH_SIZE_CEILING: i64 = 1_000_000;
+/// The largest `logicalSessionTimeoutMinutes` accepted (the server keeps it in an int32); a
+/// larger or negative value makes the reply invalid.
+pub const MAX_LOGICAL_SESSION_TIMEOUT_MINUTES: i64 = i32::MAX as i64;
 
 /// What kind of server a `hello` reply describes (Server Discovery and Monitoring specification).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -292,23 +302,38 @@ impl ServerDescription {
         };
         d.min_wire_version = get_wire_version(reply, "minWireVersion")?;
         d.max_wire_version = get_wire_version(reply, "maxWireVersion")?;
-        // A non-positive limit cannot be honoured; the default is the safe choice.
-        let positive_or = |v: Option<i64>, default: i64| v.filter(|v| *v > 0).unwrap_or(default);
-        d.max_bson_object_size = positive_or(
-            get_int(reply, "maxBsonObjectSize")?,
-            DEFAULT_MAX_BSON_OBJECT_SIZE,
-        );
-        d.max_message_size_bytes = positive_or(
+        // A non-positive limit cannot be honoured (the default is the safe choice); one above
+        // the ceiling is capped, so that no reply can make the client reserve more.
+        let limit = |v: Option<i64>, default: i64, ceiling: i64| {
+            v.filter(|v| *v > 0).unwrap_or(default).min(ceiling)
+        };
+        d.max_message_size_bytes = limit(
             get_int(reply, "maxMessageSizeBytes")?,
             DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+            MAX_MESSAGE_SIZE_CEILING,
         );
-        d.max_write_batch_size = positive_or(
+        d.max_bson_object_size = limit(
+            get_int(reply, "maxBsonObjectSize")?,
+            DEFAULT_MAX_BSON_OBJECT_SIZE,
+            d.max_message_size_bytes,
+        );
+        d.max_write_batch_size = limit(
             get_int(reply, "maxWriteBatchSize")?,
             DEFAULT_MAX_WRITE_BATCH_SIZE,
+            MAX_WRITE_BATCH_SIZE_CEILING,
         );
-        d.logical_session_timeout = get_int(reply, "logicalSessionTimeoutMinutes")?
-            .and_then(|m| u64::try_from(m).ok())
-            .map(|m| Duration::from_secs(m.saturating_mul(60)));
+        d.logical_session_timeout = match get_int(reply, "logicalSessionTimeoutMinutes")? {
+            None => None,
+            Some(m @ 0..=MAX_LOGICAL_SESSION_TIMEOUT_MINUTES) => {
+                Some(Duration::from_secs(m.unsigned_abs() * 60))
+            }
+            Some(m) => {
+                return Err(Error::invalid_response(format!(
+                    "hello reply field logicalSessionTimeoutMinutes is {m}, outside 0 to \
+                     {MAX_LOGICAL_SESSION_TIMEOUT_MINUTES}"
+                )))
+            }
+        };
         d.topology_version = match reply.get("topologyVersion") {
             None | Some(Bson::Null) => None,
             Some(Bson::Document(t)) => Some(TopologyVersion::from_document(t)?),
@@ -391,15 +416,27 @@ fn get_int(d: &Document, key: &str) -> Result<Option<i64>> {
         None | Some(Bson::Null) => Ok(None),
         Some(Bson::Int32(i)) => Ok(Some(i64::from(*i))),
         Some(Bson::Int64(i)) => Ok(Some(*i)),
-        Some(Bson::Double(f)) if f.is_finite() && f.fract() == 0.0 => Ok(Some(*f as i64)),
+        // Only doubles that are exact integers within i64's range (no saturating cast).
+        Some(Bson::Double(f))
+            if f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(f) =>
+        {
+            Ok(Some(*f as i64))
+        }
         other => Err(wrong_type(key, "an integer", other)),
     }
 }
 
+/// A wire version is a non-negative int32; anything else makes the reply invalid.
 fn get_wire_version(d: &Document, key: &str) -> Result<i32> {
-    Ok(get_int(d, key)?
-        .map(|v| i32::try_from(v.max(0)).unwrap_or(i32::MAX))
-        .unwrap_or(0))
+    match get_int(d, key)? {
+        None => Ok(0),
+        Some(v) => i32::try_from(v).ok().filter(|v| *v >= 0).ok_or_else(|| {
+            Error::invalid_response(format!(
+                "hello reply field {key} is {v}, not a non-negative 32-bit integer"
+            ))
+        }),
+    }
 }
 
 fn get_str(d: &Document, key: &str) -> Result<Option<String>> {

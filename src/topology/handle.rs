@@ -3,9 +3,14 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use bson::Document;
+use tokio::time::Instant;
 
 use super::{Establisher, Server, Shared};
+use crate::conn::IoLimit;
+use crate::csot::{self, Deadline};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ServerAddress;
 use crate::pool::PooledConnection;
@@ -20,14 +25,19 @@ pub(crate) struct ConnectionHandle {
     server: Arc<Server>,
     conn: PooledConnection<Establisher>,
     topology: Arc<Shared>,
+    /// The next command's I/O limit (`timeoutMS`), set by [`ConnectionHandle::apply_deadline`].
+    limit: IoLimit,
 }
 
 impl ConnectionHandle {
     /// Checks out a connection of `server`. A failure to open one is reported to the topology
     /// as an error before the handshake completed.
+    /// `until`: an operation's `timeoutMS` deadline, which then bounds the wait for a pooled
+    /// connection instead of `waitQueueTimeoutMS`.
     pub(super) async fn check_out(
         topology: &Arc<Shared>,
         server: Arc<Server>,
+        until: Option<Instant>,
     ) -> Result<ConnectionHandle> {
         server.operation_count.fetch_add(1, Ordering::SeqCst);
         // Counted from here, so that a slow connect also steers selection elsewhere.
@@ -36,13 +46,14 @@ impl ConnectionHandle {
             armed: true,
         };
         let generation = server.pool.stats().generation;
-        match server.pool.check_out().await {
+        match server.pool.check_out_until(until).await {
             Ok(conn) => {
                 guard.armed = false;
                 Ok(ConnectionHandle {
                     server,
                     conn,
                     topology: Arc::clone(topology),
+                    limit: IoLimit::SocketTimeout,
                 })
             }
             Err(e) => {
@@ -97,11 +108,50 @@ impl ConnectionHandle {
         cmd: Document,
         sequences: Vec<crate::wire::DocumentSequence>,
     ) -> Result<Document> {
+        self.conn.set_io_limit(self.limit);
         let result = self.conn.command_with_sequences(db, cmd, &sequences).await;
+        // The deadline was this operation's; the pool's next user starts afresh.
+        self.conn.set_io_limit(IoLimit::SocketTimeout);
         if let Err(e) = &result {
             self.on_error(e);
         }
         result
+    }
+
+    /// Under `timeoutMS` (a `deadline`), adds `maxTimeMS` from the time left minus the server's
+    /// round trip (not to `getMore`/`killCursors`), and bounds the next command's write and read
+    /// by the deadline instead of `socketTimeoutMS`. Fails with the typed timeout, without
+    /// sending, when too little time is left. Without a deadline: nothing changes.
+    pub(crate) fn apply_deadline(
+        &mut self,
+        deadline: Option<&Deadline>,
+        cmd: &mut Document,
+    ) -> Result<()> {
+        let Some(deadline) = deadline else {
+            self.limit = IoLimit::SocketTimeout;
+            return Ok(());
+        };
+        let name = cmd.keys().next().map(String::as_str).unwrap_or_default();
+        if csot::takes_max_time_ms(name) {
+            if let Some(ms) = deadline.max_time_ms(Instant::now(), self.round_trip_time())? {
+                cmd.insert("maxTimeMS", ms);
+            }
+        } else if deadline.is_expired(Instant::now()) {
+            return Err(deadline.expired("before sending the command"));
+        }
+        self.limit = deadline
+            .expires()
+            .map_or(IoLimit::Unbounded, IoLimit::Until);
+        Ok(())
+    }
+
+    /// The server's average round trip as the topology knows it (zero when not measured).
+    fn round_trip_time(&self) -> Duration {
+        let st = self.topology.lock();
+        st.description
+            .server(self.address())
+            .and_then(|s| s.round_trip_time)
+            .unwrap_or_default()
     }
 
     fn on_error(&mut self, e: &Error) {

@@ -27,6 +27,7 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use crate::conn::{self, Connection, EstablishOptions};
+use crate::csot::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ServerAddress;
 use crate::pool::{Connector, Pool, PoolConnection, PoolOptions, PoolStats};
@@ -249,7 +250,13 @@ impl Topology {
     }
 
     /// A connection to a given server (a cursor's getMore and killCursors).
-    pub(crate) async fn check_out(&self, address: &ServerAddress) -> Result<ConnectionHandle> {
+    /// Under `timeoutMS` (`deadline`), the check-out ends by the deadline or by
+    /// `serverSelectionTimeoutMS`, whichever comes first, with the typed timeout.
+    pub(crate) async fn check_out(
+        &self,
+        address: &ServerAddress,
+        deadline: Option<&Deadline>,
+    ) -> Result<ConnectionHandle> {
         self.shared.check_shutdown()?;
         let server = self.shared.lock().servers.get(&key(address)).cloned();
         let Some(server) = server else {
@@ -260,7 +267,19 @@ impl Topology {
                 ),
             }));
         };
-        ConnectionHandle::check_out(&self.shared, server).await
+        let Some(deadline) = deadline else {
+            return ConnectionHandle::check_out(&self.shared, server, None).await;
+        };
+        let until =
+            deadline.earlier_than(Instant::now(), self.shared.options.server_selection_timeout);
+        tokio::time::timeout_at(
+            until,
+            ConnectionHandle::check_out(&self.shared, server, Some(until)),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(deadline.expired(&format!("checking out a connection to {address}")))
+        })
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::{ConnectionHandle, Server, Shared, Topology};
+use crate::csot::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sdam::{self, SelectionCriteria, ServerType};
 
@@ -17,8 +18,15 @@ impl Topology {
     /// Errors that no amount of waiting fixes end the selection at once: the deployment's
     /// wire versions are incompatible, or opening a connection failed for another reason than
     /// the network (authentication, TLS, a full pool's wait queue, shutdown).
-    pub(crate) async fn select(&self, criteria: &SelectionCriteria) -> Result<ConnectionHandle> {
-        self.select_with(criteria, &[]).await
+    ///
+    /// Under `timeoutMS` (`csot`), selection and check-out together end by the earlier of the
+    /// operation's deadline and `serverSelectionTimeoutMS`, and fail with the typed timeout.
+    pub(crate) async fn select(
+        &self,
+        criteria: &SelectionCriteria,
+        csot: Option<&Deadline>,
+    ) -> Result<ConnectionHandle> {
+        self.select_with(criteria, &[], csot).await
     }
 
     /// [`select`](Self::select) that avoids the `deprioritized` servers when others suit (for
@@ -27,11 +35,36 @@ impl Topology {
         &self,
         criteria: &SelectionCriteria,
         deprioritized: &[crate::options::ServerAddress],
+        csot: Option<&Deadline>,
+    ) -> Result<ConnectionHandle> {
+        let Some(csot) = csot else {
+            return self.select_until(criteria, deprioritized, None).await;
+        };
+        let until = csot.earlier_than(Instant::now(), self.shared.options.server_selection_timeout);
+        // The check-out (which may open a connection) is bounded by the deadline as well.
+        let work = self.select_until(criteria, deprioritized, Some(until));
+        match tokio::time::timeout_at(until, work).await {
+            Ok(Ok(handle)) => Ok(handle),
+            Ok(Err(e)) if is_wait_expiry(&e) => {
+                Err(csot.expired(&format!("during server selection ({e})")))
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(csot.expired("during server selection and connection check-out")),
+        }
+    }
+
+    /// [`Topology::select_with`] up to `until` when given (`timeoutMS`), else up to
+    /// `serverSelectionTimeoutMS`.
+    async fn select_until(
+        &self,
+        criteria: &SelectionCriteria,
+        deprioritized: &[crate::options::ServerAddress],
+        until: Option<Instant>,
     ) -> Result<ConnectionHandle> {
         let shared = &self.shared;
         shared.ensure_monitors();
         let timeout = shared.options.server_selection_timeout;
-        let deadline = Instant::now() + timeout;
+        let deadline = until.unwrap_or_else(|| Instant::now() + timeout);
         let mut changed = shared.changed.subscribe();
         loop {
             shared.check_shutdown()?;
@@ -39,7 +72,7 @@ impl Topology {
             match shared.pick(criteria, deprioritized)? {
                 Some(server) => {
                     tracing::trace!(address = %server.address, ?criteria, "server selected");
-                    match ConnectionHandle::check_out(shared, server).await {
+                    match ConnectionHandle::check_out(shared, server, until).await {
                         Ok(handle) => return Ok(handle),
                         // Load-balanced: the one server stays selectable, so selecting again
                         // would only retry the same connect; the operation sees the error.
@@ -70,6 +103,15 @@ impl Topology {
                 }
             }
         }
+    }
+}
+
+/// The errors of a wait that ran out of time (not of a deployment that cannot serve).
+fn is_wait_expiry(e: &Error) -> bool {
+    match &*e.kind {
+        ErrorKind::WaitQueueTimeout { .. } => true,
+        ErrorKind::ServerSelection { message } => message.contains("serverSelectionTimeoutMS"),
+        _ => false,
     }
 }
 

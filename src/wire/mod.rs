@@ -32,6 +32,9 @@ pub(crate) const MIN_REPLY_LEN: usize = HEADER_LEN + 5;
 // Defined once, with the other defaults of a server description.
 pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize =
     crate::sdam::DEFAULT_MAX_MESSAGE_SIZE_BYTES as usize;
+/// The largest message sent or accepted whatever the server says
+/// ([`crate::sdam::MAX_MESSAGE_SIZE_CEILING`]).
+pub(crate) const MAX_MESSAGE_SIZE_CEILING: usize = crate::sdam::MAX_MESSAGE_SIZE_CEILING as usize;
 
 /// Flag bit 0: a CRC-32C checksum follows the sections.
 pub(crate) const CHECKSUM_PRESENT: u32 = 1;
@@ -144,9 +147,14 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin + ?Sized>(
     let mut header = [0u8; HEADER_LEN];
     r.read_exact(&mut header).await?;
     let len = check_length(&header, max_message_size)?;
-    let mut buf = vec![0u8; len];
-    buf[..HEADER_LEN].copy_from_slice(&header);
-    r.read_exact(&mut buf[HEADER_LEN..]).await?;
+    // The buffer grows with the bytes that arrive: a header alone reserves at most 1 MiB.
+    let mut buf = Vec::with_capacity(len.min(1 << 20));
+    buf.extend_from_slice(&header);
+    let body_len = (len - HEADER_LEN) as u64;
+    let read = (&mut *r).take(body_len).read_to_end(&mut buf).await?;
+    if (read as u64) < body_len {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
     decode_message(&buf, max_message_size)
 }
 
@@ -159,6 +167,8 @@ pub(crate) fn check_length(header: &[u8], max_message_size: usize) -> Result<usi
         ))
     })?;
     let len = usize::try_from(raw).unwrap_or(0);
+    // Whatever limit the caller passes, never more than the ceiling.
+    let max_message_size = max_message_size.min(MAX_MESSAGE_SIZE_CEILING);
     if len < MIN_REPLY_LEN {
         return Err(Error::invalid_response(format!(
             "message length {raw} is shorter than the smallest OP_MSG ({MIN_REPLY_LEN} bytes)"

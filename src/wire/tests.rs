@@ -412,3 +412,18 @@ async fn read_message_round_trip_and_eof() {
     let err = read_message(&mut client, MAX).await.unwrap_err();
     assert!(matches!(*err.kind, ErrorKind::Io(_)), "{err}");
 }
+
+#[tokio::test]
+async fn the_ceiling_holds_whatever_limit_the_caller_passes() {
+    let mut header = Vec::new();
+    header.extend_from_slice(&((MAX_MESSAGE_SIZE_CEILING + 1) as i32).to_le_bytes());
+    header.extend_from_slice(&[0; 8]);
+    header.extend_from_slice(&OP_MSG.to_le_bytes());
+    assert_invalid(check_length(&header, usize::MAX).map(|_| ()), "exceeds");
+    // A body shorter than its header says ends in an I/O error, not a hang or a panic.
+    let mut short = header.clone();
+    short[0..4].copy_from_slice(&1000_i32.to_le_bytes());
+    short.extend_from_slice(&[0; 10]);
+    let err = read_message(&mut &short[..], usize::MAX).await.unwrap_err();
+    assert!(matches!(*err.kind, ErrorKind::Io(_)), "{err}");
+}

@@ -138,7 +138,8 @@ pub(super) fn build_credential(input: AuthInput<'_>) -> Result<Option<Credential
     Ok(Some(Credential {
         username,
         source: Some(source),
-        password,
+        // Moved into the credential, which wipes it when dropped.
+        password: password.map(|mut p| std::mem::take(&mut *p)),
         mechanism,
         mechanism_properties,
     }))

@@ -1,6 +1,8 @@
 //! Percent-decoding (RFC 3986 section 2.1) as the Connection String spec uses it: `%XX` only;
 //! `+` stays a plus sign, because passwords and DNs may contain it.
 
+use zeroize::{Zeroize, Zeroizing};
+
 /// Why a percent-encoded text could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum DecodeError {
@@ -22,10 +24,12 @@ impl DecodeError {
     }
 }
 
-/// Decodes `%XX` escapes to bytes. Any byte sequence is allowed (for key passwords).
-pub(super) fn decode_bytes(s: &str) -> Result<Vec<u8>, DecodeError> {
+/// Decodes `%XX` escapes to bytes. Any byte sequence is allowed (for key passwords). The
+/// buffer is wiped when dropped, on the error path too: the text may be a password.
+pub(super) fn decode_bytes(s: &str) -> Result<Zeroizing<Vec<u8>>, DecodeError> {
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+    // Never grows past the input's length: no reallocation leaves a copy behind.
+    let mut out = Zeroizing::new(Vec::with_capacity(bytes.len()));
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -47,9 +51,13 @@ pub(super) fn decode_bytes(s: &str) -> Result<Vec<u8>, DecodeError> {
     Ok(out)
 }
 
-/// Decodes `%XX` escapes; the result must be UTF-8.
+/// Decodes `%XX` escapes; the result must be UTF-8. Bytes that are not are wiped.
 pub(super) fn decode(s: &str) -> Result<String, DecodeError> {
-    String::from_utf8(decode_bytes(s)?).map_err(|_| DecodeError::NotUtf8)
+    let mut bytes = decode_bytes(s)?;
+    String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
+        e.into_bytes().zeroize();
+        DecodeError::NotUtf8
+    })
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -81,6 +89,6 @@ mod tests {
             assert_eq!(decode(s), Err(DecodeError::BadEscape), "{s}");
         }
         assert_eq!(decode("%FF"), Err(DecodeError::NotUtf8));
-        assert_eq!(decode_bytes("%FF").unwrap(), vec![0xFF]);
+        assert_eq!(*decode_bytes("%FF").unwrap(), vec![0xFF]);
     }
 }

@@ -85,6 +85,18 @@ pub(crate) async fn parse_uri(uri: &str, resolver: &ResolverConfig) -> Result<Cl
     build(parts, Some(origin))
 }
 
+/// Everything [`parse_uri`] does without DNS: for `mongodb+srv://`, the checks that come before
+/// the lookup, then the rules as if no TXT record existed. For the fuzzers (no network).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn parse_uri_offline(uri: &str) -> Result<ClientOptions> {
+    let parts = split_uri(uri)?;
+    if parts.srv {
+        check_srv_host(&parts.hosts)?;
+        check_topology(&parts.opts, true, 1)?;
+    }
+    build(parts, None)
+}
+
 fn split_uri(uri: &str) -> Result<Parts> {
     if uri.is_empty() {
         return Err(Error::invalid_argument(
@@ -92,6 +104,7 @@ fn split_uri(uri: &str) -> Result<Parts> {
         ));
     }
     let (srv, rest) = strip_scheme(uri)?;
+    refuse_query_in_userinfo(rest)?;
 
     // Host information ends at the first '/' or '?' (the '/' before options is optional).
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -137,6 +150,15 @@ fn split_uri(uri: &str) -> Result<Parts> {
             "connection string: no host given{hint}"
         )));
     }
+    if may_hold_option(hosts) {
+        // e.g. mongodb://h1,tlsCertificateKeyFilePassword=...: the '/?' was forgotten and the
+        // "host" holds option values, maybe a password. Do not quote it.
+        return Err(Error::invalid_argument(
+            "connection string: the host list contains '=' or '&' (not shown: it may hold an \
+             option value such as a password); options go after '/?', e.g. \
+             mongodb://host/?tls=true",
+        ));
+    }
     let hosts = hosts
         .split(',')
         .map(host::parse_uri_host)
@@ -160,6 +182,22 @@ fn split_uri(uri: &str) -> Result<Parts> {
         database,
         opts,
     })
+}
+
+/// An '@' before the first '/' with a '?' before it: a user name or password with an unescaped
+/// '?' (`user:pa?ss@host`, `user:1?tls=x@host`), which would otherwise be read as a host and
+/// options made of pieces of the password. Refused without quoting anything. (An option value
+/// with an '@' needs the '/' before '?', or '@' percent-encoded.)
+fn refuse_query_in_userinfo(rest: &str) -> Result<()> {
+    let head = &rest[..rest.find('/').unwrap_or(rest.len())];
+    match (head.find('?'), head.rfind('@')) {
+        (Some(q), Some(at)) if q < at => Err(Error::invalid_argument(
+            "connection string: the user name or password contains an unescaped '?' (or an \
+             option value contains '@' with no '/' before the '?'); percent-encode '?' as %3F, \
+             '=' as %3D, '&' as %26 and '@' as %40",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The rules across options, then the typed options.
@@ -250,9 +288,18 @@ fn parse_database(path: &str) -> Result<Option<String>> {
     if path.is_empty() {
         return Ok(None);
     }
+    // A path with '=' or '&' may be options whose '?' was forgotten: never quoted.
+    let shown = |name: &str| {
+        if may_hold_option(name) {
+            "(not shown: it contains '=' or '&'; options go after '?')".to_owned()
+        } else {
+            format!("{name:?}")
+        }
+    };
     let db = decode(path).map_err(|e| {
         Error::invalid_argument(format!(
-            "connection string: database name {path:?}: {}",
+            "connection string: database name {}: {}",
+            shown(path),
             e.describe()
         ))
     })?;
@@ -266,11 +313,17 @@ fn parse_database(path: &str) -> Result<Option<String>> {
             ""
         };
         return Err(Error::invalid_argument(format!(
-            "connection string: database name {db:?} contains {bad:?}, which a database name \
-             cannot contain{hint}"
+            "connection string: database name {} contains {bad:?}, which a database name \
+             cannot contain{hint}",
+            shown(&db)
         )));
     }
     Ok(Some(db))
+}
+
+/// True for text that can only be options (`key=value&...`), which may hold a password.
+fn may_hold_option(s: &str) -> bool {
+    s.contains(['=', '&'])
 }
 
 /// Initial DNS Seedlist Discovery: exactly one host name, without a port.

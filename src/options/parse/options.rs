@@ -72,6 +72,7 @@ const KNOWN: &[(&str, &str)] = &[
 
 /// Options whose value is a secret: never quoted in a message or a log.
 const SECRET: &str = "tlscertificatekeyfilepassword";
+const SECRET_NAME: &str = "tlsCertificateKeyFilePassword";
 
 /// Options that may be repeated on purpose (a list, or `tls`/`ssl` which must agree).
 const REPEATABLE: &[&str] = &["readpreferencetags", "tls", "ssl"];
@@ -125,25 +126,44 @@ impl UriOptions {
     pub(super) fn parse(query: &str, quote_unknown: bool) -> Result<Self> {
         let mut options = UriOptions::default();
         let mut seen = HashSet::new();
+        // After a secret option, what looks like the next option may be the rest of the secret
+        // (an unescaped '&' in it): from there on no name or value read is quoted.
+        let mut after_secret = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let quote = quote_unknown && !after_secret;
             let Some((raw_key, raw_value)) = pair.split_once('=') else {
-                return Err(Error::invalid_argument(format!(
-                    "connection string: option {pair:?} has no value; write it as key=value"
-                )));
+                return Err(Error::invalid_argument(if quote {
+                    format!(
+                        "connection string: option {pair:?} has no value; write it as key=value"
+                    )
+                } else {
+                    format!(
+                        "connection string: an option has no value (not shown: it follows \
+                         {SECRET_NAME}); write options as key=value and percent-encode '&' and \
+                         '=' in the password (%26, %3D)"
+                    )
+                }));
             };
             let key = decode(raw_key)
                 .map_err(|e| {
-                    Error::invalid_argument(format!(
-                        "connection string: option name {raw_key:?}: {}",
-                        e.describe()
-                    ))
+                    Error::invalid_argument(if quote {
+                        format!(
+                            "connection string: option name {raw_key:?}: {}",
+                            e.describe()
+                        )
+                    } else {
+                        format!("connection string: an option name: {}", e.describe())
+                    })
                 })?
                 .to_ascii_lowercase();
             let Some(&(key, name)) = KNOWN.iter().find(|(k, _)| *k == key) else {
-                if quote_unknown {
+                if quote {
                     tracing::warn!(option = %raw_key, "unsupported connection string option ignored");
                 } else {
-                    tracing::warn!("unsupported connection string option ignored");
+                    tracing::warn!(
+                        "unsupported connection string option ignored (not shown: it may be part \
+                         of a password; percent-encode '&' and '=' in passwords as %26 and %3D)"
+                    );
                 }
                 continue;
             };
@@ -160,13 +180,18 @@ impl UriOptions {
                     "connection string option given more than once; the last value is used"
                 );
             }
-            options.apply(key, name, raw_value)?;
+            options.apply(key, name, raw_value, !after_secret)?;
+            after_secret |= key == SECRET;
         }
         Ok(options)
     }
 
-    fn apply(&mut self, key: &str, name: &'static str, raw: &str) -> Result<()> {
-        let v = Value { name, raw };
+    /// `quote`: whether the value may be shown in an error message.
+    fn apply(&mut self, key: &str, name: &'static str, raw: &str, quote: bool) -> Result<()> {
+        // A value with an unescaped '=' may hold another option (an '&' lost), maybe the
+        // password: not quoted either.
+        let quote = quote && !raw.contains('=');
+        let v = Value { name, raw, quote };
         match key {
             "appname" => {
                 let s = v.string()?;
@@ -178,7 +203,7 @@ impl UriOptions {
             }
             "authmechanism" => {
                 let s = v.string()?;
-                self.auth_mechanism = Some(AuthMechanism::from_str(&s)?);
+                self.auth_mechanism = Some(AuthMechanism::from_str(&s).map_err(|e| v.hide(e))?);
             }
             "authmechanismproperties" => self.auth_properties = Some(v.pairs()?),
             "authsource" => {
@@ -244,7 +269,10 @@ impl UriOptions {
                 self.tls.allow_invalid_certificates = Some(v.boolean()?)
             }
             "tlsallowinvalidhostnames" => self.tls.allow_invalid_hostnames = Some(v.boolean()?),
-            "tlsbackend" => self.tls.backend = Some(TlsBackendKind::from_str(&v.string()?)?),
+            "tlsbackend" => {
+                let s = v.string()?;
+                self.tls.backend = Some(TlsBackendKind::from_str(&s).map_err(|e| v.hide(e))?)
+            }
             "tlscafile" => self.tls.ca_file = Some(PathBuf::from(v.string()?)),
             "tlscertificatekeyfile" => self.tls.cert_key_file = Some(PathBuf::from(v.string()?)),
             "tlscertificatekeyfilepassword" => {
@@ -293,16 +321,42 @@ impl UriOptions {
 struct Value<'a> {
     name: &'static str,
     raw: &'a str,
+    /// False after a secret option: the value may be a piece of it.
+    quote: bool,
 }
 
 impl Value<'_> {
     fn invalid(&self, why: &str) -> Error {
+        if !self.quote {
+            return Error::invalid_argument(format!(
+                "{}: the value is invalid: {why} (not shown: it follows {SECRET_NAME} or holds \
+                 '=', and may be part of a password; percent-encode '&' and '=' as %26 and %3D)",
+                self.name
+            ));
+        }
         let shown = decode(self.raw).unwrap_or_else(|_| self.raw.to_owned());
         Error::invalid_argument(format!("{}={shown:?} is invalid: {why}", self.name))
     }
 
+    /// `e` (which may quote the value) when the value may be shown, else a message without it.
+    fn hide(&self, e: Error) -> Error {
+        if self.quote {
+            e
+        } else {
+            self.invalid("not an accepted value")
+        }
+    }
+
     fn string(&self) -> Result<String> {
         decode(self.raw).map_err(|e| {
+            if !self.quote {
+                return Error::invalid_argument(format!(
+                    "{}: the value cannot be decoded: {} (not shown: it follows {SECRET_NAME} or \
+                     holds '=')",
+                    self.name,
+                    e.describe()
+                ));
+            }
             Error::invalid_argument(format!(
                 "{}={:?} cannot be decoded: {}",
                 self.name,
@@ -401,10 +455,16 @@ impl Value<'_> {
                 "zlib" => Compressor::Zlib { level: None },
                 "zstd" => Compressor::Zstd,
                 _ => {
-                    tracing::warn!(
-                        compressor = name,
-                        "unknown compressor in the compressors option ignored; known: snappy, zlib, zstd"
-                    );
+                    if self.quote {
+                        tracing::warn!(
+                            compressor = name,
+                            "unknown compressor in the compressors option ignored; known: snappy, zlib, zstd"
+                        );
+                    } else {
+                        tracing::warn!(
+                            "unknown compressor in the compressors option ignored; known: snappy, zlib, zstd"
+                        );
+                    }
                     continue;
                 }
             };
@@ -423,6 +483,7 @@ impl Value<'_> {
                 // authMechanismProperties may hold a session token: do not quote it.
                 let shown = match self.name {
                     "authMechanismProperties" => "an entry".to_owned(),
+                    _ if !self.quote => "an entry".to_owned(),
                     _ => format!("{:?}", decode(item).unwrap_or_else(|_| item.to_owned())),
                 };
                 return Err(Error::invalid_argument(format!(
@@ -432,7 +493,15 @@ impl Value<'_> {
                 )));
             };
             let key = decode(raw_key).map_err(|e| {
-                Error::invalid_argument(format!("{}: key {raw_key:?}: {}", self.name, e.describe()))
+                if self.quote {
+                    Error::invalid_argument(format!(
+                        "{}: key {raw_key:?}: {}",
+                        self.name,
+                        e.describe()
+                    ))
+                } else {
+                    Error::invalid_argument(format!("{}: a key: {}", self.name, e.describe()))
+                }
             })?;
             // Values are not quoted: authMechanismProperties may hold a session token.
             let value = decode(raw_value).map_err(|e| {

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
 use crate::options::{Tls, TlsBackendKind, TlsOptions};
 
@@ -12,7 +14,8 @@ pub(super) struct TlsInput {
     pub(super) enabled: Vec<(&'static str, bool)>,
     pub(super) ca_file: Option<PathBuf>,
     pub(super) cert_key_file: Option<PathBuf>,
-    pub(super) cert_key_password: Option<Vec<u8>>,
+    /// Wiped when dropped (a later option may fail to parse).
+    pub(super) cert_key_password: Option<Zeroizing<Vec<u8>>>,
     pub(super) allow_invalid_certificates: Option<bool>,
     pub(super) allow_invalid_hostnames: Option<bool>,
     pub(super) insecure: Option<bool>,
@@ -126,7 +129,10 @@ impl TlsInput {
         Ok(Some(Tls::Enabled(TlsOptions {
             ca_file_path: self.ca_file,
             cert_key_file_path: self.cert_key_file,
-            tls_certificate_key_file_password: self.cert_key_password,
+            // Moved, not copied: the public field wipes it on drop (`TlsOptions`'s `Drop`).
+            tls_certificate_key_file_password: self
+                .cert_key_password
+                .map(|mut p| std::mem::take(&mut *p)),
             cert_key_data: None,
             allow_invalid_certificates: self.allow_invalid_certificates.or(insecure),
             allow_invalid_hostnames: self.allow_invalid_hostnames.or(insecure),

@@ -1,12 +1,15 @@
 //! The userinfo part (`user:password@`). Error messages never quote it: it holds a password.
 
+use zeroize::Zeroizing;
+
 use super::decode::decode;
 use crate::error::{Error, Result};
 
 /// A user name and, when a `:` was present, a password (possibly empty).
 pub(super) struct UserInfo {
     pub(super) username: String,
-    pub(super) password: Option<String>,
+    /// Wiped when dropped, on error paths too.
+    pub(super) password: Option<Zeroizing<String>>,
 }
 
 const HINT: &str = "percent-encode the user name and password (e.g. '@' as %40, ':' as %3A, \
@@ -64,6 +67,7 @@ pub(super) fn parse_userinfo(raw: &str) -> Result<UserInfo> {
     let password = password
         .map(|p| {
             decode(p)
+                .map(Zeroizing::new)
                 .map_err(|e| fail(&format!("the password cannot be decoded: {}", e.describe())))
         })
         .transpose()?;
