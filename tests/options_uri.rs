@@ -1427,6 +1427,10 @@ fn pieces_of_a_password_are_never_echoed() {
         // An '&' lost: the password inside another option's value.
         format!("mongodb://h/?tls=truetlsCertificateKeyFilePassword={s}"),
         format!("mongodb://h/?readPreferenceTags=a:b,tlsCertificateKeyFilePassword={s}"),
+        // … or in a value a later rule would quote (found by the options_parse fuzzer).
+        format!("mongodb://h/?authSource=xtlsCertificateKeyFilePassword={s}&authMechanism=MONGODB-X509"),
+        format!("mongodb://h/?tlsCertificateKeyFilePassword=pa&authSource={s}&authMechanism=MONGODB-X509"),
+        format!("mongodb://u@h/?tlsCertificateKeyFilePassword=pa&authMechanism=GSSAPI&authMechanismProperties=CANONICALIZE_HOST_NAME:{s}"),
     ];
     for uri in &refused {
         let (result, logs) = with_logs(|| parse(uri));

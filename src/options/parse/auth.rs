@@ -18,6 +18,10 @@ pub(super) struct AuthInput<'a> {
     pub(super) properties: Option<Vec<(String, String)>>,
     /// The database from the path, the default source of some mechanisms.
     pub(super) database: Option<&'a str>,
+    /// Whether `authSource` and the property values may be quoted: not when they followed
+    /// `tlsCertificateKeyFilePassword` or hold an unescaped '=' (pieces of a password).
+    pub(super) quote_source: bool,
+    pub(super) quote_properties: bool,
 }
 
 /// Builds the credential, or `None` when the connection string asks for no authentication
@@ -29,6 +33,8 @@ pub(super) fn build_credential(input: AuthInput<'_>) -> Result<Option<Credential
         source,
         properties,
         database,
+        quote_source,
+        quote_properties,
     } = input;
     let (username, password) = match userinfo {
         Some(u) => (Some(u.username), u.password),
@@ -50,6 +56,8 @@ pub(super) fn build_credential(input: AuthInput<'_>) -> Result<Option<Credential
         username: username.as_deref(),
         password: password.is_some(),
         has_properties: properties.as_ref().is_some_and(|p| !p.is_empty()),
+        quote_source,
+        quote_properties,
     };
     let mut props = normalize(properties.unwrap_or_default());
     let source =
@@ -101,7 +109,7 @@ pub(super) fn build_credential(input: AuthInput<'_>) -> Result<Option<Credential
                     .iter_mut()
                     .find(|(k, _)| k == "CANONICALIZE_HOST_NAME")
                 {
-                    *value = canonicalize_host_name(value)?;
+                    *value = canonicalize_host_name(value, check.quote_properties)?;
                 }
                 if !props.iter().any(|(k, _)| k == "SERVICE_NAME") {
                     props.insert(0, ("SERVICE_NAME".into(), "mongodb".into()));
@@ -173,15 +181,25 @@ fn to_document(props: Vec<(String, String)>) -> Document {
     doc
 }
 
-fn canonicalize_host_name(value: &str) -> Result<String> {
+/// A value for a message: quoted, or a placeholder when it may be part of a password.
+fn shown(value: &str, quote: bool) -> String {
+    if quote {
+        format!("{value:?}")
+    } else {
+        "(not shown: it may be part of a password)".to_owned()
+    }
+}
+
+fn canonicalize_host_name(value: &str, quote: bool) -> Result<String> {
     ["true", "false", "none", "forward", "forwardAndReverse"]
         .into_iter()
         .find(|v| v.eq_ignore_ascii_case(value))
         .map(str::to_owned)
         .ok_or_else(|| {
             Error::invalid_argument(format!(
-                "authMechanismProperties: CANONICALIZE_HOST_NAME:{value:?} is invalid; expected \
-                 none, forward, forwardAndReverse, true or false"
+                "authMechanismProperties: CANONICALIZE_HOST_NAME:{} is invalid; expected \
+                 none, forward, forwardAndReverse, true or false",
+                shown(value, quote)
             ))
         })
 }
@@ -211,8 +229,9 @@ fn oidc_properties(check: &Check<'_>, props: &[(String, String)]) -> Result<()> 
         "test" | "k8s" => false,
         other => {
             return Err(Error::invalid_argument(format!(
-                "authMechanismProperties: ENVIRONMENT:{other:?} is not supported; expected \
-                 azure, gcp, k8s or test"
+                "authMechanismProperties: ENVIRONMENT:{} is not supported; expected \
+                 azure, gcp, k8s or test",
+                shown(other, check.quote_properties)
             )))
         }
     };
@@ -247,6 +266,8 @@ struct Check<'a> {
     username: Option<&'a str>,
     password: bool,
     has_properties: bool,
+    quote_source: bool,
+    quote_properties: bool,
 }
 
 impl Check<'_> {
@@ -301,8 +322,9 @@ impl Check<'_> {
             None => Ok(EXTERNAL.into()),
             Some(s) if s == EXTERNAL => Ok(s),
             Some(s) => Err(Error::invalid_argument(format!(
-                "authSource={s:?} is invalid for {}: its source is always $external; remove \
+                "authSource={} is invalid for {}: its source is always $external; remove \
                  authSource",
+                shown(&s, self.quote_source),
                 self.name
             ))),
         }

@@ -231,6 +231,8 @@ fn build(parts: Parts, srv_origin: Option<SrvOrigin>) -> Result<ClientOptions> {
         source: opts.auth_source,
         properties: opts.auth_properties,
         database: database.as_deref(),
+        quote_source: !opts.hidden.contains("authsource"),
+        quote_properties: !opts.hidden.contains("authmechanismproperties"),
     })?;
 
     Ok(ClientOptions {

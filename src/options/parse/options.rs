@@ -118,6 +118,9 @@ pub(super) struct UriOptions {
     pub(super) w: Option<Acknowledgment>,
     pub(super) compressors: Option<Vec<Compressor>>,
     pub(super) zlib_compression_level: Option<i32>,
+    /// Options whose value must never be quoted by a later rule: given after
+    /// `tlsCertificateKeyFilePassword`, or holding an unescaped '='.
+    pub(super) hidden: HashSet<&'static str>,
 }
 
 impl UriOptions {
@@ -179,6 +182,11 @@ impl UriOptions {
                     option = name,
                     "connection string option given more than once; the last value is used"
                 );
+            }
+            if after_secret || raw_value.contains('=') {
+                options.hidden.insert(key);
+            } else {
+                options.hidden.remove(key);
             }
             options.apply(key, name, raw_value, !after_secret)?;
             after_secret |= key == SECRET;
