@@ -171,7 +171,7 @@ impl<'a> InsertMany<'a> {
             let op = operation::Insert::new(self.db, self.coll, &docs, offset, &options);
             let run = crate::client::Run {
                 session: self.session.as_deref_mut(),
-                deadline: deadline.clone(),
+                deadline,
                 ..Default::default()
             };
             let r = self.client.run(op, run).await.0?;
