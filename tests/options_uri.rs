@@ -1431,6 +1431,8 @@ fn pieces_of_a_password_are_never_echoed() {
         format!("mongodb://h/?authSource=xtlsCertificateKeyFilePassword={s}&authMechanism=MONGODB-X509"),
         format!("mongodb://h/?tlsCertificateKeyFilePassword=pa&authSource={s}&authMechanism=MONGODB-X509"),
         format!("mongodb://u@h/?tlsCertificateKeyFilePassword=pa&authMechanism=GSSAPI&authMechanismProperties=CANONICALIZE_HOST_NAME:{s}"),
+        format!("mongodb://u@h/?authMechanism=GSSAPI&authMechanismProperties=xPassword={s}:%zz"),
+        format!("mongodb://u@h/?authMechanism=GSSAPI&authMechanismProperties=xPassword={s}:1"),
     ];
     for uri in &refused {
         let (result, logs) = with_logs(|| parse(uri));

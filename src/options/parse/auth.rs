@@ -309,7 +309,12 @@ impl Check<'_> {
     fn allowed_properties(&self, props: &[(String, String)], allowed: &[&str]) -> Result<()> {
         match props.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
             Some((key, _)) => Err(Error::invalid_argument(format!(
-                "authMechanismProperties: {key} is not a property of {}; expected {}",
+                "authMechanismProperties: {} is not a property of {}; expected {}",
+                if self.quote_properties {
+                    key.as_str()
+                } else {
+                    "a property (not shown: it may be part of a password)"
+                },
                 self.name,
                 allowed.join(", ")
             ))),

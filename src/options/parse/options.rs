@@ -513,8 +513,9 @@ impl Value<'_> {
             })?;
             // Values are not quoted: authMechanismProperties may hold a session token.
             let value = decode(raw_value).map_err(|e| {
+                let of = if self.quote { key.as_str() } else { "an entry" };
                 Error::invalid_argument(format!(
-                    "{}: the value of {key} cannot be decoded: {}",
+                    "{}: the value of {of} cannot be decoded: {}",
                     self.name,
                     e.describe()
                 ))
