@@ -13,6 +13,14 @@ use crate::sdam::SelectionCriteria;
 /// The server's code for a namespace that does not exist.
 pub(crate) const NAMESPACE_NOT_FOUND: i32 = 26;
 
+/// A drop of something that does not exist has nothing left to do (drop and dropDatabase).
+pub(super) fn already_dropped(error: Error) -> Result<()> {
+    match &*error.kind {
+        ErrorKind::Command { code, .. } if *code == NAMESPACE_NOT_FOUND => Ok(()),
+        _ => Err(error),
+    }
+}
+
 pub(crate) struct DropCollection {
     db: String,
     coll: String,
@@ -44,10 +52,7 @@ impl Operation for DropCollection {
     }
 
     fn handle_error(&self, error: Error) -> Result<()> {
-        match &*error.kind {
-            ErrorKind::Command { code, .. } if *code == NAMESPACE_NOT_FOUND => Ok(()),
-            _ => Err(error),
-        }
+        already_dropped(error)
     }
 
     fn selection(&self) -> Selection {

@@ -2,12 +2,12 @@
 
 use bson::{doc, Document};
 
-use super::drop_collection::NAMESPACE_NOT_FOUND;
+use super::drop_collection::already_dropped;
 use super::{
     append_write_concern, Command, Operation, ResponseContext, Retryability, Selection,
     StreamDescription,
 };
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::options::WriteConcern;
 use crate::sdam::SelectionCriteria;
 
@@ -40,10 +40,7 @@ impl Operation for DropDatabase {
     }
 
     fn handle_error(&self, error: Error) -> Result<()> {
-        match &*error.kind {
-            ErrorKind::Command { code, .. } if *code == NAMESPACE_NOT_FOUND => Ok(()),
-            _ => Err(error),
-        }
+        already_dropped(error)
     }
 
     fn selection(&self) -> Selection {
@@ -58,6 +55,8 @@ impl Operation for DropDatabase {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
+    use crate::operation::drop_collection::NAMESPACE_NOT_FOUND;
     use crate::operation::test_util::description;
 
     #[test]
