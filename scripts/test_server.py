@@ -8,6 +8,9 @@ succeeds, create one MONGODB-X509 user per --user subject on $external (with pym
 secantusdb installs), stop it, start it again on the same storage path with --auth, wait again,
 then print `READY <port>` on stdout and keep running.
 
+With --plain it starts one server without TLS and without --auth (no users, no client
+certificates): the second server of scripts/bench.sh compare, behind its compressing proxy.
+
 It stops the server (SIGTERM, then wait for the process to exit) when:
   --wait stdin   (default) its standard input reaches end of file: the parent test process died
                  or finished, so no server outlives its tests;
@@ -39,9 +42,12 @@ def free_port():
 
 
 def wait_ready(proc, port, certs, timeout=60.0):
-    """Waits until a TLS handshake with a client certificate succeeds (not a fixed sleep)."""
-    ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
-    ctx.load_cert_chain(os.path.join(certs, "client-pkcs8.pem"))
+    """Waits until a TLS handshake with a client certificate succeeds (not a fixed sleep);
+    certs None (a plain server): until a TCP connection is accepted."""
+    ctx = None
+    if certs is not None:
+        ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+        ctx.load_cert_chain(os.path.join(certs, "client-pkcs8.pem"))
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -50,6 +56,8 @@ def wait_ready(proc, port, certs, timeout=60.0):
                              f"before it was ready; see its log above")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+                if ctx is None:
+                    return
                 with ctx.wrap_socket(raw, server_hostname="localhost"):
                     return
         except OSError as e:
@@ -60,14 +68,15 @@ def wait_ready(proc, port, certs, timeout=60.0):
 
 def start(exe, port, data, certs, auth, test_commands):
     cmd = [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", data,
-           "--log-level", "WARNING",
-           "--tls-cert-file", os.path.join(certs, "server.crt"),
-           "--tls-key-file", os.path.join(certs, "server.key"),
-           "--tls-ca-file", os.path.join(certs, "ca.pem"),
-           "--tls-require-client-cert"]
+           "--log-level", "WARNING"]
+    if certs is not None:
+        cmd += ["--tls-cert-file", os.path.join(certs, "server.crt"),
+                "--tls-key-file", os.path.join(certs, "server.key"),
+                "--tls-ca-file", os.path.join(certs, "ca.pem"),
+                "--tls-require-client-cert"]
     if auth:
         cmd.append("--auth")
-    else:
+    elif certs is not None:
         # The users created in this run must survive however this process ends.
         cmd.append("--sync-on-commit")
     if test_commands:
@@ -126,7 +135,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--exe", default=os.environ.get("SECANTUSD", "secantusd-py"),
                     help="path to secantusd-py (default: $SECANTUSD or secantusd-py on PATH)")
-    ap.add_argument("--certs", required=True, help="directory made by scripts/gen-test-certs.sh")
+    ap.add_argument("--certs", help="directory made by scripts/gen-test-certs.sh (not with --plain)")
+    ap.add_argument("--plain", action="store_true", help="no TLS, no --auth, no users")
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
     ap.add_argument("--data", help="storage directory (default: a new temporary directory)")
     ap.add_argument("--user", action="append", default=[], help="X.509 subject DN to create")
@@ -136,18 +146,22 @@ def main():
 
     port = args.port or free_port()
     data = args.data or tempfile.mkdtemp(prefix="secantus-")
-    certs = os.path.abspath(args.certs)
+    if args.plain == bool(args.certs):
+        ap.error("give --certs, or --plain")
+    certs = None if args.plain else os.path.abspath(args.certs)
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
 
-    proc = start(args.exe, port, data, certs, auth=False, test_commands=False)
-    try:
-        provision(port, certs, args.user)
-    finally:
-        stop(proc)
-    proc = start(args.exe, port, data, certs, auth=True, test_commands=args.enable_test_commands)
+    if not args.plain:
+        proc = start(args.exe, port, data, certs, auth=False, test_commands=False)
+        try:
+            provision(port, certs, args.user)
+        finally:
+            stop(proc)
+    proc = start(args.exe, port, data, certs, auth=not args.plain,
+                 test_commands=args.enable_test_commands)
     try:
         print(f"READY {port}", flush=True)
         if args.wait == "stdin":
