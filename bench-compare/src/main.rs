@@ -414,6 +414,7 @@ impl Row {
 struct Bench {
     setup: Setup,
     reps: usize,
+    doc_size: usize,
     rows: Vec<Row>,
 }
 
@@ -706,10 +707,10 @@ fn report(b: &Bench, started: &str, load_start: &str, elapsed: Duration) -> Stri
          every retryable write it records). Rows marked *proxy* go through `compress_proxy` to a \
          second, plain SecantusDB (no TLS, no auth): it negotiates compression as mongod does; \
          \"on the wire\" says what it saw. Client CPU = user + system time of the bench process; \
-         the servers and the proxy are other processes. Medians of {} runs after a warm-up, \
-         drivers taking turns; 16-task figures are total time / operations. Ratio = mongo-x509 / \
-         official (CPU); target per issue 12.\n",
-        b.reps
+         the servers and the proxy are other processes. Documents of {} bytes (BSON). Medians of {} \
+         runs after a warm-up, drivers taking turns, a fresh client per run; 16-task figures are \
+         total time / operations. Ratio = mongo-x509 / official; target per issue 12 (on CPU).\n",
+        b.doc_size, b.reps
     );
     let _ = writeln!(
         md,
@@ -815,6 +816,7 @@ async fn run(setup: Setup, out: Option<String>) -> Res<()> {
     let mut b = Bench {
         setup,
         reps,
+        doc_size: 0,
         rows: Vec::new(),
     };
 
@@ -833,6 +835,7 @@ async fn run(setup: Setup, out: Option<String>) -> Res<()> {
     }
     let many_docs: Vec<Document> = (0..DOCS as i64).map(|i| item(i, None)).collect();
     let size = bson::to_vec(&scan_docs[0])?.len();
+    b.doc_size = size;
     eprintln!("bench-compare: documents of {size} bytes (BSON), {reps} measured runs per workload");
 
     b.connect().await?;
