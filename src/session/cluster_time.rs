@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use bson::{Document, Timestamp};
+use bson::{Document, RawDocument, Timestamp};
 
 /// A `$clusterTime` document as a server signed it: sent back unchanged.
 ///
@@ -82,11 +82,12 @@ impl ClusterClock {
 
 /// What a reply says about time: its `$clusterTime` and `operationTime`. Malformed values are
 /// ignored (gossip is best effort; they never fail an operation).
-pub(crate) fn times_of(reply: &Document) -> (Option<ClusterTime>, Option<Timestamp>) {
+pub(crate) fn times_of(reply: &RawDocument) -> (Option<ClusterTime>, Option<Timestamp>) {
     let cluster = reply
         .get_document("$clusterTime")
         .ok()
-        .and_then(|d| ClusterTime::from_document(d.clone()));
+        .and_then(|d| Document::try_from(d).ok())
+        .and_then(ClusterTime::from_document);
     (cluster, reply.get_timestamp("operationTime").ok())
 }
 
@@ -143,7 +144,8 @@ mod tests {
             "$clusterTime": { "clusterTime": Timestamp { time: 7, increment: 3 }, "signature": {} },
             "operationTime": Timestamp { time: 7, increment: 2 },
         };
-        let (c, o) = times_of(&reply);
+        let raw = bson::RawDocumentBuf::from_document(&reply).unwrap();
+        let (c, o) = times_of(&raw);
         assert_eq!(
             c.unwrap().timestamp(),
             Timestamp {
@@ -158,7 +160,8 @@ mod tests {
                 increment: 2
             })
         );
-        let (c, o) = times_of(&doc! { "$clusterTime": { "clusterTime": 5 }, "operationTime": "x" });
+        let garbage = doc! { "$clusterTime": { "clusterTime": 5 }, "operationTime": "x" };
+        let (c, o) = times_of(&bson::RawDocumentBuf::from_document(&garbage).unwrap());
         assert!(c.is_none() && o.is_none());
         assert!(ClusterTime::from_document(doc! {}).is_none());
     }
