@@ -255,7 +255,7 @@ impl Client {
         if let Selection::Criteria(criteria) = selection {
             conn.apply_read_preference(&mut cmd.body, criteria);
         }
-        session::stamp(
+        let cluster_time = session::stamp(
             &mut cmd.body,
             session::Stamp {
                 session: session.as_deref(),
@@ -267,13 +267,27 @@ impl Client {
         // timeoutMS: maxTimeMS from the time left; the deadline bounds the write and read.
         conn.apply_deadline(deadline, &mut cmd.body)?;
         let sent = conn
-            .command_with_sequences(&cmd.db, cmd.body, &cmd.sequences)
+            .command_with_sequences(
+                &cmd.db,
+                cmd.body,
+                &cmd.sequences,
+                cluster_time.as_ref().map(|t| t.as_raw()),
+            )
             .await
             .map_err(|e| csot::on_error(deadline, e))?;
         if !cmd.sequences.is_empty() {
             op.sequence_sent(sent);
         }
         let (cluster, op_time) = session::cluster_time::times_of(conn.reply());
+        // Copied out of the reply only when it moves the client's or the session's clock.
+        let cluster = cluster
+            .filter(|c| {
+                c.is_newer(self.cluster_clock().get().as_ref())
+                    || session
+                        .as_ref()
+                        .is_some_and(|s| c.is_newer(s.cluster_time()))
+            })
+            .and_then(|c| c.to_cluster_time());
         if let Some(c) = &cluster {
             self.cluster_clock().advance(c);
         }

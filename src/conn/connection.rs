@@ -129,7 +129,7 @@ impl Connection {
     /// Adds `$db`. A reply with `ok` other than 1 is an [`ErrorKind::Command`]. An I/O error, a
     /// timeout (`socketTimeoutMS`) or a malformed reply marks the connection broken.
     pub(crate) async fn command(&mut self, db: &str, cmd: Document) -> Result<Document> {
-        self.command_with_sequences(db, cmd, &[]).await?;
+        self.command_with_sequences(db, cmd, &[], None).await?;
         to_document(self.reply())
     }
 
@@ -138,19 +138,37 @@ impl Connection {
     /// error) is then read in place with [`Connection::reply`], without being copied or
     /// decoded. Returns how many documents of the last sequence were sent: it is cut to fit the
     /// server's `maxMessageSizeBytes` (see [`wire::encode_request_into`]).
+    ///
+    /// `cluster_time` is sent as `$clusterTime`, as the bytes the server signed.
     pub(crate) async fn command_with_sequences(
         &mut self,
         db: &str,
         mut cmd: Document,
         sequences: &[DocumentSequence],
+        cluster_time: Option<&RawDocument>,
     ) -> Result<usize> {
         self.check_usable()?;
-        cmd.insert("$db", db);
+        // Appended by the encoder; a command holding them already (runCommand) loses its own.
+        for key in ["$db", "$clusterTime"] {
+            if cmd.contains_key(key) && (key == "$db" || cluster_time.is_some()) {
+                cmd.remove(key);
+            }
+        }
         let request_id = wire::next_request_id();
         // Encoding problems (too large, unserializable) leave the stream untouched.
         let mut buf = std::mem::take(&mut self.write_buf);
-        let encoded =
-            wire::encode_request_into(&mut buf, request_id, &cmd, sequences, self.max_message_size);
+        let body = wire::Body {
+            command: &cmd,
+            cluster_time,
+            db: Some(db),
+        };
+        let encoded = wire::encode_request_into(
+            &mut buf,
+            request_id,
+            &body,
+            sequences,
+            self.max_message_size,
+        );
         // Broken until the reply is fully read: if this future is dropped halfway (a caller's
         // timeout), the connection is not reused.
         self.broken = encoded.is_ok();
@@ -198,11 +216,16 @@ impl Connection {
         mut cmd: Document,
     ) -> Result<(Document, bool)> {
         self.check_usable()?;
-        cmd.insert("$db", db);
+        cmd.remove("$db");
         let request_id = wire::next_request_id();
         let mut buf = std::mem::take(&mut self.write_buf);
+        let body = wire::Body {
+            command: &cmd,
+            cluster_time: None,
+            db: Some(db),
+        };
         let encoded =
-            wire::encode_request_into(&mut buf, request_id, &cmd, &[], self.max_message_size);
+            wire::encode_request_into(&mut buf, request_id, &body, &[], self.max_message_size);
         if encoded.is_ok() {
             buf[wire::HEADER_LEN..wire::HEADER_LEN + 4]
                 .copy_from_slice(&EXHAUST_ALLOWED.to_le_bytes());

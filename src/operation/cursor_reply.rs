@@ -67,18 +67,6 @@ impl RawBatch {
         })
     }
 
-    /// A batch of the given documents (tests).
-    #[cfg(test)]
-    pub(crate) fn of(docs: &[bson::Document]) -> Self {
-        let mut batch = Self::default();
-        for d in docs {
-            let start = batch.bytes.len();
-            d.to_writer(&mut batch.bytes).unwrap();
-            batch.docs.push_back(start..batch.bytes.len());
-        }
-        batch
-    }
-
     /// Documents left.
     pub(crate) fn len(&self) -> usize {
         self.docs.len()

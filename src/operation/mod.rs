@@ -36,7 +36,9 @@ use crate::wire::DocumentSequence;
 
 pub(crate) use aggregate::Aggregate;
 pub(crate) use count::CountDocuments;
-pub(crate) use cursor_reply::{parse_batch, CursorSpec, RawBatch};
+#[cfg(feature = "fuzzing")]
+pub(crate) use cursor_reply::parse_batch;
+pub(crate) use cursor_reply::{CursorSpec, RawBatch};
 pub(crate) use delete::Delete;
 pub(crate) use distinct::Distinct;
 pub(crate) use drop_collection::DropCollection;

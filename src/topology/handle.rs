@@ -45,7 +45,7 @@ impl ConnectionHandle {
             server: Arc::clone(&server),
             armed: true,
         };
-        let generation = server.pool.stats().generation;
+        let generation = server.pool.generation();
         match server.pool.check_out_until(until).await {
             Ok(conn) => {
                 guard.armed = false;
@@ -108,9 +108,13 @@ impl ConnectionHandle {
         db: &str,
         cmd: Document,
         sequences: &[crate::wire::DocumentSequence],
+        cluster_time: Option<&bson::RawDocument>,
     ) -> Result<usize> {
         self.conn.set_io_limit(self.limit);
-        let result = self.conn.command_with_sequences(db, cmd, sequences).await;
+        let result = self
+            .conn
+            .command_with_sequences(db, cmd, sequences, cluster_time)
+            .await;
         // The deadline was this operation's; the pool's next user starts afresh.
         self.conn.set_io_limit(IoLimit::SocketTimeout);
         if let Err(e) = &result {

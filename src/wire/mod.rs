@@ -104,16 +104,6 @@ impl DocumentSequence {
         self.ends.is_empty()
     }
 
-    /// Keeps the first `n` documents.
-    #[cfg(test)]
-    pub(crate) fn truncate(&mut self, n: usize) {
-        if n < self.ends.len() {
-            self.bytes
-                .truncate(if n == 0 { 0 } else { self.ends[n - 1] });
-            self.ends.truncate(n);
-        }
-    }
-
     /// The size of this sequence's section in a message: kind byte, length, identifier, NUL,
     /// documents.
     pub(crate) fn section_len(&self) -> usize {
@@ -165,7 +155,7 @@ pub(crate) struct Message {
 /// The part of a request before any document sequence: header (length filled in by
 /// [`finish_request`]), flag bits and the body. Encodes into `buf`, which is cleared first, so a
 /// connection reuses one buffer for every request.
-fn start_request(buf: &mut Vec<u8>, request_id: i32, body: &Document) -> Result<()> {
+fn start_request(buf: &mut Vec<u8>, request_id: i32, body: &Body<'_>) -> Result<()> {
     buf.clear();
     buf.extend_from_slice(&[0u8; 4]);
     buf.extend_from_slice(&request_id.to_le_bytes());
@@ -173,8 +163,50 @@ fn start_request(buf: &mut Vec<u8>, request_id: i32, body: &Document) -> Result<
     buf.extend_from_slice(&OP_MSG.to_le_bytes());
     buf.extend_from_slice(&0u32.to_le_bytes()); // flag bits: none
     buf.push(0);
-    body.to_writer(&mut *buf)?;
+    let start = buf.len();
+    body.command.to_writer(&mut *buf)?;
+    // `$clusterTime` and `$db` go after the command's fields as bytes: the cluster time is sent
+    // back exactly as the server signed it, and neither is copied into a Document first. (The
+    // bson crate cannot append raw elements to an encoded document, so this is by hand: drop
+    // the terminating NUL, append the elements, terminate, fix the length.)
+    buf.pop();
+    if let Some(t) = body.cluster_time {
+        buf.push(0x03); // embedded document
+        buf.extend_from_slice(b"$clusterTime\0");
+        buf.extend_from_slice(t.as_bytes());
+    }
+    if let Some(db) = body.db {
+        buf.push(0x02); // string
+        buf.extend_from_slice(b"$db\0");
+        buf.extend_from_slice(&len_i32(db.len() + 1)?.to_le_bytes());
+        buf.extend_from_slice(db.as_bytes());
+        buf.push(0);
+    }
+    buf.push(0);
+    let len = len_i32(buf.len() - start)?;
+    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
     Ok(())
+}
+
+/// A request's body: the command, then `$clusterTime` and `$db` when given (the command must
+/// not hold them too).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Body<'a> {
+    pub(crate) command: &'a Document,
+    pub(crate) cluster_time: Option<&'a bson::RawDocument>,
+    pub(crate) db: Option<&'a str>,
+}
+
+#[cfg(test)]
+impl<'a> Body<'a> {
+    /// The command alone (as tests and scripted servers send it).
+    pub(crate) fn plain(command: &'a Document) -> Self {
+        Self {
+            command,
+            cluster_time: None,
+            db: None,
+        }
+    }
 }
 
 /// Appends the first `count` documents of a sequence to a request started by
@@ -222,7 +254,7 @@ fn finish_request(buf: &mut [u8], max_message_size: usize) -> Result<()> {
 pub(crate) fn encode_request_into(
     buf: &mut Vec<u8>,
     request_id: i32,
-    body: &Document,
+    body: &Body<'_>,
     sequences: &[DocumentSequence],
     max_message_size: usize,
 ) -> Result<usize> {
@@ -257,7 +289,8 @@ pub(crate) fn encode_request(
     max_message_size: usize,
 ) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(256);
-    let sent = encode_request_into(&mut buf, request_id, body, sequences, max_message_size)?;
+    let body = Body::plain(body);
+    let sent = encode_request_into(&mut buf, request_id, &body, sequences, max_message_size)?;
     if sequences.last().is_some_and(|s| s.len() != sent) {
         return Err(Error::invalid_argument(format!(
             "the command is more than the maxMessageSizeBytes ({max_message_size})"

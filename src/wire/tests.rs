@@ -428,7 +428,19 @@ async fn the_ceiling_holds_whatever_limit_the_caller_passes() {
 
 #[test]
 fn the_last_sequence_is_cut_to_exactly_what_fits() {
-    let body = doc! { "insert": "c", "$db": "test", "lsid": { "id": 1 } };
+    let cmd = doc! { "insert": "c", "lsid": { "id": 1 } };
+    let time =
+        doc! { "clusterTime": bson::Timestamp { time: 5, increment: 1 }, "signature": { "k": 2 } };
+    let raw_time = bson::RawDocumentBuf::from_document(&time).unwrap();
+    // $clusterTime and $db are appended to the command's bytes.
+    let body = Body {
+        command: &cmd,
+        cluster_time: Some(&raw_time),
+        db: Some("test"),
+    };
+    let mut expected = cmd.clone();
+    expected.insert("$clusterTime", time.clone());
+    expected.insert("$db", "test");
     let docs: Vec<Document> = (0..10)
         .map(|i| doc! { "_id": i, "pad": "x".repeat(10 * i as usize) })
         .collect();
@@ -454,7 +466,7 @@ fn the_last_sequence_is_cut_to_exactly_what_fits() {
         }
         let m = decode_message(&buf, MAX).unwrap();
         assert_eq!(m.sequences[0].documents(), docs[..sent].to_vec());
-        assert_eq!(m.body, body);
+        assert_eq!(m.body, expected);
     }
     // Not even the first document fits: an error, nothing to send.
     let err = encode_request_into(&mut buf, 1, &body, &[seq], first_len - 1).unwrap_err();
@@ -467,10 +479,19 @@ fn the_last_sequence_is_cut_to_exactly_what_fits() {
 #[test]
 fn one_buffer_serves_every_request() {
     let mut buf = Vec::new();
-    encode_request_into(&mut buf, 1, &doc! { "x": "a".repeat(1000) }, &[], MAX).unwrap();
+    let big = doc! { "x": "a".repeat(1000) };
+    encode_request_into(&mut buf, 1, &Body::plain(&big), &[], MAX).unwrap();
     let capacity = buf.capacity();
     let ptr = buf.as_ptr();
-    encode_request_into(&mut buf, 2, &doc! { "ping": 1 }, &[], MAX).unwrap();
+    let ping = doc! { "ping": 1 };
+    let body = Body {
+        db: Some("admin"),
+        ..Body::plain(&ping)
+    };
+    encode_request_into(&mut buf, 2, &body, &[], MAX).unwrap();
     assert_eq!((buf.as_ptr(), buf.capacity()), (ptr, capacity));
-    assert_eq!(decode_message(&buf, MAX).unwrap().body, doc! { "ping": 1 });
+    assert_eq!(
+        decode_message(&buf, MAX).unwrap().body,
+        doc! { "ping": 1, "$db": "admin" }
+    );
 }

@@ -45,7 +45,7 @@ async fn stalled_insert_error(
     }
     let started = Instant::now();
     let err = conn
-        .command_with_sequences("test", doc! {"insert": "c"}, &big_insert())
+        .command_with_sequences("test", doc! {"insert": "c"}, &big_insert(), None)
         .await
         .unwrap_err();
     assert!(
