@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, Result};
 
+pub(crate) mod compression;
 #[cfg(test)]
 mod tests;
 
@@ -155,6 +156,8 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin + ?Sized>(
     if (read as u64) < body_len {
         return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
     }
+    // Compression hook: an OP_COMPRESSED reply becomes the OP_MSG it wraps.
+    compression::decompress_reply(&mut buf, max_message_size)?;
     decode_message(&buf, max_message_size)
 }
 
