@@ -298,6 +298,38 @@ mod tests {
     }
 
     #[test]
+    fn hello_offers_the_compressors_in_the_client_order() {
+        use crate::options::Compressor;
+        let mut o = opts(None, None);
+        o.compressors = vec![
+            Compressor::Zstd,
+            Compressor::Snappy,
+            Compressor::Zlib { level: Some(9) },
+        ];
+        let hello = build_hello(&o);
+        assert_eq!(
+            hello.get_array("compression").unwrap(),
+            &vec![Bson::from("zstd"), "snappy".into(), "zlib".into()]
+        );
+        let h = parse_hello(&addr(), &doc! {"ok": 1, "compression": ["zlib", "zstd"]}).unwrap();
+        assert_eq!(h.compression, ["zlib", "zstd"]);
+        assert!(parse_hello(&addr(), &doc! {"ok": 1})
+            .unwrap()
+            .compression
+            .is_empty());
+        for bad in [
+            doc! {"ok": 1, "compression": "zlib"},
+            doc! {"ok": 1, "compression": [1]},
+        ] {
+            let err = parse_hello(&addr(), &bad).unwrap_err();
+            assert!(
+                matches!(*err.kind, ErrorKind::InvalidResponse { .. }),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn hello_with_app_name() {
         let hello = build_hello(&opts(Some("inventory"), None));
         let app = hello
