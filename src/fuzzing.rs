@@ -4,9 +4,13 @@
 use crate::error::Result;
 use crate::options::ClientOptions;
 
-/// Decodes one complete OP_MSG (header included), as a reply from the network is decoded.
+/// Decodes one complete OP_MSG (header included), as a reply from the network is decoded: an
+/// OP_COMPRESSED goes through decompression first (with the codecs compiled in).
 pub fn decode_op_msg(bytes: &[u8]) -> Result<()> {
-    crate::wire::decode_message(bytes, crate::wire::MAX_MESSAGE_SIZE_CEILING).map(|_| ())
+    let max = crate::wire::MAX_MESSAGE_SIZE_CEILING;
+    let mut buf = bytes.to_vec();
+    crate::wire::compression::decompress_reply(&mut buf, max)?;
+    crate::wire::decode_message(&buf, max).map(|_| ())
 }
 
 /// Parses a connection string without any DNS lookup (`mongodb+srv://` stops before it).
