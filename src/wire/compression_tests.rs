@@ -273,3 +273,29 @@ fn mutated_messages_never_panic() {
         }
     }
 }
+
+/// The read-path hook: what `read_message` returns for an OP_COMPRESSED on the stream.
+#[tokio::test]
+async fn read_message_unwraps_op_compressed() {
+    let body = doc! {"ok": 1, "n": 3};
+    let msg = op_msg(body.clone());
+    let mut stream = vec![wrapped(OP_MSG, msg.len() as i32 - 16, NOOP_ID, &msg[16..])];
+    for c in compiled() {
+        stream.push(compress(&msg, &c).unwrap());
+    }
+    for bytes in stream {
+        let m = crate::wire::read_message(&mut &bytes[..], MAX)
+            .await
+            .unwrap();
+        assert_eq!(m.body, body);
+        assert_eq!(m.response_to, read_i32(&bytes, 8).unwrap());
+    }
+    let bad = wrapped(OP_MSG, 5000, NOOP_ID, &msg[16..]);
+    let err = crate::wire::read_message(&mut &bad[..], MAX)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(*err.kind, ErrorKind::InvalidResponse { .. }),
+        "{err}"
+    );
+}
