@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::conn::HelloReply;
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::ServerAddress;
+use crate::options::{Compressor, ServerAddress};
 use crate::tls::BoxStream;
 use crate::wire::{
     self, DocumentSequence, DEFAULT_MAX_MESSAGE_SIZE, EXHAUST_ALLOWED, MORE_TO_COME,
@@ -53,6 +53,8 @@ pub(crate) struct Connection {
     read_buf: Vec<u8>,
     /// Where the last reply's body is in `read_buf`.
     reply: std::ops::Range<usize>,
+    /// The compressor negotiated in the handshake (`None`: requests go uncompressed).
+    compressor: Option<Compressor>,
 }
 
 /// Buffers that grew past this (a large batch) are given back after use, so an idle pooled
@@ -89,6 +91,7 @@ impl Connection {
             write_buf: Vec::new(),
             read_buf: Vec::new(),
             reply: 0..0,
+            compressor: None,
         }
     }
 
@@ -107,6 +110,11 @@ impl Connection {
     /// `socketTimeoutMS` ([`IoLimit::SocketTimeout`] again once the operation is done).
     pub(crate) fn set_io_limit(&mut self, limit: IoLimit) {
         self.limit = limit;
+    }
+
+    /// The compressor negotiated in the handshake, used for every request from now on.
+    pub(super) fn set_compressor(&mut self, compressor: Option<Compressor>) {
+        self.compressor = compressor;
     }
 
     pub(super) fn set_handshake_rtt(&mut self, rtt: Duration) {
@@ -287,6 +295,9 @@ impl Connection {
     /// server that stopped reading fills the socket buffers, then nothing moves); under
     /// `timeoutMS` the whole write must end by the deadline.
     async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        // Compression hook: OP_COMPRESSED when negotiated and the command may be compressed.
+        let compressed = wire::compression::compress_request(bytes, self.compressor.as_ref())?;
+        let bytes = &*compressed;
         match (self.limit, self.socket_timeout) {
             (IoLimit::Until(deadline), _) => {
                 let write = wire::write_message(&mut self.stream, bytes);

@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, Result};
 
+pub(crate) mod compression;
 #[cfg(test)]
 mod tests;
 
@@ -334,6 +335,8 @@ pub(crate) async fn read_message_into<R: AsyncRead + Unpin + ?Sized>(
     if (read as u64) < body_len {
         return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
     }
+    // Compression hook: an OP_COMPRESSED reply becomes the OP_MSG it wraps.
+    compression::decompress_reply(buf, max_message_size)?;
     decode_message_raw(buf, max_message_size)
 }
 
@@ -393,7 +396,7 @@ pub(crate) fn decode_message_raw(bytes: &[u8], max_message_size: usize) -> Resul
     let op_code = read_i32(bytes, 12).unwrap_or_default();
     if op_code != OP_MSG {
         return Err(Error::invalid_response(format!(
-            "unexpected opcode {op_code} (expected OP_MSG {OP_MSG}; compression is not negotiated)"
+            "unexpected opcode {op_code} (expected OP_MSG {OP_MSG})"
         )));
     }
     let flags = read_u32(bytes, HEADER_LEN).unwrap_or_default();
