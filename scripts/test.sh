@@ -15,10 +15,12 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 # --- checks and tests ----------------------------------------------------------------------------
+# Compression codecs: on in "both", off in the others (default and none keep the lean tree).
+COMPRESSION="zstd-compression,zlib-compression,snappy-compression"
 declare -A FLAGS=(
   [default]=""
   [native-tls]="--no-default-features --features native-tls"
-  [both]="--features native-tls"
+  [both]="--features native-tls,$COMPRESSION"
   [none]="--no-default-features"
 )
 SETS=${FEATURE_SETS:-"default native-tls both none"}

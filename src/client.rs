@@ -81,6 +81,9 @@ impl fmt::Debug for Client {
 }
 
 fn validate(options: &ClientOptions) -> Result<()> {
+    if let Some(list) = &options.compressors {
+        crate::wire::compression::check_compressors(list)?;
+    }
     if options.hosts.is_empty() {
         return Err(Error::invalid_argument(
             "hosts: the host list is empty; give at least one host",
@@ -235,6 +238,7 @@ impl Client {
             socket_timeout: options.socket_timeout,
             resolver: options.host_resolver(),
             load_balanced: options.load_balanced == Some(true),
+            compressors: options.compressors.clone().unwrap_or_default(),
         };
         let topology_options = TopologyOptions {
             establish: Arc::new(establish),

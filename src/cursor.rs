@@ -1,7 +1,6 @@
 //! [`Cursor`]: the results of `find` and `aggregate`, as a [`Stream`](futures_core::Stream);
 //! [`SessionCursor`]: the same in an explicit session.
 
-use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -13,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::client::{Leftovers, Run};
 use crate::error::{Error, Result};
-use crate::operation::{CursorSpec, GetMore, GetMoreResult, KillCursors};
+use crate::operation::{CursorSpec, GetMore, GetMoreResult, KillCursors, RawBatch};
 use crate::options::ServerAddress;
 use crate::{Client, ClientSession};
 
@@ -21,6 +20,10 @@ use crate::{Client, ClientSession};
 type GetMoreFuture = BoxFuture<'static, (Result<GetMoreResult>, Leftovers)>;
 
 /// A server-side cursor over the results of `find` or `aggregate`.
+///
+/// Batches stay as the bytes the server sent; each result is deserialized straight from its
+/// bytes into `T` when it is taken, so a `Cursor<MyStruct>` never builds a [`Document`], and
+/// a `Cursor<RawDocumentBuf>` hands out the bytes.
 ///
 /// It is a [`Stream`] of `Result<T>`: use it with `futures::StreamExt::next` or
 /// `futures::TryStreamExt::try_collect`. Batches after the first are fetched with `getMore`
@@ -54,7 +57,7 @@ struct State {
     batch_size: Option<u32>,
     /// Documents still to return under a `limit` (the server honours it too; this stops early).
     remaining: Option<u64>,
-    buffer: VecDeque<Document>,
+    buffer: RawBatch,
     /// The implicit session and (load-balanced) connection the cursor keeps; `None` while a
     /// `getMore` holds them.
     pinned: Option<Leftovers>,
@@ -154,13 +157,14 @@ impl State {
         )
     }
 
-    /// A buffered document, if any.
-    fn pop(&mut self) -> Option<Document> {
+    /// A buffered result, if any, deserialized from its bytes.
+    fn pop<T: DeserializeOwned>(&mut self) -> Option<Result<T>> {
         let doc = self.buffer.pop_front()?;
+        let item = bson::from_slice(doc.as_bytes()).map_err(Error::from);
         if let Some(rem) = &mut self.remaining {
             *rem = rem.saturating_sub(1);
         }
-        Some(doc)
+        Some(item)
     }
 
     /// True when no more documents will come (after the buffer is empty).
@@ -245,17 +249,10 @@ impl<T> Cursor<T> {
         }));
     }
 
-    /// The next document, undeserialized.
-    pub(crate) async fn next_document(&mut self) -> Result<Option<Document>> {
-        std::future::poll_fn(|cx| self.poll_document(cx))
-            .await
-            .transpose()
-    }
-
-    fn poll_document(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Document>>> {
+    fn poll_item<U: DeserializeOwned>(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<U>>> {
         loop {
-            if let Some(doc) = self.state.pop() {
-                return Poll::Ready(Some(Ok(doc)));
+            if let Some(item) = self.state.pop() {
+                return Poll::Ready(Some(item));
             }
             if self.get_more.is_none() {
                 if self.state.exhausted() {
@@ -278,19 +275,18 @@ impl<T> Cursor<T> {
     }
 }
 
+impl<T: DeserializeOwned> Cursor<T> {
+    /// The next result (what [`Stream::poll_next`] yields), without a `StreamExt` import.
+    pub(crate) async fn next_item(&mut self) -> Option<Result<T>> {
+        std::future::poll_fn(|cx| self.poll_item(cx)).await
+    }
+}
+
 impl<T: DeserializeOwned> Stream for Cursor<T> {
     type Item = Result<T>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        match this.poll_document(cx) {
-            Poll::Ready(Some(Ok(doc))) => {
-                Poll::Ready(Some(bson::from_document(doc).map_err(Error::from)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
+        self.get_mut().poll_item(cx)
     }
 }
 
@@ -351,17 +347,16 @@ impl<T> SessionCursor<T> {
         }
     }
 
-    /// The next document, undeserialized.
-    pub(crate) async fn next_document(
+    async fn next_item<U: DeserializeOwned>(
         &mut self,
         session: &mut ClientSession,
-    ) -> Result<Option<Document>> {
+    ) -> Option<Result<U>> {
         loop {
-            if let Some(doc) = self.state.pop() {
-                return Ok(Some(doc));
+            if let Some(item) = self.state.pop() {
+                return Some(item);
             }
             if self.state.exhausted() {
-                return Ok(None);
+                return None;
             }
             let op = self.state.get_more_op();
             let mut pinned = self.state.pinned.take().unwrap_or_default();
@@ -371,7 +366,9 @@ impl<T> SessionCursor<T> {
                 ..Run::default()
             };
             let (result, _) = self.state.client.run(op, run).await;
-            self.state.on_get_more(result, pinned)?;
+            if let Err(e) = self.state.on_get_more(result, pinned) {
+                return Some(Err(e));
+            }
         }
     }
 }
@@ -380,10 +377,6 @@ impl<T: DeserializeOwned> SessionCursor<T> {
     /// The next result, running `getMore` in `session` (the session the cursor was opened in)
     /// when the current batch is used up; `None` at the end.
     pub async fn next(&mut self, session: &mut ClientSession) -> Option<Result<T>> {
-        match self.next_document(session).await {
-            Ok(Some(doc)) => Some(bson::from_document(doc).map_err(Error::from)),
-            Ok(None) => None,
-            Err(e) => Some(Err(e)),
-        }
+        self.next_item(session).await
     }
 }

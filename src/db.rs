@@ -89,7 +89,7 @@ impl Database {
         let (result, left) = self.client.run(op, run).await;
         let mut cursor: Cursor<Document> = Cursor::new(self.client.clone(), result?, left);
         let mut names = Vec::new();
-        while let Some(d) = cursor.next_document().await? {
+        while let Some(d) = cursor.next_item().await.transpose()? {
             if let Some(Bson::String(n)) = d.get("name") {
                 names.push(n.clone());
             }

@@ -477,3 +477,90 @@ async fn find_one_and_modify_and_distinct_with_every_backend() {
         coll.drop().await.unwrap();
     }
 }
+
+/// A result type with nested and repeated fields, deserialized straight from the reply's bytes.
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
+struct Order {
+    #[serde(rename = "_id")]
+    id: i64,
+    customer: String,
+    lines: Vec<Line>,
+    note: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
+struct Line {
+    sku: String,
+    qty: i32,
+}
+
+#[tokio::test]
+async fn cursors_yield_typed_documents_and_raw_bytes_across_batches() {
+    use mongo_x509::bson::RawDocumentBuf;
+    let client = client();
+    let coll = client.database("e2e_crud").collection::<Order>("typed");
+    coll.drop().await.unwrap();
+    let orders: Vec<Order> = (0..1500)
+        .map(|i| Order {
+            id: i,
+            customer: format!("customer-{}", i % 7),
+            lines: (0..(i % 4))
+                .map(|j| Line {
+                    sku: format!("sku-{j}"),
+                    qty: j as i32,
+                })
+                .collect(),
+            note: (i % 3 == 0).then(|| "gift".to_owned()),
+        })
+        .collect();
+    // Serialized once each, straight to BSON, with the given `_id`s kept.
+    let r = coll.insert_many(&orders).await.unwrap();
+    assert_eq!(r.inserted_ids.len(), 1500);
+    assert_eq!(r.inserted_ids[&7], Bson::Int64(7));
+
+    // A typed cursor over several getMore batches.
+    let back: Vec<Order> = coll
+        .find(doc! {})
+        .sort(doc! { "_id": 1 })
+        .batch_size(400)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(back, orders);
+
+    // The same as raw bytes: each result is the document the server sent.
+    let raw: Vec<RawDocumentBuf> = coll
+        .clone_with_type::<RawDocumentBuf>()
+        .find(doc! { "_id": { "$lt": 600 } })
+        .sort(doc! { "_id": 1 })
+        .batch_size(250)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(raw.len(), 600);
+    assert_eq!(raw[42].get_i64("_id").unwrap(), 42);
+    assert_eq!(raw[42].get_str("customer").unwrap(), "customer-0");
+    let as_doc: Document = raw[42].to_document().unwrap();
+    assert_eq!(as_doc.get_array("lines").unwrap().len(), 2);
+
+    // find_one, typed, and a result the type does not fit: an error, not a panic.
+    let one = coll.find_one(doc! { "_id": 9 }).await.unwrap().unwrap();
+    assert_eq!(one, orders[9]);
+    assert!(coll.find_one(doc! { "_id": -1 }).await.unwrap().is_none());
+    client
+        .database("e2e_crud")
+        .collection::<Document>("typed")
+        .insert_one(doc! { "_id": -2, "customer": 5 })
+        .await
+        .unwrap();
+    let err = coll.find_one(doc! { "_id": -2 }).await.unwrap_err();
+    assert!(
+        matches!(&*err.kind, ErrorKind::BsonDeserialization { .. }),
+        "{err}"
+    );
+    coll.drop().await.unwrap();
+}

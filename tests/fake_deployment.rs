@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use bson::{doc, Bson, Document};
 use common::certs::{subject, test_certs};
+use common::compression;
 use common::fake_deployment::{
-    read_op_msg, write_op_msg, FailAction, FakeMongos, FakeOptions, FakeReplicaSet, OpMsg,
-    EXHAUST_ALLOWED, MORE_TO_COME,
+    parse_op_msg, read_message, read_op_msg, write_op_msg, FailAction, FakeMongos, FakeOptions,
+    FakeReplicaSet, OpMsg, EXHAUST_ALLOWED, MORE_TO_COME,
 };
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
 use tokio::net::TcpStream;
@@ -206,6 +207,53 @@ async fn mongos_routers_share_data() {
     assert_eq!(first_batch(&r).len(), 1, "{r}");
     assert!(ms.uri("client-pkcs8.pem", "").contains(&ms.address(1)));
     assert!(!ms.uri("client-pkcs8.pem", "").contains("replicaSet"));
+}
+
+/// Compression as mongod does it: `hello` answers the client's list filtered by the fake's, a
+/// compressed request gets a reply compressed the same way, a plain one a plain reply, and the
+/// wire log says how each request came (noop, id 0, is always compiled in).
+#[tokio::test]
+async fn compression_is_negotiated_and_replies_follow_the_request() {
+    use tokio::io::AsyncWriteExt;
+    let ms = FakeMongos::start(
+        1,
+        FakeOptions {
+            compressors: vec!["noop".into()],
+            ..FakeOptions::default()
+        },
+    );
+    let mut c = RawClient::connect(&ms.address(0)).await;
+    let r = c
+        .command(doc! { "hello": 1, "compression": ["zstd", "noop"], "$db": "admin" })
+        .await;
+    assert_eq!(strings(&r, "compression"), ["noop"]);
+    let id = c.next_id();
+    let ping = OpMsg::new(id, 0, 0, doc! { "ping": 1, "$db": "admin" }).encode();
+    c.tls
+        .write_all(&compression::wrap(&ping, compression::NOOP))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(WAIT, read_message(&mut c.tls))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        i32::from_le_bytes(reply[12..16].try_into().unwrap()),
+        compression::OP_COMPRESSED
+    );
+    let (reply, used) = compression::unwrap(&reply).unwrap();
+    assert_eq!(used, compression::NOOP);
+    let reply = parse_op_msg(&reply).unwrap();
+    assert_eq!(reply.response_to, id);
+    assert_eq!(reply.body.get_f64("ok"), Ok(1.0));
+    // A plain request still gets a plain reply.
+    c.command(doc! { "ping": 1, "$db": "admin" }).await;
+    let pings = ms.stats(0).wire("ping");
+    assert_eq!(
+        pings.iter().map(|r| r.compressor_id).collect::<Vec<_>>(),
+        [Some(compression::NOOP), None]
+    );
+    assert_eq!(pings[0].wire_size, pings[0].uncompressed_size + 9);
 }
 
 #[tokio::test]

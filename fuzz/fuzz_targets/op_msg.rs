@@ -1,4 +1,5 @@
-//! The OP_MSG decoder on any bytes: never panics, never allocates past the message.
+//! The OP_MSG decoder (OP_COMPRESSED unwrapped first) on any bytes: never panics, never
+//! allocates past the message.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -9,8 +9,6 @@
 //! session: the caller's explicit one, or an implicit one from the client's pool.
 //! [`session::stamp`] adds `lsid`, `txnNumber`, `$clusterTime` and `afterClusterTime`.
 
-use bson::Document;
-
 use super::{Client, ConnectionHandle};
 use crate::csot::{self, Deadline};
 use crate::error::{Error, ErrorKind, Result};
@@ -142,8 +140,8 @@ impl Client {
                     deadline,
                 )
                 .await;
-            let reply = match sent {
-                Ok(reply) => reply,
+            match sent {
+                Ok(()) => {}
                 Err(mut e) => {
                     if e.is_network_error() {
                         if let Some(s) = session {
@@ -179,9 +177,9 @@ impl Client {
                 address: conn.address(),
             };
             // A reply that does not parse is the server's answer, not a network failure: not
-            // retried.
+            // retried. It is read where the connection received it.
             let out = op
-                .handle_response(reply, &ctx)
+                .handle_response(conn.reply(), &ctx)
                 .or_else(|e| op.handle_error(e));
             let leftovers = Leftovers {
                 session: implicit.filter(|_| run.keep_session),
@@ -241,7 +239,8 @@ impl Client {
         Ok(implicit.as_mut())
     }
 
-    /// One attempt: build, stamp, send, and gossip the reply's times.
+    /// One attempt: build, stamp, send, and gossip the reply's times. The reply stays in the
+    /// connection ([`ConnectionHandle::reply`]).
     async fn attempt<Op: Operation>(
         &self,
         op: &mut Op,
@@ -250,13 +249,13 @@ impl Client {
         session: Option<&mut ClientSession>,
         txn_number: Option<i64>,
         deadline: Option<&Deadline>,
-    ) -> Result<Document> {
+    ) -> Result<()> {
         let server = stream_description(conn);
         let mut cmd = op.build(&server)?;
         if let Selection::Criteria(criteria) = selection {
             conn.apply_read_preference(&mut cmd.body, criteria);
         }
-        session::stamp(
+        let cluster_time = session::stamp(
             &mut cmd.body,
             session::Stamp {
                 session: session.as_deref(),
@@ -267,18 +266,35 @@ impl Client {
         );
         // timeoutMS: maxTimeMS from the time left; the deadline bounds the write and read.
         conn.apply_deadline(deadline, &mut cmd.body)?;
-        let reply = conn
-            .command_with_sequences(&cmd.db, cmd.body, cmd.sequences)
+        let sent = conn
+            .command_with_sequences(
+                &cmd.db,
+                cmd.body,
+                &cmd.sequences,
+                cluster_time.as_ref().map(|t| t.as_raw()),
+            )
             .await
             .map_err(|e| csot::on_error(deadline, e))?;
-        let (cluster, op_time) = session::cluster_time::times_of(&reply);
+        if !cmd.sequences.is_empty() {
+            op.sequence_sent(sent);
+        }
+        let (cluster, op_time) = session::cluster_time::times_of(conn.reply());
+        // Copied out of the reply only when it moves the client's or the session's clock.
+        let cluster = cluster
+            .filter(|c| {
+                c.is_newer(self.cluster_clock().get().as_ref())
+                    || session
+                        .as_ref()
+                        .is_some_and(|s| c.is_newer(s.cluster_time()))
+            })
+            .and_then(|c| c.to_cluster_time());
         if let Some(c) = &cluster {
             self.cluster_clock().advance(c);
         }
         if let Some(s) = session {
             s.observe(cluster.as_ref(), op_time);
         }
-        Ok(reply)
+        Ok(())
     }
 
     async fn check_out(

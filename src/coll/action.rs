@@ -16,17 +16,29 @@ use crate::{Client, ClientSession};
 
 pub use super::cursor_action::{Aggregate, ExplicitSession, Find, FindOne, ImplicitSession};
 
-/// Puts `_id` first, generating an ObjectId when the document has none.
-fn with_id(mut d: Document) -> (Document, Bson) {
-    if let Some(id) = d.get("_id") {
-        let id = id.clone();
-        return (d, id);
+/// A serialized document to insert with its `_id`: the one it has, or a new ObjectId put
+/// first. Works on the bytes, so a document is serialized once, never rebuilt. (The bson crate
+/// can only append an element; `_id` goes first as the server would put it, hence the splice,
+/// written by hand.)
+fn with_id(bytes: Vec<u8>) -> Result<(Vec<u8>, Bson)> {
+    let invalid = |e: bson::raw::Error| Error::invalid_argument(format!("invalid document: {e}"));
+    let doc = bson::RawDocument::from_bytes(&bytes).map_err(invalid)?;
+    if let Some(id) = doc.get("_id").map_err(invalid)? {
+        let id = Bson::try_from(id).map_err(invalid)?;
+        return Ok((bytes, id));
     }
-    let id = Bson::ObjectId(ObjectId::new());
-    let mut out = Document::new();
-    out.insert("_id", id.clone());
-    out.extend(std::mem::take(&mut d));
-    (out, id)
+    let oid = ObjectId::new();
+    // Type byte, "_id\0", 12 bytes of ObjectId.
+    const ELEMENT: usize = 1 + 4 + 12;
+    let len = i32::try_from(bytes.len() + ELEMENT)
+        .map_err(|_| Error::invalid_argument("document too large"))?;
+    let mut out = Vec::with_capacity(bytes.len() + ELEMENT);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.push(0x07);
+    out.extend_from_slice(b"_id\0");
+    out.extend_from_slice(&oid.bytes());
+    out.extend_from_slice(&bytes[4..]);
+    Ok((out, Bson::ObjectId(oid)))
 }
 
 /// [`Collection::insert_one`](crate::Collection::insert_one).
@@ -35,7 +47,7 @@ pub struct InsertOne<'a> {
     client: &'a Client,
     db: &'a str,
     coll: &'a str,
-    doc: Result<Document>,
+    doc: Result<Vec<u8>>,
     options: InsertOneOptions,
     session: Option<&'a mut ClientSession>,
 }
@@ -45,7 +57,7 @@ impl<'a> InsertOne<'a> {
         client: &'a Client,
         db: &'a str,
         coll: &'a str,
-        doc: Result<Document>,
+        doc: Result<Vec<u8>>,
     ) -> Self {
         Self {
             client,
@@ -103,7 +115,7 @@ pub struct InsertMany<'a> {
     client: &'a Client,
     db: &'a str,
     coll: &'a str,
-    docs: Vec<Result<Document>>,
+    docs: Vec<Result<Vec<u8>>>,
     options: InsertManyOptions,
     session: Option<&'a mut ClientSession>,
 }
@@ -113,7 +125,7 @@ impl<'a> InsertMany<'a> {
         client: &'a Client,
         db: &'a str,
         coll: &'a str,
-        docs: Vec<Result<Document>>,
+        docs: Vec<Result<Vec<u8>>>,
     ) -> Self {
         Self {
             client,
@@ -152,7 +164,7 @@ impl<'a> InsertMany<'a> {
         let total = self.docs.len();
         let (mut docs, mut ids) = (Vec::with_capacity(total), Vec::with_capacity(total));
         for d in self.docs {
-            let (d, id) = with_id(d?);
+            let (d, id) = with_id(d?)?;
             docs.push(d);
             ids.push(id);
         }
@@ -526,12 +538,20 @@ mod tests {
 
     #[test]
     fn generated_id_goes_first_and_given_id_is_kept() {
-        let (d, id) = with_id(bson::doc! { "a": 1 });
+        let bytes = |d: Document| bson::to_vec(&d).unwrap();
+        let doc = |b: Vec<u8>| Document::from_reader(&b[..]).unwrap();
+        let (d, id) = with_id(bytes(bson::doc! { "a": 1, "b": { "c": "x" } })).unwrap();
+        let d = doc(d);
         assert_eq!(d.keys().next().map(String::as_str), Some("_id"));
         assert_eq!(d.get("_id"), Some(&id));
         assert!(matches!(id, Bson::ObjectId(_)));
-        let (d, id) = with_id(bson::doc! { "a": 1, "_id": 7 });
+        assert_eq!(d.get_document("b").unwrap(), &bson::doc! { "c": "x" });
+        assert_eq!(d.len(), 3);
+        let (d, id) = with_id(bytes(bson::doc! { "a": 1, "_id": 7 })).unwrap();
         assert_eq!(id, Bson::Int32(7));
-        assert_eq!(d, bson::doc! { "a": 1, "_id": 7 });
+        assert_eq!(doc(d), bson::doc! { "a": 1, "_id": 7 });
+        // An empty document gets just the id.
+        let (d, _) = with_id(bytes(bson::doc! {})).unwrap();
+        assert_eq!(doc(d).len(), 1);
     }
 }

@@ -222,21 +222,20 @@ impl<T: DeserializeOwned> FindOne<'_, T> {
             self.client.read_concern(),
             self.client.read_criteria(),
         );
-        let doc = match self.session {
+        // The first result, deserialized straight from the reply's bytes.
+        let item = match self.session {
             Some(session) => {
                 let (spec, left) = open_cursor(self.client, op, Some(&mut *session)).await?;
-                let mut cursor =
-                    SessionCursor::<Document>::new(self.client.clone(), spec, left, session);
-                cursor.next_document(session).await?
+                let mut cursor = SessionCursor::<T>::new(self.client.clone(), spec, left, session);
+                cursor.next(session).await
             }
             None => {
                 let (spec, left) = open_cursor(self.client, op, None).await?;
-                let mut cursor = Cursor::<Document>::new(self.client.clone(), spec, left);
-                cursor.next_document().await?
+                let mut cursor = Cursor::<T>::new(self.client.clone(), spec, left);
+                cursor.next_item().await
             }
         };
-        doc.map(|d| bson::from_document(d).map_err(Into::into))
-            .transpose()
+        item.transpose()
     }
 }
 into_future!(FindOne<'a, T: DeserializeOwned Send Sync> => Option<T>);

@@ -204,7 +204,7 @@ impl<T: Serialize + Send + Sync> Collection<T> {
             &self.client,
             &self.db,
             &self.name,
-            to_document(document.borrow()),
+            to_bytes(document.borrow()),
         )
     }
 
@@ -217,7 +217,7 @@ impl<T: Serialize + Send + Sync> Collection<T> {
     ) -> InsertMany<'_> {
         let docs = documents
             .into_iter()
-            .map(|d| to_document(d.borrow()))
+            .map(|d| to_bytes(d.borrow()))
             .collect();
         InsertMany::new(&self.client, &self.db, &self.name, docs)
     }
@@ -340,10 +340,24 @@ impl From<Vec<Document>> for UpdateModifications {
 }
 
 fn to_document<T: Serialize>(value: &T) -> Result<Document> {
-    bson::to_document(value).map_err(|e| {
-        Error::new(ErrorKind::BsonSerialization {
-            message: format!("{e} (a document to store must serialize to a BSON document, such as a struct or a map)"),
-        })
+    bson::to_document(value).map_err(not_a_document)
+}
+
+/// Serializes a document to store straight to BSON bytes (no [`Document`] in between).
+fn to_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let bytes = bson::to_vec(value).map_err(not_a_document)?;
+    // The serializer writes any top-level value; only a document can be stored.
+    if bytes.len() < 5 || bytes.last() != Some(&0) {
+        return Err(not_a_document("not a BSON document"));
+    }
+    Ok(bytes)
+}
+
+fn not_a_document(e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::BsonSerialization {
+        message: format!(
+            "{e} (a document to store must serialize to a BSON document, such as a struct or a map)"
+        ),
     })
 }
 
@@ -355,5 +369,20 @@ mod tests {
     fn non_document_values_cannot_be_stored() {
         let err = to_document(&"just a string").unwrap_err();
         assert!(matches!(*err.kind, ErrorKind::BsonSerialization { .. }));
+        for err in [
+            to_bytes(&"just a string").unwrap_err(),
+            to_bytes(&42).unwrap_err(),
+            to_bytes(&vec![1, 2]).unwrap_err(),
+        ] {
+            assert!(
+                matches!(*err.kind, ErrorKind::BsonSerialization { .. }),
+                "{err}"
+            );
+        }
+        let bytes = to_bytes(&bson::doc! { "a": 1 }).unwrap();
+        assert_eq!(
+            Document::from_reader(&bytes[..]).unwrap(),
+            bson::doc! { "a": 1 }
+        );
     }
 }

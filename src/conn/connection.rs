@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use bson::{Bson, Document};
+use bson::raw::{RawBsonRef, RawDocument};
+use bson::Document;
 use tokio::io::AsyncWriteExt;
 
 use crate::conn::HelloReply;
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::ServerAddress;
+use crate::options::{Compressor, ServerAddress};
 use crate::tls::BoxStream;
 use crate::wire::{
     self, DocumentSequence, DEFAULT_MAX_MESSAGE_SIZE, EXHAUST_ALLOWED, MORE_TO_COME,
@@ -45,7 +46,20 @@ pub(crate) struct Connection {
     streaming: Option<i32>,
     authenticated_user: Option<String>,
     subject: Option<String>,
+    /// Requests are encoded here; reused, so a request costs no allocation once warm.
+    write_buf: Vec<u8>,
+    /// Replies are read here; reused. The last reply's body stays readable through
+    /// [`Connection::reply`] until the next request.
+    read_buf: Vec<u8>,
+    /// Where the last reply's body is in `read_buf`.
+    reply: std::ops::Range<usize>,
+    /// The compressor negotiated in the handshake (`None`: requests go uncompressed).
+    compressor: Option<Compressor>,
 }
+
+/// Buffers that grew past this (a large batch) are given back after use, so an idle pooled
+/// connection holds little memory.
+const KEEP_BUFFER: usize = 1 << 20;
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,6 +88,10 @@ impl Connection {
             streaming: None,
             authenticated_user: None,
             subject: None,
+            write_buf: Vec::new(),
+            read_buf: Vec::new(),
+            reply: 0..0,
+            compressor: None,
         }
     }
 
@@ -94,6 +112,11 @@ impl Connection {
         self.limit = limit;
     }
 
+    /// The compressor negotiated in the handshake, used for every request from now on.
+    pub(super) fn set_compressor(&mut self, compressor: Option<Compressor>) {
+        self.compressor = compressor;
+    }
+
     pub(super) fn set_handshake_rtt(&mut self, rtt: Duration) {
         self.handshake_rtt = rtt;
     }
@@ -108,31 +131,62 @@ impl Connection {
         self.subject = subject;
     }
 
-    /// Runs `cmd` on database `db` and returns the reply body.
+    /// Runs `cmd` on database `db` and returns the reply body as a document (the handshake,
+    /// authentication and monitors; operations read the raw reply instead).
     ///
     /// Adds `$db`. A reply with `ok` other than 1 is an [`ErrorKind::Command`]. An I/O error, a
     /// timeout (`socketTimeoutMS`) or a malformed reply marks the connection broken.
     pub(crate) async fn command(&mut self, db: &str, cmd: Document) -> Result<Document> {
-        self.command_with_sequences(db, cmd, &[]).await
+        self.command_with_sequences(db, cmd, &[], None).await?;
+        to_document(self.reply())
     }
 
-    /// [`Connection::command`] with document sequences (kind-1 sections), e.g. the `documents`
-    /// of an `insert`, which then must not also be in `cmd`.
+    /// Runs `cmd` with document sequences (kind-1 sections), e.g. the `documents` of an
+    /// `insert`, which then must not also be in `cmd`. The reply (`ok: 1`; anything else is an
+    /// error) is then read in place with [`Connection::reply`], without being copied or
+    /// decoded. Returns how many documents of the last sequence were sent: it is cut to fit the
+    /// server's `maxMessageSizeBytes` (see [`wire::encode_request_into`]).
+    ///
+    /// `cluster_time` is sent as `$clusterTime`, as the bytes the server signed.
     pub(crate) async fn command_with_sequences(
         &mut self,
         db: &str,
         mut cmd: Document,
         sequences: &[DocumentSequence],
-    ) -> Result<Document> {
+        cluster_time: Option<&RawDocument>,
+    ) -> Result<usize> {
         self.check_usable()?;
-        cmd.insert("$db", db);
+        // Appended by the encoder; a command holding them already (runCommand) loses its own.
+        for key in ["$db", "$clusterTime"] {
+            if cmd.contains_key(key) && (key == "$db" || cluster_time.is_some()) {
+                cmd.remove(key);
+            }
+        }
         let request_id = wire::next_request_id();
         // Encoding problems (too large, unserializable) leave the stream untouched.
-        let bytes = wire::encode_request(request_id, &cmd, sequences, self.max_message_size)?;
+        let mut buf = std::mem::take(&mut self.write_buf);
+        let body = wire::Body {
+            command: &cmd,
+            cluster_time,
+            db: Some(db),
+        };
+        let encoded = wire::encode_request_into(
+            &mut buf,
+            request_id,
+            &body,
+            sequences,
+            self.max_message_size,
+        );
         // Broken until the reply is fully read: if this future is dropped halfway (a caller's
         // timeout), the connection is not reused.
-        self.broken = true;
-        let reply = self.round_trip(&bytes).await?;
+        self.broken = encoded.is_ok();
+        let (written, sent) = match encoded {
+            Ok(sent) => (self.write(&buf).await, sent),
+            Err(e) => (Err(e), 0),
+        };
+        self.write_buf = recycle(buf);
+        written?;
+        let reply = self.read_reply().await?;
         if reply.response_to != request_id {
             return Err(Error::invalid_response(format!(
                 "reply is to request {} but request {request_id} was sent",
@@ -145,7 +199,20 @@ impl Connection {
             ));
         }
         self.broken = false;
-        check_ok(reply.body)
+        self.reply = reply.body;
+        check_ok(self.reply())?;
+        Ok(sent)
+    }
+
+    /// The body of the last reply, in the connection's read buffer.
+    pub(crate) fn reply(&self) -> &RawDocument {
+        self.read_buf
+            .get(self.reply.clone())
+            .and_then(|b| RawDocument::from_bytes(b).ok())
+            // Only before any reply: an empty document.
+            .unwrap_or_else(|| {
+                RawDocument::from_bytes(EMPTY_DOCUMENT).expect("an empty BSON document is valid")
+            })
     }
 
     /// Sends `cmd` with `exhaustAllowed`, for the streaming `hello` of a monitor. Returns the
@@ -157,13 +224,27 @@ impl Connection {
         mut cmd: Document,
     ) -> Result<(Document, bool)> {
         self.check_usable()?;
-        cmd.insert("$db", db);
+        cmd.remove("$db");
         let request_id = wire::next_request_id();
-        let mut bytes = wire::encode_request(request_id, &cmd, &[], self.max_message_size)?;
-        bytes[wire::HEADER_LEN..wire::HEADER_LEN + 4]
-            .copy_from_slice(&EXHAUST_ALLOWED.to_le_bytes());
-        self.broken = true;
-        self.write(&bytes).await?;
+        let mut buf = std::mem::take(&mut self.write_buf);
+        let body = wire::Body {
+            command: &cmd,
+            cluster_time: None,
+            db: Some(db),
+        };
+        let encoded =
+            wire::encode_request_into(&mut buf, request_id, &body, &[], self.max_message_size);
+        if encoded.is_ok() {
+            buf[wire::HEADER_LEN..wire::HEADER_LEN + 4]
+                .copy_from_slice(&EXHAUST_ALLOWED.to_le_bytes());
+            self.broken = true;
+        }
+        let written = match encoded {
+            Ok(_) => self.write(&buf).await,
+            Err(e) => Err(e),
+        };
+        self.write_buf = recycle(buf);
+        written?;
         self.read_streamed_reply(request_id).await
     }
 
@@ -190,7 +271,9 @@ impl Connection {
         let more = reply.flags & MORE_TO_COME != 0;
         self.streaming = more.then_some(reply.request_id);
         self.broken = false;
-        Ok((check_ok(reply.body)?, more))
+        self.reply = reply.body;
+        check_ok(self.reply())?;
+        Ok((to_document(self.reply())?, more))
     }
 
     /// True while the server streams replies to an exhaust request.
@@ -208,15 +291,13 @@ impl Connection {
         Ok(())
     }
 
-    async fn round_trip(&mut self, bytes: &[u8]) -> Result<wire::Message> {
-        self.write(bytes).await?;
-        self.read_reply().await
-    }
-
     /// Writes a request. Under `socketTimeoutMS` each write call must make progress in time (a
     /// server that stopped reading fills the socket buffers, then nothing moves); under
     /// `timeoutMS` the whole write must end by the deadline.
     async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        // Compression hook: OP_COMPRESSED when negotiated and the command may be compressed.
+        let compressed = wire::compression::compress_request(bytes, self.compressor.as_ref())?;
+        let bytes = &*compressed;
         match (self.limit, self.socket_timeout) {
             (IoLimit::Until(deadline), _) => {
                 let write = wire::write_message(&mut self.stream, bytes);
@@ -248,9 +329,13 @@ impl Connection {
         }
     }
 
-    async fn read_reply(&mut self) -> Result<wire::Message> {
+    async fn read_reply(&mut self) -> Result<wire::RawMessage> {
         let max = self.max_message_size;
-        let read = wire::read_message(&mut self.stream, max);
+        if self.read_buf.capacity() > KEEP_BUFFER {
+            self.read_buf = Vec::new();
+        }
+        self.reply = 0..0;
+        let read = wire::read_message_into(&mut self.stream, &mut self.read_buf, max);
         let timeout = match (self.limit, self.socket_timeout) {
             (IoLimit::Until(deadline), _) => {
                 return match tokio::time::timeout_at(deadline, read).await {
@@ -261,9 +346,10 @@ impl Connection {
             (IoLimit::SocketTimeout, Some(t)) => t,
             _ => return read.await,
         };
-        tokio::time::timeout(timeout, read)
-            .await
-            .map_err(|_| self.timed_out("no reply from", Some(timeout)))?
+        match tokio::time::timeout(timeout, read).await {
+            Ok(r) => r,
+            Err(_) => Err(self.timed_out("no reply from", Some(timeout))),
+        }
     }
 
     /// A socket timeout: `socketTimeoutMS` when `t` is given, else the operation's deadline.
@@ -320,43 +406,82 @@ impl Connection {
     }
 }
 
-/// Turns a reply with `ok` other than 1 into [`ErrorKind::Command`].
-pub(crate) fn check_ok(reply: Document) -> Result<Document> {
-    let ok = reply
-        .get("ok")
-        .is_some_and(crate::conn::handshake::bson_truthy);
-    if ok {
-        return Ok(reply);
+/// An empty BSON document.
+const EMPTY_DOCUMENT: &[u8] = &[5, 0, 0, 0, 0];
+
+/// A write buffer back from a request: kept unless a large request made it grow.
+fn recycle(mut buf: Vec<u8>) -> Vec<u8> {
+    if buf.capacity() > KEEP_BUFFER {
+        return Vec::new();
     }
-    let code = match reply.get("code") {
-        Some(Bson::Int32(c)) => *c,
-        Some(Bson::Int64(c)) => i32::try_from(*c).unwrap_or(0),
+    buf.clear();
+    buf
+}
+
+/// A raw reply as a document (checked for structure and depth when it was read).
+pub(crate) fn to_document(reply: &RawDocument) -> Result<Document> {
+    reply.try_into().map_err(|e: bson::raw::Error| {
+        Error::invalid_response(format!("invalid BSON document: {e}"))
+    })
+}
+
+/// Turns a reply with `ok` other than 1 into [`ErrorKind::Command`], reading only the fields
+/// it needs from the raw reply.
+pub(crate) fn check_ok(reply: &RawDocument) -> Result<()> {
+    let field = |key: &str| reply.get(key).ok().flatten();
+    let ok = field("ok");
+    if ok.is_some_and(raw_truthy) {
+        return Ok(());
+    }
+    let code = match field("code") {
+        Some(RawBsonRef::Int32(c)) => c,
+        Some(RawBsonRef::Int64(c)) => i32::try_from(c).unwrap_or(0),
         // Only a whole number in range: no saturating cast of 1e300 or NaN into a code.
-        Some(Bson::Double(c))
-            if c.fract() == 0.0 && (-2_147_483_648.0..=2_147_483_647.0).contains(c) =>
+        Some(RawBsonRef::Double(c))
+            if c.fract() == 0.0 && (-2_147_483_648.0..=2_147_483_647.0).contains(&c) =>
         {
-            *c as i32
+            c as i32
         }
         _ => 0,
     };
-    let code_name = reply.get_str("codeName").unwrap_or_default().to_owned();
-    let message = match reply.get_str("errmsg") {
-        Ok(m) => m.to_owned(),
-        Err(_) if reply.get("ok").is_none() => "the reply has no ok field".to_owned(),
-        Err(_) => "the server gave no error message".to_owned(),
+    let code_name = match field("codeName") {
+        Some(RawBsonRef::String(s)) => s.to_owned(),
+        _ => String::new(),
     };
-    let labels = match reply.get("errorLabels") {
-        Some(Bson::Array(a)) => a
-            .iter()
-            .filter_map(|l| l.as_str().map(str::to_owned))
+    let message = match field("errmsg") {
+        Some(RawBsonRef::String(m)) => m.to_owned(),
+        _ if ok.is_none() => "the reply has no ok field".to_owned(),
+        _ => "the server gave no error message".to_owned(),
+    };
+    let labels = match field("errorLabels") {
+        Some(RawBsonRef::Array(a)) => a
+            .into_iter()
+            .filter_map(|l| match l {
+                Ok(RawBsonRef::String(s)) => Some(s.to_owned()),
+                _ => None,
+            })
             .collect(),
         _ => Vec::new(),
     };
-    let topology_version = reply.get_document("topologyVersion").ok().cloned();
+    let topology_version = match field("topologyVersion") {
+        Some(RawBsonRef::Document(d)) => d.try_into().ok(),
+        _ => None,
+    };
     Err(Error::new(ErrorKind::Command {
         code,
         code_name,
         message,
     })
     .with_reply_details(labels, topology_version))
+}
+
+/// `ok`-style truth of a raw value: a non-zero number or `true`.
+pub(crate) fn raw_truthy(value: RawBsonRef<'_>) -> bool {
+    match value {
+        RawBsonRef::Boolean(b) => b,
+        RawBsonRef::Int32(i) => i != 0,
+        RawBsonRef::Int64(i) => i != 0,
+        RawBsonRef::Double(d) => d != 0.0 && !d.is_nan(),
+        _ => false,
+    }
 }

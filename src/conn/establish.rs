@@ -10,7 +10,7 @@ use crate::auth::{self, AuthPlan};
 use crate::conn::handshake::{build_hello, parse_hello};
 use crate::conn::Connection;
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{Credential, ResolverConfig, ServerAddress};
+use crate::options::{Compressor, Credential, ResolverConfig, ServerAddress};
 use crate::tls::{BoxStream, TlsBackend};
 
 /// `connectTimeoutMS` when the user set none.
@@ -35,6 +35,9 @@ pub(crate) struct EstablishOptions {
     pub(crate) resolver: Option<ResolverConfig>,
     /// `loadBalanced=true`: the handshake says so and the reply must carry a `serviceId`.
     pub(crate) load_balanced: bool,
+    /// `compressors`, in the client's order of preference (all compiled in: checked when the
+    /// client was created). Empty: no compression.
+    pub(crate) compressors: Vec<Compressor>,
 }
 
 /// Opens, handshakes and authenticates a connection to `address`. `id` names the connection in
@@ -175,6 +178,10 @@ async fn establish_attempt(
         })));
     }
     conn.set_handshake_rtt(hello_started.elapsed());
+    conn.set_compressor(crate::wire::compression::negotiate(
+        &opts.compressors,
+        &hello.compression,
+    ));
     conn.set_hello(hello);
     let user = auth::authenticate(&mut conn, plan).await.map_err(other)?;
     let subject = match plan {

@@ -29,6 +29,9 @@ pub(crate) struct HelloReply {
     pub(crate) description: ServerDescription,
     /// The `speculativeAuthenticate` reply, when the server ran the speculative authentication.
     pub(crate) speculative_authenticate: Option<Document>,
+    /// The `compression` array: the compressors of the client's list the server accepts
+    /// (empty when the field is absent).
+    pub(crate) compression: Vec<String>,
 }
 
 impl HelloReply {
@@ -37,6 +40,7 @@ impl HelloReply {
         Self {
             description: ServerDescription::unknown(address),
             speculative_authenticate: None,
+            compression: Vec::new(),
         }
     }
 
@@ -57,6 +61,16 @@ pub(crate) fn build_hello(opts: &EstablishOptions) -> Document {
         "helloOk": true,
         "client": client_metadata(opts.app_name.as_deref()),
     };
+    if !opts.compressors.is_empty() {
+        // Compression spec: the client's configured order. Left out when none is configured
+        // (the spec's SHOULD send `[]` buys nothing: the server treats both alike).
+        let names: Vec<&str> = opts
+            .compressors
+            .iter()
+            .map(crate::wire::compression::name)
+            .collect();
+        cmd.insert("compression", names);
+    }
     if opts.load_balanced {
         cmd.insert("loadBalanced", true);
     }
@@ -167,9 +181,30 @@ pub(crate) fn parse_hello(address: &ServerAddress, reply: &Document) -> Result<H
             )))
         }
     };
+    let compression = match reply.get("compression") {
+        None | Some(Bson::Null) => Vec::new(),
+        Some(Bson::Array(names)) => names
+            .iter()
+            .map(|n| {
+                n.as_str().map(str::to_owned).ok_or_else(|| {
+                    Error::invalid_response(format!(
+                        "hello reply field compression should hold strings, got {:?}",
+                        n.element_type()
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?,
+        Some(other) => {
+            return Err(Error::invalid_response(format!(
+                "hello reply field compression should be an array, got {:?}",
+                other.element_type()
+            )))
+        }
+    };
     Ok(HelloReply {
         description: ServerDescription::from_hello(address.clone(), reply, None, Duration::ZERO)?,
         speculative_authenticate,
+        compression,
     })
 }
 
@@ -260,6 +295,38 @@ mod tests {
         assert_eq!(os.get_str("name").unwrap(), std::env::consts::OS);
         assert_eq!(os.get_str("architecture").unwrap(), std::env::consts::ARCH);
         assert_eq!(client.get_str("platform").unwrap(), "Rust/tokio");
+    }
+
+    #[test]
+    fn hello_offers_the_compressors_in_the_client_order() {
+        use crate::options::Compressor;
+        let mut o = opts(None, None);
+        o.compressors = vec![
+            Compressor::Zstd,
+            Compressor::Snappy,
+            Compressor::Zlib { level: Some(9) },
+        ];
+        let hello = build_hello(&o);
+        assert_eq!(
+            hello.get_array("compression").unwrap(),
+            &vec![Bson::from("zstd"), "snappy".into(), "zlib".into()]
+        );
+        let h = parse_hello(&addr(), &doc! {"ok": 1, "compression": ["zlib", "zstd"]}).unwrap();
+        assert_eq!(h.compression, ["zlib", "zstd"]);
+        assert!(parse_hello(&addr(), &doc! {"ok": 1})
+            .unwrap()
+            .compression
+            .is_empty());
+        for bad in [
+            doc! {"ok": 1, "compression": "zlib"},
+            doc! {"ok": 1, "compression": [1]},
+        ] {
+            let err = parse_hello(&addr(), &bad).unwrap_err();
+            assert!(
+                matches!(*err.kind, ErrorKind::InvalidResponse { .. }),
+                "{err}"
+            );
+        }
     }
 
     #[test]

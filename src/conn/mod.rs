@@ -10,7 +10,9 @@ pub(crate) mod handshake;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use connection::{Connection, IoLimit};
+#[cfg(feature = "fuzzing")]
+pub(crate) use connection::check_ok;
+pub(crate) use connection::{to_document, Connection, IoLimit};
 pub(crate) use establish::{establish, EstablishOptions, DEFAULT_CONNECT_TIMEOUT};
 #[allow(unused_imports)]
 pub(crate) use handshake::HelloReply;

@@ -189,6 +189,7 @@ fn x509_opts(tls: Option<Arc<PassThroughTls>>, user: Option<&str>) -> EstablishO
         socket_timeout: None,
         resolver: None,
         load_balanced: false,
+        compressors: Vec::new(),
     }
 }
 

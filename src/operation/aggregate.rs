@@ -1,7 +1,7 @@
 //! `aggregate` on a collection or a database: opens a cursor. A pipeline ending in `$out` or
 //! `$merge` writes, so it runs on the primary with the write concern and is not retried.
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawDocument};
 
 use super::{
     append_opt, append_read_concern, append_write_concern, millis, Command, CursorSpec, Operation,
@@ -91,8 +91,12 @@ impl Operation for Aggregate {
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(&self, reply: Document, ctx: &ResponseContext<'_>) -> Result<CursorSpec> {
-        CursorSpec::from_reply(&reply, ctx.address, self.options.batch_size, None)
+    fn handle_response(
+        &self,
+        reply: &RawDocument,
+        ctx: &ResponseContext<'_>,
+    ) -> Result<CursorSpec> {
+        CursorSpec::from_reply(reply, ctx.address, self.options.batch_size, None)
     }
 
     fn selection(&self) -> Selection {
@@ -115,6 +119,7 @@ impl Operation for Aggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, server};
     use crate::options::Acknowledgment;
 
@@ -148,7 +153,7 @@ mod tests {
         assert_eq!(op.retryability(), Retryability::Read);
         let reply =
             doc! { "ok": 1, "cursor": { "id": 0_i64, "ns": "db.c", "firstBatch": [ {}, {} ] } };
-        let spec = op.handle_response(reply, &ctx(&server())).unwrap();
+        let spec = op.handle_response(&raw(&reply), &ctx(&server())).unwrap();
         assert_eq!((spec.first_batch.len(), spec.batch_size), (2, Some(4)));
     }
 

@@ -1,10 +1,10 @@
 //! `countDocuments`: an aggregation (`$match`, `$skip`, `$limit`, `$group`) whose single
 //! result document is read from the first batch, as the CRUD specification says.
 
-use bson::{doc, Document};
+use bson::{doc, Document, RawDocument};
 
 use super::{
-    append_opt, append_read_concern, bson_u64, millis, to_i64, Command, Operation, ResponseContext,
+    append_opt, append_read_concern, millis, raw_u64, to_i64, Command, Operation, ResponseContext,
     Retryability, Selection, StreamDescription,
 };
 use crate::coll::options::CountOptions;
@@ -67,12 +67,12 @@ impl Operation for CountDocuments {
 
     /// `$group` yields one document (none when nothing matched), so the first batch holds the
     /// answer and no cursor is left open.
-    fn handle_response(&self, reply: Document, _: &ResponseContext<'_>) -> Result<u64> {
-        let batch = parse_batch(&reply, "firstBatch")?;
+    fn handle_response(&self, reply: &RawDocument, _: &ResponseContext<'_>) -> Result<u64> {
+        let batch = parse_batch(reply, "firstBatch")?;
         let Some(d) = batch.batch.front() else {
             return Ok(0);
         };
-        d.get("n").and_then(bson_u64).ok_or_else(|| {
+        d.get("n").ok().flatten().and_then(raw_u64).ok_or_else(|| {
             Error::invalid_response("count_documents: the $group result has no count n")
         })
     }
@@ -89,6 +89,7 @@ impl Operation for CountDocuments {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, is_invalid_response, server};
 
     fn op(options: CountOptions) -> CountDocuments {
@@ -121,23 +122,29 @@ mod tests {
         let op = op(CountOptions::default());
         let a = server();
         let reply = |batch: Vec<Document>| doc! { "ok": 1, "cursor": { "id": 0_i64, "ns": "db.c", "firstBatch": batch } };
-        assert_eq!(op.handle_response(reply(vec![]), &ctx(&a)).unwrap(), 0);
         assert_eq!(
-            op.handle_response(reply(vec![doc! { "_id": 1, "n": 7 }]), &ctx(&a))
+            op.handle_response(&raw(&reply(vec![])), &ctx(&a)).unwrap(),
+            0
+        );
+        assert_eq!(
+            op.handle_response(&raw(&reply(vec![doc! { "_id": 1, "n": 7 }])), &ctx(&a))
                 .unwrap(),
             7
         );
         assert_eq!(
-            op.handle_response(reply(vec![doc! { "n": 7_i64 }]), &ctx(&a))
+            op.handle_response(&raw(&reply(vec![doc! { "n": 7_i64 }])), &ctx(&a))
                 .unwrap(),
             7
         );
         for bad in [doc! { "n": -1 }, doc! { "n": "7" }, doc! { "_id": 1 }] {
-            let err = op.handle_response(reply(vec![bad]), &ctx(&a)).unwrap_err();
+            let err = op
+                .handle_response(&raw(&reply(vec![bad])), &ctx(&a))
+                .unwrap_err();
             assert!(is_invalid_response(&err), "{err}");
         }
         assert!(is_invalid_response(
-            &op.handle_response(doc! { "ok": 1 }, &ctx(&a)).unwrap_err()
+            &op.handle_response(&raw(&doc! { "ok": 1 }), &ctx(&a))
+                .unwrap_err()
         ));
     }
 }

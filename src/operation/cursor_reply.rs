@@ -2,8 +2,10 @@
 //! the namespace to continue in.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 
-use bson::{Bson, Document};
+use bson::raw::{RawArray, RawBsonRef};
+use bson::RawDocument;
 
 use crate::error::{Error, Result};
 use crate::options::ServerAddress;
@@ -17,46 +19,102 @@ pub(crate) struct CursorSpec {
     pub(crate) coll: String,
     /// 0: the server has nothing more.
     pub(crate) id: i64,
-    pub(crate) first_batch: VecDeque<Document>,
+    pub(crate) first_batch: RawBatch,
     /// `batchSize` for each `getMore`.
     pub(crate) batch_size: Option<u32>,
     /// Documents to return at most (a `find` limit).
     pub(crate) limit: Option<u64>,
 }
 
+/// A batch of documents as the server sent them: the batch's bytes, copied once out of the
+/// connection's buffer, and where each document is. Nothing is decoded until the caller takes
+/// a document, and then straight into the caller's type.
+#[derive(Clone, Default, PartialEq)]
+pub(crate) struct RawBatch {
+    bytes: Vec<u8>,
+    docs: VecDeque<Range<usize>>,
+}
+
+impl std::fmt::Debug for RawBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawBatch({} documents)", self.docs.len())
+    }
+}
+
+impl RawBatch {
+    /// The documents of a batch array; anything else in it is an invalid reply.
+    fn from_array(array: &RawArray, key: &str) -> Result<Self> {
+        let bytes = array.as_bytes();
+        let base = bytes.as_ptr() as usize;
+        let mut docs = VecDeque::new();
+        for element in array {
+            match element {
+                Ok(RawBsonRef::Document(d)) => {
+                    // Where the document sits in the array's bytes.
+                    let start = d.as_bytes().as_ptr() as usize - base;
+                    docs.push_back(start..start + d.as_bytes().len());
+                }
+                _ => {
+                    return Err(Error::invalid_response(format!(
+                        "the reply's cursor.{key} holds a non-document"
+                    )))
+                }
+            }
+        }
+        Ok(Self {
+            bytes: bytes.to_vec(),
+            docs,
+        })
+    }
+
+    /// Documents left.
+    pub(crate) fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// The next document, without taking it.
+    pub(crate) fn front(&self) -> Option<&RawDocument> {
+        let r = self.docs.front()?.clone();
+        RawDocument::from_bytes(&self.bytes[r]).ok()
+    }
+
+    /// Takes the next document.
+    pub(crate) fn pop_front(&mut self) -> Option<&RawDocument> {
+        let r = self.docs.pop_front()?;
+        RawDocument::from_bytes(&self.bytes[r]).ok()
+    }
+
+    /// Keeps the first `n` documents.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        self.docs.truncate(n);
+    }
+}
+
 /// One batch of a cursor reply.
 #[derive(Debug, PartialEq)]
 pub(crate) struct CursorBatch {
     pub(crate) id: i64,
-    pub(crate) batch: VecDeque<Document>,
+    pub(crate) batch: RawBatch,
     /// `cursor.ns`, empty when absent.
     pub(crate) ns: String,
 }
 
 /// Reads `cursor.{id, ns, <key>}` where `key` is `firstBatch` or `nextBatch`.
-pub(crate) fn parse_batch(reply: &Document, key: &str) -> Result<CursorBatch> {
+pub(crate) fn parse_batch(reply: &RawDocument, key: &str) -> Result<CursorBatch> {
     let cursor = reply
         .get_document("cursor")
         .map_err(|_| Error::invalid_response("the reply has no cursor document"))?;
     let id = match cursor.get("id") {
-        Some(Bson::Int64(i)) => *i,
-        Some(Bson::Int32(i)) => i64::from(*i),
+        Ok(Some(RawBsonRef::Int64(i))) => i,
+        Ok(Some(RawBsonRef::Int32(i))) => i64::from(i),
         _ => return Err(Error::invalid_response("the reply's cursor has no id")),
     };
-    let Some(Bson::Array(docs)) = cursor.get(key) else {
+    let Ok(Some(RawBsonRef::Array(docs))) = cursor.get(key) else {
         return Err(Error::invalid_response(format!(
             "the reply's cursor has no {key} array"
         )));
     };
-    let batch = docs
-        .iter()
-        .map(|b| match b {
-            Bson::Document(d) => Ok(d.clone()),
-            _ => Err(Error::invalid_response(format!(
-                "the reply's cursor.{key} holds a non-document"
-            ))),
-        })
-        .collect::<Result<VecDeque<_>>>()?;
+    let batch = RawBatch::from_array(docs, key)?;
     let ns = cursor.get_str("ns").unwrap_or_default().to_owned();
     Ok(CursorBatch { id, batch, ns })
 }
@@ -64,7 +122,7 @@ pub(crate) fn parse_batch(reply: &Document, key: &str) -> Result<CursorBatch> {
 impl CursorSpec {
     /// The spec for a `firstBatch` reply from `address`.
     pub(crate) fn from_reply(
-        reply: &Document,
+        reply: &RawDocument,
         address: &ServerAddress,
         batch_size: Option<u32>,
         limit: Option<u64>,
@@ -94,14 +152,14 @@ impl CursorSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::test_util::{is_invalid_response, server};
+    use crate::operation::test_util::{is_invalid_response, raw, server};
     use bson::doc;
 
     #[test]
     fn a_first_batch_is_read_with_its_namespace() {
         let reply = doc! { "ok": 1, "cursor": {
         "id": 42_i64, "ns": "db.c.with.dots", "firstBatch": [ { "a": 1 } ] } };
-        let spec = CursorSpec::from_reply(&reply, &server(), Some(5), None).unwrap();
+        let spec = CursorSpec::from_reply(&raw(&reply), &server(), Some(5), None).unwrap();
         assert_eq!(
             (spec.db.as_str(), spec.coll.as_str()),
             ("db", "c.with.dots")
@@ -109,6 +167,23 @@ mod tests {
         assert_eq!(spec.id, 42);
         assert_eq!(spec.first_batch.len(), 1);
         assert_eq!(spec.batch_size, Some(5));
+    }
+
+    #[test]
+    fn a_batch_hands_out_each_document_as_sent() {
+        let docs: Vec<_> = (0..5)
+            .map(|i| doc! { "i": i, "s": "x".repeat(i as usize), "d": { "n": [i] } })
+            .collect();
+        let reply =
+            doc! { "ok": 1, "cursor": { "id": 0_i64, "ns": "db.c", "firstBatch": docs.clone() } };
+        let mut spec = CursorSpec::from_reply(&raw(&reply), &server(), None, None).unwrap();
+        assert_eq!(spec.first_batch.len(), 5);
+        spec.first_batch.truncate(4);
+        for d in &docs[..4] {
+            let got = spec.first_batch.pop_front().unwrap();
+            assert_eq!(&bson::Document::try_from(got).unwrap(), d);
+        }
+        assert!(spec.first_batch.pop_front().is_none());
     }
 
     #[test]
@@ -123,7 +198,7 @@ mod tests {
             doc! { "ok": 1, "cursor": { "id": 7_i64, "firstBatch": [] } },
             doc! { "ok": 1, "cursor": { "id": 7_i64, "ns": "nodot", "firstBatch": [] } },
         ] {
-            let err = CursorSpec::from_reply(&reply, &server(), None, None).unwrap_err();
+            let err = CursorSpec::from_reply(&raw(&reply), &server(), None, None).unwrap_err();
             assert!(is_invalid_response(&err), "{reply}: {err}");
         }
     }

@@ -1,6 +1,6 @@
 //! `delete` with one statement: `delete_one` (limit 1) and `delete_many` (limit 0).
 
-use bson::{doc, Document};
+use bson::{doc, Document, RawDocument};
 
 use super::{
     append_opt, append_write_concern, write_reply, Command, Operation, ResponseContext,
@@ -53,8 +53,12 @@ impl Operation for Delete {
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(&self, reply: Document, _: &ResponseContext<'_>) -> Result<DeleteResult> {
-        let r = write_reply::parse(&reply, 1, 0)?;
+    fn handle_response(
+        &self,
+        reply: &RawDocument,
+        _: &ResponseContext<'_>,
+    ) -> Result<DeleteResult> {
+        let r = write_reply::parse(reply, 1, 0)?;
         write_reply::write_result(r.write_errors, r.write_concern_error, 1)?;
         Ok(DeleteResult { deleted_count: r.n })
     }
@@ -80,6 +84,7 @@ impl Operation for Delete {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, server};
     use bson::Bson;
 
@@ -105,11 +110,11 @@ mod tests {
         let op = Delete::new("db", "c", doc! {}, true, DeleteOptions::default());
         let a = server();
         let r = op
-            .handle_response(doc! { "ok": 1, "n": 3 }, &ctx(&a))
+            .handle_response(&raw(&doc! { "ok": 1, "n": 3 }), &ctx(&a))
             .unwrap();
         assert_eq!(r.deleted_count, 3);
         let err = op
-            .handle_response(doc! { "ok": 1, "n": 0, "writeErrors": [ { "index": 0, "code": 2, "errmsg": "bad" } ] }, &ctx(&a))
+            .handle_response(&raw(&doc! { "ok": 1, "n": 0, "writeErrors": [ { "index": 0, "code": 2, "errmsg": "bad" } ] }), &ctx(&a))
             .unwrap_err();
         assert!(matches!(&*err.kind, ErrorKind::Write { .. }));
     }

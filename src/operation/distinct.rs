@@ -1,10 +1,10 @@
 //! `distinct`: the distinct values of a field among the documents matching a filter.
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawDocument};
 
 use super::{
-    append_opt, append_read_concern, millis, Command, Operation, ResponseContext, Retryability,
-    Selection, StreamDescription,
+    append_opt, append_read_concern, millis, to_document, Command, Operation, ResponseContext,
+    Retryability, Selection, StreamDescription,
 };
 use crate::coll::options::{DistinctOptions, Hint};
 use crate::error::{Error, Result};
@@ -59,8 +59,8 @@ impl Operation for Distinct {
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(&self, mut reply: Document, _: &ResponseContext<'_>) -> Result<Vec<Bson>> {
-        match reply.remove("values") {
+    fn handle_response(&self, reply: &RawDocument, _: &ResponseContext<'_>) -> Result<Vec<Bson>> {
+        match to_document(reply)?.remove("values") {
             Some(Bson::Array(values)) => Ok(values),
             _ => Err(Error::invalid_response(
                 "distinct reply has no values array",
@@ -80,6 +80,7 @@ impl Operation for Distinct {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, is_invalid_response, server};
     use std::time::Duration;
 
@@ -105,12 +106,12 @@ mod tests {
         assert_eq!(op.retryability(), Retryability::Read);
         let a = server();
         let values = op
-            .handle_response(doc! { "ok": 1, "values": [1, "two"] }, &ctx(&a))
+            .handle_response(&raw(&doc! { "ok": 1, "values": [1, "two"] }), &ctx(&a))
             .unwrap();
         assert_eq!(values, vec![Bson::Int32(1), Bson::from("two")]);
         for bad in [doc! { "ok": 1 }, doc! { "ok": 1, "values": 1 }] {
             assert!(is_invalid_response(
-                &op.handle_response(bad, &ctx(&a)).unwrap_err()
+                &op.handle_response(&raw(&bad), &ctx(&a)).unwrap_err()
             ));
         }
     }

@@ -1,6 +1,6 @@
 //! `drop`: drops a collection; one that does not exist is already dropped.
 
-use bson::{doc, Document};
+use bson::{doc, RawDocument};
 
 use super::{
     append_write_concern, Command, Operation, ResponseContext, Retryability, Selection,
@@ -47,7 +47,7 @@ impl Operation for DropCollection {
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(&self, _: Document, _: &ResponseContext<'_>) -> Result<()> {
+    fn handle_response(&self, _: &RawDocument, _: &ResponseContext<'_>) -> Result<()> {
         Ok(())
     }
 

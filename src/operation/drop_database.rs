@@ -1,6 +1,6 @@
 //! `dropDatabase`: drops a database; one that does not exist is already dropped.
 
-use bson::{doc, Document};
+use bson::{doc, RawDocument};
 
 use super::drop_collection::already_dropped;
 use super::{
@@ -35,7 +35,7 @@ impl Operation for DropDatabase {
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(&self, _: Document, _: &ResponseContext<'_>) -> Result<()> {
+    fn handle_response(&self, _: &RawDocument, _: &ResponseContext<'_>) -> Result<()> {
         Ok(())
     }
 

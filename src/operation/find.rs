@@ -1,6 +1,6 @@
 //! `find`: opens a cursor.
 
-use bson::{doc, Document};
+use bson::{doc, Document, RawDocument};
 
 use super::{
     append_opt, append_read_concern, millis, to_i64, Command, CursorSpec, Operation,
@@ -75,8 +75,12 @@ impl Operation for Find {
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(&self, reply: Document, ctx: &ResponseContext<'_>) -> Result<CursorSpec> {
-        CursorSpec::from_reply(&reply, ctx.address, self.options.batch_size, self.limit())
+    fn handle_response(
+        &self,
+        reply: &RawDocument,
+        ctx: &ResponseContext<'_>,
+    ) -> Result<CursorSpec> {
+        CursorSpec::from_reply(reply, ctx.address, self.options.batch_size, self.limit())
     }
 
     fn selection(&self) -> Selection {
@@ -91,6 +95,7 @@ impl Operation for Find {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, is_invalid_response, server};
     use std::time::Duration;
 
@@ -143,14 +148,14 @@ mod tests {
             .build());
         let reply =
             doc! { "ok": 1, "cursor": { "id": 9_i64, "ns": "db.c", "firstBatch": [ { "a": 1 } ] } };
-        let spec = find.handle_response(reply, &ctx(&server())).unwrap();
+        let spec = find.handle_response(&raw(&reply), &ctx(&server())).unwrap();
         assert_eq!(spec.address, server());
         assert_eq!(
             (spec.id, spec.limit, spec.batch_size),
             (9, Some(5), Some(2))
         );
         let err = find
-            .handle_response(doc! { "ok": 1 }, &ctx(&server()))
+            .handle_response(&raw(&doc! { "ok": 1 }), &ctx(&server()))
             .unwrap_err();
         assert!(is_invalid_response(&err));
     }

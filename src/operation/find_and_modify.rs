@@ -1,11 +1,11 @@
 //! `findAndModify`: `find_one_and_delete`, `find_one_and_update`, `find_one_and_replace`.
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawDocument};
 
 use super::update::{check_replacement, update_bson};
 use super::{
-    append_opt, append_write_concern, millis, write_reply, Command, Operation, ResponseContext,
-    Retryability, Selection, StreamDescription,
+    append_opt, append_write_concern, millis, to_document, write_reply, Command, Operation,
+    ResponseContext, Retryability, Selection, StreamDescription,
 };
 use crate::coll::options::{
     FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, Hint,
@@ -192,9 +192,10 @@ impl Operation for FindAndModify {
 
     fn handle_response(
         &self,
-        reply: Document,
+        reply: &RawDocument,
         _: &ResponseContext<'_>,
     ) -> Result<Option<Document>> {
+        let reply = to_document(reply)?;
         // The change was made; a write concern error still means it may not last.
         if let Some(wce) = write_reply::write_concern_error(&reply)? {
             write_reply::write_result(Vec::new(), Some(wce), 1)?;
@@ -226,6 +227,7 @@ impl Operation for FindAndModify {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, is_invalid_response, server};
     use crate::options::Acknowledgment;
     use std::time::Duration;
@@ -309,21 +311,21 @@ mod tests {
         let a = server();
         let found = op
             .handle_response(
-                doc! { "ok": 1, "lastErrorObject": { "n": 1 }, "value": { "n": 1 } },
+                &raw(&doc! { "ok": 1, "lastErrorObject": { "n": 1 }, "value": { "n": 1 } }),
                 &ctx(&a),
             )
             .unwrap();
         assert_eq!(found, Some(doc! { "n": 1 }));
         let none = op
             .handle_response(
-                doc! { "ok": 1, "lastErrorObject": { "n": 0 }, "value": null },
+                &raw(&doc! { "ok": 1, "lastErrorObject": { "n": 0 }, "value": null }),
                 &ctx(&a),
             )
             .unwrap();
         assert_eq!(none, None);
         let err = op
             .handle_response(
-                doc! { "ok": 1, "value": null, "writeConcernError": { "code": 64, "errmsg": "slow" } },
+                &raw(&doc! { "ok": 1, "value": null, "writeConcernError": { "code": 64, "errmsg": "slow" } }),
                 &ctx(&a),
             )
             .unwrap_err();
@@ -332,7 +334,7 @@ mod tests {
         );
         for bad in [doc! { "ok": 1 }, doc! { "ok": 1, "value": 3 }] {
             assert!(is_invalid_response(
-                &op.handle_response(bad, &ctx(&a)).unwrap_err()
+                &op.handle_response(&raw(&bad), &ctx(&a)).unwrap_err()
             ));
         }
     }

@@ -1,10 +1,8 @@
 //! `getMore`: the next batch of a cursor, from the server that holds it.
 
-use std::collections::VecDeque;
+use bson::{doc, RawDocument};
 
-use bson::{doc, Document};
-
-use super::cursor_reply::parse_batch;
+use super::cursor_reply::{parse_batch, RawBatch};
 use super::{
     append_opt, to_i64, Command, Operation, ResponseContext, Retryability, Selection,
     StreamDescription,
@@ -23,7 +21,7 @@ pub(crate) struct GetMore {
 /// The next batch and the cursor id after it (0: exhausted).
 #[derive(Debug, PartialEq)]
 pub(crate) struct GetMoreResult {
-    pub(crate) batch: VecDeque<Document>,
+    pub(crate) batch: RawBatch,
     pub(crate) id: i64,
 }
 
@@ -59,8 +57,12 @@ impl Operation for GetMore {
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(&self, reply: Document, _: &ResponseContext<'_>) -> Result<GetMoreResult> {
-        let b = parse_batch(&reply, "nextBatch")?;
+    fn handle_response(
+        &self,
+        reply: &RawDocument,
+        _: &ResponseContext<'_>,
+    ) -> Result<GetMoreResult> {
+        let b = parse_batch(reply, "nextBatch")?;
         // A server cursor keeps its id until it is exhausted.
         if b.id != 0 && b.id != self.id {
             return Err(Error::invalid_response(format!(
@@ -87,6 +89,7 @@ impl Operation for GetMore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, is_invalid_response, server};
 
     #[test]
@@ -113,7 +116,7 @@ mod tests {
         let a = server();
         let r = op
             .handle_response(
-                doc! { "ok": 1, "cursor": { "id": 0_i64, "nextBatch": [ { "a": 1 } ] } },
+                &raw(&doc! { "ok": 1, "cursor": { "id": 0_i64, "nextBatch": [ { "a": 1 } ] } }),
                 &ctx(&a),
             )
             .unwrap();
@@ -123,7 +126,7 @@ mod tests {
             doc! { "ok": 1, "cursor": { "id": 78_i64, "nextBatch": [] } },
         ] {
             assert!(is_invalid_response(
-                &op.handle_response(bad, &ctx(&a)).unwrap_err()
+                &op.handle_response(&raw(&bad), &ctx(&a)).unwrap_err()
             ));
         }
     }

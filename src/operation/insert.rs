@@ -1,7 +1,7 @@
 //! `insert`: one batch of documents, as many as the server's limits allow from a starting
 //! index. `insert_many` runs one of these per batch until every document is sent.
 
-use bson::{doc, Document};
+use bson::{doc, RawDocument};
 
 use super::write_reply::{self, WriteReply};
 use super::{
@@ -13,14 +13,12 @@ use crate::error::{Error, Result, WriteError};
 use crate::sdam::SelectionCriteria;
 use crate::wire::DocumentSequence;
 
-/// Room left in a message for the command around the documents.
-const COMMAND_OVERHEAD: usize = 16 * 1024;
-
 /// One `insert` command: `docs[offset..]`, cut to the server's limits when built.
 pub(crate) struct Insert<'a> {
     db: &'a str,
     coll: &'a str,
-    docs: &'a [Document],
+    /// Serialized documents, `_id` included.
+    docs: &'a [Vec<u8>],
     offset: usize,
     options: &'a InsertManyOptions,
     /// How many documents the last `build` put in the batch.
@@ -43,7 +41,7 @@ impl<'a> Insert<'a> {
     pub(crate) fn new(
         db: &'a str,
         coll: &'a str,
-        docs: &'a [Document],
+        docs: &'a [Vec<u8>],
         offset: usize,
         options: &'a InsertManyOptions,
     ) -> Self {
@@ -66,29 +64,27 @@ impl Operation for Insert<'_> {
     type Output = InsertBatchResult;
     const NAME: &'static str = "insert";
 
-    /// At most `maxWriteBatchSize` documents and one message's worth of bytes; at least one.
+    /// At most `maxWriteBatchSize` documents and one message's worth of bytes; the connection
+    /// then cuts the batch to exactly what fits beside the final command
+    /// ([`Operation::sequence_sent`]). Each document is copied as serialized, never re-encoded.
     fn build(&mut self, server: &StreamDescription) -> Result<Command> {
         let max_count = server.max_write_batch_size.max(1);
         let max_doc = server.max_bson_object_size;
-        let max_bytes = server
-            .max_message_size
-            .saturating_sub(COMMAND_OVERHEAD)
-            .max(max_doc);
-        let mut batch = Vec::new();
-        let mut bytes = 0usize;
+        let mut batch = DocumentSequence::new("documents");
         for (i, d) in self.docs.iter().enumerate().skip(self.offset) {
-            let size = bson::to_vec(d)?.len();
+            let size = d.len();
             if size > max_doc {
                 return Err(Error::invalid_argument(format!(
                     "insert: document {i} is {size} bytes, more than the server's \
                      maxBsonObjectSize ({max_doc} bytes)"
                 )));
             }
-            if !batch.is_empty() && (batch.len() >= max_count || bytes + size > max_bytes) {
+            if !batch.is_empty()
+                && (batch.len() >= max_count || batch.bytes.len() + size > server.max_message_size)
+            {
                 break;
             }
-            bytes += size;
-            batch.push(d.clone());
+            batch.push(d);
         }
         if batch.is_empty() {
             return Err(Error::internal("insert: no documents left to send"));
@@ -105,23 +101,24 @@ impl Operation for Insert<'_> {
         Ok(Command {
             db: self.db.to_owned(),
             body: cmd,
-            sequences: vec![DocumentSequence {
-                identifier: "documents".into(),
-                documents: batch,
-            }],
+            sequences: vec![batch],
         })
+    }
+
+    fn sequence_sent(&mut self, documents: usize) {
+        self.taken = documents;
     }
 
     fn handle_response(
         &self,
-        reply: Document,
+        reply: &RawDocument,
         _: &ResponseContext<'_>,
     ) -> Result<InsertBatchResult> {
         let WriteReply {
             write_errors,
             write_concern_error,
             ..
-        } = write_reply::parse(&reply, self.taken, self.offset)?;
+        } = write_reply::parse(reply, self.taken, self.offset)?;
         // Ordered: the server stopped at the first error, so nothing after it was inserted.
         let first_error = write_errors.iter().map(|e| e.index).min();
         let inserted = (self.offset..self.offset + self.taken)
@@ -153,11 +150,12 @@ impl Operation for Insert<'_> {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, is_invalid_response, server};
 
-    fn docs(n: i32) -> Vec<Document> {
+    fn docs(n: i32) -> Vec<Vec<u8>> {
         (0..n)
-            .map(|i| doc! { "_id": i, "pad": "x".repeat(100) })
+            .map(|i| bson::to_vec(&doc! { "_id": i, "pad": "x".repeat(100) }).unwrap())
             .collect()
     }
 
@@ -171,8 +169,12 @@ mod tests {
         let cmd = op.build(&server).unwrap();
         assert_eq!(cmd.body, doc! { "insert": "c", "ordered": false });
         assert_eq!(cmd.sequences[0].identifier, "documents");
-        assert_eq!(cmd.sequences[0].documents, docs[1..3].to_vec());
+        assert_eq!(cmd.sequences[0].bytes, docs[1..3].concat());
+        assert_eq!(cmd.sequences[0].len(), 2);
         assert_eq!(op.taken, 2);
+        // The connection sent fewer (the rest did not fit): the batch is what was sent.
+        op.sequence_sent(1);
+        assert_eq!(op.taken, 1);
     }
 
     #[test]
@@ -180,12 +182,13 @@ mod tests {
         let docs = docs(50);
         let options = InsertManyOptions::default();
         let mut server = description();
-        let size = bson::to_vec(&docs[0]).unwrap().len();
-        // Room for exactly three documents after the command overhead.
+        let size = docs[0].len();
+        // At most a message's worth of documents is taken (the exact cut, which depends on
+        // the final command, is the encoder's: wire::tests).
         server.max_bson_object_size = size;
-        server.max_message_size = COMMAND_OVERHEAD + 3 * size;
+        server.max_message_size = 3 * size + 10;
         let mut op = Insert::new("db", "c", &docs, 0, &options);
-        assert_eq!(op.build(&server).unwrap().sequences[0].documents.len(), 3);
+        assert_eq!(op.build(&server).unwrap().sequences[0].len(), 3);
         // A document larger than maxBsonObjectSize is refused before anything is sent.
         server.max_bson_object_size = size - 1;
         let err = op.build(&server).unwrap_err();
@@ -206,7 +209,9 @@ mod tests {
             op.build(&description()).unwrap();
             // Pretend this batch started at input index 10.
             op.offset = 10;
-            let r = op.handle_response(reply.clone(), &ctx(&server())).unwrap();
+            let r = op
+                .handle_response(&raw(&reply.clone()), &ctx(&server()))
+                .unwrap();
             assert_eq!(r.taken, 4);
             assert_eq!(r.inserted, inserted, "ordered={ordered}");
             assert_eq!(r.write_errors[0].index, 11);
@@ -221,7 +226,7 @@ mod tests {
         op.build(&description()).unwrap();
         let r = op
             .handle_response(
-                doc! { "ok": 1, "n": 2, "writeConcernError": { "code": 64, "errmsg": "timeout" } },
+                &raw(&doc! { "ok": 1, "n": 2, "writeConcernError": { "code": 64, "errmsg": "timeout" } }),
                 &ctx(&server()),
             )
             .unwrap();
@@ -229,7 +234,7 @@ mod tests {
         assert_eq!(r.write_concern_error.as_deref(), Some("timeout (code 64)"));
         let err = op
             .handle_response(
-                doc! { "ok": 1, "writeErrors": [ { "index": 2, "code": 1 } ] },
+                &raw(&doc! { "ok": 1, "writeErrors": [ { "index": 2, "code": 1 } ] }),
                 &ctx(&server()),
             )
             .unwrap_err();

@@ -1,6 +1,6 @@
 //! `killCursors`: frees a server-side cursor that was not exhausted.
 
-use bson::{doc, Document};
+use bson::{doc, Document, RawDocument};
 
 use super::{Command, Operation, ResponseContext, Retryability, Selection, StreamDescription};
 use crate::error::Result;
@@ -47,7 +47,7 @@ impl Operation for KillCursors {
     }
 
     /// Best effort: the server times cursors out anyway, so the reply's lists are not read.
-    fn handle_response(&self, _: Document, _: &ResponseContext<'_>) -> Result<()> {
+    fn handle_response(&self, _: &RawDocument, _: &ResponseContext<'_>) -> Result<()> {
         Ok(())
     }
 
@@ -67,6 +67,7 @@ impl Operation for KillCursors {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, server};
 
     #[test]
@@ -78,7 +79,10 @@ mod tests {
             Command::new("db", doc! { "killCursors": "c", "cursors": [5_i64] })
         );
         assert_eq!(op.selection(), Selection::Server(server()));
-        op.handle_response(doc! { "ok": 1, "cursorsKilled": [5_i64] }, &ctx(&server()))
-            .unwrap();
+        op.handle_response(
+            &raw(&doc! { "ok": 1, "cursorsKilled": [5_i64] }),
+            &ctx(&server()),
+        )
+        .unwrap();
     }
 }

@@ -1,6 +1,6 @@
 //! `listCollections` (names only): opens a cursor over the collection descriptions.
 
-use bson::{doc, Document};
+use bson::{doc, RawDocument};
 
 use super::{
     Command, CursorSpec, Operation, ResponseContext, Retryability, Selection, StreamDescription,
@@ -31,8 +31,12 @@ impl Operation for ListCollections {
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(&self, reply: Document, ctx: &ResponseContext<'_>) -> Result<CursorSpec> {
-        CursorSpec::from_reply(&reply, ctx.address, None, None)
+    fn handle_response(
+        &self,
+        reply: &RawDocument,
+        ctx: &ResponseContext<'_>,
+    ) -> Result<CursorSpec> {
+        CursorSpec::from_reply(reply, ctx.address, None, None)
     }
 
     fn selection(&self) -> Selection {
@@ -47,6 +51,7 @@ impl Operation for ListCollections {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, is_invalid_response, server};
 
     #[test]
@@ -57,10 +62,10 @@ mod tests {
         assert_eq!(cmd.body.get_i32("listCollections"), Ok(1));
         let reply = doc! { "ok": 1, "cursor": { "id": 0_i64, "ns": "db.$cmd.listCollections",
         "firstBatch": [ { "name": "a", "type": "collection" } ] } };
-        let spec = op.handle_response(reply, &ctx(&server())).unwrap();
+        let spec = op.handle_response(&raw(&reply), &ctx(&server())).unwrap();
         assert_eq!(spec.first_batch.len(), 1);
         assert!(is_invalid_response(
-            &op.handle_response(doc! { "ok": 1 }, &ctx(&server()))
+            &op.handle_response(&raw(&doc! { "ok": 1 }), &ctx(&server()))
                 .unwrap_err()
         ));
     }

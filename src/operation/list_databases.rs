@@ -1,8 +1,10 @@
 //! `listDatabases` (names only).
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, RawDocument};
 
-use super::{Command, Operation, ResponseContext, Retryability, Selection, StreamDescription};
+use super::{
+    to_document, Command, Operation, ResponseContext, Retryability, Selection, StreamDescription,
+};
 use crate::error::{Error, Result};
 use crate::sdam::SelectionCriteria;
 
@@ -25,7 +27,8 @@ impl Operation for ListDatabases {
         Ok(Command::new("admin", cmd))
     }
 
-    fn handle_response(&self, reply: Document, _: &ResponseContext<'_>) -> Result<Vec<String>> {
+    fn handle_response(&self, reply: &RawDocument, _: &ResponseContext<'_>) -> Result<Vec<String>> {
+        let reply = to_document(reply)?;
         let Ok(dbs) = reply.get_array("databases") else {
             return Err(Error::invalid_response(
                 "listDatabases reply has no databases array",
@@ -55,6 +58,7 @@ impl Operation for ListDatabases {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, is_invalid_response, server};
 
     #[test]
@@ -64,7 +68,7 @@ mod tests {
         let a = server();
         let names = op
             .handle_response(
-                doc! { "ok": 1, "databases": [ { "name": "a" }, { "name": "b" } ] },
+                &raw(&doc! { "ok": 1, "databases": [ { "name": "a" }, { "name": "b" } ] }),
                 &ctx(&a),
             )
             .unwrap();
@@ -75,7 +79,7 @@ mod tests {
             doc! { "ok": 1, "databases": [ { "sizeOnDisk": 1 } ] },
         ] {
             assert!(is_invalid_response(
-                &op.handle_response(bad, &ctx(&a)).unwrap_err()
+                &op.handle_response(&raw(&bad), &ctx(&a)).unwrap_err()
             ));
         }
     }

@@ -26,7 +26,8 @@ mod write_reply;
 
 use std::time::Duration;
 
-use bson::{Bson, Document};
+use bson::raw::RawBsonRef;
+use bson::{Bson, Document, RawDocument};
 
 use crate::error::{Error, Result};
 use crate::options::{Acknowledgment, ReadConcern, ServerAddress, WriteConcern};
@@ -35,7 +36,9 @@ use crate::wire::DocumentSequence;
 
 pub(crate) use aggregate::Aggregate;
 pub(crate) use count::CountDocuments;
-pub(crate) use cursor_reply::CursorSpec;
+#[cfg(feature = "fuzzing")]
+pub(crate) use cursor_reply::parse_batch;
+pub(crate) use cursor_reply::{CursorSpec, RawBatch};
 pub(crate) use delete::Delete;
 pub(crate) use distinct::Distinct;
 pub(crate) use drop_collection::DropCollection;
@@ -62,8 +65,19 @@ pub(crate) trait Operation {
     /// on another server builds against that server's limits.
     fn build(&mut self, server: &StreamDescription) -> Result<Command>;
 
-    /// Reads a successful reply (`ok: 1`; the connection turns `ok: 0` into an error).
-    fn handle_response(&self, reply: Document, ctx: &ResponseContext<'_>) -> Result<Self::Output>;
+    /// Reads a successful reply (`ok: 1`; the connection turns `ok: 0` into an error). The
+    /// reply is the raw body where the connection read it: an operation takes the fields it
+    /// needs, and a document it returns is decoded once, straight into the caller's type.
+    fn handle_response(
+        &self,
+        reply: &RawDocument,
+        ctx: &ResponseContext<'_>,
+    ) -> Result<Self::Output>;
+
+    /// How many documents of the command's last document sequence went into the message: the
+    /// connection cuts a sequence to fit `maxMessageSizeBytes` once the session and deadline
+    /// fields are in (only `insert` sends sequences).
+    fn sequence_sent(&mut self, _documents: usize) {}
 
     /// The last word on an error, after retries (e.g. `drop` of a missing namespace succeeds).
     fn handle_error(&self, error: Error) -> Result<Self::Output> {
@@ -207,6 +221,21 @@ pub(crate) fn append_opt(cmd: &mut Document, key: &str, value: Option<impl Into<
     }
 }
 
+/// A raw reply as a document, for the replies nothing is gained by reading raw (small, rare).
+pub(crate) fn to_document(reply: &RawDocument) -> Result<Document> {
+    crate::conn::to_document(reply)
+}
+
+/// A non-negative integer held in any raw BSON numeric type.
+pub(crate) fn raw_u64(b: RawBsonRef<'_>) -> Option<u64> {
+    match b {
+        RawBsonRef::Int32(v) => bson_u64(&Bson::Int32(v)),
+        RawBsonRef::Int64(v) => bson_u64(&Bson::Int64(v)),
+        RawBsonRef::Double(v) => bson_u64(&Bson::Double(v)),
+        _ => None,
+    }
+}
+
 /// A non-negative count from a reply (`n`, `nModified`, …): any numeric type; a negative,
 /// fractional or non-numeric value is an invalid reply.
 pub(crate) fn reply_count(reply: &Document, key: &str, what: &str) -> Result<u64> {
@@ -250,6 +279,11 @@ pub(crate) mod test_util {
             max_write_batch_size: 100_000,
             max_message_size: 48_000_000,
         }
+    }
+
+    /// A reply as the connection hands it over.
+    pub(crate) fn raw(doc: &Document) -> bson::RawDocumentBuf {
+        bson::RawDocumentBuf::from_document(doc).unwrap()
     }
 
     pub(crate) fn ctx(address: &ServerAddress) -> ResponseContext<'_> {

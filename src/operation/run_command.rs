@@ -1,8 +1,10 @@
 //! `Database::run_command`: any command, on the primary, sent once.
 
-use bson::Document;
+use bson::{Document, RawDocument};
 
-use super::{Command, Operation, ResponseContext, Retryability, Selection, StreamDescription};
+use super::{
+    to_document, Command, Operation, ResponseContext, Retryability, Selection, StreamDescription,
+};
 use crate::error::Result;
 use crate::sdam::SelectionCriteria;
 
@@ -38,8 +40,8 @@ impl Operation for RunCommand {
         Ok(Command::new(self.db.clone(), self.command.clone()))
     }
 
-    fn handle_response(&self, reply: Document, _: &ResponseContext<'_>) -> Result<Document> {
-        Ok(reply)
+    fn handle_response(&self, reply: &RawDocument, _: &ResponseContext<'_>) -> Result<Document> {
+        to_document(reply)
     }
 
     fn selection(&self) -> Selection {
@@ -59,6 +61,7 @@ impl Operation for RunCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, server};
     use bson::doc;
 
@@ -69,7 +72,8 @@ mod tests {
         assert_eq!(cmd, Command::new("admin", doc! { "ping": 1 }));
         let reply = doc! { "ok": 1.0, "extra": "x" };
         assert_eq!(
-            op.handle_response(reply.clone(), &ctx(&server())).unwrap(),
+            op.handle_response(&raw(&reply.clone()), &ctx(&server()))
+                .unwrap(),
             reply
         );
         assert_eq!(op.retryability(), Retryability::None);

@@ -1,6 +1,6 @@
 //! `update` with one statement: `update_one`, `update_many` and `replace_one`.
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawDocument};
 
 use super::{
     append_opt, append_write_concern, write_reply, Command, Operation, ResponseContext,
@@ -134,8 +134,12 @@ impl Operation for Update {
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(&self, reply: Document, _: &ResponseContext<'_>) -> Result<UpdateResult> {
-        let r = write_reply::parse(&reply, 1, 0)?;
+    fn handle_response(
+        &self,
+        reply: &RawDocument,
+        _: &ResponseContext<'_>,
+    ) -> Result<UpdateResult> {
+        let r = write_reply::parse(reply, 1, 0)?;
         write_reply::write_result(r.write_errors, r.write_concern_error, 1)?;
         let upserted_id = r.upserted.into_iter().next().map(|(_, id)| id);
         // `n` counts the upserted document too.
@@ -169,6 +173,7 @@ impl Operation for Update {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::operation::test_util::raw;
     use crate::operation::test_util::{ctx, description, is_invalid_response, server};
     use crate::options::Acknowledgment;
 
@@ -241,7 +246,7 @@ mod tests {
         assert_eq!(op.retryability(), Retryability::Write);
         let a = server();
         let r = op
-            .handle_response(doc! { "ok": 1, "n": 1, "nModified": 1 }, &ctx(&a))
+            .handle_response(&raw(&doc! { "ok": 1, "n": 1, "nModified": 1 }), &ctx(&a))
             .unwrap();
         assert_eq!(
             (r.matched_count, r.modified_count, r.upserted_id),
@@ -249,14 +254,14 @@ mod tests {
         );
         let r = op
             .handle_response(
-                doc! { "ok": 1, "n": 1, "nModified": 0, "upserted": [ { "index": 0, "_id": 5 } ] },
+                &raw(&doc! { "ok": 1, "n": 1, "nModified": 0, "upserted": [ { "index": 0, "_id": 5 } ] }),
                 &ctx(&a),
             )
             .unwrap();
         assert_eq!((r.matched_count, r.upserted_id), (0, Some(Bson::Int32(5))));
         let err = op
             .handle_response(
-                doc! { "ok": 1, "n": 0, "writeErrors": [ { "index": 0, "code": 11000, "errmsg": "dup" } ] },
+                &raw(&doc! { "ok": 1, "n": 0, "writeErrors": [ { "index": 0, "code": 11000, "errmsg": "dup" } ] }),
                 &ctx(&a),
             )
             .unwrap_err();
@@ -265,7 +270,9 @@ mod tests {
         );
         let err = op
             .handle_response(
-                doc! { "ok": 1, "n": 1, "writeConcernError": { "code": 100, "errmsg": "wc" } },
+                &raw(
+                    &doc! { "ok": 1, "n": 1, "writeConcernError": { "code": 100, "errmsg": "wc" } },
+                ),
                 &ctx(&a),
             )
             .unwrap_err();
@@ -278,7 +285,7 @@ mod tests {
         ));
         let err = op
             .handle_response(
-                doc! { "ok": 1, "writeErrors": [ { "index": 1, "code": 1 } ] },
+                &raw(&doc! { "ok": 1, "writeErrors": [ { "index": 1, "code": 1 } ] }),
                 &ctx(&a),
             )
             .unwrap_err();

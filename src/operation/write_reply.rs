@@ -1,9 +1,9 @@
 //! Write command replies (`insert`, `update`, `delete`): counts, upserted ids, write errors and
 //! the write concern error, with every index checked against the batch that was sent.
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocument};
 
-use super::{bson_u64, reply_count};
+use super::{bson_u64, raw_u64, reply_count};
 use crate::error::{Error, ErrorKind, Result, WriteError};
 
 /// The counts and errors in a write command's reply.
@@ -65,7 +65,35 @@ fn code(d: &Document) -> i32 {
 }
 
 /// Reads a write reply for a batch of `sent` statements that starts at `offset` in the input.
-pub(crate) fn parse(reply: &Document, sent: usize, offset: usize) -> Result<WriteReply> {
+/// The counts are read raw; only the rare parts (upserted ids, errors) are decoded.
+pub(crate) fn parse(reply: &RawDocument, sent: usize, offset: usize) -> Result<WriteReply> {
+    let invalid = |e: bson::raw::Error| Error::invalid_response(format!("write reply: {e}"));
+    let count = |v, key: &str| {
+        raw_u64(v).ok_or_else(|| {
+            Error::invalid_response(format!("write reply: {key} is not a non-negative integer"))
+        })
+    };
+    let (mut n, mut n_modified) = (0, 0);
+    let mut rest = Document::new();
+    for element in reply {
+        let (key, value) = element.map_err(invalid)?;
+        match key {
+            "n" => n = count(value, key)?,
+            "nModified" => n_modified = count(value, key)?,
+            "upserted" | "writeErrors" | "writeConcernError" => {
+                rest.insert(key, Bson::try_from(value).map_err(invalid)?);
+            }
+            _ => {}
+        }
+    }
+    let mut r = parse_document(&rest, sent, offset)?;
+    r.n = n;
+    r.n_modified = n_modified;
+    Ok(r)
+}
+
+/// [`parse`] over a decoded reply.
+fn parse_document(reply: &Document, sent: usize, offset: usize) -> Result<WriteReply> {
     let mut r = WriteReply {
         n: reply_count(reply, "n", "write")?,
         n_modified: reply_count(reply, "nModified", "write")?,
@@ -136,6 +164,7 @@ pub(crate) fn write_result(
 mod tests {
     use super::*;
     use crate::operation::test_util::is_invalid_response;
+    use crate::operation::test_util::raw;
     use bson::doc;
 
     #[test]
@@ -145,7 +174,7 @@ mod tests {
             "writeErrors": [ { "index": 1, "code": 11000, "errmsg": "E11000 duplicate key" } ],
             "writeConcernError": { "code": 64, "errmsg": "waiting for replication timed out" },
         };
-        let r = parse(&reply, 2, 100).unwrap();
+        let r = parse(&raw(&reply), 2, 100).unwrap();
         assert_eq!(r.n, 1);
         assert_eq!(r.write_errors[0].index, 101);
         let err = write_result(r.write_errors, r.write_concern_error, 2).unwrap_err();
@@ -167,7 +196,7 @@ mod tests {
     fn upserted_ids_are_read() {
         let oid = bson::oid::ObjectId::new();
         let r = parse(
-            &doc! { "ok": 1, "n": 1, "nModified": 0, "upserted": [ { "index": 0, "_id": oid } ] },
+            &raw(&doc! { "ok": 1, "n": 1, "nModified": 0, "upserted": [ { "index": 0, "_id": oid } ] }),
             1,
             0,
         )
@@ -185,14 +214,14 @@ mod tests {
             Bson::Double(0.5),
         ] {
             let reply = doc! { "ok": 1, "writeErrors": [ { "index": index.clone(), "code": 1 } ] };
-            let err = parse(&reply, 2, usize::MAX - 1).unwrap_err();
+            let err = parse(&raw(&reply), 2, usize::MAX - 1).unwrap_err();
             assert!(is_invalid_response(&err), "{index}: {err}");
         }
         // A valid index whose shifted value would overflow is refused too.
         let reply = doc! { "ok": 1, "writeErrors": [ { "index": 1, "code": 1 } ] };
-        assert!(parse(&reply, 2, usize::MAX).is_err());
+        assert!(parse(&raw(&reply), 2, usize::MAX).is_err());
         let reply = doc! { "ok": 1, "upserted": [ { "index": 5, "_id": 1 } ] };
-        assert!(is_invalid_response(&parse(&reply, 1, 0).unwrap_err()));
+        assert!(is_invalid_response(&parse(&raw(&reply), 1, 0).unwrap_err()));
     }
 
     #[test]
@@ -206,7 +235,7 @@ mod tests {
             doc! { "ok": 1, "upserted": [ { "index": 0 } ] },
             doc! { "ok": 1, "writeConcernError": "bad" },
         ] {
-            let err = parse(&reply, 1, 0).unwrap_err();
+            let err = parse(&raw(&reply), 1, 0).unwrap_err();
             assert!(is_invalid_response(&err), "{reply}: {err}");
         }
     }

@@ -494,8 +494,9 @@ pub struct ReadConcern {
     pub level: String,
 }
 
-/// Wire compressors that may be named in `compressors`. This crate does not compress yet; the
-/// option is parsed and validated so that connection strings written for other drivers work.
+/// Wire compressors that may be named in `compressors` (OP_COMPRESSED, the MongoDB
+/// "Compression" specification). Each codec needs its cargo feature: `snappy-compression`,
+/// `zlib-compression`, `zstd-compression`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Compressor {
@@ -574,7 +575,17 @@ pub struct ClientOptions {
     pub write_concern: Option<WriteConcern>,
     /// `readConcernLevel`.
     pub read_concern: Option<ReadConcern>,
-    /// `compressors` and `zlibCompressionLevel` (parsed and validated; not used yet).
+    /// `compressors` and `zlibCompressionLevel`: the compressors to offer in the handshake, in
+    /// order of preference. Each connection compresses its requests with the first of them the
+    /// server also accepts (none in common: no compression, not an error); the handshake and
+    /// authentication commands (`hello`, `authenticate`, `saslStart`, …) are never compressed,
+    /// and compressed replies are always accepted.
+    ///
+    /// A connection string naming a compressor whose cargo feature (`snappy-compression`,
+    /// `zlib-compression`, `zstd-compression`) is not compiled in still parses, but
+    /// [`Client::with_options`](crate::Client::with_options) then fails with an
+    /// [`ErrorKind::InvalidArgument`](crate::error::ErrorKind::InvalidArgument) naming the
+    /// feature to enable. Unknown names are dropped with a warning when parsing.
     pub compressors: Option<Vec<Compressor>>,
     /// Set when `hosts` came from a `mongodb+srv://` lookup: what to look up again when polling.
     #[builder(default, setter(skip))]

@@ -233,6 +233,10 @@ impl<C: Connector> Inner<C> {
     /// Removes perished idle connections; returns them so they are dropped outside the lock.
     fn prune(&self, state: &mut State<C::Conn>) -> Vec<C::Conn> {
         let now = Instant::now();
+        // The common case, nothing perished, allocates nothing.
+        if !state.idle.iter().any(|i| self.is_perished(i, state, now)) {
+            return Vec::new();
+        }
         let mut dead = Vec::new();
         let mut keep = VecDeque::with_capacity(state.idle.len());
         let idle = std::mem::take(&mut state.idle);
@@ -347,6 +351,11 @@ impl<C: Connector> Pool<C> {
                 changed: Notify::new(),
             }),
         }
+    }
+
+    /// The pool's generation (bumped by each clear).
+    pub(crate) fn generation(&self) -> u32 {
+        self.inner.lock().generation
     }
 
     /// A snapshot of the counters.
@@ -495,11 +504,13 @@ impl<C: Connector> Pool<C> {
                     // Served: leave the queue before the (slow) connect, so the next in line
                     // can take a connection that comes back meanwhile.
                     drop(ticket.take());
-                    break self.open_connection(id, generation).await.map_err(|error| {
-                        CheckOutError {
-                            error,
-                            while_connecting: true,
-                        }
+                    // Boxed: opening (TLS, handshake, auth) is a large future that every
+                    // check-out would otherwise carry, and move, though most find an idle
+                    // connection.
+                    let open = Box::pin(self.open_connection(id, generation));
+                    break open.await.map_err(|error| CheckOutError {
+                        error,
+                        while_connecting: true,
                     });
                 }
                 Next::Wait => {}

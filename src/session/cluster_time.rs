@@ -2,9 +2,9 @@
 //! highest `$clusterTime` seen is sent back on every command; `operationTime` is tracked per
 //! session for causal consistency.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use bson::{Document, Timestamp};
+use bson::{Document, RawDocument, RawDocumentBuf, Timestamp};
 
 /// A `$clusterTime` document as a server signed it: sent back unchanged.
 ///
@@ -17,7 +17,15 @@ use bson::{Document, Timestamp};
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterTime {
     ts: Timestamp,
+    /// Shared: every command carries the client's cluster time, so a copy is a reference count.
+    inner: Arc<Signed>,
+}
+
+/// The document, and its bytes as they are sent back.
+#[derive(Debug, PartialEq)]
+struct Signed {
     doc: Document,
+    raw: RawDocumentBuf,
 }
 
 impl ClusterTime {
@@ -25,7 +33,11 @@ impl ClusterTime {
     /// `None` when it has no `clusterTime` timestamp.
     pub fn from_document(doc: Document) -> Option<Self> {
         let ts = doc.get_timestamp("clusterTime").ok()?;
-        Some(Self { ts, doc })
+        let raw = RawDocumentBuf::from_document(&doc).ok()?;
+        Some(Self {
+            ts,
+            inner: Arc::new(Signed { doc, raw }),
+        })
     }
 
     /// The time itself.
@@ -35,12 +47,32 @@ impl ClusterTime {
 
     /// The document as the server sent it (with its signature).
     pub fn as_document(&self) -> &Document {
-        &self.doc
+        &self.inner.doc
     }
 
-    /// The document, without a copy.
-    pub(crate) fn into_document(self) -> Document {
-        self.doc
+    /// The bytes to send back.
+    pub(crate) fn as_raw(&self) -> &RawDocument {
+        &self.inner.raw
+    }
+}
+
+/// A reply's `$clusterTime`, not yet copied out of the reply: most replies carry a time the
+/// client already has, and then nothing is built.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReplyClusterTime<'a> {
+    ts: Timestamp,
+    raw: &'a RawDocument,
+}
+
+impl ReplyClusterTime<'_> {
+    /// True when this time is higher than `than` (or `than` is none).
+    pub(crate) fn is_newer(&self, than: Option<&ClusterTime>) -> bool {
+        than.map_or(true, |c| ts_key(c.ts) < ts_key(self.ts))
+    }
+
+    /// An owned copy.
+    pub(crate) fn to_cluster_time(self) -> Option<ClusterTime> {
+        ClusterTime::from_document(Document::try_from(self.raw).ok()?)
     }
 }
 
@@ -82,11 +114,11 @@ impl ClusterClock {
 
 /// What a reply says about time: its `$clusterTime` and `operationTime`. Malformed values are
 /// ignored (gossip is best effort; they never fail an operation).
-pub(crate) fn times_of(reply: &Document) -> (Option<ClusterTime>, Option<Timestamp>) {
-    let cluster = reply
-        .get_document("$clusterTime")
-        .ok()
-        .and_then(|d| ClusterTime::from_document(d.clone()));
+pub(crate) fn times_of(reply: &RawDocument) -> (Option<ReplyClusterTime<'_>>, Option<Timestamp>) {
+    let cluster = reply.get_document("$clusterTime").ok().and_then(|raw| {
+        let ts = raw.get_timestamp("clusterTime").ok()?;
+        Some(ReplyClusterTime { ts, raw })
+    });
     (cluster, reply.get_timestamp("operationTime").ok())
 }
 
@@ -143,9 +175,12 @@ mod tests {
             "$clusterTime": { "clusterTime": Timestamp { time: 7, increment: 3 }, "signature": {} },
             "operationTime": Timestamp { time: 7, increment: 2 },
         };
-        let (c, o) = times_of(&reply);
+        let raw = bson::RawDocumentBuf::from_document(&reply).unwrap();
+        let (c, o) = times_of(&raw);
+        let c = c.unwrap();
+        assert!(c.is_newer(None) && c.is_newer(Some(&ct(7, 2))) && !c.is_newer(Some(&ct(7, 3))));
         assert_eq!(
-            c.unwrap().timestamp(),
+            c.to_cluster_time().unwrap().timestamp(),
             Timestamp {
                 time: 7,
                 increment: 3
@@ -158,7 +193,9 @@ mod tests {
                 increment: 2
             })
         );
-        let (c, o) = times_of(&doc! { "$clusterTime": { "clusterTime": 5 }, "operationTime": "x" });
+        let garbage = doc! { "$clusterTime": { "clusterTime": 5 }, "operationTime": "x" };
+        let garbage = bson::RawDocumentBuf::from_document(&garbage).unwrap();
+        let (c, o) = times_of(&garbage);
         assert!(c.is_none() && o.is_none());
         assert!(ClusterTime::from_document(doc! {}).is_none());
     }

@@ -195,9 +195,10 @@ pub(crate) struct Stamp<'a> {
     pub(crate) is_read: bool,
 }
 
-/// Adds `lsid`, `txnNumber`, `$clusterTime` (the higher of the client's and the session's)
-/// and, for a read in a causally consistent session, `readConcern.afterClusterTime`.
-pub(crate) fn stamp(cmd: &mut Document, s: Stamp<'_>) {
+/// Adds `lsid`, `txnNumber` and, for a read in a causally consistent session,
+/// `readConcern.afterClusterTime`; returns the `$clusterTime` to send (the higher of the
+/// client's and the session's), which the connection appends as the bytes the server signed.
+pub(crate) fn stamp(cmd: &mut Document, s: Stamp<'_>) -> Option<ClusterTime> {
     if let Some(session) = s.session {
         cmd.insert("lsid", session.id().clone());
         if let Some(n) = s.txn_number {
@@ -215,9 +216,7 @@ pub(crate) fn stamp(cmd: &mut Document, s: Stamp<'_>) {
     if let Some(c) = s.session.and_then(|s| s.cluster_time.as_ref()) {
         cluster_time::advance(&mut time, c);
     }
-    if let Some(t) = time {
-        cmd.insert("$clusterTime", t.into_document());
-    }
+    time
 }
 
 #[cfg(test)]
@@ -250,7 +249,7 @@ mod tests {
         is_read: bool,
     ) -> Document {
         let mut cmd = doc! { "find": "c", "readConcern": { "level": "majority" } };
-        stamp(
+        let time = stamp(
             &mut cmd,
             Stamp {
                 session,
@@ -259,6 +258,9 @@ mod tests {
                 is_read,
             },
         );
+        if let Some(t) = time {
+            cmd.insert("$clusterTime", t.as_document().clone());
+        }
         cmd
     }
 

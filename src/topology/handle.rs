@@ -45,7 +45,7 @@ impl ConnectionHandle {
             server: Arc::clone(&server),
             armed: true,
         };
-        let generation = server.pool.stats().generation;
+        let generation = server.pool.generation();
         match server.pool.check_out_until(until).await {
             Ok(conn) => {
                 guard.armed = false;
@@ -101,21 +101,31 @@ impl ConnectionHandle {
 
     /// Runs a command. A network error closes the connection; network errors and "not
     /// primary"/"recovering" errors are reported to the topology, which marks the server
-    /// Unknown, clears its pool and checks it again as the SDAM specification says.
+    /// Unknown, clears its pool and checks it again as the SDAM specification says. The reply
+    /// is read in place with [`ConnectionHandle::reply`].
     pub(crate) async fn command_with_sequences(
         &mut self,
         db: &str,
         cmd: Document,
-        sequences: Vec<crate::wire::DocumentSequence>,
-    ) -> Result<Document> {
+        sequences: &[crate::wire::DocumentSequence],
+        cluster_time: Option<&bson::RawDocument>,
+    ) -> Result<usize> {
         self.conn.set_io_limit(self.limit);
-        let result = self.conn.command_with_sequences(db, cmd, &sequences).await;
+        let result = self
+            .conn
+            .command_with_sequences(db, cmd, sequences, cluster_time)
+            .await;
         // The deadline was this operation's; the pool's next user starts afresh.
         self.conn.set_io_limit(IoLimit::SocketTimeout);
         if let Err(e) = &result {
             self.on_error(e);
         }
         result
+    }
+
+    /// The body of the last reply, in the connection's read buffer.
+    pub(crate) fn reply(&self) -> &bson::RawDocument {
+        self.conn.reply()
     }
 
     /// Under `timeoutMS` (a `deadline`), adds `maxTimeMS` from the time left minus the server's

@@ -424,7 +424,7 @@ impl Shared {
         }
         drop(st);
         for server in to_clear {
-            server.pool.clear(server.pool.stats().generation);
+            server.pool.clear(server.pool.generation());
         }
         for server in &removed {
             tracing::debug!(address = %server.address, "server left the topology");
@@ -449,7 +449,7 @@ impl Shared {
         let Some(server) = st.servers.get(&key(address)).cloned() else {
             return;
         };
-        let pool_generation = server.pool.stats().generation;
+        let pool_generation = server.pool.generation();
         let before = known_servers(&st.description);
         let outcome = st
             .description

@@ -12,6 +12,7 @@
 //! over plain TCP is reported instead of silently decoded, for 20 lines of code and no extra
 //! dependency. Requests are sent without a checksum.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use bson::Document;
@@ -19,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, Result};
 
+pub(crate) mod compression;
 #[cfg(test)]
 mod tests;
 
@@ -53,61 +55,184 @@ pub(crate) fn next_request_id() -> i32 {
     NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A kind-1 section: a named sequence of documents (e.g. `documents` of an `insert`).
+/// A kind-1 section: a named sequence of documents (e.g. `documents` of an `insert`), kept
+/// serialized: each document is encoded once, when the operation takes it, and copied into the
+/// message as is.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct DocumentSequence {
     /// The command argument the documents stand for.
     pub(crate) identifier: String,
-    /// The documents.
-    pub(crate) documents: Vec<Document>,
+    /// The documents, serialized back to back.
+    pub(crate) bytes: Vec<u8>,
+    /// Where each document ends in `bytes` (so a batch can be cut to fit a message).
+    pub(crate) ends: Vec<usize>,
 }
 
-/// A decoded OP_MSG.
+impl DocumentSequence {
+    /// An empty sequence.
+    pub(crate) fn new(identifier: impl Into<String>) -> Self {
+        Self {
+            identifier: identifier.into(),
+            bytes: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    /// A sequence of documents serialized now.
+    #[cfg(test)]
+    pub(crate) fn from_documents(identifier: &str, docs: &[Document]) -> Result<Self> {
+        let mut seq = Self::new(identifier);
+        for d in docs {
+            d.to_writer(&mut seq.bytes)?;
+            seq.ends.push(seq.bytes.len());
+        }
+        Ok(seq)
+    }
+
+    /// Appends one serialized document.
+    pub(crate) fn push(&mut self, doc: &[u8]) {
+        self.bytes.extend_from_slice(doc);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// The number of documents.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there is no document.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The size of this sequence's section in a message: kind byte, length, identifier, NUL,
+    /// documents.
+    pub(crate) fn section_len(&self) -> usize {
+        1 + 4 + self.identifier.len() + 1 + self.bytes.len()
+    }
+
+    /// The documents, decoded (tests).
+    #[cfg(test)]
+    pub(crate) fn documents(&self) -> Vec<Document> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let d = Document::from_reader(&self.bytes[start..end]).expect("valid document");
+                start = end;
+                d
+            })
+            .collect()
+    }
+}
+
+/// A decoded OP_MSG, as offsets into the bytes it was decoded from: nothing is copied or
+/// built. Every document has been checked for structure and nesting depth.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Message {
+pub(crate) struct RawMessage {
     /// The header's request id.
     pub(crate) request_id: i32,
     /// The header's `responseTo`.
     pub(crate) response_to: i32,
     /// The flag bits.
     pub(crate) flags: u32,
-    /// The kind-0 section.
+    /// Where the kind-0 section's document is.
+    pub(crate) body: Range<usize>,
+    /// The kind-1 sections, in order: identifier and where each document is.
+    pub(crate) sequences: Vec<(String, Vec<Range<usize>>)>,
+}
+
+/// A decoded OP_MSG with owned documents (tests and the scripted test servers).
+#[cfg(test)]
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Message {
+    pub(crate) request_id: i32,
+    pub(crate) response_to: i32,
+    pub(crate) flags: u32,
     pub(crate) body: Document,
-    /// The kind-1 sections, in order.
     pub(crate) sequences: Vec<DocumentSequence>,
 }
 
-/// Encodes an OP_MSG request. Fails if the message would be larger than `max_message_size`
-/// (the server would close the connection) or a document cannot be serialized.
-pub(crate) fn encode_request(
-    request_id: i32,
-    body: &Document,
-    sequences: &[DocumentSequence],
-    max_message_size: usize,
-) -> Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(256);
-    buf.extend_from_slice(&[0u8; HEADER_LEN]);
+/// The part of a request before any document sequence: header (length filled in by
+/// [`finish_request`]), flag bits and the body. Encodes into `buf`, which is cleared first, so a
+/// connection reuses one buffer for every request.
+fn start_request(buf: &mut Vec<u8>, request_id: i32, body: &Body<'_>) -> Result<()> {
+    buf.clear();
+    buf.extend_from_slice(&[0u8; 4]);
+    buf.extend_from_slice(&request_id.to_le_bytes());
+    buf.extend_from_slice(&0i32.to_le_bytes());
+    buf.extend_from_slice(&OP_MSG.to_le_bytes());
     buf.extend_from_slice(&0u32.to_le_bytes()); // flag bits: none
     buf.push(0);
-    body.to_writer(&mut buf)?;
-    for seq in sequences {
-        if seq.identifier.as_bytes().contains(&0) {
-            return Err(Error::internal(format!(
-                "document sequence identifier {:?} contains a NUL byte",
-                seq.identifier
-            )));
-        }
-        buf.push(1);
-        let size_at = buf.len();
-        buf.extend_from_slice(&[0u8; 4]);
-        buf.extend_from_slice(seq.identifier.as_bytes());
-        buf.push(0);
-        for doc in &seq.documents {
-            doc.to_writer(&mut buf)?;
-        }
-        let size = len_i32(buf.len() - size_at)?;
-        buf[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
+    let start = buf.len();
+    body.command.to_writer(&mut *buf)?;
+    // `$clusterTime` and `$db` go after the command's fields as bytes: the cluster time is sent
+    // back exactly as the server signed it, and neither is copied into a Document first. (The
+    // bson crate cannot append raw elements to an encoded document, so this is by hand: drop
+    // the terminating NUL, append the elements, terminate, fix the length.)
+    buf.pop();
+    if let Some(t) = body.cluster_time {
+        buf.push(0x03); // embedded document
+        buf.extend_from_slice(b"$clusterTime\0");
+        buf.extend_from_slice(t.as_bytes());
     }
+    if let Some(db) = body.db {
+        buf.push(0x02); // string
+        buf.extend_from_slice(b"$db\0");
+        buf.extend_from_slice(&len_i32(db.len() + 1)?.to_le_bytes());
+        buf.extend_from_slice(db.as_bytes());
+        buf.push(0);
+    }
+    buf.push(0);
+    let len = len_i32(buf.len() - start)?;
+    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
+/// A request's body: the command, then `$clusterTime` and `$db` when given (the command must
+/// not hold them too).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Body<'a> {
+    pub(crate) command: &'a Document,
+    pub(crate) cluster_time: Option<&'a bson::RawDocument>,
+    pub(crate) db: Option<&'a str>,
+}
+
+#[cfg(test)]
+impl<'a> Body<'a> {
+    /// The command alone (as tests and scripted servers send it).
+    pub(crate) fn plain(command: &'a Document) -> Self {
+        Self {
+            command,
+            cluster_time: None,
+            db: None,
+        }
+    }
+}
+
+/// Appends the first `count` documents of a sequence to a request started by
+/// [`start_request`].
+fn push_sequence(buf: &mut Vec<u8>, seq: &DocumentSequence, count: usize) -> Result<()> {
+    if seq.identifier.as_bytes().contains(&0) {
+        return Err(Error::internal(format!(
+            "document sequence identifier {:?} contains a NUL byte",
+            seq.identifier
+        )));
+    }
+    buf.push(1);
+    let size_at = buf.len();
+    buf.extend_from_slice(&[0u8; 4]);
+    buf.extend_from_slice(seq.identifier.as_bytes());
+    buf.push(0);
+    let end = if count == 0 { 0 } else { seq.ends[count - 1] };
+    buf.extend_from_slice(&seq.bytes[..end]);
+    let size = len_i32(buf.len() - size_at)?;
+    buf[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
+    Ok(())
+}
+
+/// Checks the size of a request and writes its length into the header.
+fn finish_request(buf: &mut [u8], max_message_size: usize) -> Result<()> {
     if buf.len() > max_message_size {
         return Err(Error::invalid_argument(format!(
             "the command is {} bytes, more than the server's maxMessageSizeBytes ({max_message_size}); \
@@ -117,9 +242,61 @@ pub(crate) fn encode_request(
     }
     let total = len_i32(buf.len())?;
     buf[0..4].copy_from_slice(&total.to_le_bytes());
-    buf[4..8].copy_from_slice(&request_id.to_le_bytes());
-    buf[8..12].copy_from_slice(&0i32.to_le_bytes());
-    buf[12..16].copy_from_slice(&OP_MSG.to_le_bytes());
+    Ok(())
+}
+
+/// Encodes an OP_MSG request into `buf` (cleared first). Fails if the message would be larger
+/// than `max_message_size` (the server would close the connection) or a document cannot be
+/// serialized.
+///
+/// The last document sequence is cut to what fits: the returned count is how many of its
+/// documents are in the message (all of them when they fit), so a batch is as large as the
+/// limit allows once everything else in the command (session, cluster time, deadline) is known.
+pub(crate) fn encode_request_into(
+    buf: &mut Vec<u8>,
+    request_id: i32,
+    body: &Body<'_>,
+    sequences: &[DocumentSequence],
+    max_message_size: usize,
+) -> Result<usize> {
+    start_request(buf, request_id, body)?;
+    let mut sent = 0;
+    for (i, seq) in sequences.iter().enumerate() {
+        if i + 1 < sequences.len() {
+            push_sequence(buf, seq, seq.len())?;
+            continue;
+        }
+        let room = max_message_size.saturating_sub(buf.len() + seq.section_len() - seq.bytes.len());
+        sent = seq.ends.partition_point(|end| *end <= room);
+        if sent == 0 && seq.len() > 0 {
+            return Err(Error::invalid_argument(format!(
+                "the command and its first document are {} bytes, more than the server's \
+                 maxMessageSizeBytes ({max_message_size}); send smaller documents",
+                buf.len() + seq.section_len() - seq.bytes.len() + seq.ends[0]
+            )));
+        }
+        push_sequence(buf, seq, sent)?;
+    }
+    finish_request(buf, max_message_size)?;
+    Ok(sent)
+}
+
+/// Encodes an OP_MSG request into a new buffer.
+#[cfg(test)]
+pub(crate) fn encode_request(
+    request_id: i32,
+    body: &Document,
+    sequences: &[DocumentSequence],
+    max_message_size: usize,
+) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(256);
+    let body = Body::plain(body);
+    let sent = encode_request_into(&mut buf, request_id, &body, sequences, max_message_size)?;
+    if sequences.last().is_some_and(|s| s.len() != sent) {
+        return Err(Error::invalid_argument(format!(
+            "the command is more than the maxMessageSizeBytes ({max_message_size})"
+        )));
+    }
     Ok(buf)
 }
 
@@ -138,24 +315,40 @@ pub(crate) async fn write_message<W: AsyncWrite + Unpin + ?Sized>(
     Ok(())
 }
 
-/// Reads one message. The length prefix is validated before the rest is read, so a hostile
-/// length never causes a large allocation.
+/// Reads one message into `buf` (cleared first; its capacity is reused). The length prefix is
+/// validated before the rest is read, so a hostile length never causes a large allocation.
+/// Returns the message decoded as offsets into `buf`.
+pub(crate) async fn read_message_into<R: AsyncRead + Unpin + ?Sized>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max_message_size: usize,
+) -> Result<RawMessage> {
+    let mut header = [0u8; HEADER_LEN];
+    r.read_exact(&mut header).await?;
+    let len = check_length(&header, max_message_size)?;
+    buf.clear();
+    // The buffer grows with the bytes that arrive: a header alone reserves at most 1 MiB.
+    buf.reserve(len.min(1 << 20));
+    buf.extend_from_slice(&header);
+    let body_len = (len - HEADER_LEN) as u64;
+    let read = (&mut *r).take(body_len).read_to_end(buf).await?;
+    if (read as u64) < body_len {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
+    // Compression hook: an OP_COMPRESSED reply becomes the OP_MSG it wraps.
+    compression::decompress_reply(buf, max_message_size)?;
+    decode_message_raw(buf, max_message_size)
+}
+
+/// Reads one message with owned documents (tests and scripted servers).
+#[cfg(test)]
 pub(crate) async fn read_message<R: AsyncRead + Unpin + ?Sized>(
     r: &mut R,
     max_message_size: usize,
 ) -> Result<Message> {
-    let mut header = [0u8; HEADER_LEN];
-    r.read_exact(&mut header).await?;
-    let len = check_length(&header, max_message_size)?;
-    // The buffer grows with the bytes that arrive: a header alone reserves at most 1 MiB.
-    let mut buf = Vec::with_capacity(len.min(1 << 20));
-    buf.extend_from_slice(&header);
-    let body_len = (len - HEADER_LEN) as u64;
-    let read = (&mut *r).take(body_len).read_to_end(&mut buf).await?;
-    if (read as u64) < body_len {
-        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
-    }
-    decode_message(&buf, max_message_size)
+    let mut buf = Vec::new();
+    let raw = read_message_into(r, &mut buf, max_message_size).await?;
+    to_owned_message(&buf, raw)
 }
 
 /// Validates the header's length field; returns the total message length.
@@ -182,8 +375,9 @@ pub(crate) fn check_length(header: &[u8], max_message_size: usize) -> Result<usi
     Ok(len)
 }
 
-/// Decodes one complete OP_MSG (header included).
-pub(crate) fn decode_message(bytes: &[u8], max_message_size: usize) -> Result<Message> {
+/// Decodes one complete OP_MSG (header included) into offsets, checking every document's
+/// structure and nesting depth without building anything.
+pub(crate) fn decode_message_raw(bytes: &[u8], max_message_size: usize) -> Result<RawMessage> {
     if bytes.len() < HEADER_LEN {
         return Err(Error::invalid_response(format!(
             "message is {} bytes, shorter than a header",
@@ -202,7 +396,7 @@ pub(crate) fn decode_message(bytes: &[u8], max_message_size: usize) -> Result<Me
     let op_code = read_i32(bytes, 12).unwrap_or_default();
     if op_code != OP_MSG {
         return Err(Error::invalid_response(format!(
-            "unexpected opcode {op_code} (expected OP_MSG {OP_MSG}; compression is not negotiated)"
+            "unexpected opcode {op_code} (expected OP_MSG {OP_MSG})"
         )));
     }
     let flags = read_u32(bytes, HEADER_LEN).unwrap_or_default();
@@ -239,8 +433,8 @@ pub(crate) fn decode_message(bytes: &[u8], max_message_size: usize) -> Result<Me
         pos += 1;
         match kind {
             0 => {
-                let (doc, next) = read_document(bytes, pos, end)?;
-                if body.replace(doc).is_some() {
+                let next = read_document(bytes, pos, end)?;
+                if body.replace(pos..next).is_some() {
                     return Err(Error::invalid_response(
                         "OP_MSG has more than one body (kind 0) section",
                     ));
@@ -276,22 +470,19 @@ pub(crate) fn decode_message(bytes: &[u8], max_message_size: usize) -> Result<Me
                 let mut p = id_start + nul + 1;
                 let mut documents = Vec::new();
                 while p < seq_end {
-                    let (doc, next) = read_document(bytes, p, seq_end)?;
-                    documents.push(doc);
+                    let next = read_document(bytes, p, seq_end)?;
+                    documents.push(p..next);
                     p = next;
                 }
                 if sequences
                     .iter()
-                    .any(|s: &DocumentSequence| s.identifier == identifier)
+                    .any(|(id, _): &(String, _)| *id == identifier)
                 {
                     return Err(Error::invalid_response(format!(
                         "duplicate document sequence identifier {identifier:?}"
                     )));
                 }
-                sequences.push(DocumentSequence {
-                    identifier,
-                    documents,
-                });
+                sequences.push((identifier, documents));
                 pos = seq_end;
             }
             other => {
@@ -303,7 +494,7 @@ pub(crate) fn decode_message(bytes: &[u8], max_message_size: usize) -> Result<Me
     }
     let body =
         body.ok_or_else(|| Error::invalid_response("OP_MSG has no body (kind 0) section"))?;
-    Ok(Message {
+    Ok(RawMessage {
         request_id,
         response_to,
         flags,
@@ -312,9 +503,9 @@ pub(crate) fn decode_message(bytes: &[u8], max_message_size: usize) -> Result<Me
     })
 }
 
-/// Reads one BSON document starting at `pos`, not going past `end`. Returns it and the offset
-/// just after it.
-fn read_document(bytes: &[u8], pos: usize, end: usize) -> Result<(Document, usize)> {
+/// Checks one BSON document starting at `pos`, not going past `end`. Returns the offset just
+/// after it.
+fn read_document(bytes: &[u8], pos: usize, end: usize) -> Result<usize> {
     let len = read_i32(&bytes[..end], pos)
         .ok_or_else(|| Error::invalid_response("BSON document is truncated"))?;
     let doc_end = usize::try_from(len)
@@ -327,11 +518,38 @@ fn read_document(bytes: &[u8], pos: usize, end: usize) -> Result<(Document, usiz
                 "BSON document length {len} does not fit the message"
             ))
         })?;
-    let slice = &bytes[pos..doc_end];
-    check_depth(slice)?;
-    let doc = Document::from_reader(slice)
-        .map_err(|e| Error::invalid_response(format!("invalid BSON document: {e}")))?;
-    Ok((doc, doc_end))
+    check_depth(&bytes[pos..doc_end])?;
+    Ok(doc_end)
+}
+
+/// Decodes one complete OP_MSG with owned documents (tests and scripted servers).
+#[cfg(test)]
+pub(crate) fn decode_message(bytes: &[u8], max_message_size: usize) -> Result<Message> {
+    let raw = decode_message_raw(bytes, max_message_size)?;
+    to_owned_message(bytes, raw)
+}
+
+#[cfg(test)]
+fn to_owned_message(bytes: &[u8], raw: RawMessage) -> Result<Message> {
+    let doc = |r: Range<usize>| {
+        Document::from_reader(&bytes[r])
+            .map_err(|e| Error::invalid_response(format!("invalid BSON document: {e}")))
+    };
+    let mut sequences = Vec::new();
+    for (identifier, docs) in raw.sequences {
+        let mut seq = DocumentSequence::new(identifier);
+        for r in docs {
+            seq.push(&bytes[r]);
+        }
+        sequences.push(seq);
+    }
+    Ok(Message {
+        request_id: raw.request_id,
+        response_to: raw.response_to,
+        flags: raw.flags,
+        body: doc(raw.body)?,
+        sequences,
+    })
 }
 
 /// How deeply documents in a reply may nest. The server's own limit is about 200; the bson

@@ -95,14 +95,12 @@ fn encode_decode_round_trip_body_only() {
 fn encode_decode_round_trip_with_sequences() {
     let body = doc! { "insert": "c", "$db": "test" };
     let seqs = vec![
-        DocumentSequence {
-            identifier: "documents".into(),
-            documents: vec![doc! {"_id": 1}, doc! {"_id": 2, "x": "y"}],
-        },
-        DocumentSequence {
-            identifier: "empty".into(),
-            documents: vec![],
-        },
+        DocumentSequence::from_documents(
+            "documents",
+            &[doc! {"_id": 1}, doc! {"_id": 2, "x": "y"}],
+        )
+        .unwrap(),
+        DocumentSequence::from_documents("empty", &[]).unwrap(),
     ];
     let bytes = encode_request(7, &body, &seqs, MAX).unwrap();
     let m = decode_message(&bytes, MAX).unwrap();
@@ -117,7 +115,7 @@ fn decode_accepts_sequence_before_body() {
     let m = decode_message(&raw_message(1, 2, OP_MSG, 0, &sections), MAX).unwrap();
     assert_eq!(m.response_to, 2);
     assert_eq!(m.body, doc! {"ok": 1});
-    assert_eq!(m.sequences[0].documents, vec![doc! {"a": 1}]);
+    assert_eq!(m.sequences[0].documents(), vec![doc! {"a": 1}]);
 }
 
 #[test]
@@ -426,4 +424,74 @@ async fn the_ceiling_holds_whatever_limit_the_caller_passes() {
     short.extend_from_slice(&[0; 10]);
     let err = read_message(&mut &short[..], usize::MAX).await.unwrap_err();
     assert!(matches!(*err.kind, ErrorKind::Io(_)), "{err}");
+}
+
+#[test]
+fn the_last_sequence_is_cut_to_exactly_what_fits() {
+    let cmd = doc! { "insert": "c", "lsid": { "id": 1 } };
+    let time =
+        doc! { "clusterTime": bson::Timestamp { time: 5, increment: 1 }, "signature": { "k": 2 } };
+    let raw_time = bson::RawDocumentBuf::from_document(&time).unwrap();
+    // $clusterTime and $db are appended to the command's bytes.
+    let body = Body {
+        command: &cmd,
+        cluster_time: Some(&raw_time),
+        db: Some("test"),
+    };
+    let mut expected = cmd.clone();
+    expected.insert("$clusterTime", time.clone());
+    expected.insert("$db", "test");
+    let docs: Vec<Document> = (0..10)
+        .map(|i| doc! { "_id": i, "pad": "x".repeat(10 * i as usize) })
+        .collect();
+    let seq = DocumentSequence::from_documents("documents", &docs).unwrap();
+    let mut whole = Vec::new();
+    assert_eq!(
+        encode_request_into(&mut whole, 1, &body, &[seq.clone()], MAX).unwrap(),
+        10
+    );
+    // For every limit between the first document and the whole message: the most documents
+    // that fit, and the message never over the limit.
+    let first_len = whole.len() - seq.bytes.len() + seq.ends[0];
+    let mut buf = Vec::new();
+    for max in first_len..=whole.len() {
+        let sent = encode_request_into(&mut buf, 1, &body, &[seq.clone()], max).unwrap();
+        assert!(buf.len() <= max, "{} > {max}", buf.len());
+        if sent < 10 {
+            let next = seq.ends[sent] - if sent == 0 { 0 } else { seq.ends[sent - 1] };
+            assert!(
+                buf.len() + next > max,
+                "document {sent} would have fit under {max}"
+            );
+        }
+        let m = decode_message(&buf, MAX).unwrap();
+        assert_eq!(m.sequences[0].documents(), docs[..sent].to_vec());
+        assert_eq!(m.body, expected);
+    }
+    // Not even the first document fits: an error, nothing to send.
+    let err = encode_request_into(&mut buf, 1, &body, &[seq], first_len - 1).unwrap_err();
+    assert!(
+        matches!(&*err.kind, ErrorKind::InvalidArgument { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn one_buffer_serves_every_request() {
+    let mut buf = Vec::new();
+    let big = doc! { "x": "a".repeat(1000) };
+    encode_request_into(&mut buf, 1, &Body::plain(&big), &[], MAX).unwrap();
+    let capacity = buf.capacity();
+    let ptr = buf.as_ptr();
+    let ping = doc! { "ping": 1 };
+    let body = Body {
+        db: Some("admin"),
+        ..Body::plain(&ping)
+    };
+    encode_request_into(&mut buf, 2, &body, &[], MAX).unwrap();
+    assert_eq!((buf.as_ptr(), buf.capacity()), (ptr, capacity));
+    assert_eq!(
+        decode_message(&buf, MAX).unwrap().body,
+        doc! { "ping": 1, "$db": "admin" }
+    );
 }

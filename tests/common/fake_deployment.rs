@@ -44,6 +44,14 @@
 //! `create`, `drop`, `dropDatabase`, `commitTransaction`, `abortTransaction`. Filters support
 //! equality on (dotted) fields and `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`, `$in`, `$nin`,
 //! `$exists`. Anything else is `CommandNotFound` (59).
+//!
+//! # Compression
+//! With [`FakeOptions::compressors`] set, `hello` answers `compression` (the client's list
+//! filtered by the fake's, in the client's order), OP_COMPRESSED requests are accepted and
+//! answered compressed with the same compressor, as mongod does (every reply with
+//! [`FakeOptions::compress_all_replies`]), and [`MemberStats::wire_log`] records how each
+//! request arrived. The codecs are the crates themselves ([`super::compression`]), not
+//! mongo-x509's code.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
@@ -69,6 +77,7 @@ use tokio::time::Instant;
 use tokio_openssl::SslStream;
 
 use super::certs;
+use super::compression;
 
 /// The OP_MSG opcode.
 pub const OP_MSG: i32 = 2013;
@@ -129,6 +138,14 @@ pub struct FakeOptions {
     /// `loadBalanced: true` gets a `serviceId` (the member's `topologyVersion.processId`).
     /// Set by [`FakeLoadBalancer::start`].
     pub load_balancer: bool,
+    /// Compressors the fake accepts, by handshake name (`snappy`, `zlib`, `zstd`, `noop`;
+    /// default none, so `hello` never answers `compression`). Only codecs compiled into the
+    /// test build can be decompressed.
+    pub compressors: Vec<String>,
+    /// Compress every reply with the compressor negotiated on the connection, `hello` replies
+    /// included, whether or not the request was compressed (as MongoDB 3.4 did; default
+    /// `false`: only replies to compressed requests are compressed).
+    pub compress_all_replies: bool,
 }
 
 impl Default for FakeOptions {
@@ -141,6 +158,8 @@ impl Default for FakeOptions {
             max_wire_version: 21,
             logical_session_timeout_minutes: Some(30),
             load_balancer: false,
+            compressors: Vec::new(),
+            compress_all_replies: false,
         }
     }
 }
@@ -156,6 +175,9 @@ pub enum FailAction {
     CloseConnection,
     /// Wait this long, then run the command normally (for timeout tests).
     Delay(Duration),
+    /// Answer with these bytes as they are (a hostile or malformed reply), after putting the
+    /// request's id in the header's responseTo (bytes 8..12).
+    RawReply(Vec<u8>),
 }
 
 impl FailAction {
@@ -195,6 +217,23 @@ pub struct MemberStats {
     pub authentications: Vec<String>,
     /// How many of [`MemberStats::authentications`] were speculative (in `hello`).
     pub speculative_authentications: u64,
+    /// How every request arrived on the wire, in order.
+    pub wire_log: Vec<WireRecord>,
+}
+
+/// How one request arrived on the wire.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WireRecord {
+    /// The command name (the body's first key).
+    pub command: String,
+    /// The fake's id of the connection it came on (`connectionId` in `hello`).
+    pub connection_id: i32,
+    /// The compressor id when it came as OP_COMPRESSED; `None` for a plain OP_MSG.
+    pub compressor_id: Option<u8>,
+    /// Its size on the wire (the OP_COMPRESSED message when compressed).
+    pub wire_size: usize,
+    /// The size of the OP_MSG it was (the same as `wire_size` when plain).
+    pub uncompressed_size: usize,
 }
 
 impl MemberStats {
@@ -206,6 +245,15 @@ impl MemberStats {
     /// How many monitoring/handshake commands were received (`hello`, `isMaster`, `ismaster`).
     pub fn hellos(&self) -> u64 {
         self.count("hello") + self.count("isMaster") + self.count("ismaster")
+    }
+
+    /// The [`WireRecord`]s of `command`, in order.
+    pub fn wire(&self, command: &str) -> Vec<WireRecord> {
+        self.wire_log
+            .iter()
+            .filter(|r| r.command == command)
+            .cloned()
+            .collect()
     }
 }
 
@@ -281,19 +329,52 @@ impl OpMsg {
 /// Reads one OP_MSG. Malformed input (another opcode, bad lengths, bad BSON) is an
 /// `InvalidData` error; a checksum is skipped, not verified.
 pub async fn read_op_msg<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> io::Result<OpMsg> {
-    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
+    parse_op_msg(&read_message(r).await?)
+}
+
+/// Reads one message of any opcode, header included (its length checked).
+pub async fn read_message<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> io::Result<Vec<u8>> {
     let mut header = [0u8; 16];
     r.read_exact(&mut header).await?;
     let len = i32::from_le_bytes(header[0..4].try_into().unwrap());
     if !(21..=MAX_MESSAGE_SIZE_BYTES).contains(&len) {
-        return Err(bad("bad message length"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "bad message length",
+        ));
     }
+    let mut msg = header.to_vec();
+    msg.resize(len as usize, 0);
+    r.read_exact(&mut msg[16..]).await?;
+    Ok(msg)
+}
+
+/// Reads one request, OP_MSG or OP_COMPRESSED around one: the message and how it arrived
+/// (compressor id, wire size, uncompressed size).
+async fn read_request<R: AsyncRead + Unpin + ?Sized>(
+    r: &mut R,
+) -> io::Result<(OpMsg, Option<u8>, usize, usize)> {
+    let wire = read_message(r).await?;
+    let op = i32::from_le_bytes(wire[12..16].try_into().unwrap());
+    if op == compression::OP_COMPRESSED {
+        let (msg, id) = compression::unwrap(&wire)?;
+        return Ok((parse_op_msg(&msg)?, Some(id), wire.len(), msg.len()));
+    }
+    let n = wire.len();
+    Ok((parse_op_msg(&wire)?, None, n, n))
+}
+
+/// Decodes one complete OP_MSG (header included), as [`read_op_msg`] does.
+pub fn parse_op_msg(msg: &[u8]) -> io::Result<OpMsg> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
+    if msg.len() < 21 {
+        return Err(bad("shorter than an OP_MSG"));
+    }
+    let (header, rest) = msg.split_at(16);
     let op = i32::from_le_bytes(header[12..16].try_into().unwrap());
     if op != OP_MSG {
         return Err(bad("not an OP_MSG"));
     }
-    let mut rest = vec![0u8; len as usize - 16];
-    r.read_exact(&mut rest).await?;
     let flags = u32::from_le_bytes(rest[0..4].try_into().unwrap());
     let mut end = rest.len();
     if flags & CHECKSUM_PRESENT != 0 {
@@ -1109,6 +1190,10 @@ struct Conn {
     wr: WriteHalf<Tls>,
     info: ConnInfo,
     next_request_id: i32,
+    /// The compressor of the request being answered (replies use the same).
+    reply_compressor: Option<u8>,
+    /// [`FakeOptions::compress_all_replies`].
+    compress_all: bool,
 }
 
 struct ConnInfo {
@@ -1119,6 +1204,9 @@ struct ConnInfo {
     user: Option<String>,
     /// A `hello` with `client` metadata was received.
     metadata_seen: bool,
+    /// The compressor negotiated in the first `hello` (the first of the client's list that
+    /// the fake accepts).
+    negotiated: Option<u8>,
 }
 
 /// The client closed the connection while the server waited.
@@ -1148,8 +1236,11 @@ async fn serve(inner: Arc<Inner>, i: usize, tcp: TcpStream, conn_id: i32, _guard
             subject,
             user: None,
             metadata_seen: false,
+            negotiated: None,
         },
         next_request_id: 1,
+        reply_compressor: None,
+        compress_all: inner.options.compress_all_replies,
     };
     let _ = connection_loop(&inner, i, &mut conn).await;
 }
@@ -1172,7 +1263,8 @@ const WRITE_COMMANDS: &[&str] = &[
 
 async fn connection_loop(inner: &Arc<Inner>, i: usize, conn: &mut Conn) -> io::Result<()> {
     loop {
-        let msg = read_op_msg(&mut conn.rd).await?;
+        let (msg, compressor_id, wire_size, uncompressed_size) = read_request(&mut conn.rd).await?;
+        conn.reply_compressor = compressor_id;
         let body = msg.command();
         let Some(name) = body.keys().next().cloned() else {
             return Ok(()); // an empty command: close, as a real server would reject it
@@ -1180,6 +1272,13 @@ async fn connection_loop(inner: &Arc<Inner>, i: usize, conn: &mut Conn) -> io::R
         let action = {
             let mut st = inner.lock();
             let m = &mut st.members[i];
+            m.stats.wire_log.push(WireRecord {
+                command: name.clone(),
+                connection_id: conn.info.id,
+                compressor_id,
+                wire_size,
+                uncompressed_size,
+            });
             *m.stats.commands.entry(name.clone()).or_insert(0) += 1;
             m.stats.command_log.push(body.clone());
             if WRITE_COMMANDS.contains(&name.as_str()) {
@@ -1200,6 +1299,14 @@ async fn connection_loop(inner: &Arc<Inner>, i: usize, conn: &mut Conn) -> io::R
         let retryable_write = is_retryable_write(&name, &body);
         match action {
             Some(FailAction::CloseConnection) => return Ok(()),
+            Some(FailAction::RawReply(mut bytes)) => {
+                if bytes.len() >= 12 {
+                    bytes[8..12].copy_from_slice(&msg.request_id.to_le_bytes());
+                }
+                conn.wr.write_all(&bytes).await?;
+                conn.wr.flush().await?;
+                continue;
+            }
             Some(FailAction::Delay(d)) => {
                 let deadline = Instant::now() + d;
                 if wait_state(inner, &mut conn.rd, Some(deadline), |_| false)
@@ -1299,7 +1406,17 @@ fn add_retryable_label(reply: &mut Document) {
 async fn send(conn: &mut Conn, response_to: i32, flags: u32, body: Document) -> io::Result<i32> {
     let id = conn.next_request_id;
     conn.next_request_id = conn.next_request_id.wrapping_add(1);
-    write_op_msg(&mut conn.wr, &OpMsg::new(id, response_to, flags, body)).await?;
+    let msg = OpMsg::new(id, response_to, flags, body);
+    let all = conn.info.negotiated.filter(|_| conn.compress_all);
+    match conn.reply_compressor.or(all) {
+        Some(c) => {
+            conn.wr
+                .write_all(&compression::wrap(&msg.encode(), c))
+                .await?;
+            conn.wr.flush().await?;
+        }
+        None => write_op_msg(&mut conn.wr, &msg).await?,
+    }
     Ok(id)
 }
 
@@ -1501,6 +1618,22 @@ fn hello_reply(
     r.insert("minWireVersion", 0);
     r.insert("maxWireVersion", inner.options.max_wire_version);
     r.insert("readOnly", false);
+    if first {
+        // The client's list filtered by the fake's (Compression spec); no field when empty.
+        let offered: Vec<String> = match body.get_array("compression") {
+            Ok(names) => names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .filter(|n| inner.options.compressors.contains(n))
+                .filter(|n| compression::id_of(n).is_some())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        conn.negotiated = offered.first().and_then(|n| compression::id_of(n));
+        if !offered.is_empty() {
+            r.insert("compression", offered);
+        }
+    }
     if first && inner.options.speculative_auth {
         if let Ok(spec) = body.get_document("speculativeAuthenticate") {
             let db = spec

@@ -3,6 +3,8 @@
 
 #[allow(dead_code)]
 pub mod certs;
+#[allow(dead_code)]
+pub mod compression;
 #[cfg(feature = "dns-srv")]
 #[allow(dead_code)]
 pub mod dns;

@@ -24,12 +24,10 @@ async fn stalling_server(hello: Document) -> FakeServer {
 /// About 15 MB of documents, in one insert's document sequence.
 fn big_insert() -> Vec<DocumentSequence> {
     let chunk = "x".repeat(1 << 20);
-    vec![DocumentSequence {
-        identifier: "documents".into(),
-        documents: (0..15)
-            .map(|i| doc! {"_id": i, "pad": chunk.clone()})
-            .collect(),
-    }]
+    let docs: Vec<_> = (0..15)
+        .map(|i| doc! {"_id": i, "pad": chunk.clone()})
+        .collect();
+    vec![DocumentSequence::from_documents("documents", &docs).unwrap()]
 }
 
 async fn stalled_insert_error(
@@ -47,7 +45,7 @@ async fn stalled_insert_error(
     }
     let started = Instant::now();
     let err = conn
-        .command_with_sequences("test", doc! {"insert": "c"}, &big_insert())
+        .command_with_sequences("test", doc! {"insert": "c"}, &big_insert(), None)
         .await
         .unwrap_err();
     assert!(
@@ -133,7 +131,8 @@ fn an_error_code_out_of_range_is_not_saturated_into_a_code() {
         (bson::Bson::Double(11600.0), 11600),
         (bson::Bson::Int64(i64::MAX), 0),
     ] {
-        let err = check_ok(doc! {"ok": 0, "code": code.clone(), "errmsg": "x"}).unwrap_err();
+        let reply = doc! {"ok": 0, "code": code.clone(), "errmsg": "x"};
+        let err = check_ok(&bson::RawDocumentBuf::from_document(&reply).unwrap()).unwrap_err();
         let ErrorKind::Command { code: got, .. } = &*err.kind else {
             panic!("{err:?}")
         };
