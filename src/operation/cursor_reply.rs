@@ -42,28 +42,16 @@ impl std::fmt::Debug for RawBatch {
 }
 
 impl RawBatch {
-    /// The documents of a batch array; anything else in it is an invalid reply.
+    /// The documents of a batch array (checked when the reply was read); anything else in it
+    /// is an invalid reply.
     fn from_array(array: &RawArray, key: &str) -> Result<Self> {
         let bytes = array.as_bytes();
-        let base = bytes.as_ptr() as usize;
-        let mut docs = VecDeque::new();
-        for element in array {
-            match element {
-                Ok(RawBsonRef::Document(d)) => {
-                    // Where the document sits in the array's bytes.
-                    let start = d.as_bytes().as_ptr() as usize - base;
-                    docs.push_back(start..start + d.as_bytes().len());
-                }
-                _ => {
-                    return Err(Error::invalid_response(format!(
-                        "the reply's cursor.{key} holds a non-document"
-                    )))
-                }
-            }
-        }
+        let docs = crate::wire::scan::array_documents(bytes).ok_or_else(|| {
+            Error::invalid_response(format!("the reply's cursor.{key} holds a non-document"))
+        })?;
         Ok(Self {
             bytes: bytes.to_vec(),
-            docs,
+            docs: docs.into(),
         })
     }
 
