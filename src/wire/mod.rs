@@ -328,8 +328,10 @@ pub(crate) async fn read_message_into<R: AsyncRead + Unpin + ?Sized>(
     r.read_exact(&mut header).await?;
     let len = check_length(&header, max_message_size)?;
     buf.clear();
-    // The buffer grows with the bytes that arrive: a header alone reserves at most 1 MiB.
-    buf.reserve(len.min(1 << 20));
+    // Room for the whole message up to 16 MiB (a full cursor batch arrives without the buffer
+    // growing and copying); beyond that it grows with the bytes that arrive, so a header alone
+    // never reserves more.
+    buf.reserve(len.min(16 << 20));
     buf.extend_from_slice(&header);
     let body_len = (len - HEADER_LEN) as u64;
     let read = (&mut *r).take(body_len).read_to_end(buf).await?;
