@@ -269,7 +269,7 @@ pub(crate) fn encode_request_into(
         }
         let room = max_message_size.saturating_sub(buf.len() + seq.section_len() - seq.bytes.len());
         sent = seq.ends.partition_point(|end| *end <= room);
-        if sent == 0 && seq.len() > 0 {
+        if sent == 0 && !seq.is_empty() {
             return Err(Error::invalid_argument(format!(
                 "the command and its first document are {} bytes, more than the server's \
                  maxMessageSizeBytes ({max_message_size}); send smaller documents",

@@ -447,7 +447,7 @@ fn the_last_sequence_is_cut_to_exactly_what_fits() {
     let seq = DocumentSequence::from_documents("documents", &docs).unwrap();
     let mut whole = Vec::new();
     assert_eq!(
-        encode_request_into(&mut whole, 1, &body, &[seq.clone()], MAX).unwrap(),
+        encode_request_into(&mut whole, 1, &body, std::slice::from_ref(&seq), MAX).unwrap(),
         10
     );
     // For every limit between the first document and the whole message: the most documents
@@ -455,7 +455,8 @@ fn the_last_sequence_is_cut_to_exactly_what_fits() {
     let first_len = whole.len() - seq.bytes.len() + seq.ends[0];
     let mut buf = Vec::new();
     for max in first_len..=whole.len() {
-        let sent = encode_request_into(&mut buf, 1, &body, &[seq.clone()], max).unwrap();
+        let sent =
+            encode_request_into(&mut buf, 1, &body, std::slice::from_ref(&seq), max).unwrap();
         assert!(buf.len() <= max, "{} > {max}", buf.len());
         if sent < 10 {
             let next = seq.ends[sent] - if sent == 0 { 0 } else { seq.ends[sent - 1] };
