@@ -215,19 +215,13 @@ mod tests {
         // Mutations of a valid document: the scan is never stricter than the bson crate's own
         // iteration (it checks structure only), and never panics.
         let valid = bytes(&every_type());
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::sdam::XorShift64::new(7);
         let mut accepted = 0;
         for _ in 0..30_000 {
             let mut m = valid.clone();
-            for _ in 0..(next() % 3 + 1) {
-                let i = (next() as usize) % m.len();
-                m[i] = next() as u8;
+            for _ in 0..=rng.below(3) {
+                let i = rng.below(m.len());
+                m[i] = rng.below(256) as u8;
             }
             let ours = check_document(&m, 200);
             if crate::wire::check_depth(&m).is_ok() {
@@ -240,7 +234,7 @@ mod tests {
             "the corpus exercised too few valid documents"
         );
         for len in 0..40 {
-            let m: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let m: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
             let _ = check_document(&m, 200);
             let _ = array_documents(&m);
         }
