@@ -650,6 +650,27 @@ async fn commands_after_establishment() {
         assert_eq!(reply, doc! {"ok": 1});
         assert_eq!(server.commands()[1], doc! {"ping": 1, "$db": "test"});
 
+        // `$db` and `$clusterTime` are appended as bytes; a command that holds them already
+        // (a user's runCommand) sends them once, the connection's values.
+        let time = doc! { "clusterTime": bson::Timestamp { time: 9, increment: 1 }, "signature": { "keyId": 3_i64 } };
+        let raw_time = bson::RawDocumentBuf::from_document(&time).unwrap();
+        let own = doc! {"ping": 1, "$db": "other", "$clusterTime": { "x": 1 }};
+        conn.command_with_sequences("test", own, &[], Some(&raw_time))
+            .await
+            .unwrap();
+        assert_eq!(conn.reply().get_i32("ok").unwrap(), 1);
+        assert_eq!(
+            server.commands()[2],
+            doc! {"ping": 1, "$clusterTime": time, "$db": "test"}
+        );
+        // Without a cluster time to send, the command's own is kept.
+        let own = doc! {"ping": 1, "$clusterTime": { "x": 1 }};
+        conn.command("test", own).await.unwrap();
+        assert_eq!(
+            server.commands()[3],
+            doc! {"ping": 1, "$clusterTime": { "x": 1 }, "$db": "test"}
+        );
+
         let err = conn.command("test", doc! {"find": "c"}).await.unwrap_err();
         match &*err.kind {
             ErrorKind::Command { code, code_name, message } => {
