@@ -170,12 +170,16 @@ mod fake {
         }
     }
 
+    // A preference needs two codecs: compiled only when at least two are.
+    #[cfg(any(
+        all(feature = "zstd-compression", feature = "zlib-compression"),
+        all(feature = "zstd-compression", feature = "snappy-compression"),
+        all(feature = "zlib-compression", feature = "snappy-compression"),
+    ))]
     #[tokio::test]
     async fn the_first_compressor_of_the_client_list_that_the_server_accepts_is_used() {
         let names = all_names();
-        if names.len() < 2 {
-            return; // a preference needs two codecs
-        }
+        assert!(names.len() >= 2, "two codecs are compiled in: {names:?}");
         let reversed: Vec<&str> = names.iter().rev().copied().collect();
         // The server's order does not matter; the client's does.
         let fake = fake(&names);

@@ -162,30 +162,12 @@ impl Connection {
                 cmd.remove(key);
             }
         }
-        let request_id = wire::next_request_id();
-        // Encoding problems (too large, unserializable) leave the stream untouched.
-        let mut buf = std::mem::take(&mut self.write_buf);
         let body = wire::Body {
             command: &cmd,
             cluster_time,
             db: Some(db),
         };
-        let encoded = wire::encode_request_into(
-            &mut buf,
-            request_id,
-            &body,
-            sequences,
-            self.max_message_size,
-        );
-        // Broken until the reply is fully read: if this future is dropped halfway (a caller's
-        // timeout), the connection is not reused.
-        self.broken = encoded.is_ok();
-        let (written, sent) = match encoded {
-            Ok(sent) => (self.write(&buf).await, sent),
-            Err(e) => (Err(e), 0),
-        };
-        self.write_buf = recycle(buf);
-        written?;
+        let (request_id, sent) = self.send(&body, sequences, 0).await?;
         let reply = self.read_reply().await?;
         if reply.response_to != request_id {
             return Err(Error::invalid_response(format!(
@@ -202,6 +184,33 @@ impl Connection {
         self.reply = reply.body;
         check_ok(self.reply())?;
         Ok(sent)
+    }
+
+    /// Encodes a request (with `flags`) into the reused write buffer and writes it. Returns its
+    /// request id and how many documents of the last sequence it holds. An encoding problem
+    /// (too large, unserializable) leaves the stream untouched; once writing starts the
+    /// connection is broken until the reply is fully read, so a future dropped halfway (a
+    /// caller's timeout) never leaves it reusable.
+    async fn send(
+        &mut self,
+        body: &wire::Body<'_>,
+        sequences: &[DocumentSequence],
+        flags: u32,
+    ) -> Result<(i32, usize)> {
+        let request_id = wire::next_request_id();
+        let mut buf = std::mem::take(&mut self.write_buf);
+        let encoded =
+            wire::encode_request_into(&mut buf, request_id, body, sequences, self.max_message_size);
+        let written = match encoded {
+            Ok(sent) => {
+                buf[wire::HEADER_LEN..wire::HEADER_LEN + 4].copy_from_slice(&flags.to_le_bytes());
+                self.broken = true;
+                self.write(&buf).await.map(|()| sent)
+            }
+            Err(e) => Err(e),
+        };
+        self.write_buf = recycle(buf);
+        Ok((request_id, written?))
     }
 
     /// The body of the last reply, in the connection's read buffer.
@@ -225,26 +234,12 @@ impl Connection {
     ) -> Result<(Document, bool)> {
         self.check_usable()?;
         cmd.remove("$db");
-        let request_id = wire::next_request_id();
-        let mut buf = std::mem::take(&mut self.write_buf);
         let body = wire::Body {
             command: &cmd,
             cluster_time: None,
             db: Some(db),
         };
-        let encoded =
-            wire::encode_request_into(&mut buf, request_id, &body, &[], self.max_message_size);
-        if encoded.is_ok() {
-            buf[wire::HEADER_LEN..wire::HEADER_LEN + 4]
-                .copy_from_slice(&EXHAUST_ALLOWED.to_le_bytes());
-            self.broken = true;
-        }
-        let written = match encoded {
-            Ok(_) => self.write(&buf).await,
-            Err(e) => Err(e),
-        };
-        self.write_buf = recycle(buf);
-        written?;
+        let (request_id, _) = self.send(&body, &[], EXHAUST_ALLOWED).await?;
         self.read_streamed_reply(request_id).await
     }
 

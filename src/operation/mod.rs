@@ -222,9 +222,7 @@ pub(crate) fn append_opt(cmd: &mut Document, key: &str, value: Option<impl Into<
 }
 
 /// A raw reply as a document, for the replies nothing is gained by reading raw (small, rare).
-pub(crate) fn to_document(reply: &RawDocument) -> Result<Document> {
-    crate::conn::to_document(reply)
-}
+pub(crate) use crate::conn::to_document;
 
 /// A non-negative integer held in any raw BSON numeric type.
 pub(crate) fn raw_u64(b: RawBsonRef<'_>) -> Option<u64> {
@@ -238,10 +236,10 @@ pub(crate) fn raw_u64(b: RawBsonRef<'_>) -> Option<u64> {
 
 /// A non-negative count from a reply (`n`, `nModified`, …): any numeric type; a negative,
 /// fractional or non-numeric value is an invalid reply.
-pub(crate) fn reply_count(reply: &Document, key: &str, what: &str) -> Result<u64> {
-    match reply.get(key) {
+pub(crate) fn reply_count(reply: &RawDocument, key: &str, what: &str) -> Result<u64> {
+    match reply.get(key).ok().flatten() {
         None => Ok(0),
-        Some(b) => bson_u64(b).ok_or_else(|| {
+        Some(b) => raw_u64(b).ok_or_else(|| {
             Error::invalid_response(format!("{what} reply: {key} is not a non-negative integer"))
         }),
     }
@@ -325,7 +323,8 @@ mod tests {
         assert_eq!(bson_u64(&Bson::Double(f64::NAN)), None);
         assert_eq!(bson_u64(&Bson::Double(1e30)), None);
         assert_eq!(bson_u64(&Bson::String("1".into())), None);
-        assert_eq!(reply_count(&doc! {}, "n", "x").unwrap(), 0);
-        assert!(reply_count(&doc! { "n": -2 }, "n", "x").is_err());
+        use crate::operation::test_util::raw;
+        assert_eq!(reply_count(&raw(&doc! {}), "n", "x").unwrap(), 0);
+        assert!(reply_count(&raw(&doc! { "n": -2 }), "n", "x").is_err());
     }
 }

@@ -3,7 +3,7 @@
 
 use bson::{Bson, Document, RawDocument};
 
-use super::{bson_u64, raw_u64, reply_count};
+use super::{bson_u64, reply_count};
 use crate::error::{Error, ErrorKind, Result, WriteError};
 
 /// The counts and errors in a write command's reply.
@@ -68,37 +68,19 @@ fn code(d: &Document) -> i32 {
 /// The counts are read raw; only the rare parts (upserted ids, errors) are decoded.
 pub(crate) fn parse(reply: &RawDocument, sent: usize, offset: usize) -> Result<WriteReply> {
     let invalid = |e: bson::raw::Error| Error::invalid_response(format!("write reply: {e}"));
-    let count = |v, key: &str| {
-        raw_u64(v).ok_or_else(|| {
-            Error::invalid_response(format!("write reply: {key} is not a non-negative integer"))
-        })
-    };
-    let (mut n, mut n_modified) = (0, 0);
     let mut rest = Document::new();
     for element in reply {
         let (key, value) = element.map_err(invalid)?;
-        match key {
-            "n" => n = count(value, key)?,
-            "nModified" => n_modified = count(value, key)?,
-            "upserted" | "writeErrors" | "writeConcernError" => {
-                rest.insert(key, Bson::try_from(value).map_err(invalid)?);
-            }
-            _ => {}
+        if matches!(key, "upserted" | "writeErrors" | "writeConcernError") {
+            rest.insert(key, Bson::try_from(value).map_err(invalid)?);
         }
     }
-    let mut r = parse_document(&rest, sent, offset)?;
-    r.n = n;
-    r.n_modified = n_modified;
-    Ok(r)
-}
-
-/// [`parse`] over a decoded reply.
-fn parse_document(reply: &Document, sent: usize, offset: usize) -> Result<WriteReply> {
     let mut r = WriteReply {
         n: reply_count(reply, "n", "write")?,
         n_modified: reply_count(reply, "nModified", "write")?,
         ..WriteReply::default()
     };
+    let reply = &rest;
     for u in entries(reply, "upserted")? {
         let u = u?;
         let idx = index(u, sent, offset, "upserted")?;
