@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Start a SecantusDB test server with TLS, required client certificates and X.509 users.
+"""Start a SecantusDB test server with TLS, required client certificates, X.509 and password users.
 
 Used by the Rust test fixture (tests/common/server.rs) and scripts/demo.sh.
 
 Steps: start secantusd-py without --auth, wait until a TLS handshake with a client certificate
-succeeds, create one MONGODB-X509 user per --user subject on $external (with pymongo, which
-secantusdb installs), stop it, start it again on the same storage path with --auth, wait again,
-then print `READY <port>` on stdout and keep running.
+succeeds, create one MONGODB-X509 user per --user subject on $external and one password (SCRAM)
+user per --scram-user on admin (with pymongo, which secantusdb installs), stop it, start it
+again on the same storage path with --auth, wait again, then print `READY <port>` on stdout and
+keep running.
+
+--scram-user NAME:PASSWORD[:MECHANISMS] creates NAME with PASSWORD (both percent-decoded, so
+any character can be given, e.g. %E2%85%A8 for U+2168; the exact bytes are stored, without
+SASLprep), role root, and MECHANISMS (comma-separated; default SCRAM-SHA-1,SCRAM-SHA-256).
 
 With --plain it starts one server without TLS and without --auth (no users, no client
 certificates): the second server of scripts/bench.sh compare, behind its compressing proxy.
@@ -19,6 +24,7 @@ It stops the server (SIGTERM, then wait for the process to exit) when:
 
 import argparse
 import os
+import urllib.parse
 import signal
 import socket
 import ssl
@@ -111,7 +117,18 @@ def stop(proc):
             log(f"secantusd-py took {time.monotonic() - t0:.1f} s to stop")
 
 
-def provision(port, certs, users):
+def scram_user(spec):
+    """NAME:PASSWORD[:MECHANISMS] -> (name, password, mechanisms)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0]:
+        raise argparse.ArgumentTypeError(
+            f"--scram-user wants NAME:PASSWORD[:MECHANISMS] (percent-encode ':' in them)")
+    name, password = (urllib.parse.unquote(p) for p in parts[:2])
+    mechanisms = parts[2].split(",") if len(parts) == 3 else ["SCRAM-SHA-1", "SCRAM-SHA-256"]
+    return name, password, mechanisms
+
+
+def provision(port, certs, users, scram_users):
     import pymongo  # installed with secantusdb
 
     client = pymongo.MongoClient(
@@ -127,6 +144,14 @@ def provision(port, certs, users):
                 "roles": [{"role": "root", "db": "admin"}],
             })
             log(f"created X.509 user {user}")
+        for name, password, mechanisms in scram_users:
+            client["admin"].command({
+                "createUser": name,
+                "pwd": password,
+                "mechanisms": mechanisms,
+                "roles": [{"role": "root", "db": "admin"}],
+            })
+            log(f"created password user {name!r} ({', '.join(mechanisms)})")
     finally:
         client.close()
 
@@ -140,6 +165,9 @@ def main():
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
     ap.add_argument("--data", help="storage directory (default: a new temporary directory)")
     ap.add_argument("--user", action="append", default=[], help="X.509 subject DN to create")
+    ap.add_argument("--scram-user", action="append", default=[], type=scram_user,
+                    metavar="NAME:PASSWORD[:MECHANISMS]",
+                    help="password user to create on admin (see above)")
     ap.add_argument("--enable-test-commands", action="store_true")
     ap.add_argument("--wait", choices=["stdin", "signal"], default="stdin")
     args = ap.parse_args()
@@ -157,7 +185,7 @@ def main():
     if not args.plain:
         proc = start(args.exe, port, data, certs, auth=False, test_commands=False)
         try:
-            provision(port, certs, args.user)
+            provision(port, certs, args.user, args.scram_user)
         finally:
             stop(proc)
     proc = start(args.exe, port, data, certs, auth=not args.plain,

@@ -1,11 +1,13 @@
 //! [`Client`]: the entry point. One client serves a whole application.
 
+mod end_sessions;
 mod executor;
 mod identity_watch;
-mod start_session;
+pub(crate) mod retry;
+mod weak;
 
 pub(crate) use executor::{Leftovers, Run};
-pub use start_session::StartSession;
+pub(crate) use weak::WeakClient;
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,12 +15,17 @@ use std::time::Duration;
 
 use zeroize::Zeroize;
 
+use crate::action::Target;
 use crate::conn::EstablishOptions;
 use crate::csot::Deadline;
 use crate::db::Database;
-use crate::error::{Error, ErrorKind, Result};
-use crate::operation::ListDatabases;
-use crate::options::{AuthMechanism, ClientOptions, ReadConcern, Tls, WriteConcern};
+use crate::error::{Error, Result};
+use crate::event::cmap::{CmapEmitter, ConnectionPoolOptions};
+use crate::event::command::CommandMonitor;
+use crate::event::identity::{
+    IdentityEvent, IdentityReloadFailedEvent, IdentityReloadedEvent, ReloadTrigger,
+};
+use crate::options::{ClientOptions, DatabaseOptions, Inherited, Tls};
 use crate::pool::{PoolOptions, PoolStats, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_POOL_SIZE};
 use crate::sdam::{SelectionCriteria, TopologyDescription};
 use crate::session::{ClusterClock, ServerSessionPool};
@@ -50,11 +57,9 @@ const DEFAULT_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// # Ok(()) }
 /// ```
 ///
-/// Topology: with one host (or `directConnection=true`) the client uses that server when it is
-/// a writable primary, a standalone or a mongos, and refuses any other member with an error that
-/// says what it is. With several hosts it tries them in order and uses the first writable primary.
-/// Replica-set discovery and monitoring (following a primary that moves) come in a later
-/// version: after a "not primary" or network error the client asks the hosts again.
+/// Topology: the client discovers and monitors the deployment (a standalone, a replica set, a
+/// sharded cluster or a load balancer) as the SDAM specification says, and selects a server for
+/// each operation; [`Client::topology_description`] shows what it knows.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<ClientInner>,
@@ -68,6 +73,44 @@ struct ClientInner {
     sessions: ServerSessionPool,
     /// The highest `$clusterTime` seen.
     clock: ClusterClock,
+    /// The read preference, read and write concern its databases inherit.
+    inherited: Inherited,
+    /// The runtime of the `sync::Client` that made this client, which `.run()` blocks on. Weak:
+    /// the blocking handles own it, so it ends with the last of them.
+    #[cfg(feature = "sync")]
+    sync_runtime: std::sync::OnceLock<std::sync::Weak<crate::sync::Runtime>>,
+}
+
+impl ClientInner {
+    /// Reloads the TLS identity (for the caller or the file watch). After a successful reload
+    /// the pools stop reusing connections authenticated with the previous one. Either way an
+    /// identity event is published.
+    async fn reload_identity(&self, tls: &dyn TlsBackend, trigger: ReloadTrigger) -> Result<()> {
+        let previous_subject = tls.client_subject();
+        let result = tls.reload_identity().await;
+        if result.is_ok() {
+            self.topology.rotate_identity();
+        }
+        if let Some(handler) = &self.options.identity_event_handler {
+            let subject = tls.client_subject();
+            let not_after = tls.client_certificate_not_after();
+            handler.handle(match &result {
+                Ok(()) => IdentityEvent::Reloaded(IdentityReloadedEvent {
+                    previous_subject,
+                    subject,
+                    not_after,
+                    trigger,
+                }),
+                Err(e) => IdentityEvent::ReloadFailed(IdentityReloadFailedEvent {
+                    failure: e.clone(),
+                    subject,
+                    not_after,
+                    trigger,
+                }),
+            });
+        }
+        result
+    }
 }
 
 impl fmt::Debug for Client {
@@ -138,38 +181,21 @@ fn validate(options: &ClientOptions) -> Result<()> {
         ));
     }
     if let Some(cred) = &options.credential {
-        match &cred.mechanism {
-            Some(AuthMechanism::MongoDbX509) => {
-                let Some(tls) = options.tls_options() else {
-                    return Err(Error::invalid_argument(
-                        "authMechanism=MONGODB-X509 needs TLS with a client certificate: set \
-                         tls=true and tlsCertificateKeyFile",
-                    ));
-                };
-                let custom = matches!(tls.backend, Some(crate::options::TlsBackendKind::Custom(_)));
-                if !custom && tls.cert_key_file_path.is_none() && tls.cert_key_data.is_none() {
-                    return Err(Error::invalid_argument(
-                        "authMechanism=MONGODB-X509 needs a client certificate: set \
-                         tlsCertificateKeyFile (the certificate and its key in one file)",
-                    ));
-                }
+        // Unsupported mechanisms and missing fields are refused there, and only there.
+        if crate::auth::mechanism(cred)? == crate::auth::Mechanism::X509 {
+            let Some(tls) = options.tls_options() else {
+                return Err(Error::invalid_argument(
+                    "authMechanism=MONGODB-X509 needs TLS with a client certificate: set \
+                     tls=true and tlsCertificateKeyFile",
+                ));
+            };
+            let custom = matches!(tls.backend, Some(crate::options::TlsBackendKind::Custom(_)));
+            if !custom && tls.cert_key_file_path.is_none() && tls.cert_key_data.is_none() {
+                return Err(Error::invalid_argument(
+                    "authMechanism=MONGODB-X509 needs a client certificate: set \
+                     tlsCertificateKeyFile (the certificate and its key in one file)",
+                ));
             }
-            Some(other) => {
-                return Err(Error::new(ErrorKind::NotSupported {
-                    message: format!(
-                        "authMechanism={other} is not supported; this client authenticates \
-                         with MONGODB-X509 only"
-                    ),
-                }))
-            }
-            None if cred.username.is_some() || cred.password.is_some() => {
-                return Err(Error::new(ErrorKind::NotSupported {
-                    message: "a user name or password without authMechanism asks for SCRAM, \
-                              which is not supported; set authMechanism=MONGODB-X509"
-                        .into(),
-                }))
-            }
-            None => {}
         }
     }
     Ok(())
@@ -199,17 +225,30 @@ impl Client {
     ///
     /// The key password (and in-memory key bytes) are scrubbed from the options the client
     /// keeps; the TLS backend holds its own copy, zeroized when the client is dropped, so that
-    /// [`reload_tls_identity`](Client::reload_tls_identity) can decrypt a rotated key.
+    /// [`reload_tls_identity`](Client::reload_tls_identity) can decrypt a rotated key. Likewise
+    /// the credential's password (SCRAM, PLAIN) is held only where new connections
+    /// authenticate, with the SCRAM keys derived from it, all zeroized when the client is
+    /// dropped.
     ///
     /// With [`TlsOptions::cert_key_file_watch`](crate::options::TlsOptions::cert_key_file_watch)
     /// set, a task that watches the certificate-key file is started on the current Tokio
     /// runtime (none running: a warning, and no watch).
     pub fn with_options(mut options: ClientOptions) -> Result<Self> {
         let checked = validate(&options);
+        let watch = options
+            .tls_options()
+            .and_then(|t| Some((t.cert_key_file_path.clone()?, t.cert_key_file_watch?)));
+        // Before the identity is loaded: a change made while it loads is seen at the first poll.
+        let baseline = watch
+            .as_ref()
+            .and_then(|(path, _)| identity_watch::fingerprint(path));
         let tls = match (&checked, &options.tls) {
             (Ok(()), Some(Tls::Enabled(tls_options))) => Some(tls::build_backend(tls_options)),
             _ => None,
         };
+        // Connections authenticate with this copy (a Credential wipes its password when
+        // dropped); the options the client keeps lose theirs.
+        let credential = options.credential.clone();
         // Scrub on every path, errors included.
         scrub(&mut options);
         checked?;
@@ -222,6 +261,8 @@ impl Client {
             Some(t) if !t.is_zero() => (t, "waitQueueTimeoutMS"),
             _ => (server_selection_timeout, "serverSelectionTimeoutMS"),
         };
+        // Names the client's topology in its SDAM events and in every log message.
+        let topology_id = bson::oid::ObjectId::new();
         let pool_options = PoolOptions {
             max_pool_size: options.max_pool_size.unwrap_or(DEFAULT_MAX_POOL_SIZE),
             min_pool_size: options.min_pool_size.unwrap_or(0),
@@ -229,16 +270,36 @@ impl Client {
             max_connecting: options.max_connecting.unwrap_or(DEFAULT_MAX_CONNECTING),
             wait_queue_timeout,
             wait_queue_timeout_option,
+            events: CmapEmitter {
+                handler: options.cmap_event_handler.clone(),
+                options: ConnectionPoolOptions {
+                    max_idle_time: options.max_idle_time,
+                    max_pool_size: options.max_pool_size,
+                    min_pool_size: options.min_pool_size,
+                    max_connecting: options.max_connecting,
+                    wait_queue_timeout: options.wait_queue_timeout,
+                },
+                topology_id: Some(topology_id),
+            },
+            ..PoolOptions::default()
         };
         let establish = EstablishOptions {
             app_name: options.app_name.clone(),
-            credential: options.credential.clone(),
+            credential,
+            auth_cache: Default::default(),
             tls: tls.clone(),
             connect_timeout: options.connect_timeout,
             socket_timeout: options.socket_timeout,
             resolver: options.host_resolver(),
             load_balanced: options.load_balanced == Some(true),
             compressors: options.compressors.clone().unwrap_or_default(),
+            command_monitor: CommandMonitor {
+                handler: options.command_event_handler.clone(),
+                log: true,
+                topology_id: Some(topology_id),
+                operation_id: None,
+            },
+            server_api: options.server_api.clone(),
         };
         let topology_options = TopologyOptions {
             establish: Arc::new(establish),
@@ -256,6 +317,8 @@ impl Client {
                 .unwrap_or(crate::conn::DEFAULT_CONNECT_TIMEOUT),
             #[cfg(feature = "dns-srv")]
             srv_poller: crate::srv::SrvPoller::from_options(&options),
+            sdam_events: options.sdam_event_handler.clone(),
+            topology_id,
         };
         let mut description = TopologyDescription::new(
             &options.hosts,
@@ -266,18 +329,19 @@ impl Client {
         description.heartbeat_frequency = topology_options.heartbeat_frequency;
         description.local_threshold = topology_options.local_threshold;
         let topology = Topology::new(description, topology_options);
-        let watch = options
-            .tls_options()
-            .and_then(|t| Some((t.cert_key_file_path.clone()?, t.cert_key_file_watch?)));
+        let inherited = Inherited::from_client(&options);
         let inner = Arc::new(ClientInner {
+            inherited,
             options,
             tls,
             topology,
             sessions: ServerSessionPool::default(),
             clock: ClusterClock::default(),
+            #[cfg(feature = "sync")]
+            sync_runtime: Default::default(),
         });
         if let Some((path, interval)) = watch {
-            identity_watch::start(&inner, path, interval);
+            identity_watch::start(&inner, path, interval, baseline);
         }
         Ok(Self { inner })
     }
@@ -299,7 +363,28 @@ impl Client {
 
     /// A handle to the database `name`. Nothing is sent to the server.
     pub fn database(&self, name: &str) -> Database {
-        Database::new(self.clone(), name)
+        Database::new(self.clone(), name, self.inner.inherited.clone())
+    }
+
+    /// A handle to the database `name` with its own read preference, read concern, write
+    /// concern or `timeoutMS`; what `options` leaves unset comes from the client. Nothing is
+    /// sent to the server.
+    ///
+    /// ```no_run
+    /// # async fn f(client: mongo_x509::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::{doc, Document};
+    /// use mongo_x509::options::{DatabaseOptions, ReadConcern};
+    /// let reports = client.database_with_options(
+    ///     "reports",
+    ///     DatabaseOptions::builder().read_concern(ReadConcern::majority()).build(),
+    /// );
+    /// // Reads majority-committed data.
+    /// let n = reports.collection::<Document>("daily").count_documents(doc! {}).await?;
+    /// # let _ = n; Ok(()) }
+    /// ```
+    pub fn database_with_options(&self, name: &str, options: DatabaseOptions) -> Database {
+        let inherited = self.inner.inherited.for_database(options);
+        Database::new(self.clone(), name, inherited)
     }
 
     /// The database named in the connection string's path (`mongodb://host/NAME`), if any.
@@ -309,29 +394,6 @@ impl Client {
             .default_database
             .as_deref()
             .map(|name| self.database(name))
-    }
-
-    /// The names of the databases the authenticated user may see (`listDatabases`).
-    pub async fn list_database_names(&self) -> Result<Vec<String>> {
-        self.execute(ListDatabases::new(self.read_criteria())).await
-    }
-
-    /// Shuts the client down: ends the pooled server sessions on the server (`endSessions`,
-    /// for at most two seconds), stops the monitors and closes every pooled connection.
-    /// Operations started afterwards, on this client or any of its clones, fail with
-    /// [`ErrorKind::Shutdown`]; connections in use are closed when their operation ends.
-    ///
-    /// Sessions and cursors still alive are not waited for: drop them first so that their
-    /// server sessions are ended too.
-    ///
-    /// ```no_run
-    /// # async fn f(client: mongo_x509::Client) {
-    /// client.shutdown().await;
-    /// # }
-    /// ```
-    pub async fn shutdown(self) {
-        self.end_sessions().await;
-        self.inner.topology.shutdown();
     }
 
     /// A snapshot of each server's connection pool: connections created, closed, open, checked
@@ -381,8 +443,10 @@ impl Client {
     /// Re-reads and re-decrypts the TLS identity (`tlsCertificateKeyFile` or the in-memory
     /// certificate-key, with the same password; the CA and CRL files are read again too), for
     /// certificates that rotate (cert-manager, Vault PKI, SPIFFE). New connections use the new
-    /// certificate and authenticate as its subject; connections already open finish their work
-    /// with the old one.
+    /// certificate and authenticate as its subject. A pooled connection authenticated with the
+    /// previous one finishes the operation it is running, then is closed, never reused: after
+    /// the reload every operation that starts runs as the new subject. (Monitoring connections,
+    /// never authenticated, are left as they are.)
     ///
     /// On any error (a half-written file, a wrong password, a key that does not match) the
     /// client keeps its current identity and the typed error is returned. Without TLS, or with
@@ -402,7 +466,11 @@ impl Client {
     /// (`tlsCertificateKeyFileWatchIntervalMS` in a connection string).
     pub async fn reload_tls_identity(&self) -> Result<()> {
         match &self.inner.tls {
-            Some(tls) => tls.reload_identity().await,
+            Some(tls) => {
+                self.inner
+                    .reload_identity(tls.as_ref(), ReloadTrigger::Call)
+                    .await
+            }
             None => Err(Error::invalid_tls_config(
                 "reload_tls_identity: this client does not use TLS",
             )),
@@ -413,14 +481,29 @@ impl Client {
         &self.inner.options
     }
 
-    /// Selects a server and checks out a connection to it.
+    /// What client-level actions (on the `admin` database) run against.
+    pub(crate) fn target(&self) -> Target<'_> {
+        Target::new(self, "admin", "", &self.inner.inherited)
+    }
+
+    /// Stops the monitors and closes the pools ([`Client::shutdown`]).
+    pub(crate) fn stop_topology(&self) {
+        self.inner.topology.shutdown();
+    }
+
+    /// Selects a server and checks out a connection to it, to start a session (the only
+    /// selection that runs no command; it is logged as `startSession`).
     /// `deadline`: the operation's `timeoutMS`, which then bounds selection and check-out.
     pub(crate) async fn select(
         &self,
         criteria: &SelectionCriteria,
         deadline: Option<&Deadline>,
     ) -> Result<ConnectionHandle> {
-        self.inner.topology.select(criteria, deadline).await
+        let topology = &self.inner.topology;
+        if crate::topology::selection_logged() {
+            return Box::pin(topology.select_logged(criteria, &[], deadline, "startSession")).await;
+        }
+        topology.select_with(criteria, &[], deadline).await
     }
 
     /// [`select`](Self::select), avoiding `deprioritized` servers when others suit (a retry on
@@ -435,6 +518,19 @@ impl Client {
             .topology
             .select_with(criteria, deprioritized, deadline)
             .await
+    }
+
+    /// Ties this client to the runtime of the `sync::Client` wrapping it.
+    #[cfg(feature = "sync")]
+    pub(crate) fn set_sync_runtime(&self, runtime: &Arc<crate::sync::Runtime>) {
+        // Set once, right after the client is made.
+        let _ = self.inner.sync_runtime.set(Arc::downgrade(runtime));
+    }
+
+    /// The runtime `.run()` blocks on; `None` for a client made by the async API.
+    #[cfg(feature = "sync")]
+    pub(crate) fn sync_runtime(&self) -> Option<&std::sync::Weak<crate::sync::Runtime>> {
+        self.inner.sync_runtime.get()
     }
 
     /// True when `other` is a clone of this client.
@@ -463,36 +559,13 @@ impl Client {
     ) -> Result<ConnectionHandle> {
         self.inner.topology.check_out(address, deadline).await
     }
-
-    /// The read preference reads use.
-    pub(crate) fn read_criteria(&self) -> SelectionCriteria {
-        SelectionCriteria::Read(
-            self.inner
-                .options
-                .read_preference
-                .clone()
-                .unwrap_or_default(),
-        )
-    }
-
-    /// The operation's write concern, or the client's when it has none.
-    pub(crate) fn write_concern_or_default(
-        &self,
-        wc: Option<WriteConcern>,
-    ) -> Option<WriteConcern> {
-        wc.or_else(|| self.inner.options.write_concern.clone())
-    }
-
-    /// The client's read concern.
-    pub(crate) fn read_concern(&self) -> Option<ReadConcern> {
-        self.inner.options.read_concern.clone()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::{Credential, ServerAddress, TlsOptions};
+    use crate::error::ErrorKind;
+    use crate::options::{AuthMechanism, Credential, ServerAddress, TlsOptions};
     use bson::doc;
 
     fn assert_send_sync<T: Send + Sync + Clone>() {}
@@ -528,85 +601,94 @@ mod tests {
 
     #[test]
     fn invalid_options_are_refused_with_the_option_named() {
+        // The error is an invalid argument whose message names `option`.
+        let refused = |o: ClientOptions, option: &str| match kind(Client::with_options(o)) {
+            ErrorKind::InvalidArgument { message } => {
+                assert!(message.contains(option), "{message}")
+            }
+            other => panic!("{option}: expected an invalid argument, got {other:?}"),
+        };
+        let other = || ServerAddress::Tcp {
+            host: "other".into(),
+            port: None,
+        };
+        let x509 = || {
+            Credential::builder()
+                .mechanism(AuthMechanism::MongoDbX509)
+                .build()
+        };
+
         let mut o = opts();
         o.hosts.clear();
-        assert!(
-            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("hosts"))
-        );
+        refused(o, "hosts");
 
         let mut o = opts();
         o.min_pool_size = Some(5);
         o.max_pool_size = Some(2);
-        assert!(
-            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("minPoolSize"))
-        );
+        refused(o, "minPoolSize");
 
         let mut o = opts();
         o.max_connecting = Some(0);
-        assert!(
-            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("maxConnecting"))
-        );
+        refused(o, "maxConnecting");
 
         let mut o = opts();
-        o.hosts.push(ServerAddress::Tcp {
-            host: "other".into(),
-            port: None,
-        });
+        o.hosts.push(other());
         o.direct_connection = Some(true);
-        assert!(
-            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("directConnection"))
-        );
+        refused(o, "directConnection");
 
         let mut o = opts();
-        o.credential = Some(
-            Credential::builder()
-                .mechanism(AuthMechanism::MongoDbX509)
-                .build(),
-        );
-        assert!(
-            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("tls=true"))
-        );
+        o.credential = Some(x509());
+        refused(o, "tls=true");
 
         let mut o = opts();
-        o.credential = Some(
-            Credential::builder()
-                .mechanism(AuthMechanism::MongoDbX509)
-                .build(),
-        );
+        o.credential = Some(x509());
         o.tls = Some(Tls::Enabled(TlsOptions::default()));
-        assert!(
-            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("tlsCertificateKeyFile"))
-        );
+        refused(o, "tlsCertificateKeyFile");
 
-        let mut o = opts();
-        o.credential = Some(
-            Credential::builder()
-                .mechanism(AuthMechanism::ScramSha256)
-                .build(),
-        );
-        assert!(matches!(
-            kind(Client::with_options(o)),
-            ErrorKind::NotSupported { .. }
-        ));
+        for mechanism in [
+            AuthMechanism::Gssapi,
+            AuthMechanism::MongoDbAws,
+            AuthMechanism::MongoDbOidc,
+        ] {
+            let mut o = opts();
+            o.credential = Some(Credential::builder().mechanism(mechanism).build());
+            assert!(
+                matches!(kind(Client::with_options(o)), ErrorKind::NotSupported { message } if message.contains("SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN"))
+            );
+        }
+        // Password mechanisms need a user and a password, also when built in code.
+        for mechanism in [
+            Some(AuthMechanism::ScramSha256),
+            Some(AuthMechanism::ScramSha1),
+            Some(AuthMechanism::Plain),
+            None,
+        ] {
+            let with = |user: Option<&str>, password: Option<&str>| {
+                let mut c = Credential::default();
+                c.mechanism = mechanism.clone();
+                c.username = user.map(Into::into);
+                c.password = password.map(Into::into);
+                let mut o = opts();
+                o.credential = Some(c);
+                o
+            };
+            refused(with(None, None), "needs a user name");
+            refused(with(Some("u"), None), "needs a password");
+            let accepted = Client::with_options(with(Some("u"), Some("p")));
+            assert!(accepted.is_ok(), "{mechanism:?}");
+        }
 
         let mut o = opts();
         o.load_balanced = Some(true);
-        o.hosts.push(ServerAddress::Tcp {
-            host: "other".into(),
-            port: None,
-        });
-        assert!(
-            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("loadBalanced"))
-        );
+        o.hosts.push(other());
+        refused(o, "loadBalanced");
         let mut o = opts();
         o.load_balanced = Some(true);
         assert!(Client::with_options(o).is_ok(), "one host: accepted");
 
         let mut o = opts();
         o.srv = true;
-        assert!(
-            matches!(kind(Client::with_options(o)), ErrorKind::InvalidArgument { message } if message.contains("ClientOptions::parse"))
-        );
+        refused(o, "ClientOptions::parse");
     }
 
     #[test]

@@ -114,20 +114,6 @@ impl Deadline {
     }
 }
 
-/// The error an operation ends with: once `timeoutMS` expired, the typed timeout (even when
-/// a retry was under way for another error); after a retry, the more useful of the two errors
-/// (Retryable Writes specification: the first when the retry wrote nothing or never reached a
-/// server).
-pub(crate) fn final_error(first: Option<Error>, last: Error) -> Error {
-    if matches!(&*last.kind, ErrorKind::OperationTimeout { .. }) {
-        return last;
-    }
-    match first {
-        Some(first) => crate::session::retry::error_after_retry(first, last),
-        None => last,
-    }
-}
-
 /// An error of an operation's attempt, under its deadline if any ([`Deadline::transform`]).
 pub(crate) fn on_error(deadline: Option<&Deadline>, error: Error) -> Error {
     match deadline {

@@ -1,37 +1,49 @@
 //! [`Cursor`]: the results of `find` and `aggregate`, as a [`Stream`](futures_core::Stream);
 //! [`SessionCursor`]: the same in an explicit session.
+//!
+//! Both are thin drivers of one state machine ([`state`]: what to do next, no I/O) through one
+//! poll loop ([`driver`]: runs the `getMore`, keeps it in flight across dropped calls, sends
+//! `killCursors` in the background).
+
+pub(crate) mod decode;
+mod driver;
+mod state;
 
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bson::Document;
-use futures_core::future::BoxFuture;
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 
-use crate::client::{Leftovers, Run};
-use crate::error::{Error, Result};
-use crate::operation::{CursorSpec, GetMore, GetMoreResult, KillCursors, RawBatch};
+use crate::client::Leftovers;
+use crate::error::Result;
+use crate::operation::CursorSpec;
 use crate::options::ServerAddress;
 use crate::{Client, ClientSession};
-
-/// A `getMore` in flight: the next batch, and the pinned session/connection back.
-type GetMoreFuture = BoxFuture<'static, (Result<GetMoreResult>, Leftovers)>;
+use decode::decode;
+pub(crate) use driver::{Driver, Polled};
+pub(crate) use state::CursorState;
 
 /// A server-side cursor over the results of `find` or `aggregate`.
 ///
-/// Batches stay as the bytes the server sent; each result is deserialized straight from its
-/// bytes into `T` when it is taken, so a `Cursor<MyStruct>` never builds a [`Document`], and
-/// a `Cursor<RawDocumentBuf>` hands out the bytes.
+/// Batches stay as the bytes the server sent; each result is decoded straight from its bytes
+/// into `T` when it is taken, so a `Cursor<MyStruct>` never builds a
+/// [`Document`](bson::Document), a `Cursor<RawDocumentBuf>` hands out the bytes, and a
+/// `Cursor<Document>` is built by the bson crate's own converter rather than serde.
 ///
 /// It is a [`Stream`] of `Result<T>`: use it with `futures::StreamExt::next` or
 /// `futures::TryStreamExt::try_collect`. Batches after the first are fetched with `getMore`
 /// (with the `batchSize` asked for) from the server that ran the query, in the same implicit
 /// session, and in load-balanced mode on the same connection (pinned until the cursor is
-/// exhausted or dropped). A cursor dropped before it is exhausted kills its server-side cursor
-/// (`killCursors`, sent in the background when a Tokio runtime is running; errors are ignored,
-/// the server times cursors out anyway).
+/// exhausted or dropped). Polling is cancellation-safe: a `next` dropped while its `getMore` is
+/// in flight (a timeout, a `select!`) leaves the `getMore` in the cursor, and the following
+/// `next` continues it, so no batch is skipped.
+///
+/// A cursor dropped before it is exhausted kills its server-side cursor (`killCursors`, sent in
+/// the background when a Tokio runtime is running, for at most five seconds; errors are
+/// ignored, the server times cursors out anyway). That task does not keep the client alive:
+/// once every `Client` handle is dropped it sends nothing.
 ///
 /// ```no_run
 /// # async fn f(coll: mongo_x509::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
@@ -42,165 +54,13 @@ type GetMoreFuture = BoxFuture<'static, (Result<GetMoreResult>, Leftovers)>;
 /// # Ok(()) }
 /// ```
 pub struct Cursor<T> {
-    state: State,
-    get_more: Option<GetMoreFuture>,
+    driver: Driver,
     _type: PhantomData<fn() -> T>,
-}
-
-/// What both cursor kinds share.
-struct State {
-    client: Client,
-    address: ServerAddress,
-    db: String,
-    coll: String,
-    id: i64,
-    batch_size: Option<u32>,
-    /// Documents still to return under a `limit` (the server honours it too; this stops early).
-    remaining: Option<u64>,
-    buffer: RawBatch,
-    /// The implicit session and (load-balanced) connection the cursor keeps; `None` while a
-    /// `getMore` holds them.
-    pinned: Option<Leftovers>,
-    /// The explicit session's id ([`SessionCursor`]), for `killCursors`.
-    lsid: Option<Document>,
-    failed: bool,
 }
 
 impl<T> std::fmt::Debug for Cursor<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.state.fmt(f)
-    }
-}
-
-impl std::fmt::Debug for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cursor")
-            .field("address", &self.address)
-            .field("namespace", &format_args!("{}.{}", self.db, self.coll))
-            .field("id", &self.id)
-            .field("buffered", &self.buffer.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl State {
-    fn new(client: Client, spec: CursorSpec, pinned: Leftovers, lsid: Option<Document>) -> Self {
-        let mut state = Self {
-            client,
-            address: spec.address,
-            db: spec.db,
-            coll: spec.coll,
-            id: spec.id,
-            batch_size: spec.batch_size,
-            remaining: spec.limit.filter(|l| *l > 0),
-            buffer: spec.first_batch,
-            pinned: Some(pinned),
-            lsid,
-            failed: false,
-        };
-        state.after_batch();
-        state
-    }
-
-    /// After a batch: trims to the limit, and lets go of the session and connection once the
-    /// server cursor is gone.
-    fn after_batch(&mut self) {
-        if let Some(rem) = self.remaining {
-            let rem = usize::try_from(rem).unwrap_or(usize::MAX);
-            if self.buffer.len() >= rem {
-                self.buffer.truncate(rem);
-                // Everything asked for is here; the server cursor is no longer needed.
-                self.kill();
-            }
-        }
-        if self.id == 0 {
-            self.pinned = None;
-        }
-    }
-
-    fn kill(&mut self) {
-        let id = std::mem::replace(&mut self.id, 0);
-        let pinned = self.pinned.take();
-        if id == 0 {
-            return;
-        }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let client = self.client.clone();
-        let op = KillCursors::new(self.address.clone(), self.db.clone(), self.coll.clone(), id)
-            .with_lsid(self.lsid.clone());
-        handle.spawn(async move {
-            let mut pinned = pinned.unwrap_or_default();
-            let run = Run {
-                session: pinned.session.as_mut(),
-                pinned: pinned.connection.as_mut(),
-                ..Run::default()
-            };
-            // Best effort: the server times the cursor out anyway.
-            let _ = client.run(op, run).await;
-        });
-    }
-
-    fn get_more_op(&self) -> GetMore {
-        let batch = match (self.batch_size, self.remaining) {
-            (Some(b), Some(r)) => Some(u64::from(b).min(r)),
-            (Some(b), None) => Some(u64::from(b)),
-            (None, r) => r,
-        };
-        GetMore::new(
-            self.address.clone(),
-            self.db.clone(),
-            self.coll.clone(),
-            self.id,
-            batch,
-        )
-    }
-
-    /// A buffered result, if any, deserialized from its bytes.
-    fn pop<T: DeserializeOwned>(&mut self) -> Option<Result<T>> {
-        let doc = self.buffer.pop_front()?;
-        let item = bson::from_slice(doc.as_bytes()).map_err(Error::from);
-        if let Some(rem) = &mut self.remaining {
-            *rem = rem.saturating_sub(1);
-        }
-        Some(item)
-    }
-
-    /// True when no more documents will come (after the buffer is empty).
-    fn exhausted(&mut self) -> bool {
-        if self.failed {
-            return true;
-        }
-        if self.id == 0 || self.remaining == Some(0) {
-            self.kill();
-            return true;
-        }
-        false
-    }
-
-    fn on_get_more(&mut self, result: Result<GetMoreResult>, pinned: Leftovers) -> Result<()> {
-        self.pinned = Some(pinned);
-        match result {
-            Ok(GetMoreResult { batch, id }) => {
-                self.buffer = batch;
-                self.id = id;
-                self.after_batch();
-                Ok(())
-            }
-            Err(e) => {
-                self.failed = true;
-                // The server cursor may survive a command error; try to free it.
-                self.kill();
-                Err(e)
-            }
-        }
-    }
-}
-
-impl Drop for State {
-    fn drop(&mut self) {
-        self.kill();
+        self.driver.state.fmt(f)
     }
 }
 
@@ -209,8 +69,7 @@ impl<T> Cursor<T> {
     /// pinned connection it keeps.
     pub(crate) fn new(client: Client, spec: CursorSpec, pinned: Leftovers) -> Self {
         Self {
-            state: State::new(client, spec, pinned, None),
-            get_more: None,
+            driver: Driver::new(client, CursorState::new(spec, pinned, None)),
             _type: PhantomData,
         }
     }
@@ -218,81 +77,100 @@ impl<T> Cursor<T> {
     /// Converts to a cursor over another document type.
     pub fn with_type<U>(self) -> Cursor<U> {
         Cursor {
-            state: self.state,
-            get_more: self.get_more,
+            driver: self.driver,
             _type: PhantomData,
         }
     }
 
     /// The server-side cursor id; 0 once the server has no more results.
     pub fn id(&self) -> i64 {
-        self.state.id
+        self.driver.state.id()
     }
 
     /// The server the cursor lives on.
     pub fn address(&self) -> &ServerAddress {
-        &self.state.address
+        self.driver.state.address()
     }
 
-    fn start_get_more(&mut self) {
-        let op = self.state.get_more_op();
-        let client = self.state.client.clone();
-        let mut pinned = self.state.pinned.take().unwrap_or_default();
-        self.get_more = Some(Box::pin(async move {
-            let run = Run {
-                session: pinned.session.as_mut(),
-                pinned: pinned.connection.as_mut(),
-                ..Run::default()
-            };
-            let (result, _) = client.run(op, run).await;
-            (result, pinned)
-        }));
-    }
-
-    fn poll_item<U: DeserializeOwned>(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<U>>> {
-        loop {
-            if let Some(item) = self.state.pop() {
-                return Poll::Ready(Some(item));
-            }
-            if self.get_more.is_none() {
-                if self.state.exhausted() {
-                    return Poll::Ready(None);
-                }
-                self.start_get_more();
-            }
-            let Some(fut) = self.get_more.as_mut() else {
-                return Poll::Ready(None);
-            };
-            let (result, pinned) = match fut.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(r) => r,
-            };
-            self.get_more = None;
-            if let Err(e) = self.state.on_get_more(result, pinned) {
-                return Poll::Ready(Some(Err(e)));
-            }
-        }
+    /// Closes the cursor now: when its server cursor is still open, `killCursors` is sent and
+    /// its reply read before this returns (dropping the cursor sends it in the background
+    /// instead). Errors are ignored: the server times cursors out anyway. In load-balanced mode
+    /// the cursor's pinned connection is back in the pool when this returns.
+    ///
+    /// ```no_run
+    /// # async fn f(coll: mongo_x509::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::doc;
+    /// let cursor = coll.find(doc! {}).batch_size(10).await?;
+    /// cursor.close().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn close(self) {
+        self.driver.close().await
     }
 }
 
-impl<T: DeserializeOwned> Cursor<T> {
+impl<T> Cursor<T> {
+    /// The next document as the server sent it, given to `take` rather than decoded as `T`
+    /// (GridFS reads a chunk's bytes in place).
+    pub(crate) fn poll_next_raw<U>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut take: impl FnMut(&bson::RawDocument) -> U,
+    ) -> Poll<Option<Result<U>>> {
+        self.driver.poll_next(cx, None, |doc| Ok(take(doc)), None)
+    }
+}
+
+impl<T: DeserializeOwned + 'static> Cursor<T> {
     /// The next result (what [`Stream::poll_next`] yields), without a `StreamExt` import.
     pub(crate) async fn next_item(&mut self) -> Option<Result<T>> {
-        std::future::poll_fn(|cx| self.poll_item(cx)).await
+        std::future::poll_fn(|cx| self.driver.poll_next(cx, None, decode::<T>, None)).await
+    }
+
+    /// The next result if there is one now: from the current batch, or else from at most one
+    /// `getMore`. `Ok(None)` when that `getMore` brought an empty batch (a tailable cursor with
+    /// nothing new yet; call again later) or the cursor is exhausted ([`id`](Self::id) is 0
+    /// then). Iterating with [`Stream::poll_next`] instead keeps sending `getMore`s until a
+    /// document arrives.
+    ///
+    /// ```no_run
+    /// # async fn f(log: mongo_x509::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::doc;
+    /// use mongo_x509::options::CursorType;
+    /// let mut tail = log.find(doc! {}).cursor_type(CursorType::Tailable).await?;
+    /// while let Some(entry) = tail.next_if_any().await? {
+    ///     println!("{entry}");
+    /// }
+    /// // Nothing new for now; the cursor stays open for later calls.
+    /// # Ok(()) }
+    /// ```
+    pub async fn next_if_any(&mut self) -> Result<Option<T>> {
+        let mut fetched = false;
+        std::future::poll_fn(|cx| {
+            self.driver
+                .poll_next(cx, None, decode::<T>, Some(&mut fetched))
+        })
+        .await
+        .transpose()
     }
 }
 
-impl<T: DeserializeOwned> Stream for Cursor<T> {
+impl<T: DeserializeOwned + 'static> Stream for Cursor<T> {
     type Item = Result<T>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().poll_item(cx)
+        self.get_mut().driver.poll_next(cx, None, decode::<T>, None)
     }
 }
 
 /// A cursor opened in an explicit session (`find(...).session(&mut s)`): its `getMore`s run in
 /// that session, so iterate it with [`next`](Self::next) and the same session, as in the
 /// official driver.
+///
+/// [`next`](Self::next) is cancellation-safe, as [`Cursor`]'s polling is: a `next` dropped
+/// while its `getMore` is in flight leaves the `getMore` running in the cursor (with a copy of
+/// the session's `lsid` and cluster time), and the next call continues it, hands out its batch
+/// and gives the session the cluster and operation times the reply carried.
 ///
 /// ```no_run
 /// # async fn f(client: mongo_x509::Client) -> mongo_x509::error::Result<()> {
@@ -306,77 +184,106 @@ impl<T: DeserializeOwned> Stream for Cursor<T> {
 /// # Ok(()) }
 /// ```
 pub struct SessionCursor<T> {
-    state: State,
+    driver: Driver,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<T> std::fmt::Debug for SessionCursor<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.state.fmt(f)
+        self.driver.state.fmt(f)
     }
 }
 
 impl<T> SessionCursor<T> {
+    /// A cursor from what the command that opened it in `session` returned.
     pub(crate) fn new(
         client: Client,
         spec: CursorSpec,
         pinned: Leftovers,
         session: &ClientSession,
     ) -> Self {
+        let state = CursorState::new(spec, pinned, Some(session.id().clone()));
         Self {
-            state: State::new(client, spec, pinned, Some(session.id().clone())),
+            driver: Driver::new(client, state),
             _type: PhantomData,
         }
     }
 
     /// The server-side cursor id; 0 once the server has no more results.
     pub fn id(&self) -> i64 {
-        self.state.id
+        self.driver.state.id()
     }
 
     /// The server the cursor lives on.
     pub fn address(&self) -> &ServerAddress {
-        &self.state.address
+        self.driver.state.address()
     }
 
     /// Converts to a cursor over another document type.
     pub fn with_type<U>(self) -> SessionCursor<U> {
         SessionCursor {
-            state: self.state,
+            driver: self.driver,
             _type: PhantomData,
         }
     }
 
-    async fn next_item<U: DeserializeOwned>(
-        &mut self,
-        session: &mut ClientSession,
-    ) -> Option<Result<U>> {
-        loop {
-            if let Some(item) = self.state.pop() {
-                return Some(item);
-            }
-            if self.state.exhausted() {
-                return None;
-            }
-            let op = self.state.get_more_op();
-            let mut pinned = self.state.pinned.take().unwrap_or_default();
-            let run = Run {
-                session: Some(session),
-                pinned: pinned.connection.as_mut(),
-                ..Run::default()
-            };
-            let (result, _) = self.state.client.run(op, run).await;
-            if let Err(e) = self.state.on_get_more(result, pinned) {
-                return Some(Err(e));
-            }
-        }
+    /// Closes the cursor now, as [`Cursor::close`] does; the `killCursors` carries the
+    /// session's `lsid`.
+    pub async fn close(self) {
+        self.driver.close().await
     }
 }
 
-impl<T: DeserializeOwned> SessionCursor<T> {
+impl<T: DeserializeOwned + 'static> SessionCursor<T> {
     /// The next result, running `getMore` in `session` (the session the cursor was opened in)
     /// when the current batch is used up; `None` at the end.
     pub async fn next(&mut self, session: &mut ClientSession) -> Option<Result<T>> {
-        self.next_item(session).await
+        std::future::poll_fn(|cx| {
+            self.driver
+                .poll_next(cx, Some(&mut *session), decode::<T>, None)
+        })
+        .await
+    }
+
+    /// The next result if there is one now, with at most one `getMore` (run in `session`), as
+    /// [`Cursor::next_if_any`] does.
+    pub async fn next_if_any(&mut self, session: &mut ClientSession) -> Result<Option<T>> {
+        let mut fetched = false;
+        std::future::poll_fn(|cx| {
+            self.driver
+                .poll_next(cx, Some(&mut *session), decode::<T>, Some(&mut fetched))
+        })
+        .await
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operation::RawBatch;
+    use bson::Document;
+
+    #[tokio::test]
+    async fn a_cursor_dropped_after_its_client_keeps_nothing_alive() {
+        let client = crate::operation::test_util::offline_client();
+        let spec = CursorSpec {
+            address: client.options().hosts[0].clone(),
+            db: "db".into(),
+            coll: "c".into(),
+            id: 42,
+            first_batch: RawBatch::default(),
+            batch_size: None,
+            limit: None,
+            get_more: Default::default(),
+        };
+        let cursor = Cursor::<Document>::new(client.clone(), spec, Leftovers::default());
+        let weak = client.downgrade();
+        drop(client);
+        assert!(weak.upgrade().is_some(), "the cursor uses its client");
+        // Unexhausted: its killCursors task is spawned, holding the client weakly.
+        drop(cursor);
+        assert!(weak.upgrade().is_none(), "nothing keeps the client alive");
+        tokio::task::yield_now().await;
     }
 }

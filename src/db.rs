@@ -1,119 +1,93 @@
-//! [`Database`]: a handle to one database.
+//! [`Database`]: a handle to one database. Its operations are in [`crate::action`].
 
-use bson::{Bson, Document};
+use std::sync::Arc;
 
+use crate::action::Target;
 use crate::coll::Collection;
-use crate::cursor::Cursor;
-use crate::error::Result;
-use crate::operation::{DropDatabase, ListCollections, RunCommand};
+use crate::options::{CollectionOptions, Inherited};
 use crate::Client;
 
-/// A handle to a database, from [`Client::database`]. Cheap to clone; nothing is sent to the
-/// server until an operation runs.
-#[derive(Clone, Debug)]
+/// A handle to a database, from [`Client::database`]. Cheap to clone (one reference count);
+/// nothing is sent to the server until an operation runs.
+#[derive(Clone)]
 pub struct Database {
+    inner: Arc<DatabaseInner>,
+}
+
+struct DatabaseInner {
     client: Client,
     name: String,
+    /// Read preference, read and write concern, from the client.
+    inherited: Inherited,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("name", &self.inner.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Database {
-    pub(crate) fn new(client: Client, name: &str) -> Self {
+    pub(crate) fn new(client: Client, name: &str, inherited: Inherited) -> Self {
         Self {
-            client,
-            name: name.to_owned(),
+            inner: Arc::new(DatabaseInner {
+                client,
+                name: name.to_owned(),
+                inherited,
+            }),
         }
     }
 
     /// The database's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     /// The client this handle belongs to.
     pub fn client(&self) -> &Client {
-        &self.client
+        &self.inner.client
     }
 
     /// A handle to the collection `name` whose documents are `T` (any
-    /// `Serialize + DeserializeOwned` type, or [`Document`]).
+    /// `Serialize + DeserializeOwned` type, or [`Document`](bson::Document)).
     pub fn collection<T: Send + Sync>(&self, name: &str) -> Collection<T> {
-        Collection::new(self.client.clone(), &self.name, name)
+        let i = &*self.inner;
+        Collection::new(i.client.clone(), &i.name, name, i.inherited.clone())
     }
 
-    /// Runs a database command on the primary and returns the server's reply.
-    ///
-    /// A reply with `ok` other than 1 is an [`ErrorKind::Command`](crate::error::ErrorKind::Command) error carrying the server's
-    /// code and message. The command is sent once (not retried).
-    ///
-    /// ```no_run
-    /// # async fn f(client: mongo_x509::Client) -> mongo_x509::error::Result<()> {
-    /// use mongo_x509::bson::doc;
-    /// let status = client.database("admin").run_command(doc! { "connectionStatus": 1 }).await?;
-    /// println!("{status}");
-    /// # Ok(()) }
-    /// ```
-    pub async fn run_command(&self, command: Document) -> Result<Document> {
-        self.client
-            .execute(RunCommand::new(&self.name, command))
-            .await
-    }
-
-    /// [`run_command`](Self::run_command) in an explicit session (the command carries the
-    /// session's `lsid` and, for causal consistency, its cluster time). Never retried.
+    /// A handle to the collection `name` with its own read preference, read concern, write
+    /// concern or `timeoutMS`; what `options` leaves unset comes from this database handle.
     ///
     /// ```no_run
-    /// # async fn f(client: mongo_x509::Client) -> mongo_x509::error::Result<()> {
-    /// use mongo_x509::bson::doc;
-    /// let mut session = client.start_session().await?;
-    /// client.database("app").run_command_with_session(doc! { "ping": 1 }, &mut session).await?;
-    /// # Ok(()) }
+    /// # async fn f(db: mongo_x509::Database) -> mongo_x509::error::Result<()> {
+    /// use std::time::Duration;
+    /// use mongo_x509::bson::{doc, Document};
+    /// use mongo_x509::options::{CollectionOptions, ReadPreference, ReadPreferenceMode};
+    /// let events = db.collection_with_options::<Document>(
+    ///     "events",
+    ///     CollectionOptions::builder()
+    ///         .selection_criteria(ReadPreference::from(ReadPreferenceMode::SecondaryPreferred))
+    ///         .timeout(Duration::from_millis(500))
+    ///         .build(),
+    /// );
+    /// let last = events.find_one(doc! {}).sort(doc! { "at": -1 }).await?;
+    /// # let _ = last; Ok(()) }
     /// ```
-    pub async fn run_command_with_session(
+    pub fn collection_with_options<T: Send + Sync>(
         &self,
-        command: Document,
-        session: &mut crate::ClientSession,
-    ) -> Result<Document> {
-        self.client
-            .execute_in(RunCommand::new(&self.name, command), Some(session))
-            .await
+        name: &str,
+        options: CollectionOptions,
+    ) -> Collection<T> {
+        let i = &*self.inner;
+        let inherited = i.inherited.for_collection(options);
+        Collection::new(i.client.clone(), &i.name, name, inherited)
     }
 
-    /// The names of the collections in this database (`listCollections`).
-    pub async fn list_collection_names(&self) -> Result<Vec<String>> {
-        let op = ListCollections::new(&self.name, self.client.read_criteria());
-        let run = crate::client::Run {
-            keep_session: true,
-            keep_connection: self.client.is_load_balanced(),
-            ..Default::default()
-        };
-        let (result, left) = self.client.run(op, run).await;
-        let mut cursor: Cursor<Document> = Cursor::new(self.client.clone(), result?, left);
-        let mut names = Vec::new();
-        while let Some(d) = cursor.next_item().await.transpose()? {
-            if let Some(Bson::String(n)) = d.get("name") {
-                names.push(n.clone());
-            }
-        }
-        Ok(names)
-    }
-
-    /// Drops the database. Dropping a database that does not exist succeeds.
-    pub async fn drop(&self) -> Result<()> {
-        let wc = self.client.write_concern_or_default(None);
-        self.client.execute(DropDatabase::new(&self.name, wc)).await
-    }
-
-    /// Runs an aggregation on the database (`{aggregate: 1}`), e.g. `$currentOp` or
-    /// `$documents` pipelines.
-    pub fn aggregate(
-        &self,
-        pipeline: impl IntoIterator<Item = Document>,
-    ) -> crate::coll::action::Aggregate<'_> {
-        crate::coll::action::Aggregate::new(
-            &self.client,
-            self.name.clone(),
-            None,
-            pipeline.into_iter().collect(),
-        )
+    /// What this database's actions run against.
+    pub(crate) fn target(&self) -> Target<'_> {
+        let i = &*self.inner;
+        Target::new(&i.client, &i.name, "", &i.inherited)
     }
 }

@@ -21,6 +21,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod bulk_write;
+pub use bulk_write::{BulkWriteError, PartialBulkWriteResult, WriteConcernError};
+
 /// The result type of every fallible operation in this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -33,8 +36,38 @@ pub struct Error {
     pub kind: Box<ErrorKind>,
     /// `errorLabels` of the server's reply (e.g. `RetryableWriteError`).
     labels: Vec<String>,
-    /// The reply's `topologyVersion`, for SDAM's staleness check of state-change errors.
-    topology_version: Option<bson::Document>,
+    /// The reply's `topologyVersion`, for SDAM's staleness check of state-change errors
+    /// (boxed: rare, and it keeps `Result<T, Error>` small).
+    topology_version: Option<Box<bson::Document>>,
+    /// The server's whole error reply, for what the typed kind does not name (e.g. the
+    /// `violations` of a `collMod`).
+    server_response: Option<Box<bson::Document>>,
+    /// The error that led to this one (the last error a convenient transaction saw before its
+    /// time ran out), as [`std::error::Error::source`].
+    source: Option<Box<Error>>,
+}
+
+/// The label of an error after which the whole transaction may be retried from its start
+/// (`TransientTransactionError`): the server aborted it, or the client could not reach the
+/// server in the middle of it.
+pub const TRANSIENT_TRANSACTION_ERROR: &str = "TransientTransactionError";
+
+/// The label of a `commitTransaction` error after which it is unknown whether the transaction
+/// committed (`UnknownTransactionCommitResult`): committing again is safe.
+pub const UNKNOWN_TRANSACTION_COMMIT_RESULT: &str = "UnknownTransactionCommitResult";
+
+/// A reply's `errorLabels` (its strings; anything else in it is passed over).
+pub(crate) fn reply_labels(reply: &bson::RawDocument) -> Vec<String> {
+    match reply.get("errorLabels").ok().flatten() {
+        Some(bson::raw::RawBsonRef::Array(a)) => a
+            .into_iter()
+            .filter_map(|l| match l {
+                Ok(bson::raw::RawBsonRef::String(s)) => Some(s.to_owned()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 impl Error {
@@ -44,12 +77,40 @@ impl Error {
             kind: Box::new(kind),
             labels: Vec::new(),
             topology_version: None,
+            server_response: None,
+            source: None,
         }
+    }
+
+    /// GridFS has no file with this id or name.
+    pub(crate) fn file_not_found(identifier: GridFsFileIdentifier) -> Self {
+        Self::new(ErrorKind::GridFs(GridFsErrorKind::FileNotFound {
+            identifier,
+        }))
+    }
+
+    /// This error with `source` as the error that caused it.
+    pub(crate) fn with_source(mut self, source: Error) -> Self {
+        self.source = Some(Box::new(source));
+        self
     }
 
     /// The server's `errorLabels` for this error (empty when it gave none).
     pub fn labels(&self) -> &[String] {
         &self.labels
+    }
+
+    /// The server's whole reply to the command that failed, when the error came from one
+    /// (a command error): its fields beyond code and message, such as a `collMod`'s
+    /// `violations`.
+    pub fn server_response(&self) -> Option<&bson::Document> {
+        self.server_response.as_deref()
+    }
+
+    /// Keeps the server's whole error reply on the error.
+    pub(crate) fn with_server_response(mut self, reply: bson::Document) -> Self {
+        self.server_response = Some(Box::new(reply));
+        self
     }
 
     /// True when the server labelled the error `label`.
@@ -71,12 +132,12 @@ impl Error {
         topology_version: Option<bson::Document>,
     ) -> Self {
         self.labels = labels;
-        self.topology_version = topology_version;
+        self.topology_version = topology_version.map(Box::new);
         self
     }
 
     pub(crate) fn topology_version(&self) -> Option<&bson::Document> {
-        self.topology_version.as_ref()
+        self.topology_version.as_deref()
     }
 
     /// Shorthand for an [`ErrorKind::InvalidArgument`] error.
@@ -219,15 +280,40 @@ pub enum ErrorKind {
         reason: String,
     },
 
-    /// Authentication failed.
+    /// Authentication failed. The message never holds a password.
     #[error("authentication failed: {message}")]
     Authentication {
-        /// The server's message and a hint on what to check.
+        /// The server's message (or what the client found wrong) and a hint on what to check.
         message: String,
+        /// The mechanism that was tried: `MONGODB-X509`, `SCRAM-SHA-256`, `SCRAM-SHA-1` or
+        /// `PLAIN` (after negotiation, the one negotiated).
+        mechanism: String,
+        /// The user name tried: the credential's, or for MONGODB-X509 without one, the
+        /// certificate's subject.
+        user: Option<String>,
         /// The server's error code, when the server answered.
         code: Option<i32>,
         /// The subject DN of the client certificate that was presented, if any.
         subject: Option<String>,
+    },
+
+    /// A SCRAM server asked for a PBKDF2 iteration count outside what the client accepts:
+    /// fewer than [`SCRAM_MIN_ITERATIONS`](crate::options::SCRAM_MIN_ITERATIONS) (4,096, the
+    /// Authentication specification's floor: a lower count is a downgrade), or more than
+    /// [`SCRAM_MAX_ITERATIONS`](crate::options::SCRAM_MAX_ITERATIONS) (a count that would
+    /// keep the client computing for minutes). Nothing was derived.
+    #[error("{mechanism} as {user:?}: the server asked for {iterations} PBKDF2 iterations, {}", scram_count_hint(*iterations, *min, *max))]
+    ScramIterationCount {
+        /// `SCRAM-SHA-256` or `SCRAM-SHA-1`.
+        mechanism: String,
+        /// The user name.
+        user: String,
+        /// The count the server asked for.
+        iterations: u64,
+        /// The lowest count accepted.
+        min: u32,
+        /// The highest count accepted.
+        max: u32,
     },
 
     /// The server answered a command with an error.
@@ -250,7 +336,17 @@ pub enum ErrorKind {
         write_errors: Vec<WriteError>,
         /// The write concern error, if the server reported one.
         write_concern_error: Option<String>,
+        /// `insert_many`: the `_id`s of the documents that were inserted, by index in the
+        /// request (the others failed or, after an ordered failure, were not sent). Empty for
+        /// other writes.
+        inserted_ids: std::collections::HashMap<usize, bson::Bson>,
     },
+
+    /// A bulk write ([`Client::bulk_write`](crate::Client::bulk_write),
+    /// [`Collection::bulk_write`](crate::Collection::bulk_write)) did not fully succeed: the
+    /// failed writes, the write concern errors, what succeeded, and what stopped it.
+    #[error("bulk write failed: {0}")]
+    BulkWrite(BulkWriteError),
 
     /// An I/O error talking to a server.
     #[error("I/O error: {0}")]
@@ -278,6 +374,16 @@ pub enum ErrorKind {
     #[error("timed out waiting for a pooled connection: {message}")]
     WaitQueueTimeout {
         /// How long, for which server, and which option to raise.
+        message: String,
+    },
+
+    /// The server's connection pool was cleared (after an error on that server) and is paused
+    /// until the server's monitor finds it again: the check-out failed without sending
+    /// anything. Server selection answers it by selecting again; an error of this kind that
+    /// reaches the application can be retried. Not a network error.
+    #[error("connection pool cleared: {message}")]
+    PoolCleared {
+        /// Which pool, and why.
         message: String,
     },
 
@@ -324,9 +430,41 @@ pub enum ErrorKind {
         message: String,
     },
 
+    /// A transaction was used wrongly (committed after an abort, started twice, an option
+    /// a transaction cannot take, …), or a convenient transaction ran out of time (its
+    /// [`source`](std::error::Error::source) is the last error it saw).
+    #[error("transaction error: {message}")]
+    Transaction {
+        /// What is wrong and what to do about it.
+        message: String,
+    },
+
+    /// The server ran a command that has no other result (`commitTransaction`,
+    /// `abortTransaction`) but could not satisfy its write concern (`writeConcernError`).
+    #[error("write concern error: {code_name} ({code}): {message}")]
+    WriteConcern {
+        /// The server's error code (e.g. 64, `WriteConcernFailed`).
+        code: i32,
+        /// The server's name for the code (may be empty).
+        code_name: String,
+        /// The server's message.
+        message: String,
+    },
+
     /// The client was shut down.
     #[error("the client has been shut down")]
     Shutdown,
+
+    /// A change stream event came without its resume token (`_id`), so the stream could not
+    /// be resumed after it; the stream is closed. A pipeline stage that removes or replaces
+    /// `_id` does this: keep `_id` in the events.
+    #[error("cannot provide resume functionality when the resume token is missing: a change stream event has no _id (a $project, $replaceRoot or $redact stage removed it?); keep _id in the events")]
+    MissingResumeToken,
+
+    /// A GridFS operation failed: a file that is not there, a damaged file, a misused
+    /// upload stream.
+    #[error("GridFS: {0}")]
+    GridFs(GridFsErrorKind),
 
     /// A bug in mongo-x509. Please report it.
     #[error("internal error (please report this): {message}")]
@@ -334,6 +472,123 @@ pub enum ErrorKind {
         /// What went wrong.
         message: String,
     },
+}
+
+/// Why a SCRAM iteration count was refused, and what to do.
+fn scram_count_hint(iterations: u64, min: u32, max: u32) -> String {
+    if iterations < u64::from(min) {
+        format!(
+            "fewer than the {min} the Authentication specification requires; a server never \
+             asks for so few, so something between the client and the server may be tampering \
+             with the conversation: use TLS"
+        )
+    } else {
+        format!(
+            "more than the limit of {max}; lower the server's scramSHA256IterationCount or \
+             scramIterationCount and reset the user's password"
+        )
+    }
+}
+
+/// Why a GridFS operation failed ([`ErrorKind::GridFs`]).
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GridFsErrorKind {
+    /// No file has this id, or this name.
+    #[error("no file {identifier} in the bucket")]
+    FileNotFound {
+        /// The id or name asked for.
+        identifier: GridFsFileIdentifier,
+    },
+
+    /// Files with the name exist, but not this revision.
+    #[error("the file has no revision {revision} (0 is the oldest, -1 the newest)")]
+    RevisionNotFound {
+        /// The revision asked for.
+        revision: i32,
+    },
+
+    /// The chunk with this index is not in the chunks collection: the file is damaged.
+    #[error("chunk n={n} is missing: the file is damaged (chunks deleted or never written)")]
+    MissingChunk {
+        /// The index (`n`) of the missing chunk.
+        n: u32,
+    },
+
+    /// A chunk came where another was expected (two chunks with the same `n`: the unique
+    /// index on the chunks collection is missing).
+    #[error("chunk n={n} came where chunk n={expected} was expected: the file is damaged (duplicate chunks?)")]
+    UnexpectedChunk {
+        /// The index of the chunk that came.
+        n: u32,
+        /// The index expected.
+        expected: u32,
+    },
+
+    /// A chunk's data is not as long as the file's length and chunk size say.
+    #[error("chunk n={n} holds {actual_size} bytes where {expected_size} were expected: the file is damaged")]
+    WrongSizeChunk {
+        /// Its length.
+        actual_size: usize,
+        /// The length expected.
+        expected_size: u32,
+        /// The chunk's index.
+        n: u32,
+    },
+
+    /// There are more chunks than the file's length says.
+    #[error("the file has {actual_number} chunks or more where {expected_number} were expected: the file is damaged")]
+    WrongNumberOfChunks {
+        /// How many chunks were found (at least).
+        actual_number: u32,
+        /// How many the file's length and chunk size call for.
+        expected_number: u32,
+    },
+
+    /// A chunk document is not one (`n` not an integer, `data` not binary data), or a files
+    /// document's `length` or `chunkSize` is unusable.
+    #[error("{message}: the file is damaged")]
+    MalformedChunk {
+        /// What is wrong, naming the chunk.
+        message: String,
+    },
+
+    /// The upload stream was closed or aborted (or failed) already: nothing more can be
+    /// written to it.
+    #[error("the upload stream is closed (after close, abort or an error); open a new one")]
+    UploadStreamClosed,
+
+    /// Aborting an upload could not delete the chunks already written.
+    #[error("aborting the upload failed to delete its chunks: {delete_error}{}", original_error.as_ref().map(|e| format!(" (the upload failed first: {e})")).unwrap_or_default())]
+    AbortError {
+        /// The error that made the upload stop, if one did.
+        original_error: Option<Error>,
+        /// The error deleting the chunks.
+        delete_error: Error,
+    },
+
+    /// The upload stream was closed while a write was still in progress.
+    #[error("the upload stream was closed while a write was in progress; finish writing (write_all) before close")]
+    WriteInProgress,
+}
+
+/// Which file a GridFS error is about.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum GridFsFileIdentifier {
+    /// By name.
+    Filename(String),
+    /// By id.
+    Id(bson::Bson),
+}
+
+impl fmt::Display for GridFsFileIdentifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GridFsFileIdentifier::Filename(n) => write!(f, "named {n:?}"),
+            GridFsFileIdentifier::Id(id) => write!(f, "with id {id}"),
+        }
+    }
 }
 
 /// One write error reported by the server for a write in a batch.
@@ -346,6 +601,10 @@ pub struct WriteError {
     pub code: i32,
     /// The server's message.
     pub message: String,
+    /// The server's name for the code (may be empty).
+    pub code_name: String,
+    /// `errInfo`: what the server adds (e.g. why a document failed schema validation).
+    pub details: Option<bson::Document>,
 }
 
 /// Where an identity (client certificate and key) was loaded from; shown in identity errors.

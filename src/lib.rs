@@ -31,7 +31,10 @@
 //! ```
 //!
 //! Modules: [`options`] (connection strings and option types), [`tls`] (the [`tls::TlsBackend`]
-//! trait and the backends), [`error`] (typed errors), [`pool`] (pool statistics), [`results`].
+//! trait and the backends), [`error`] (typed errors), [`pool`] (pool statistics), [`results`],
+//! [`event`] (command, pool, topology and TLS identity events; structured logs); with the
+//! `sync` feature, `sync` (the blocking API: the same handles and actions, each action ending
+//! in `.run()` instead of `.await`).
 //! The README has the key-format table by backend, the feature flags and measured figures.
 
 #![warn(missing_docs)]
@@ -39,21 +42,26 @@
 pub use bson;
 
 pub mod error;
+pub mod event;
 pub mod options;
 pub mod tls;
 
+pub mod action;
 pub(crate) mod auth;
-pub(crate) mod conn;
-pub(crate) mod wire;
-// Connection pool, topology, client API (issue 4).
+mod boxed;
+pub mod change_stream;
 mod client;
 mod coll;
+pub(crate) mod conn;
 mod csot;
 mod cursor;
 mod db;
+#[cfg(feature = "dns-srv")]
+mod dns;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gridfs;
 mod operation;
 pub mod pool;
 pub mod results;
@@ -61,29 +69,43 @@ pub mod sdam;
 mod session;
 #[cfg(feature = "dns-srv")]
 mod srv;
+#[cfg(feature = "sync")]
+pub mod sync;
 mod topology;
+pub(crate) mod wire;
+mod xorshift;
 
 // Lets unit tests include helpers of the integration tests (tests/common/dns.rs).
 #[cfg(test)]
 extern crate self as mongo_x509;
-pub use client::{Client, StartSession};
-pub use coll::{Collection, UpdateModifications};
+pub use client::Client;
+pub use coll::{Collection, Namespace};
 pub use cursor::{Cursor, SessionCursor};
 pub use db::Database;
+pub use options::{SessionOptions, UpdateModifications};
 pub use sdam::{ServerDescription, ServerType, TopologyDescription, TopologyType};
-pub use session::{ClientSession, ClusterTime, SessionOptions};
+pub use session::{ClientSession, ClusterTime, TransactionState};
 pub use topology::TopologyWatcher;
-/// The actions returned by [`Collection`] operations: set options on them, then `.await`.
-pub mod action {
-    pub use crate::coll::action::{ExplicitSession, ImplicitSession};
-    pub use crate::coll::{
-        Aggregate, CountDocuments, Delete, Distinct, Find, FindOne, FindOneAndDelete,
-        FindOneAndReplace, FindOneAndUpdate, InsertMany, InsertOne, ReplaceOne, Update,
-    };
-    pub use crate::StartSession;
-}
 
 // Compiles the README's examples as doc tests, so the front door stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+// The guide's and the key-file page's examples too.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+pub struct GuideDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/tls.md")]
+pub struct TlsDocDoctests;
+
+#[cfg(all(doctest, feature = "sync"))]
+#[doc = include_str!("../docs/sync.md")]
+pub struct SyncDocDoctests;
+
+// And the monitoring page's.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/monitoring.md")]
+pub struct MonitoringDoctests;

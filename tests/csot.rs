@@ -19,10 +19,12 @@ const WAIT: Duration = Duration::from_secs(20);
 
 async fn connect(rs: &FakeReplicaSet, extra: &str) -> Client {
     let client = Client::with_uri_str(rs.uri(KEY, extra)).await.unwrap();
-    // Warm up without a deadline in play: discovery and the first connection are done.
+    // Warm up without a deadline in play (zero: no limit): discovery and the first connection
+    // (TLS, X.509) are done, however slow a loaded machine makes them.
     client
         .database("admin")
         .run_command(doc! { "ping": 1 })
+        .timeout(Duration::ZERO)
         .await
         .unwrap();
     client
@@ -162,4 +164,88 @@ async fn server_selection_ends_at_the_deadline_not_at_server_selection_timeout()
         "{:?}",
         started.elapsed()
     );
+}
+
+/// `timeoutMS` per database, per collection and per operation: the nearest one set wins
+/// (zero: no limit), and a cursor's getMores run under the timeout of the operation that
+/// opened it.
+#[tokio::test]
+async fn the_operation_and_handle_timeouts_win_over_the_clients() {
+    use mongo_x509::options::{CollectionOptions, DatabaseOptions};
+    let rs = FakeReplicaSet::start("rs0", 1, FakeOptions::default());
+    rs.seed("db", "c", (0..4).map(|i| doc! { "_id": i }));
+    let client = connect(&rs, "timeoutMS=5000").await;
+    let slow = || rs.fail_next(0, "find", FailAction::Delay(Duration::from_secs(3)));
+    let bounded = |started: Instant| {
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_millis(1_500), "{elapsed:?}");
+    };
+
+    // The operation's own.
+    let coll = client.database("db").collection::<Document>("c");
+    slow();
+    let started = Instant::now();
+    let e = coll
+        .find_one(doc! {})
+        .timeout(Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert_operation_timeout(&e);
+    assert!(e.to_string().contains("timeoutMS (200 ms)"), "{e}");
+    bounded(started);
+
+    // The database's, then the collection's over it.
+    let db = client.database_with_options(
+        "db",
+        DatabaseOptions::builder()
+            .timeout(Duration::from_millis(250))
+            .build(),
+    );
+    slow();
+    let started = Instant::now();
+    let e = db
+        .collection::<Document>("c")
+        .find_one(doc! {})
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("timeoutMS (250 ms)"), "{e}");
+    bounded(started);
+    let coll = db.collection_with_options::<Document>(
+        "c",
+        CollectionOptions::builder()
+            .timeout(Duration::from_millis(150))
+            .build(),
+    );
+    slow();
+    let e = coll.find_one(doc! {}).await.unwrap_err();
+    assert!(e.to_string().contains("timeoutMS (150 ms)"), "{e}");
+    // Zero on the operation: no limit, the slow find completes.
+    rs.fail_next(0, "find", FailAction::Delay(Duration::from_millis(400)));
+    let found = coll
+        .find_one(doc! {})
+        .timeout(Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(found.is_some());
+    let sent = rs.stats(0).command_log;
+    let last_find = sent.iter().rev().find(|c| c.contains_key("find")).unwrap();
+    assert!(!last_find.contains_key("maxTimeMS"), "{last_find}");
+
+    // A getMore runs under the timeout of the find that opened its cursor.
+    use futures_util::StreamExt;
+    let mut cursor = client
+        .database("db")
+        .collection::<Document>("c")
+        .find(doc! {})
+        .batch_size(2)
+        .timeout(Duration::from_millis(200))
+        .await
+        .unwrap();
+    cursor.next().await.unwrap().unwrap();
+    cursor.next().await.unwrap().unwrap();
+    rs.fail_next(0, "getMore", FailAction::Delay(Duration::from_secs(3)));
+    let started = Instant::now();
+    let e = cursor.next().await.unwrap().unwrap_err();
+    assert!(e.to_string().contains("timeoutMS (200 ms)"), "{e}");
+    bounded(started);
 }

@@ -63,9 +63,13 @@ async fn a_certificate_without_a_user_gets_an_authentication_error_naming_its_su
         match &*err.kind {
             ErrorKind::Authentication {
                 message,
+                mechanism,
+                user,
                 code,
                 subject,
             } => {
+                assert_eq!(mechanism, "MONGODB-X509", "{backend}");
+                assert_eq!(user.as_deref(), Some(stranger.as_str()), "{backend}");
                 assert_eq!(subject.as_deref(), Some(stranger.as_str()), "{backend}");
                 assert_eq!(*code, Some(18), "{backend}: AuthenticationFailed");
                 assert!(message.contains(&stranger), "{backend}: {message}");

@@ -564,3 +564,38 @@ async fn cursors_yield_typed_documents_and_raw_bytes_across_batches() {
     );
     coll.drop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_tailable_cursor_gives_what_there_is_with_next_if_any() {
+    use mongo_x509::options::CursorType;
+    let client = client();
+    let db = client.database("e2e_crud");
+    let log = db.collection::<Document>("tailed");
+    log.drop().await.unwrap();
+    db.create_collection("tailed")
+        .capped(true)
+        .size(4096)
+        .await
+        .unwrap();
+    log.insert_many([doc! { "_id": 1 }, doc! { "_id": 2 }])
+        .await
+        .unwrap();
+    let mut tail = log
+        .find(doc! {})
+        .cursor_type(CursorType::Tailable)
+        .batch_size(1)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while let Some(d) = tail.next_if_any().await.unwrap() {
+        got.push(d.get_i32("_id").unwrap());
+    }
+    assert_eq!(got, [1, 2]);
+    // Nothing new: still open, and it returned instead of waiting for a document.
+    assert_ne!(tail.id(), 0, "the tailable cursor stays open");
+    log.insert_one(doc! { "_id": 3 }).await.unwrap();
+    let next = tail.next_if_any().await.unwrap().expect("the new document");
+    assert_eq!(next.get_i32("_id"), Ok(3));
+    tail.close().await;
+    log.drop().await.unwrap();
+}

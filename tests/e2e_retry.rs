@@ -1,7 +1,8 @@
 //! Sessions and retryable writes against the scripted fake deployment
 //! (tests/common/fake_deployment.rs): what the client sends (`lsid`, `txnNumber`,
 //! `$clusterTime`), retries across step-downs and dropped connections, deprioritized mongos,
-//! `endSessions` at shutdown.
+//! `endSessions` at shutdown; a retry never re-sent without its `txnNumber`, and the error
+//! returned when the retry fails.
 
 #![cfg(any(feature = "openssl", feature = "native-tls"))]
 
@@ -132,6 +133,56 @@ async fn a_write_retried_after_a_dropped_connection_keeps_its_txn_number() {
 }
 
 #[tokio::test]
+async fn a_write_concern_error_labelled_retryable_is_retried_and_its_labels_kept() {
+    let rs = FakeReplicaSet::start("rs", 1, FakeOptions::default());
+    let c = client(rs.uri(CERT, FAST)).await;
+    let coll = c.database("db").collection::<Document>("c");
+    coll.insert_one(doc! { "_id": 0 }).await.unwrap();
+    // `ok: 1` with a writeConcernError, labelled as MongoDB 4.4+ labels it.
+    let shutting_down = |labels: Vec<&str>| {
+        FailAction::Error(doc! {
+            "ok": 1, "n": 1,
+            "writeConcernError": { "code": 91, "errmsg": "Replication is being shut down" },
+            "errorLabels": labels,
+        })
+    };
+    rs.reset_stats(0);
+    rs.fail_next(0, "insert", shutting_down(vec!["RetryableWriteError"]));
+    coll.insert_one(doc! { "_id": 1 }).await.unwrap();
+    let inserts: Vec<Document> = commands(&rs, 0)
+        .into_iter()
+        .filter(|c| c.contains_key("insert"))
+        .collect();
+    assert_eq!(inserts.len(), 2, "answered, then retried: {inserts:?}");
+    assert_eq!(inserts[0].get("txnNumber"), inserts[1].get("txnNumber"));
+    assert_eq!(rs.documents("db", "c").len(), 2);
+
+    // Twice: the second answer is the error, with its label.
+    rs.fail_next(0, "update", shutting_down(vec!["RetryableWriteError"]));
+    rs.fail_next(0, "update", shutting_down(vec!["RetryableWriteError"]));
+    let e = coll
+        .update_one(doc! { "_id": 1 }, doc! { "$set": { "a": 1 } })
+        .await
+        .unwrap_err();
+    assert!(e.contains_label("RetryableWriteError"), "{e:?}");
+    assert!(
+        matches!(&*e.kind, ErrorKind::Write { write_concern_error: Some(w), .. } if w.contains("code 91")),
+        "{e:?}"
+    );
+    // Without the label: not retried.
+    rs.reset_stats(0);
+    rs.fail_next(0, "insert", shutting_down(vec![]));
+    coll.insert_one(doc! { "_id": 3 }).await.unwrap_err();
+    assert_eq!(
+        commands(&rs, 0)
+            .iter()
+            .filter(|c| c.contains_key("insert"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn a_failed_retry_reports_the_retry_error_and_multi_writes_are_not_retried() {
     let rs = FakeReplicaSet::start("rs", 3, FakeOptions::default());
     let c = client(rs.uri(CERT, FAST)).await;
@@ -189,6 +240,11 @@ async fn retry_writes_false_and_unacknowledged_writes() {
         .write_concern(WriteConcern::builder().w(Acknowledgment::Nodes(0)).build())
         .await
         .unwrap();
+    // Sent with moreToCome: the call returns before the server has read it.
+    rs.wait_for("the unacknowledged insert", WAIT, |d| {
+        !d.stats(0).write_sessions.is_empty()
+    })
+    .await;
     let writes = rs.stats(0).write_sessions;
     assert_eq!(writes.len(), 1);
     assert_eq!((writes[0].lsid.clone(), writes[0].txn_number), (None, None));
@@ -353,4 +409,158 @@ async fn shutdown_ends_the_pooled_sessions() {
         &vec![Bson::Document(lsid)]
     );
     assert!(!ends[0].contains_key("lsid"));
+}
+
+/// The write's `_id`s the deployment holds.
+fn ids(rs: &FakeReplicaSet) -> Vec<Bson> {
+    rs.documents("db", "c")
+        .into_iter()
+        .filter_map(|d| d.get("_id").cloned())
+        .collect()
+}
+
+fn code_of(err: &mongo_x509::error::Error) -> Option<i32> {
+    match &*err.kind {
+        ErrorKind::Command { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+/// The primary refuses the write as it steps down; the member elected instead reports no
+/// `logicalSessionTimeoutMinutes` (no sessions, so no retryable writes). The retry cannot carry
+/// the `txnNumber` there: the write is not sent again (as a plain write it could be applied
+/// twice), and the first error is returned.
+#[tokio::test]
+async fn a_retry_is_not_sent_to_a_primary_without_retryable_writes() {
+    let rs = FakeReplicaSet::start("rs", 2, FakeOptions::default());
+    rs.set_logical_session_timeout(1, None);
+    let c = client(rs.uri(CERT, FAST)).await;
+    let coll = c.database("db").collection::<Document>("c");
+    coll.insert_one(doc! { "_id": 0 }).await.unwrap();
+    rs.reset_stats(0);
+    rs.reset_stats(1);
+
+    // The write reaches member 0 while it is frozen; meanwhile member 1 is elected and the
+    // client learns it. Unfrozen, member 0 answers as the secondary it now is.
+    rs.freeze(0);
+    let insert = tokio::spawn({
+        let coll = coll.clone();
+        async move { coll.insert_one(doc! { "_id": 1 }).await }
+    });
+    rs.wait_for("the insert to reach member 0", WAIT, |d| {
+        d.stats(0).count("insert") == 1
+    })
+    .await;
+    rs.step_down(1);
+    c.watch_topology()
+        .wait_for(WAIT, |t| {
+            t.servers.values().any(|s| {
+                s.server_type == mongo_x509::ServerType::RsPrimary
+                    && s.address.to_string() == rs.address(1)
+            })
+        })
+        .await
+        .expect("member 1 known as the primary");
+    rs.unfreeze(0);
+    let err = tokio::time::timeout(WAIT, insert)
+        .await
+        .expect("the insert ended")
+        .expect("the task ran")
+        .unwrap_err();
+
+    assert_eq!(code_of(&err), Some(10107), "the first error: {err}");
+    assert!(err.contains_label("RetryableWriteError"), "{err}");
+    let first = &rs.stats(0).write_sessions;
+    assert!(first[0].lsid.is_some() && first[0].txn_number.is_some());
+    assert_eq!(
+        rs.stats(1).count("insert"),
+        0,
+        "re-sent without its txnNumber: {:?}",
+        rs.stats(1).write_sessions
+    );
+    assert_eq!(ids(&rs), [Bson::Int32(0)]);
+}
+
+/// The retry fails before anything reaches a server (the new connection it needs cannot be
+/// opened: its authentication is refused): the first error, which says what happened to the
+/// write, is returned, not the connect error.
+#[tokio::test]
+async fn a_retry_that_cannot_connect_returns_the_first_error() {
+    // No speculative authentication: each new connection sends `authenticate`, monitors don't.
+    let options = FakeOptions {
+        speculative_auth: false,
+        ..FakeOptions::default()
+    };
+    let rs = FakeReplicaSet::start("rs", 1, options);
+    let c = client(rs.uri(CERT, FAST)).await;
+    let coll = c.database("db").collection::<Document>("c");
+    coll.insert_one(doc! { "_id": 0 }).await.unwrap();
+    rs.reset_stats(0);
+    // The connection drops mid-write: the pool is cleared, so the retry needs a new
+    // connection, and that one is refused.
+    rs.fail_next(0, "insert", FailAction::CloseConnection);
+    // (A connect that fails on the network is retried by server selection itself; a refused
+    // authentication reaches the operation.)
+    rs.fail_next(
+        0,
+        "authenticate",
+        FailAction::error(18, "AuthenticationFailed", "second: refused"),
+    );
+    let err = coll.insert_one(doc! { "_id": 1 }).await.unwrap_err();
+    assert!(err.is_network_error(), "the first error: {err}");
+    assert!(err.contains_label("RetryableWriteError"), "{err}");
+    let stats = rs.stats(0);
+    assert_eq!(stats.count("insert"), 1, "the retry was never sent");
+    assert_eq!(
+        stats.count("authenticate"),
+        1,
+        "one connect attempt for the retry"
+    );
+    assert_eq!(ids(&rs), [Bson::Int32(0)]);
+}
+
+/// The retry reached the server but wrote nothing (`NoWritesPerformed`): the first error.
+#[tokio::test]
+async fn a_retry_that_wrote_nothing_returns_the_first_error() {
+    let rs = FakeReplicaSet::start("rs", 1, FakeOptions::default());
+    let c = client(rs.uri(CERT, FAST)).await;
+    let coll = c.database("db").collection::<Document>("c");
+    coll.insert_one(doc! { "_id": 0 }).await.unwrap();
+    rs.reset_stats(0);
+    rs.fail_next(
+        0,
+        "insert",
+        FailAction::error(91, "ShutdownInProgress", "first"),
+    );
+    let mut no_writes = common::fake_deployment::error_doc(10107, "NotWritablePrimary", "second");
+    no_writes.insert(
+        "errorLabels",
+        vec!["RetryableWriteError", "NoWritesPerformed"],
+    );
+    rs.fail_next(0, "insert", FailAction::Error(no_writes));
+    let err = coll.insert_one(doc! { "_id": 1 }).await.unwrap_err();
+    assert_eq!(code_of(&err), Some(91), "{err}");
+    assert_eq!(rs.stats(0).count("insert"), 2, "sent and retried");
+}
+
+/// A deployment that refuses `txnNumber` although it reports sessions (IllegalOperation, 20)
+/// gets an error that says what to do.
+#[tokio::test]
+async fn a_refused_txn_number_says_to_turn_retry_writes_off() {
+    let rs = FakeReplicaSet::start("rs", 1, FakeOptions::default());
+    let c = client(rs.uri(CERT, FAST)).await;
+    let coll = c.database("db").collection::<Document>("c");
+    rs.fail_next(
+        0,
+        "insert",
+        FailAction::error(
+            20,
+            "IllegalOperation",
+            "Transaction numbers are only allowed on storage engines that support document-level locking",
+        ),
+    );
+    let err = coll.insert_one(doc! { "_id": 1 }).await.unwrap_err();
+    assert_eq!(code_of(&err), Some(20), "{err}");
+    assert!(err.to_string().contains("retryWrites=false"), "{err}");
+    assert_eq!(rs.stats(0).count("insert"), 1, "not retried");
 }

@@ -209,7 +209,8 @@ async fn an_explicit_session_reads_its_writes_and_gossips_time() {
     };
     assert_eq!(agg.len(), 1);
     c.database("e2e_sessions")
-        .run_command_with_session(doc! { "ping": 1 }, &mut s)
+        .run_command(doc! { "ping": 1 })
+        .session(&mut s)
         .await
         .unwrap();
     // Implicit sessions and plain cursors keep working alongside.

@@ -10,8 +10,8 @@ use bson::{doc, Bson, Document};
 use common::certs::{subject, test_certs};
 use common::compression;
 use common::fake_deployment::{
-    parse_op_msg, read_message, read_op_msg, write_op_msg, FailAction, FakeMongos, FakeOptions,
-    FakeReplicaSet, OpMsg, EXHAUST_ALLOWED, MORE_TO_COME,
+    parse_op_msg, read_message, read_op_msg, write_op_msg, FailAction, FakeLoadBalancer,
+    FakeMongos, FakeOptions, FakeReplicaSet, FakeStandalone, OpMsg, EXHAUST_ALLOWED, MORE_TO_COME,
 };
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
 use tokio::net::TcpStream;
@@ -599,6 +599,29 @@ async fn authentication_and_fail_points() {
 }
 
 #[tokio::test]
+async fn standing_fail_points_apply_to_every_match_until_cleared() {
+    let rs = FakeReplicaSet::start("rs0", 1, FakeOptions::default());
+    rs.fail_always(0, "authenticate", FailAction::CloseConnection);
+    for _ in 0..3 {
+        // A monitoring connection (hello, never authenticated) is answered.
+        let mut c = RawClient::connect(&rs.address(0)).await;
+        let r = c.command(doc! { "hello": 1, "$db": "admin" }).await;
+        assert_eq!(r.get_f64("ok"), Ok(1.0), "{r}");
+        // An application connection is closed when it authenticates.
+        c.send_body(
+            doc! { "authenticate": 1, "mechanism": "MONGODB-X509", "$db": "$external" },
+            0,
+        )
+        .await;
+        let read = tokio::time::timeout(WAIT, read_op_msg(&mut c.tls)).await;
+        assert!(matches!(read, Ok(Err(_))), "expected a close, got {read:?}");
+    }
+    assert_eq!(rs.stats(0).count("authenticate"), 3);
+    rs.clear_fail_always(0);
+    RawClient::connect_auth(&rs.address(0)).await;
+}
+
+#[tokio::test]
 async fn freeze_holds_replies_until_unfrozen() {
     let rs = FakeReplicaSet::start("rs0", 1, FakeOptions::default());
     let mut c = RawClient::connect(&rs.address(0)).await;
@@ -699,4 +722,490 @@ async fn protocol_errors_of_real_servers() {
     .await;
     let r = p.command(doc! { "count": "c", "$db": "db" }).await;
     assert_eq!(r.get_i32("n"), Ok(1), "{r}");
+}
+
+fn lsid(byte: u8) -> Document {
+    doc! { "id": bson::Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: vec![byte; 16] } }
+}
+
+#[tokio::test]
+async fn a_standalone_answers_hello_like_mongod_and_refuses_txn_numbers() {
+    let fake = FakeStandalone::start(FakeOptions::default());
+    let mut c = RawClient::connect_auth(&fake.address(0)).await;
+    let r = c
+        .command(doc! { "hello": 1, "helloOk": true, "$db": "admin" })
+        .await;
+    assert_eq!(r.get_bool("isWritablePrimary"), Ok(true), "{r}");
+    assert_eq!(r.get_i32("logicalSessionTimeoutMinutes"), Ok(30));
+    for absent in [
+        "setName",
+        "hosts",
+        "msg",
+        "primary",
+        "secondary",
+        "lastWrite",
+        "$clusterTime",
+        "operationTime",
+    ] {
+        assert!(!r.contains_key(absent), "{absent} in {r}");
+    }
+    assert!(r.contains_key("topologyVersion"));
+
+    // Sessions, yes; transaction numbers, no: exactly mongod's refusal.
+    let r = c
+        .command(doc! { "insert": "c", "documents": [{ "_id": 1 }], "lsid": lsid(1), "$db": "db" })
+        .await;
+    assert_eq!(r.get_i32("n"), Ok(1), "{r}");
+    assert!(!r.contains_key("$clusterTime") && !r.contains_key("operationTime"));
+    for cmd in [
+        doc! { "insert": "c", "documents": [{ "_id": 2 }], "lsid": lsid(1), "txnNumber": 1i64, "$db": "db" },
+        doc! { "update": "c", "updates": [{ "q": {}, "u": { "$inc": { "n": 1 } } }], "lsid": lsid(1), "txnNumber": 2i64, "$db": "db" },
+        doc! { "delete": "c", "deletes": [{ "q": {}, "limit": 1 }], "lsid": lsid(1), "txnNumber": 3i64, "$db": "db" },
+        doc! { "findAndModify": "c", "query": {}, "remove": true, "lsid": lsid(1), "txnNumber": 4i64, "$db": "db" },
+    ] {
+        let r = c.command(cmd.clone()).await;
+        assert_eq!(r.get_f64("ok"), Ok(0.0), "{cmd}: {r}");
+        assert_eq!(code(&r), Some(20), "{r}");
+        assert_eq!(r.get_str("codeName"), Ok("IllegalOperation"));
+        assert_eq!(
+            r.get_str("errmsg"),
+            Ok("Transaction numbers are only allowed on a replica set member or mongos")
+        );
+        assert!(!r.contains_key("errorLabels"), "not retryable: {r}");
+    }
+    assert_eq!(
+        fake.documents("db", "c"),
+        vec![doc! { "_id": 1 }],
+        "nothing refused was applied"
+    );
+    let sent = fake.stats(0).write_sessions;
+    assert_eq!(sent.len(), 5, "refused writes are recorded too");
+    assert_eq!(sent[4].command, "findAndModify");
+}
+
+#[tokio::test]
+async fn replica_set_members_mongos_and_load_balancers_take_txn_numbers_as_mongod_does() {
+    let rs = FakeReplicaSet::start("rs0", 2, FakeOptions::default());
+    let mongos = FakeMongos::start(1, FakeOptions::default());
+    let lb = FakeLoadBalancer::start(FakeOptions::default());
+    for (what, address) in [
+        ("primary", rs.address(0)),
+        ("mongos", mongos.address(0)),
+        ("load balancer", lb.address(0)),
+    ] {
+        let mut c = RawClient::connect_auth(&address).await;
+        let r = c
+            .command(doc! { "insert": "c", "documents": [{ "x": 1 }], "lsid": lsid(2), "txnNumber": 1i64, "$db": "db" })
+            .await;
+        assert_eq!(r.get_i32("n"), Ok(1), "{what}: {r}");
+        assert!(r.contains_key("$clusterTime"), "{what} gossips: {r}");
+        let r = c
+            .command(doc! { "findAndModify": "c", "query": { "x": 1 }, "update": { "$inc": { "x": 1 } }, "new": true, "lsid": lsid(2), "txnNumber": 2i64, "$db": "db" })
+            .await;
+        assert_eq!(
+            r.get_document("value")
+                .ok()
+                .and_then(|v| v.get_i32("x").ok()),
+            Some(2),
+            "{what}: {r}"
+        );
+        // A txnNumber needs an lsid, and a command that is a retryable write.
+        let r = c
+            .command(
+                doc! { "insert": "c", "documents": [{ "x": 1 }], "txnNumber": 3i64, "$db": "db" },
+            )
+            .await;
+        assert_eq!(code(&r), Some(72), "{what}: {r}");
+        assert_eq!(r.get_str("codeName"), Ok("InvalidOptions"));
+        let r = c
+            .command(doc! { "find": "c", "lsid": lsid(2), "txnNumber": 4i64, "$db": "db" })
+            .await;
+        assert_eq!(code(&r), Some(50768), "{what}: {r}");
+    }
+    // A secondary refuses writes, with or without a txnNumber, as NotWritablePrimary; the
+    // retryable one labelled as a 4.4+ server does.
+    let mut secondary = RawClient::connect_auth(&rs.address(1)).await;
+    let r = secondary
+        .command(doc! { "insert": "c", "documents": [{ "x": 1 }], "lsid": lsid(3), "txnNumber": 1i64, "$db": "db" })
+        .await;
+    assert_eq!(code(&r), Some(10107), "{r}");
+    assert_eq!(r.get_str("codeName"), Ok("NotWritablePrimary"));
+    assert_eq!(strings(&r, "errorLabels"), vec!["RetryableWriteError"]);
+    let r = secondary
+        .command(doc! { "findAndModify": "c", "query": {}, "remove": true, "$db": "db" })
+        .await;
+    assert_eq!(code(&r), Some(10107), "{r}");
+}
+
+#[tokio::test]
+async fn find_and_modify_answers_value_and_last_error_object() {
+    let rs = FakeReplicaSet::start("rs0", 1, FakeOptions::default());
+    rs.seed(
+        "db",
+        "c",
+        [doc! { "_id": 1, "n": 5 }, doc! { "_id": 2, "n": 1 }],
+    );
+    let mut c = RawClient::connect_auth(&rs.address(0)).await;
+    // The first in sort order; the document before the change by default.
+    let r = c
+        .command(doc! { "findAndModify": "c", "query": {}, "sort": { "n": 1 }, "update": { "$set": { "a": 1 } }, "$db": "db" })
+        .await;
+    assert_eq!(
+        r.get_document("value"),
+        Ok(&doc! { "_id": 2, "n": 1 }),
+        "{r}"
+    );
+    assert_eq!(
+        r.get_document("lastErrorObject"),
+        Ok(&doc! { "n": 1, "updatedExisting": true })
+    );
+    // A replacement, returning the new document.
+    let r = c
+        .command(doc! { "findAndModify": "c", "query": { "_id": 1 }, "update": { "m": 1 }, "new": true, "$db": "db" })
+        .await;
+    assert_eq!(
+        r.get_document("value"),
+        Ok(&doc! { "_id": 1, "m": 1 }),
+        "{r}"
+    );
+    // An upsert.
+    let r = c
+        .command(doc! { "findAndModify": "c", "query": { "_id": 3 }, "update": { "$set": { "u": 1 } }, "upsert": true, "$db": "db" })
+        .await;
+    assert_eq!(r.get("value"), Some(&Bson::Null), "{r}");
+    assert_eq!(
+        r.get_document("lastErrorObject"),
+        Ok(&doc! { "n": 1, "updatedExisting": false, "upserted": 3 })
+    );
+    // Nothing matched.
+    let r = c
+        .command(doc! { "findAndModify": "c", "query": { "_id": 9 }, "remove": true, "$db": "db" })
+        .await;
+    assert_eq!(r.get("value"), Some(&Bson::Null), "{r}");
+    assert_eq!(r.get_document("lastErrorObject"), Ok(&doc! { "n": 0 }));
+    // A removal.
+    let r = c
+        .command(doc! { "findAndModify": "c", "query": { "_id": 3 }, "remove": true, "$db": "db" })
+        .await;
+    assert_eq!(
+        r.get_document("value"),
+        Ok(&doc! { "_id": 3, "u": 1 }),
+        "{r}"
+    );
+    assert_eq!(
+        rs.documents("db", "c"),
+        vec![doc! { "_id": 1, "m": 1 }, doc! { "_id": 2, "n": 1, "a": 1 }]
+    );
+    // Neither an update nor remove, or both: refused.
+    for bad in [
+        doc! { "findAndModify": "c", "query": {}, "$db": "db" },
+        doc! { "findAndModify": "c", "query": {}, "remove": true, "update": { "m": 2 }, "$db": "db" },
+    ] {
+        let r = c.command(bad).await;
+        assert_eq!(code(&r), Some(9), "{r}");
+    }
+}
+
+#[tokio::test]
+async fn a_member_can_stop_reporting_logical_session_timeout() {
+    let rs = FakeReplicaSet::start("rs0", 2, FakeOptions::default());
+    let before = rs.topology_version(1);
+    rs.set_logical_session_timeout(1, None);
+    assert!(
+        rs.topology_version(1).get_i64("counter").unwrap() > before.get_i64("counter").unwrap()
+    );
+    let mut c = RawClient::connect(&rs.address(1)).await;
+    let r = c.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert!(!r.contains_key("logicalSessionTimeoutMinutes"), "{r}");
+    let mut c = RawClient::connect(&rs.address(0)).await;
+    let r = c.command(doc! { "hello": 1, "$db": "admin" }).await;
+    assert_eq!(r.get_i32("logicalSessionTimeoutMinutes"), Ok(30));
+}
+
+/// The fields of a command in transaction `txn` of session `session` (`first`: it starts it).
+fn in_txn(mut body: Document, session: u8, txn: i64, first: bool) -> Document {
+    body.insert("lsid", lsid(session));
+    body.insert("txnNumber", txn);
+    if first {
+        body.insert("startTransaction", true);
+    }
+    body.insert("autocommit", false);
+    body
+}
+
+fn labels_of(reply: &Document) -> Vec<String> {
+    reply
+        .get_array("errorLabels")
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_primary_runs_transactions_and_refuses_what_mongod_refuses() {
+    let rs = FakeReplicaSet::start("rs0", 1, FakeOptions::default());
+    let mut c = RawClient::connect_auth(&rs.address(0)).await;
+    let r = c
+        .command(in_txn(
+            doc! { "insert": "c", "documents": [{ "_id": 1 }], "readConcern": { "level": "snapshot" }, "$db": "db" },
+            1,
+            1,
+            true,
+        ))
+        .await;
+    assert_eq!(r.get_i32("n"), Ok(1), "{r}");
+    assert!(
+        !r.contains_key("recoveryToken"),
+        "only mongos sends one: {r}"
+    );
+    // Outside the transaction nothing is visible yet; inside it is.
+    let outside = c.command(doc! { "find": "c", "$db": "db" }).await;
+    assert!(first_batch(&outside).is_empty(), "{outside}");
+    assert!(rs.documents("db", "c").is_empty());
+    let inside = c
+        .command(in_txn(doc! { "find": "c", "$db": "db" }, 1, 1, false))
+        .await;
+    assert_eq!(first_batch(&inside), [doc! { "_id": 1 }]);
+    // readConcern after the first command, writeConcern before the commit: InvalidOptions.
+    for body in [
+        doc! { "find": "c", "readConcern": { "level": "local" }, "$db": "db" },
+        doc! { "insert": "c", "documents": [{ "_id": 2 }], "writeConcern": { "w": 1 }, "$db": "db" },
+    ] {
+        let r = c.command(in_txn(body, 1, 1, false)).await;
+        assert_eq!(code(&r), Some(72), "{r}");
+    }
+    // A transaction the server never started: NoSuchTransaction, transient.
+    let r = c
+        .command(in_txn(doc! { "find": "c", "$db": "db" }, 1, 7, false))
+        .await;
+    assert_eq!(code(&r), Some(251), "{r}");
+    assert_eq!(labels_of(&r), ["TransientTransactionError"]);
+    // commitTransaction needs autocommit; then installs the data, and may be repeated.
+    let r = c
+        .command(
+            doc! { "commitTransaction": 1, "lsid": lsid(1), "txnNumber": 1i64, "$db": "admin" },
+        )
+        .await;
+    assert_eq!(code(&r), Some(50768), "{r}");
+    let commit = in_txn(
+        doc! { "commitTransaction": 1, "writeConcern": { "w": "majority" }, "$db": "admin" },
+        1,
+        1,
+        false,
+    );
+    for _ in 0..2 {
+        let r = c.command(commit.clone()).await;
+        assert_eq!(r.get_f64("ok"), Ok(1.0), "{r}");
+    }
+    assert_eq!(rs.documents("db", "c"), [doc! { "_id": 1 }]);
+    // An older number cannot start again; an aborted transaction leaves nothing.
+    let r = c
+        .command(in_txn(
+            doc! { "insert": "c", "documents": [{ "_id": 3 }], "$db": "db" },
+            1,
+            1,
+            true,
+        ))
+        .await;
+    assert_eq!(code(&r), Some(251), "{r}");
+    let r = c
+        .command(in_txn(
+            doc! { "insert": "c", "documents": [{ "_id": 3 }], "$db": "db" },
+            1,
+            2,
+            true,
+        ))
+        .await;
+    assert_eq!(r.get_i32("n"), Ok(1), "{r}");
+    let r = c
+        .command(in_txn(
+            doc! { "abortTransaction": 1, "$db": "admin" },
+            1,
+            2,
+            false,
+        ))
+        .await;
+    assert_eq!(r.get_f64("ok"), Ok(1.0), "{r}");
+    let r = c
+        .command(in_txn(
+            doc! { "commitTransaction": 1, "$db": "admin" },
+            1,
+            2,
+            false,
+        ))
+        .await;
+    assert_eq!(code(&r), Some(251), "a commit after the abort: {r}");
+    assert_eq!(rs.documents("db", "c"), [doc! { "_id": 1 }]);
+}
+
+#[tokio::test]
+async fn a_mongos_keeps_its_transactions_and_another_recovers_the_outcome_by_token() {
+    let mongos = FakeMongos::start(2, FakeOptions::default());
+    let mut a = RawClient::connect_auth(&mongos.address(0)).await;
+    let mut b = RawClient::connect_auth(&mongos.address(1)).await;
+    let r = a
+        .command(in_txn(
+            doc! { "insert": "c", "documents": [{ "_id": 1 }], "$db": "db" },
+            1,
+            1,
+            true,
+        ))
+        .await;
+    let token = r
+        .get_document("recoveryToken")
+        .expect("recoveryToken")
+        .clone();
+    // The other router does not know the transaction.
+    let r = b
+        .command(in_txn(doc! { "find": "c", "$db": "db" }, 1, 1, false))
+        .await;
+    assert_eq!(code(&r), Some(251), "{r}");
+    let mut commit_b = in_txn(doc! { "commitTransaction": 1, "$db": "admin" }, 1, 1, false);
+    commit_b.insert("recoveryToken", token);
+    // Not committed yet: the token recovers no commit.
+    let r = b.command(commit_b.clone()).await;
+    assert_eq!(code(&r), Some(251), "{r}");
+    let r = a
+        .command(in_txn(
+            doc! { "commitTransaction": 1, "$db": "admin" },
+            1,
+            1,
+            false,
+        ))
+        .await;
+    assert_eq!(r.get_f64("ok"), Ok(1.0), "{r}");
+    assert!(r.contains_key("recoveryToken"), "{r}");
+    let r = b.command(commit_b.clone()).await;
+    assert_eq!(r.get_f64("ok"), Ok(1.0), "recovered: {r}");
+    commit_b.remove("recoveryToken");
+    let r = b.command(commit_b).await;
+    assert_eq!(code(&r), Some(251), "without the token: {r}");
+    assert_eq!(mongos.documents("db", "c"), [doc! { "_id": 1 }]);
+}
+
+#[tokio::test]
+async fn behind_the_load_balancer_a_transaction_lives_on_its_connection() {
+    let lb = FakeLoadBalancer::start(FakeOptions::default());
+    let mut a = RawClient::connect_auth(&lb.address(0)).await;
+    let mut b = RawClient::connect_auth(&lb.address(0)).await;
+    let r = a
+        .command(in_txn(
+            doc! { "insert": "c", "documents": [{ "_id": 1 }], "$db": "db" },
+            1,
+            1,
+            true,
+        ))
+        .await;
+    assert_eq!(r.get_i32("n"), Ok(1), "{r}");
+    let r = b
+        .command(in_txn(doc! { "find": "c", "$db": "db" }, 1, 1, false))
+        .await;
+    assert_eq!(code(&r), Some(251), "another connection: {r}");
+    // Closing the connection aborts its transaction.
+    drop(a);
+    lb.wait_for("the transaction aborted", WAIT, |d| {
+        d.connections_open() == 1
+    })
+    .await;
+    let mut c = RawClient::connect_auth(&lb.address(0)).await;
+    let r = c
+        .command(in_txn(
+            doc! { "commitTransaction": 1, "$db": "admin" },
+            1,
+            1,
+            false,
+        ))
+        .await;
+    assert_eq!(code(&r), Some(251), "{r}");
+    assert!(lb.documents("db", "c").is_empty());
+}
+
+#[tokio::test]
+async fn change_streams_report_inserts_with_resume_tokens_as_mongod_does() {
+    let rs = FakeReplicaSet::start("rs0", 1, FakeOptions::default());
+    let mut p = RawClient::connect_auth(&rs.address(0)).await;
+    let open = |stage: Document| {
+        doc! { "aggregate": "c", "pipeline": [{ "$changeStream": stage }], "cursor": {}, "$db": "db" }
+    };
+    let r = p.command(open(doc! {})).await;
+    assert!(first_batch(&r).is_empty(), "{r}");
+    let cursor = r.get_document("cursor").unwrap();
+    let id = cursor.get_i64("id").unwrap();
+    assert_ne!(id, 0, "a change stream cursor stays open");
+    let start = cursor.get_document("postBatchResumeToken").unwrap().clone();
+    // Nothing yet: an empty batch, the cursor still open, the same place.
+    let more = doc! { "getMore": id, "collection": "c", "$db": "db" };
+    let r = p.command(more.clone()).await;
+    assert!(first_batch(&r).is_empty());
+    assert_eq!(r.get_document("cursor").unwrap().get_i64("id"), Ok(id));
+    assert_eq!(
+        r.get_document("cursor")
+            .unwrap()
+            .get_document("postBatchResumeToken"),
+        Ok(&start)
+    );
+    p.command(doc! { "insert": "c", "documents": [{ "_id": 1 }, { "_id": 2 }], "$db": "db" })
+        .await;
+    p.command(doc! { "insert": "other", "documents": [{ "_id": 3 }], "$db": "db" })
+        .await;
+    let r = p.command(more.clone()).await;
+    let events = first_batch(&r);
+    assert_eq!(events.len(), 2, "only this collection's: {r}");
+    assert_eq!(events[0].get_str("operationType"), Ok("insert"));
+    assert_eq!(
+        events[0].get_document("documentKey"),
+        Ok(&doc! { "_id": 1 })
+    );
+    assert_eq!(
+        events[0].get_document("fullDocument"),
+        Ok(&doc! { "_id": 1 })
+    );
+    assert_eq!(
+        events[0].get_document("ns"),
+        Ok(&doc! { "db": "db", "coll": "c" })
+    );
+    // The batch's token is past the other collection's insert too.
+    let after = r
+        .get_document("cursor")
+        .unwrap()
+        .get_document("postBatchResumeToken")
+        .unwrap()
+        .clone();
+    assert_ne!(&after, events[1].get_document("_id").unwrap());
+    // Resuming after the first event gives the second; a token of nothing is refused.
+    let first = events[0].get_document("_id").unwrap().clone();
+    let r = p.command(open(doc! { "resumeAfter": first })).await;
+    let id = r.get_document("cursor").unwrap().get_i64("id").unwrap();
+    let r = p
+        .command(doc! { "getMore": id, "collection": "c", "$db": "db" })
+        .await;
+    assert_eq!(first_batch(&r).len(), 1);
+    assert_eq!(
+        first_batch(&r)[0].get_document("documentKey"),
+        Ok(&doc! { "_id": 2 })
+    );
+    let r = p
+        .command(open(doc! { "resumeAfter": { "_data": "zz" } }))
+        .await;
+    assert_eq!(code(&r), Some(260), "{r}");
+    // A database-wide stream sees both collections.
+    let r = p
+        .command(doc! { "aggregate": 1, "pipeline": [{ "$changeStream": { "startAfter": start } }], "cursor": {}, "$db": "db" })
+        .await;
+    let cursor = r.get_document("cursor").unwrap();
+    assert_eq!(cursor.get_str("ns"), Ok("db.$cmd.aggregate"));
+    let id = cursor.get_i64("id").unwrap();
+    let r = p
+        .command(doc! { "getMore": id, "collection": "$cmd.aggregate", "$db": "db" })
+        .await;
+    assert_eq!(first_batch(&r).len(), 3);
+
+    // A standalone has no oplog: refused, as mongod does.
+    let m = FakeStandalone::start(FakeOptions::default());
+    let mut c = RawClient::connect_auth(&m.address(0)).await;
+    let r = c.command(open(doc! {})).await;
+    assert_eq!(code(&r), Some(40573), "{r}");
 }

@@ -5,7 +5,9 @@
 //! encrypted certificates). The limits are configurable through `TlsOptions::kdf_limits`.
 //!
 //! The files are built here with the RustCrypto types; their ciphertext is never decrypted.
-//! Also here: the size cap on the certificate-key, CA and CRL files (`MAX_TLS_FILE_SIZE`).
+//! Also here: the size cap on the certificate-key, CA and CRL files (`MAX_TLS_FILE_SIZE`), and
+//! the bound on a file's total: a PKCS#12 file of many encrypted sections (each within the
+//! limit; these are real, decryptable files) costs at most the limit in all.
 
 #![cfg(any(feature = "openssl", feature = "native-tls"))]
 
@@ -532,4 +534,209 @@ fn raised_scrypt_limit_loads_a_key_openssl_would_refuse() {
             Some(common::certs::subject("client"))
         );
     }
+}
+
+/// The client's key, unencrypted PKCS#8 DER.
+fn client_key_der() -> Vec<u8> {
+    let pem = std::fs::read(test_certs().join("client.key")).unwrap();
+    openssl::pkey::PKey::private_key_from_pem(&pem)
+        .unwrap()
+        .private_key_to_pkcs8()
+        .unwrap()
+}
+
+/// PBES2, AES-256-CBC, PBKDF2-HMAC-SHA256 with `iterations`.
+fn pbkdf2_params(iterations: u32) -> pbes2::Parameters<'static> {
+    pbes2::Parameters {
+        kdf: pbes2::Kdf::Pbkdf2(pbes2::Pbkdf2Params {
+            salt: &SALT,
+            iteration_count: iterations,
+            key_length: None,
+            prf: pbes2::Pbkdf2Prf::HmacWithSha256,
+        }),
+        encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: &IV },
+    }
+}
+
+/// `plain` encrypted with the test password, really (these files are decrypted).
+fn encrypt(params: &pbes2::Parameters<'_>, plain: &[u8]) -> Vec<u8> {
+    let mut buffer = plain.to_vec();
+    buffer.resize(plain.len() / 16 * 16 + 16, 0); // room for the PKCS#7 padding
+    params
+        .encrypt_in_place(password(), &mut buffer, plain.len())
+        .unwrap()
+        .to_vec()
+}
+
+/// A PKCS#12 file without a MAC: `sections` encrypted sections (each an empty SafeContents,
+/// PBKDF2 with `iterations`), then the certificate and the key, shrouded with `iterations`.
+fn many_sections(sections: usize, iterations: u32) -> Vec<u8> {
+    let params = pbkdf2_params(iterations);
+    let alg = AlgorithmIdentifierOwned {
+        oid: pbes2::PBES2_OID,
+        parameters: Some(any(&params)),
+    };
+    let empty_safe_contents = [0x30, 0x00];
+    let data = cms::encrypted_data::EncryptedData {
+        version: cms::content_info::CmsVersion::V0,
+        enc_content_info: cms::enveloped_data::EncryptedContentInfo {
+            content_type: ID_DATA,
+            content_enc_alg: alg.clone(),
+            encrypted_content: Some(
+                OctetString::new(encrypt(&params, &empty_safe_contents)).unwrap(),
+            ),
+        },
+        unprotected_attrs: None,
+    };
+    let section = cms::content_info::ContentInfo {
+        content_type: ID_ENCRYPTED_DATA,
+        content: any(&data),
+    };
+    let key = pkcs12::pbe_params::EncryptedPrivateKeyInfo {
+        encryption_algorithm: alg,
+        encrypted_data: OctetString::new(encrypt(&params, &client_key_der())).unwrap(),
+    }
+    .to_der()
+    .unwrap();
+    let mut safes = vec![section; sections];
+    safes.push(data_safe(vec![
+        cert_bag(),
+        bag(pkcs12::PKCS_12_PKCS8_KEY_BAG_OID, &key),
+    ]));
+    pfx(safes, None)
+}
+
+/// Loads `bytes` from a file on every backend with `max_iterations`: the subject, or the error.
+fn load_file(
+    bytes: &[u8],
+    max_iterations: u32,
+) -> Vec<(String, Result<Option<String>, mongo_x509::error::Error>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crafted.p12");
+    std::fs::write(&path, bytes).unwrap();
+    common::backends()
+        .into_iter()
+        .map(|backend| {
+            let opts = TlsOptions::builder()
+                .cert_key_file_path(path.clone())
+                .tls_certificate_key_file_password(password())
+                .backend(backend.clone())
+                .kdf_limits(KdfLimits::new(
+                    max_iterations,
+                    KdfLimits::DEFAULT_MAX_SCRYPT_MEMORY,
+                ))
+                .build();
+            let loaded = build_backend(&opts).map(|b| b.client_subject());
+            (backend.name().to_owned(), loaded)
+        })
+        .collect()
+}
+
+/// Expects `KdfLimitExceeded` for the file's total: `value` after `derivations` derivations,
+/// the message naming the file and the limit.
+fn assert_total_refused(
+    what: &str,
+    results: Vec<(String, Result<Option<String>, mongo_x509::error::Error>)>,
+    value: u64,
+    derivations: usize,
+    limit: u64,
+) {
+    for (backend, result) in results {
+        let err = match result {
+            Ok(subject) => panic!("{what} on {backend}: loaded as {subject:?}"),
+            Err(e) => e,
+        };
+        match err.as_identity_error().map(|e| &e.kind) {
+            Some(IdentityErrorKind::KdfLimitExceeded {
+                parameter,
+                value: v,
+                limit: l,
+                option,
+            }) => {
+                assert!(
+                    parameter.contains("total")
+                        && parameter.contains(&format!("{derivations} key derivations")),
+                    "{what} on {backend}: {parameter}"
+                );
+                assert_eq!((*v, *l), (value, limit), "{what} on {backend}");
+                assert_eq!(*option, "KdfLimits::max_iterations");
+            }
+            other => panic!("{what} on {backend}: expected KdfLimitExceeded, got {other:?}"),
+        }
+        let message = err.to_string();
+        assert!(
+            message.contains("crafted.p12") && message.contains(&limit.to_string()),
+            "{what} on {backend}: {message}"
+        );
+    }
+}
+
+/// A PKCS#12 file without a MAC and with many encrypted sections, each within the limit:
+/// the derivations stop where their total would cross the limit (here after five of 1,000
+/// iterations under a limit of 5,000), on every backend, whatever the number of sections;
+/// the same total spent on fewer sections and the key loads.
+#[test]
+fn many_encrypted_sections_cost_at_most_the_limit_in_all() {
+    const ITERATIONS: u32 = 1_000;
+    const LIMIT: u32 = 5 * ITERATIONS;
+    let subject = common::certs::subject("client");
+    // Four sections and the key: 5,000 in all.
+    for (backend, loaded) in load_file(&many_sections(4, ITERATIONS), LIMIT) {
+        assert_eq!(loaded.unwrap(), Some(subject.clone()), "{backend}");
+    }
+    // Forty sections: the sixth is refused before it is derived.
+    assert_total_refused(
+        "40 sections",
+        load_file(&many_sections(40, ITERATIONS), LIMIT),
+        u64::from(6 * ITERATIONS),
+        6,
+        u64::from(LIMIT),
+    );
+    // Five sections spend it all: the key, decrypted by the backend's own decryptor (OpenSSL
+    // for the OpenSSL backend), is refused before it is derived.
+    assert_total_refused(
+        "5 sections and the key",
+        load_file(&many_sections(5, ITERATIONS), LIMIT),
+        u64::from(6 * ITERATIONS),
+        6,
+        u64::from(LIMIT),
+    );
+}
+
+/// The MAC counts too: a PKCS#12 file made by OpenSSL with 3,000 iterations for its MAC, its
+/// certificates and its key costs 9,000 in all, refused under a limit of 8,000 (each
+/// derivation alone is within it), loaded under 9,000.
+#[test]
+fn a_pkcs12_files_mac_certificates_and_key_count_together() {
+    let certs = test_certs();
+    let key = openssl::pkey::PKey::private_key_from_pem(
+        &std::fs::read(certs.join("client.key")).unwrap(),
+    )
+    .unwrap();
+    let cert =
+        openssl::x509::X509::from_pem(&std::fs::read(certs.join("client.crt")).unwrap()).unwrap();
+    let file = openssl::pkcs12::Pkcs12::builder()
+        .name("client")
+        .pkey(&key)
+        .cert(&cert)
+        .key_iter(3_000)
+        .mac_iter(3_000)
+        .build2(std::str::from_utf8(&password()).unwrap())
+        .unwrap()
+        .to_der()
+        .unwrap();
+    for (backend, loaded) in load_file(&file, 9_000) {
+        assert_eq!(
+            loaded.unwrap(),
+            Some(common::certs::subject("client")),
+            "{backend}"
+        );
+    }
+    assert_total_refused(
+        "MAC, certificates, key",
+        load_file(&file, 8_000),
+        9_000,
+        3,
+        8_000,
+    );
 }

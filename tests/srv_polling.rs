@@ -9,7 +9,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::dns::dns;
+use common::dns::{dns, DnsRelay};
 use common::fake_deployment::{FakeMongos, FakeOptions};
 use mongo_x509::bson::{doc, Document};
 use mongo_x509::options::ClientOptions;
@@ -35,7 +35,8 @@ async fn changed_srv_records_add_and_remove_mongos_routers() {
         let t: Vec<(String, u16)> = ids.iter().map(|i| target(*i)).collect();
         async move {
             let refs: Vec<(&str, u16)> = t.iter().map(|(h, p)| (h.as_str(), *p)).collect();
-            d.set_srv(srv, &refs).await;
+            // A short TTL: the client rescans every second, whenever its first rescan ran.
+            d.set_srv_with_ttl(srv, &refs, 1).await;
         }
     };
     set(&[0, 1]).await;
@@ -97,4 +98,64 @@ async fn changed_srv_records_add_and_remove_mongos_routers() {
         unchanged.is_none(),
         "an empty answer must not change the hosts"
     );
+}
+
+/// A rescan waiting on a name server that stopped answering does not keep a dropped client
+/// alive: its topology (pools, connections) goes at once, not when the lookup times out.
+#[tokio::test]
+async fn a_dropped_client_is_not_kept_alive_by_a_slow_rescan() {
+    let routers = FakeMongos::start(1, FakeOptions::default());
+    let d = dns();
+    d.set_a("slow-r0.mongo.test", Ipv4Addr::LOCALHOST).await;
+    let srv = "_mongodb._tcp.slow.mongo.test";
+    d.set_srv(srv, &[("slow-r0.mongo.test", routers.port(0))])
+        .await;
+    let relay = DnsRelay::start(d.addr);
+    let uri = routers
+        .uri("client-pkcs8-aes256.pem", "connectTimeoutMS=30000")
+        .split_once('?')
+        .map(|(_, options)| format!("mongodb+srv://slow.mongo.test/?{options}"))
+        .unwrap();
+    let mut options =
+        ClientOptions::parse_with_resolver_config(&uri, relay.config(Duration::from_secs(30)))
+            .await
+            .unwrap();
+    options.test_srv_rescan_interval = Some(Duration::from_millis(50));
+    // The initial lookup is done; from now on the SRV records get no answer (the hosts'
+    // addresses still do).
+    relay.set_srv_silent(true);
+    let client = tokio::task::spawn_blocking(move || Client::with_options(options))
+        .await
+        .unwrap()
+        .unwrap();
+    client
+        .database("admin")
+        .run_command(doc! { "ping": 1 })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while relay.swallowed() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no rescan reached the name server"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut watcher = client.watch_topology();
+    drop(client);
+    let gone = tokio::time::timeout(Duration::from_secs(2), async {
+        while watcher.changed().await.is_some() {}
+    })
+    .await;
+    assert!(
+        gone.is_ok() && watcher.current().is_none(),
+        "the topology outlived the client by 2 s: a rescan holds it"
+    );
+    routers
+        .wait_for(
+            "the pooled connection closed",
+            Duration::from_secs(2),
+            |r| r.stats(0).connections_open == 0,
+        )
+        .await;
 }

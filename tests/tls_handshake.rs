@@ -1065,7 +1065,11 @@ fn expiry_within_the_window_logs_a_warning() {
             .with_max_level(tracing::Level::WARN)
             .with_writer(move || writer.clone())
             .finish();
-        tracing::subscriber::with_default(subscriber, || build_backend(opts).unwrap());
+        // See options_uri.rs: recompute the callsite cache under this subscriber first.
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
+            build_backend(opts).unwrap()
+        });
         let logs = String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned();
         logs
     }

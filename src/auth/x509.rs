@@ -7,7 +7,7 @@
 
 use bson::{doc, Bson, Document};
 
-use crate::conn::Connection;
+use super::Channel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Credential;
 use crate::tls::TlsBackend;
@@ -49,12 +49,12 @@ pub(crate) fn authenticate_command(credential: &Credential, speculative: bool) -
 
 /// Sends `authenticate` on `$external`; a server refusal becomes [`ErrorKind::Authentication`].
 pub(crate) async fn run_authenticate(
-    conn: &mut Connection,
+    chan: &mut dyn Channel,
     cmd: Document,
     credential: &Credential,
     subject: &str,
 ) -> Result<Document> {
-    match conn.command(EXTERNAL_DB, cmd).await {
+    match chan.run_command(EXTERNAL_DB, cmd).await {
         Ok(reply) => Ok(reply),
         Err(e) => match *e.kind {
             ErrorKind::Command {
@@ -102,6 +102,8 @@ pub(crate) fn auth_error(
     };
     Error::new(ErrorKind::Authentication {
         message: format!("MONGODB-X509 as {subject:?}: {server}; {hint}"),
+        mechanism: MECHANISM.to_owned(),
+        user: Some(username.unwrap_or(subject).to_owned()),
         code,
         subject: Some(subject.to_owned()),
     })

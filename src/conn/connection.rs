@@ -1,13 +1,15 @@
 //! An established connection to one server.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bson::raw::{RawBsonRef, RawDocument};
 use bson::Document;
 use tokio::io::AsyncWriteExt;
 
-use crate::conn::HelloReply;
+use crate::conn::{HelloReply, Interrupter};
 use crate::error::{Error, ErrorKind, Result};
+use crate::event::command::{CommandMonitor, ConnectionInfo, InFlight, Origin};
 use crate::options::{Compressor, ServerAddress};
 use crate::tls::BoxStream;
 use crate::wire::{
@@ -55,10 +57,18 @@ pub(crate) struct Connection {
     reply: std::ops::Range<usize>,
     /// The compressor negotiated in the handshake (`None`: requests go uncompressed).
     compressor: Option<Compressor>,
+    /// Where command events go (`None`: nowhere, as for monitoring connections). Boxed: a
+    /// connection is moved by value in every check-out, so it stays small.
+    monitor: Option<Box<CommandMonitor>>,
+    /// The server's id of this connection (`connectionId` in its `hello` reply).
+    server_connection_id: Option<std::num::NonZeroI64>,
+    /// What interrupts it in use (a pool clear after a heartbeat timeout); `None` for
+    /// monitoring connections.
+    interrupter: Option<Arc<Interrupter>>,
 }
 
-/// Buffers that grew past this (a large batch) are given back after use, so an idle pooled
-/// connection holds little memory.
+/// Buffers that grew past this (a large batch) are given back after use (at check-in, and
+/// before the next read), so an idle pooled connection holds little memory.
 const KEEP_BUFFER: usize = 1 << 20;
 
 impl std::fmt::Debug for Connection {
@@ -92,7 +102,24 @@ impl Connection {
             read_buf: Vec::new(),
             reply: 0..0,
             compressor: None,
+            monitor: None,
+            server_connection_id: None,
+            interrupter: None,
         }
+    }
+
+    /// Where this connection's command events go from now on.
+    pub(crate) fn set_command_monitor(&mut self, monitor: CommandMonitor) {
+        self.monitor = (monitor.handler.is_some() || monitor.log).then(|| Box::new(monitor));
+    }
+
+    pub(super) fn set_server_connection_id(&mut self, id: Option<i64>) {
+        self.server_connection_id = id.and_then(std::num::NonZeroI64::new);
+    }
+
+    /// The server's id of this connection, when its `hello` reply gave one.
+    pub(crate) fn server_connection_id(&self) -> Option<i64> {
+        self.server_connection_id.map(std::num::NonZeroI64::get)
     }
 
     pub(super) fn set_hello(&mut self, hello: HelloReply) {
@@ -110,6 +137,45 @@ impl Connection {
     /// `socketTimeoutMS` ([`IoLimit::SocketTimeout`] again once the operation is done).
     pub(crate) fn set_io_limit(&mut self, limit: IoLimit) {
         self.limit = limit;
+    }
+
+    /// The user operation the next commands are sent for, named in their command events
+    /// (`None` once it is done).
+    /// Makes the connection interruptible by `interrupter` (see [`Interrupter`]).
+    pub(super) fn set_interrupter(&mut self, interrupter: Interrupter) {
+        self.interrupter = Some(Arc::new(interrupter));
+    }
+
+    /// What interrupts the connection, if it can be.
+    pub(crate) fn interrupter(&self) -> Option<&Arc<Interrupter>> {
+        self.interrupter.as_ref()
+    }
+
+    /// The error of a command on an interrupted connection: it failed because the pool was
+    /// cleared (CMAP's message), as a network error, so retryable. Other errors pass.
+    #[cold]
+    fn interrupted_error(&self, e: Error) -> Error {
+        if !self
+            .interrupter
+            .as_ref()
+            .is_some_and(|i| i.is_interrupted())
+        {
+            return e;
+        }
+        Error::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            format!(
+                "Connection to {} interrupted due to server monitor timeout (the pool was \
+                 cleared while the command was in flight: {e})",
+                self.address
+            ),
+        ))
+    }
+
+    pub(crate) fn set_operation_id(&mut self, operation_id: Option<i64>) {
+        if let Some(monitor) = self.monitor.as_deref_mut() {
+            monitor.operation_id = operation_id;
+        }
     }
 
     /// The compressor negotiated in the handshake, used for every request from now on.
@@ -167,7 +233,78 @@ impl Connection {
             cluster_time,
             db: Some(db),
         };
-        let (request_id, sent) = self.send(&body, sequences, 0).await?;
+        // OP_MSG spec: an unacknowledged write goes with moreToCome and gets no reply.
+        let unacknowledged = is_unacknowledged_write(&cmd);
+        let flags = if unacknowledged { MORE_TO_COME } else { 0 };
+        let (request_id, sent, buf) = self.encode(&body, sequences, flags)?;
+        // Command monitoring: one check when nobody listens; the event is read back from the
+        // encoded request, so it shows the command exactly as sent. Boxed, so that an
+        // unobserved command's future does not grow.
+        let in_flight = if self
+            .monitor
+            .as_deref()
+            .is_some_and(CommandMonitor::observing)
+        {
+            Some(Box::new(self.command_started(db, request_id, &buf)))
+        } else {
+            None
+        };
+        let result = if unacknowledged {
+            self.send_only(buf).await
+        } else {
+            self.exchange(buf, request_id).await
+        }
+        .map_err(|e| self.interrupted_error(e));
+        if let Some(in_flight) = in_flight {
+            in_flight.finish(result.as_ref().map(|()| self.reply()));
+        }
+        result.map(|()| sent)
+    }
+
+    /// Publishes the started event of the request in `message`; what it returns publishes the
+    /// finished one.
+    #[cold]
+    fn command_started(&self, db: &str, request_id: i32, message: &[u8]) -> InFlight {
+        let origin = Origin {
+            db,
+            request_id,
+            operation_id: self.monitor.as_deref().and_then(|m| m.operation_id),
+            connection: ConnectionInfo {
+                id: self.id,
+                server_id: self.server_connection_id(),
+                address: self.address.clone(),
+            },
+            service_id: self.hello.description.service_id,
+        };
+        let unobserved = CommandMonitor::default();
+        InFlight::start(
+            self.monitor.as_deref().unwrap_or(&unobserved),
+            message,
+            origin,
+        )
+    }
+
+    /// Writes an encoded request and reads its reply into the read buffer (`ok: 1`; anything
+    /// else is an error).
+    /// Writes a moreToCome request, which the server does not answer; its reply reads as
+    /// `{ok: 1}` (what the CRUD spec's unacknowledged result and the events show).
+    async fn send_only(&mut self, buf: Vec<u8>) -> Result<()> {
+        self.broken = true;
+        let written = self.write(&buf).await;
+        self.write_buf = recycle(buf);
+        written?;
+        self.broken = false;
+        self.read_buf.clear();
+        self.read_buf.extend_from_slice(OK_DOCUMENT);
+        self.reply = 0..OK_DOCUMENT.len();
+        Ok(())
+    }
+
+    async fn exchange(&mut self, buf: Vec<u8>, request_id: i32) -> Result<()> {
+        self.broken = true;
+        let written = self.write(&buf).await;
+        self.write_buf = recycle(buf);
+        written?;
         let reply = self.read_reply().await?;
         if reply.response_to != request_id {
             return Err(Error::invalid_response(format!(
@@ -182,35 +319,59 @@ impl Connection {
         }
         self.broken = false;
         self.reply = reply.body;
-        check_ok(self.reply())?;
-        Ok(sent)
+        check_ok(self.reply())
     }
 
-    /// Encodes a request (with `flags`) into the reused write buffer and writes it. Returns its
-    /// request id and how many documents of the last sequence it holds. An encoding problem
-    /// (too large, unserializable) leaves the stream untouched; once writing starts the
-    /// connection is broken until the reply is fully read, so a future dropped halfway (a
-    /// caller's timeout) never leaves it reusable.
+    /// Encodes a request (with `flags`) into the reused write buffer, taken out of the
+    /// connection until it is written. Returns its request id, how many documents of the last
+    /// sequence it holds, and the buffer. An encoding problem (too large, unserializable)
+    /// leaves the stream untouched; once writing starts the connection is broken until the
+    /// reply is fully read, so a future dropped halfway (a caller's timeout) never leaves it
+    /// reusable.
+    fn encode(
+        &mut self,
+        body: &wire::Body<'_>,
+        sequences: &[DocumentSequence],
+        flags: u32,
+    ) -> Result<(i32, usize, Vec<u8>)> {
+        let request_id = wire::next_request_id();
+        let mut buf = std::mem::take(&mut self.write_buf);
+        match wire::encode_request_into(
+            &mut buf,
+            request_id,
+            body,
+            sequences,
+            self.max_message_size,
+        ) {
+            Ok(sent) => {
+                buf[wire::HEADER_LEN..wire::HEADER_LEN + 4].copy_from_slice(&flags.to_le_bytes());
+                Ok((request_id, sent, buf))
+            }
+            Err(e) => {
+                self.write_buf = recycle(buf);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Connection::encode`] and write, for requests whose reply is read otherwise (exhaust).
     async fn send(
         &mut self,
         body: &wire::Body<'_>,
         sequences: &[DocumentSequence],
         flags: u32,
     ) -> Result<(i32, usize)> {
-        let request_id = wire::next_request_id();
-        let mut buf = std::mem::take(&mut self.write_buf);
-        let encoded =
-            wire::encode_request_into(&mut buf, request_id, body, sequences, self.max_message_size);
-        let written = match encoded {
-            Ok(sent) => {
-                buf[wire::HEADER_LEN..wire::HEADER_LEN + 4].copy_from_slice(&flags.to_le_bytes());
-                self.broken = true;
-                self.write(&buf).await.map(|()| sent)
-            }
-            Err(e) => Err(e),
-        };
+        let (request_id, sent, buf) = self.encode(body, sequences, flags)?;
+        self.broken = true;
+        let written = self.write(&buf).await;
         self.write_buf = recycle(buf);
-        Ok((request_id, written?))
+        written.map(|()| (request_id, sent))
+    }
+
+    /// Overwrites the request buffer, spare capacity included: after authentication it may
+    /// hold a secret (PLAIN sends the password itself).
+    pub(crate) fn wipe_write_buffer(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.write_buf);
     }
 
     /// The body of the last reply, in the connection's read buffer.
@@ -372,9 +533,24 @@ impl Connection {
     }
 
     /// The connection's id (unique per pool).
-    #[allow(dead_code)] // API for the pool and events; not every caller uses it yet.
     pub(crate) fn id(&self) -> u32 {
         self.id
+    }
+
+    /// Gives back buffers that a large request or reply made grow past what an idle
+    /// connection keeps (the last reply is no longer readable after this). The pool calls it
+    /// at check-in, so idle connections hold little memory however large the replies were.
+    pub(crate) fn release_memory(&mut self) {
+        if self.read_buf.capacity() > KEEP_BUFFER {
+            self.read_buf = Vec::new();
+            self.reply = 0..0;
+        }
+        self.write_buf = recycle(std::mem::take(&mut self.write_buf));
+    }
+
+    /// Bytes held by the read and write buffers now.
+    pub(crate) fn buffer_bytes(&self) -> usize {
+        self.read_buf.capacity() + self.write_buf.capacity()
     }
 
     /// True after an I/O error, a timeout or a malformed reply: the connection must be dropped.
@@ -404,6 +580,22 @@ impl Connection {
 /// An empty BSON document.
 const EMPTY_DOCUMENT: &[u8] = &[5, 0, 0, 0, 0];
 
+/// `{ok: 1}` (an int32), the reply an unacknowledged write stands for.
+const OK_DOCUMENT: &[u8] = &[13, 0, 0, 0, 0x10, b'o', b'k', 0, 1, 0, 0, 0, 0];
+
+/// A command with `writeConcern: {w: 0}` and no `j: true`: the server sends no reply.
+fn is_unacknowledged_write(cmd: &Document) -> bool {
+    let Ok(wc) = cmd.get_document("writeConcern") else {
+        return false;
+    };
+    let w0 = match wc.get("w") {
+        Some(bson::Bson::Int32(0)) | Some(bson::Bson::Int64(0)) => true,
+        Some(bson::Bson::Double(w)) => *w == 0.0,
+        _ => false,
+    };
+    w0 && wc.get_bool("j") != Ok(true)
+}
+
 /// A write buffer back from a request: kept unless a large request made it grow.
 fn recycle(mut buf: Vec<u8>) -> Vec<u8> {
     if buf.capacity() > KEEP_BUFFER {
@@ -425,7 +617,7 @@ pub(crate) fn to_document(reply: &RawDocument) -> Result<Document> {
 pub(crate) fn check_ok(reply: &RawDocument) -> Result<()> {
     let field = |key: &str| reply.get(key).ok().flatten();
     let ok = field("ok");
-    if ok.is_some_and(raw_truthy) {
+    if ok.is_some_and(crate::wire::truthy) {
         return Ok(());
     }
     let code = match field("code") {
@@ -462,21 +654,14 @@ pub(crate) fn check_ok(reply: &RawDocument) -> Result<()> {
         Some(RawBsonRef::Document(d)) => d.try_into().ok(),
         _ => None,
     };
-    Err(Error::new(ErrorKind::Command {
+    let error = Error::new(ErrorKind::Command {
         code,
         code_name,
         message,
     })
-    .with_reply_details(labels, topology_version))
-}
-
-/// `ok`-style truth of a raw value: a non-zero number or `true`.
-pub(crate) fn raw_truthy(value: RawBsonRef<'_>) -> bool {
-    match value {
-        RawBsonRef::Boolean(b) => b,
-        RawBsonRef::Int32(i) => i != 0,
-        RawBsonRef::Int64(i) => i != 0,
-        RawBsonRef::Double(d) => d != 0.0 && !d.is_nan(),
-        _ => false,
-    }
+    .with_reply_details(labels, topology_version);
+    Err(match to_document(reply) {
+        Ok(whole) => error.with_server_response(whole),
+        Err(_) => error,
+    })
 }

@@ -1,16 +1,20 @@
 //! Opening a connection: TCP or Unix socket, TLS, handshake and authentication, all bounded by
 //! `connectTimeoutMS`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
+use bson::oid::ObjectId;
+use bson::Document;
 use tokio::net::TcpStream;
 
-use crate::auth::{self, AuthPlan};
+use crate::auth::{self, AuthPlan, ScramCache, Sent};
 use crate::conn::handshake::{build_hello, parse_hello};
-use crate::conn::Connection;
+use crate::conn::{Connection, Interrupter};
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{Compressor, Credential, ResolverConfig, ServerAddress};
+use crate::event::command::CommandMonitor;
+use crate::options::{Compressor, Credential, ResolverConfig, ServerAddress, ServerApi};
 use crate::tls::{BoxStream, TlsBackend};
 
 /// `connectTimeoutMS` when the user set none.
@@ -23,6 +27,8 @@ pub(crate) struct EstablishOptions {
     pub(crate) app_name: Option<String>,
     /// Who to authenticate as; `None` means no authentication.
     pub(crate) credential: Option<Credential>,
+    /// The SCRAM keys derived for `credential`, shared by every connection of the client.
+    pub(crate) auth_cache: Arc<ScramCache>,
     /// The TLS backend, or `None` for a plain connection.
     pub(crate) tls: Option<Arc<dyn TlsBackend>>,
     /// Bounds TCP connect + TLS + handshake + authentication (default 10 s; zero means none).
@@ -38,6 +44,29 @@ pub(crate) struct EstablishOptions {
     /// `compressors`, in the client's order of preference (all compiled in: checked when the
     /// client was created). Empty: no compression.
     pub(crate) compressors: Vec<Compressor>,
+    /// Where the commands of the connection go once it is established (its authentication
+    /// commands too, redacted, but not to the log). Monitors have none.
+    pub(crate) command_monitor: CommandMonitor,
+    /// The declared Stable API version, sent in the handshake's `hello`.
+    pub(crate) server_api: Option<ServerApi>,
+}
+
+/// The step of opening a connection that an error happened in: SDAM judges a timeout in the
+/// authentication step differently from one while connecting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EstablishStep {
+    /// Before any I/O, the TCP or Unix socket connect, TLS, or the `hello`.
+    Handshake,
+    /// Authentication, after the `hello`; with the `serviceId` its reply carried (load-balanced
+    /// mode).
+    Authentication { service_id: Option<ObjectId> },
+}
+
+/// Why a connection could not be opened, and in which step.
+#[derive(Debug)]
+pub(crate) struct EstablishError {
+    pub(crate) error: Error,
+    pub(crate) step: EstablishStep,
 }
 
 /// Opens, handshakes and authenticates a connection to `address`. `id` names the connection in
@@ -52,25 +81,55 @@ pub(crate) async fn establish(
     opts: &EstablishOptions,
     id: u32,
 ) -> Result<Connection> {
-    let plan = auth::plan(opts.credential.as_ref(), opts.tls.as_deref())?;
-    let timeout = opts.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let work = establish_diagnosed(address, opts, id, &plan);
-    let mut conn = if timeout.is_zero() {
-        // connectTimeoutMS=0 means "no timeout" (URI options spec).
-        work.await?
-    } else {
-        tokio::time::timeout(timeout, work).await.map_err(|_| {
-            Error::new(ErrorKind::Timeout {
-                message: format!(
-                    "connecting to {address} (TCP, TLS, handshake and authentication) took longer \
-                     than {} ms (connectTimeoutMS)",
-                    timeout.as_millis()
-                ),
-            })
-        })??
+    establish_with_step(address, opts, id)
+        .await
+        .map_err(|e| e.error)
+}
+
+/// [`establish`], saying in which step a failure happened (pooled connections report it to
+/// SDAM).
+pub(crate) async fn establish_with_step(
+    address: &ServerAddress,
+    opts: &EstablishOptions,
+    id: u32,
+) -> std::result::Result<Connection, EstablishError> {
+    let step = Mutex::new(EstablishStep::Handshake);
+    let failed = |error: Error, step: &Mutex<EstablishStep>| EstablishError {
+        error,
+        step: *step.lock().unwrap_or_else(|p| p.into_inner()),
     };
+    let plan = auth::plan(
+        opts.credential.as_ref(),
+        opts.tls.as_deref(),
+        &opts.auth_cache,
+    )
+    .map_err(|e| failed(e, &step))?;
+    let timeout = opts.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let work = establish_diagnosed(address, opts, id, plan.as_ref(), &step);
+    let result = if timeout.is_zero() {
+        // connectTimeoutMS=0 means "no timeout" (URI options spec).
+        work.await
+    } else {
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(ErrorKind::Timeout {
+                    message: format!(
+                        "connecting to {address} (TCP, TLS, handshake and authentication) took \
+                         longer than {} ms (connectTimeoutMS)",
+                        timeout.as_millis()
+                    ),
+                }))
+            })
+    };
+    let mut conn = result.map_err(|e| failed(e, &step))?;
     conn.set_read_timeout(opts.socket_timeout);
     Ok(conn)
+}
+
+/// Records the step an attempt has reached.
+fn reach(step: &Mutex<EstablishStep>, now: EstablishStep) {
+    *step.lock().unwrap_or_else(|p| p.into_inner()) = now;
 }
 
 /// Why an attempt failed: closed by the server right after the TLS handshake with nothing to
@@ -88,15 +147,16 @@ async fn establish_diagnosed(
     address: &ServerAddress,
     opts: &EstablishOptions,
     id: u32,
-    plan: &AuthPlan,
+    plan: Option<&AuthPlan<'_>>,
+    step: &Mutex<EstablishStep>,
 ) -> Result<Connection> {
-    let first = match establish_inner(address, opts, id, plan).await {
+    let first = match establish_inner(address, opts, id, plan, step).await {
         Ok(conn) => return Ok(conn),
         Err(Failure::Other(e)) => return Err(e),
         Err(Failure::ClosedAfterTls(e)) => e,
     };
     tracing::debug!(%address, error = %first, "closed right after the TLS handshake; trying a fresh connection");
-    match establish_inner(address, opts, id, plan).await {
+    match establish_inner(address, opts, id, plan, step).await {
         Ok(conn) => Ok(conn),
         Err(Failure::Other(e)) => Err(e),
         Err(Failure::ClosedAfterTls(_)) => Err(refused(
@@ -112,9 +172,11 @@ async fn establish_inner(
     address: &ServerAddress,
     opts: &EstablishOptions,
     id: u32,
-    plan: &AuthPlan,
+    plan: Option<&AuthPlan<'_>>,
+    step: &Mutex<EstablishStep>,
 ) -> std::result::Result<Connection, Failure> {
-    establish_attempt(address, opts, id, plan)
+    reach(step, EstablishStep::Handshake);
+    establish_attempt(address, opts, id, plan, step)
         .await
         .map_err(|e| classify(address, opts.tls.as_deref(), e))
 }
@@ -123,10 +185,11 @@ async fn establish_attempt(
     address: &ServerAddress,
     opts: &EstablishOptions,
     id: u32,
-    plan: &AuthPlan,
+    plan: Option<&AuthPlan<'_>>,
+    step: &Mutex<EstablishStep>,
 ) -> std::result::Result<Connection, Failure> {
     let other = Failure::Other;
-    let stream = open_stream(address, opts.resolver.as_ref())
+    let (stream, interrupter) = open_stream(address, opts.resolver.as_ref())
         .await
         .map_err(other)?;
     let (stream, sent_subject) = match &opts.tls {
@@ -138,31 +201,38 @@ async fn establish_attempt(
     };
     // The X.509 user is the subject of the certificate this handshake sent, which differs from
     // the planned one when the identity was reloaded in between.
-    let reloaded;
-    let plan = match (plan, sent_subject) {
-        (
-            AuthPlan::X509 {
-                credential,
-                subject,
-            },
-            Some(sent),
-        ) if *subject != sent => {
-            reloaded = AuthPlan::X509 {
-                credential: credential.clone(),
-                subject: sent,
-            };
-            &reloaded
-        }
-        _ => plan,
-    };
+    let plan = plan.cloned().map(|mut p| {
+        p.use_sent_subject(sent_subject);
+        p
+    });
     let mut conn = Connection::new(id, address.clone(), stream);
+    if let Some(interrupter) = interrupter {
+        conn.set_interrupter(interrupter);
+    }
+    let mut hello_cmd = build_hello(opts);
+    let sent = match &plan {
+        Some(plan) => plan.add_to_hello(&mut hello_cmd).map_err(other)?,
+        None => Sent::Nothing,
+    };
+    // Authentication is published (redacted, never logged), the speculative `hello` included;
+    // a plain handshake `hello` is not.
+    let auth_monitor = CommandMonitor {
+        handler: opts.command_monitor.handler.clone(),
+        log: false,
+        topology_id: None,
+        operation_id: None,
+    };
+    if hello_cmd.contains_key("speculativeAuthenticate") {
+        conn.set_command_monitor(auth_monitor.clone());
+    }
     let hello_started = tokio::time::Instant::now();
     // The first read after the TLS handshake: where a refusal of the certificate shows.
     let reply = conn
-        .command("admin", build_hello(opts))
+        .command("admin", hello_cmd)
         .await
         .map_err(Failure::ClosedAfterTls)?;
-    let hello = parse_hello(address, &reply)
+    conn.set_server_connection_id(server_connection_id(&reply));
+    let mut hello = parse_hello(address, &reply)
         .inspect_err(|_| conn.mark_broken())
         .map_err(other)?;
     if opts.load_balanced && hello.description.service_id.is_none() {
@@ -182,21 +252,49 @@ async fn establish_attempt(
         &opts.compressors,
         &hello.compression,
     ));
+    let hello_auth = hello.take_auth();
+    let service_id = hello.description.service_id;
     conn.set_hello(hello);
-    let user = auth::authenticate(&mut conn, plan).await.map_err(other)?;
-    let subject = match plan {
-        AuthPlan::X509 { subject, .. } => Some(subject.clone()),
-        AuthPlan::None => None,
+    reach(step, EstablishStep::Authentication { service_id });
+    conn.set_command_monitor(auth_monitor);
+    let (user, subject) = match &plan {
+        Some(plan) => {
+            let user = auth::authenticate(&mut conn, plan, &sent, &hello_auth).await;
+            conn.wipe_write_buffer();
+            let user = user.map_err(other)?;
+            (user, plan.subject().map(str::to_owned))
+        }
+        None => (None, None),
     };
+    conn.set_command_monitor(opts.command_monitor.clone());
     conn.set_auth(user, subject);
     tracing::debug!(connection = id, %address, "connection established");
     Ok(conn)
 }
 
+/// `connectionId` of a `hello` reply: the server's id of the connection.
+fn server_connection_id(reply: &bson::Document) -> Option<i64> {
+    match reply.get("connectionId")? {
+        bson::Bson::Int32(i) => Some(i64::from(*i)),
+        bson::Bson::Int64(i) => Some(*i),
+        bson::Bson::Double(d) if d.fract() == 0.0 && d.abs() < 9.0e15 => Some(*d as i64),
+        _ => None,
+    }
+}
+
+/// Authentication sends its commands on the connection being established.
+#[async_trait]
+impl auth::Channel for Connection {
+    async fn run_command(&mut self, db: &str, command: Document) -> Result<Document> {
+        self.command(db, command).await
+    }
+}
+
+/// Opens the socket to `address`, and what can interrupt a command on it later.
 async fn open_stream(
     address: &ServerAddress,
     resolver: Option<&ResolverConfig>,
-) -> Result<BoxStream> {
+) -> Result<(BoxStream, Option<Interrupter>)> {
     match address {
         ServerAddress::Tcp { host, .. } => {
             let port = address.port().unwrap_or(crate::options::DEFAULT_PORT);
@@ -204,14 +302,16 @@ async fn open_stream(
                 .await
                 .map_err(|e| connect_error(address, e))?;
             tcp.set_nodelay(true)?;
-            Ok(Box::new(tcp))
+            let interrupter = Interrupter::tcp(&tcp);
+            Ok((Box::new(tcp), interrupter))
         }
         #[cfg(unix)]
         ServerAddress::Unix { path } => {
             let unix = tokio::net::UnixStream::connect(path)
                 .await
                 .map_err(|e| connect_error(address, e))?;
-            Ok(Box::new(unix))
+            let interrupter = Interrupter::unix(&unix);
+            Ok((Box::new(unix), interrupter))
         }
         #[cfg(not(unix))]
         ServerAddress::Unix { .. } => Err(Error::new(ErrorKind::NotSupported {
@@ -230,7 +330,7 @@ async fn connect_tcp(
 ) -> std::io::Result<TcpStream> {
     #[cfg(feature = "dns-srv")]
     if let Some(config) = resolver {
-        let ips = crate::srv::lookup_ip(host, config).await;
+        let ips = crate::dns::lookup_ip(host, config).await;
         if !ips.is_empty() {
             let addresses: Vec<std::net::SocketAddr> =
                 ips.into_iter().map(|ip| (ip, port).into()).collect();

@@ -1,16 +1,16 @@
-//! The handshake as pure functions: what `hello` to send, how to read the reply, and whether
-//! authentication is already done after it. No I/O here, so every decision is unit-tested.
+//! The handshake as pure functions: what `hello` to send and how to read the reply. No I/O
+//! here, so every decision is unit-tested. What authentication adds to `hello`, and decides
+//! from its reply, is in [`crate::auth::hello`].
 
 use std::time::Duration;
 
 use bson::{doc, Bson, Document};
 
-use crate::auth::x509;
+use crate::auth::HelloAuth;
 use crate::conn::EstablishOptions;
 use crate::error::{Error, Result};
-use crate::options::{AuthMechanism, Credential, ServerAddress};
+use crate::options::ServerAddress;
 use crate::sdam::ServerDescription;
-use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// The client metadata document may not exceed this many bytes (handshake spec).
 pub(crate) const MAX_METADATA_SIZE: usize = 512;
@@ -22,13 +22,16 @@ pub(crate) const DRIVER_NAME: &str = "mongo-x509";
 /// build script).
 pub(crate) const PLATFORM: &str = "Rust/tokio";
 /// What a connection's `hello` handshake reply says: the server's description (parsed once, by
-/// the same rules the monitors use) and the speculative authentication's answer.
+/// the same rules the monitors use) and what authentication needs of it.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct HelloReply {
     /// The server as the reply describes it: type, replica set, limits, wire versions.
     pub(crate) description: ServerDescription,
     /// The `speculativeAuthenticate` reply, when the server ran the speculative authentication.
     pub(crate) speculative_authenticate: Option<Document>,
+    /// `saslSupportedMechs`, when mechanism negotiation asked for it (not validated, as the
+    /// Auth spec says: entries that are not strings are skipped).
+    pub(crate) sasl_supported_mechs: Option<Vec<String>>,
     /// The `compression` array: the compressors of the client's list the server accepts
     /// (empty when the field is absent).
     pub(crate) compression: Vec<String>,
@@ -40,47 +43,49 @@ impl HelloReply {
         Self {
             description: ServerDescription::unknown(address),
             speculative_authenticate: None,
+            sasl_supported_mechs: None,
             compression: Vec::new(),
         }
     }
 
-    /// The maximum message size as a `usize`, for the wire layer.
+    /// What authentication needs of the reply (taken out of it: only authentication reads
+    /// it).
+    pub(crate) fn take_auth(&mut self) -> HelloAuth {
+        HelloAuth {
+            speculative: self.speculative_authenticate.take(),
+            sasl_supported_mechs: self.sasl_supported_mechs.take(),
+            arbiter: self.description.server_type == crate::sdam::ServerType::RsArbiter,
+        }
+    }
+
+    /// The maximum message size, for the wire layer.
     pub(crate) fn max_message_size(&self) -> usize {
-        usize::try_from(self.description.max_message_size_bytes)
-            .ok()
-            .filter(|v| *v > 0)
-            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE)
-            .min(crate::wire::MAX_MESSAGE_SIZE_CEILING)
+        self.description.size_limits().max_message_size
     }
 }
 
-/// The `hello` command that opens every connection.
+/// The `hello` command that opens every connection (authentication adds its fields with
+/// [`AuthPlan::add_to_hello`](crate::auth::AuthPlan::add_to_hello)).
 pub(crate) fn build_hello(opts: &EstablishOptions) -> Document {
     let mut cmd = doc! {
         "hello": 1,
         "helloOk": true,
         "client": client_metadata(opts.app_name.as_deref()),
     };
-    if !opts.compressors.is_empty() {
-        // Compression spec: the client's configured order. Left out when none is configured
-        // (the spec's SHOULD send `[]` buys nothing: the server treats both alike).
-        let names: Vec<&str> = opts
-            .compressors
-            .iter()
-            .map(crate::wire::compression::name)
-            .collect();
-        cmd.insert("compression", names);
-    }
+    // Compression spec: the client's configured order; an empty array when none is
+    // configured (the spec's SHOULD: the server then knows the client compresses nothing).
+    let names: Vec<&str> = opts
+        .compressors
+        .iter()
+        .map(crate::wire::compression::name)
+        .collect();
+    cmd.insert("compression", names);
     if opts.load_balanced {
         cmd.insert("loadBalanced", true);
     }
-    if let Some(credential) = &opts.credential {
-        if credential.mechanism == Some(AuthMechanism::MongoDbX509) {
-            cmd.insert(
-                "speculativeAuthenticate",
-                x509::authenticate_command(credential, true),
-            );
-        }
+    // Stable API: declared from the first command on (always `hello`, never the legacy one).
+    if let Some(api) = &opts.server_api {
+        api.append_to(&mut cmd);
     }
     cmd
 }
@@ -181,6 +186,15 @@ pub(crate) fn parse_hello(address: &ServerAddress, reply: &Document) -> Result<H
             )))
         }
     };
+    let sasl_supported_mechs = match reply.get("saslSupportedMechs") {
+        Some(Bson::Array(names)) => Some(
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    };
     let compression = match reply.get("compression") {
         None | Some(Bson::Null) => Vec::new(),
         Some(Bson::Array(names)) => names
@@ -204,81 +218,54 @@ pub(crate) fn parse_hello(address: &ServerAddress, reply: &Document) -> Result<H
     Ok(HelloReply {
         description: ServerDescription::from_hello(address.clone(), reply, None, Duration::ZERO)?,
         speculative_authenticate,
+        sasl_supported_mechs,
         compression,
     })
 }
-
-/// What is left to do after the `hello` reply.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum AuthStep {
-    /// Nothing: no credential, or the speculative authentication succeeded.
-    Done,
-    /// Send this `authenticate` command on `$external`.
-    SendAuthenticate(Document),
-}
-
-/// Decides whether the connection still needs an `authenticate` after `hello`.
-///
-/// For MONGODB-X509 the server answers a successful speculative authentication with a
-/// `speculativeAuthenticate` document (the `authenticate` reply without `ok`). If it is absent,
-/// or carries `ok: 0`, the standard `authenticate` is sent; if that fails, its error is the one
-/// reported (it says more than a missing field).
-pub(crate) fn auth_step_after_hello(
-    hello: &HelloReply,
-    credential: &Credential,
-) -> Result<AuthStep> {
-    match credential.mechanism {
-        Some(AuthMechanism::MongoDbX509) => {
-            let speculative_ok = hello
-                .speculative_authenticate
-                .as_ref()
-                .is_some_and(|d| d.get("ok").map_or(true, bson_truthy));
-            if speculative_ok {
-                Ok(AuthStep::Done)
-            } else {
-                Ok(AuthStep::SendAuthenticate(x509::authenticate_command(
-                    credential, false,
-                )))
-            }
-        }
-        ref other => Err(crate::auth::unsupported_mechanism(other.as_ref())),
-    }
-}
-
-/// MongoDB's notion of a true `ok` (one definition, in the hello parser).
-pub(crate) use crate::sdam::server::truthy as bson_truthy;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
 
-    fn x509(user: Option<&str>) -> Credential {
-        Credential {
-            mechanism: Some(AuthMechanism::MongoDbX509),
-            source: Some("$external".into()),
-            username: user.map(str::to_owned),
-            password: None,
-            mechanism_properties: None,
-        }
-    }
-
-    fn opts(app_name: Option<&str>, credential: Option<Credential>) -> EstablishOptions {
+    fn opts(app_name: Option<&str>) -> EstablishOptions {
         EstablishOptions {
             app_name: app_name.map(str::to_owned),
-            credential,
             ..Default::default()
         }
     }
 
     #[test]
+    fn a_declared_stable_api_goes_in_the_hello() {
+        use crate::options::{ServerApi, ServerApiVersion};
+        let mut o = opts(None);
+        o.server_api = Some(
+            ServerApi::builder()
+                .version(ServerApiVersion::V1)
+                .strict(true)
+                .build(),
+        );
+        let hello = build_hello(&o);
+        assert_eq!(hello.keys().next().map(String::as_str), Some("hello"));
+        assert_eq!(hello.get_str("apiVersion"), Ok("1"));
+        assert_eq!(hello.get_bool("apiStrict"), Ok(true));
+        assert!(!hello.contains_key("apiDeprecationErrors"));
+        assert!(!build_hello(&opts(None)).contains_key("apiVersion"));
+    }
+
+    #[test]
     fn hello_without_credential() {
-        let hello = build_hello(&opts(None, None));
+        let hello = build_hello(&opts(None));
         let keys: Vec<_> = hello.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["hello", "helloOk", "client"],
-            "hello first, no compression, no auth"
+            ["hello", "helloOk", "client", "compression"],
+            "hello first, no auth"
+        );
+        assert_eq!(
+            hello.get_array("compression").unwrap(),
+            &Vec::<Bson>::new(),
+            "no compressor configured: an empty list"
         );
         assert_eq!(hello.get_i32("hello").unwrap(), 1);
         assert!(hello.get_bool("helloOk").unwrap());
@@ -300,7 +287,7 @@ mod tests {
     #[test]
     fn hello_offers_the_compressors_in_the_client_order() {
         use crate::options::Compressor;
-        let mut o = opts(None, None);
+        let mut o = opts(None);
         o.compressors = vec![
             Compressor::Zstd,
             Compressor::Snappy,
@@ -331,38 +318,13 @@ mod tests {
 
     #[test]
     fn hello_with_app_name() {
-        let hello = build_hello(&opts(Some("inventory"), None));
+        let hello = build_hello(&opts(Some("inventory")));
         let app = hello
             .get_document("client")
             .unwrap()
             .get_document("application")
             .unwrap();
         assert_eq!(app, &doc! {"name": "inventory"});
-    }
-
-    #[test]
-    fn hello_x509_without_user() {
-        let hello = build_hello(&opts(None, Some(x509(None))));
-        assert_eq!(
-            hello.get_document("speculativeAuthenticate").unwrap(),
-            &doc! {"authenticate": 1, "mechanism": "MONGODB-X509", "db": "$external"}
-        );
-    }
-
-    #[test]
-    fn hello_x509_with_user() {
-        let hello = build_hello(&opts(Some("a"), Some(x509(Some("CN=client,O=Acme")))));
-        assert_eq!(
-            hello.get_document("speculativeAuthenticate").unwrap(),
-            &doc! {"authenticate": 1, "mechanism": "MONGODB-X509", "user": "CN=client,O=Acme", "db": "$external"}
-        );
-    }
-
-    #[test]
-    fn hello_other_mechanism_has_no_speculative_auth() {
-        let mut c = x509(Some("u"));
-        c.mechanism = Some(AuthMechanism::ScramSha256);
-        assert!(!build_hello(&opts(None, Some(c))).contains_key("speculativeAuthenticate"));
     }
 
     #[test]
@@ -489,56 +451,39 @@ mod tests {
         }
     }
 
-    fn hello_with(spec: Option<Document>) -> HelloReply {
-        HelloReply {
-            speculative_authenticate: spec,
-            ..HelloReply::unknown(addr())
-        }
-    }
-
     #[test]
-    fn auth_step_speculative_reply_present_means_done() {
-        let h = hello_with(Some(doc! {"dbname": "$external", "user": "CN=c"}));
+    fn auth_fields_are_read_and_handed_over() {
+        use crate::sdam::ServerType;
+        let mut h = parse_hello(
+            &addr(),
+            &doc! {
+                "ok": 1, "saslSupportedMechs": ["SCRAM-SHA-256", 7, "GSSAPI"],
+                "speculativeAuthenticate": {"conversationId": 1},
+            },
+        )
+        .unwrap();
+        let auth = h.take_auth();
+        // Not validated: unknown names kept, non-strings skipped.
         assert_eq!(
-            auth_step_after_hello(&h, &x509(None)).unwrap(),
-            AuthStep::Done
+            auth.sasl_supported_mechs.as_deref(),
+            Some(&["SCRAM-SHA-256".to_owned(), "GSSAPI".to_owned()][..])
         );
-        let h = hello_with(Some(doc! {"dbname": "$external", "user": "CN=c", "ok": 1}));
-        assert_eq!(
-            auth_step_after_hello(&h, &x509(Some("CN=c"))).unwrap(),
-            AuthStep::Done
-        );
-    }
-
-    #[test]
-    fn auth_step_speculative_reply_absent_sends_authenticate() {
-        let h = hello_with(None);
-        assert_eq!(
-            auth_step_after_hello(&h, &x509(None)).unwrap(),
-            AuthStep::SendAuthenticate(doc! {"authenticate": 1, "mechanism": "MONGODB-X509"})
-        );
-        assert_eq!(
-            auth_step_after_hello(&h, &x509(Some("CN=c,O=A"))).unwrap(),
-            AuthStep::SendAuthenticate(
-                doc! {"authenticate": 1, "mechanism": "MONGODB-X509", "user": "CN=c,O=A"}
-            )
-        );
-    }
-
-    #[test]
-    fn auth_step_speculative_error_falls_back_to_authenticate() {
-        let h = hello_with(Some(doc! {"ok": 0, "errmsg": "no such user", "code": 11}));
-        assert!(matches!(
-            auth_step_after_hello(&h, &x509(None)).unwrap(),
-            AuthStep::SendAuthenticate(_)
-        ));
-    }
-
-    #[test]
-    fn auth_step_other_mechanisms_not_supported() {
-        let mut c = x509(None);
-        c.mechanism = Some(AuthMechanism::ScramSha256);
-        let err = auth_step_after_hello(&hello_with(None), &c).unwrap_err();
-        assert!(matches!(*err.kind, ErrorKind::NotSupported { .. }), "{err}");
+        assert_eq!(auth.speculative, Some(doc! {"conversationId": 1}));
+        assert!(!auth.arbiter);
+        assert!(h.speculative_authenticate.is_none() && h.sasl_supported_mechs.is_none());
+        // A malformed list is no list.
+        let h = parse_hello(
+            &addr(),
+            &doc! {"ok": 1, "saslSupportedMechs": "SCRAM-SHA-1"},
+        )
+        .unwrap();
+        assert_eq!(h.sasl_supported_mechs, None);
+        let mut h = parse_hello(
+            &addr(),
+            &doc! {"ok": 1, "setName": "rs", "arbiterOnly": true, "hosts": ["a:1"]},
+        )
+        .unwrap();
+        assert_eq!(h.description.server_type, ServerType::RsArbiter);
+        assert!(h.take_auth().arbiter);
     }
 }

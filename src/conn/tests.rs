@@ -18,6 +18,8 @@ use crate::wire::{self, DEFAULT_MAX_MESSAGE_SIZE, OP_MSG};
 
 mod diagnosis;
 mod limits;
+mod monitoring;
+mod scram;
 
 const SUBJECT: &str = "CN=client,OU=Apps,O=Acme,C=US";
 /// Every test is bounded by this, so a hang is a failure, not a stuck CI job.
@@ -62,6 +64,8 @@ enum Reply {
     Close,
     /// Never answer (keep the connection open).
     Silent,
+    /// Answer nothing and read the next request (what a server does with moreToCome).
+    Nothing,
     /// Answer with this body, then never read again (keep the connection open).
     DocThenStopReading(Document),
 }
@@ -143,6 +147,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 return;
             }
             Reply::Close => return,
+            Reply::Nothing => {}
             Reply::Silent => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 return;
@@ -184,12 +189,15 @@ fn x509_opts(tls: Option<Arc<PassThroughTls>>, user: Option<&str>) -> EstablishO
     EstablishOptions {
         app_name: Some("fake-test".into()),
         credential: Some(x509_credential(user)),
+        auth_cache: Default::default(),
         tls: tls.map(|t| t as Arc<dyn TlsBackend>),
         connect_timeout: Some(Duration::from_secs(5)),
         socket_timeout: None,
         resolver: None,
         load_balanced: false,
         compressors: Vec::new(),
+        command_monitor: Default::default(),
+        server_api: None,
     }
 }
 
@@ -240,7 +248,10 @@ async fn speculative_auth_path_sends_no_authenticate() {
             &doc! {"authenticate": 1, "mechanism": "MONGODB-X509", "db": "$external"}
         );
         assert_eq!(hello.get_str("$db").unwrap(), "admin");
-        assert!(!hello.contains_key("compression"));
+        assert_eq!(
+            hello.get_array("compression").unwrap(),
+            &Vec::<bson::Bson>::new()
+        );
         assert_eq!(
             hello
                 .get_document("client")
@@ -322,7 +333,9 @@ async fn authenticate_refused_is_an_authentication_error_with_code_and_subject()
             .await
             .unwrap_err();
         match &*err.kind {
-            ErrorKind::Authentication { message, code, subject } => {
+            ErrorKind::Authentication { message, mechanism, user, code, subject } => {
+                assert_eq!(mechanism, "MONGODB-X509");
+                assert_eq!(user.as_deref(), Some(SUBJECT));
                 assert_eq!(*code, Some(18));
                 assert_eq!(subject.as_deref(), Some(SUBJECT));
                 assert!(message.contains("Authentication failed."), "{message}");
@@ -413,20 +426,20 @@ async fn other_mechanisms_are_not_supported_before_anything_is_sent() {
     bounded(async {
         let server = auth_server(true, doc! {"ok": 1}).await;
         for mechanism in [
-            Some(AuthMechanism::ScramSha256),
-            Some(AuthMechanism::Plain),
-            None,
+            AuthMechanism::Gssapi,
+            AuthMechanism::MongoDbAws,
+            AuthMechanism::MongoDbOidc,
         ] {
             let mut opts = x509_opts(Some(fake_tls(Some(SUBJECT))), Some("u"));
             if let Some(c) = opts.credential.as_mut() {
-                c.mechanism = mechanism.clone();
+                c.mechanism = Some(mechanism.clone());
             }
             let err = establish(&server.address, &opts, 7).await.unwrap_err();
             let ErrorKind::NotSupported { message } = &*err.kind else {
                 panic!("expected NotSupported, got {err:?}")
             };
             assert!(
-                message.contains("is not supported yet by mongo-x509; use MONGODB-X509"),
+                message.contains(&format!("{mechanism} is not supported by mongo-x509")),
                 "{message}"
             );
         }
@@ -693,12 +706,53 @@ async fn commands_after_establishment() {
 }
 
 #[tokio::test]
-async fn cancelled_command_leaves_the_connection_broken() {
+async fn an_unacknowledged_write_waits_for_no_reply() {
     bounded(async {
+        // The server answers pings and nothing else, as it does a moreToCome request.
         let server = FakeServer::start(|cmd| {
             if cmd.contains_key("hello") {
                 Reply::Doc(hello_reply())
+            } else if cmd.contains_key("ping") {
+                Reply::Doc(doc! {"ok": 1})
             } else {
+                Reply::Nothing
+            }
+        })
+        .await;
+        let opts = EstablishOptions {
+            socket_timeout: Some(Duration::from_millis(200)),
+            ..Default::default()
+        };
+        let mut conn = establish(&server.address, &opts, 16).await.unwrap();
+        let w0 = doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": 0}};
+        conn.command_with_sequences("test", w0, &[], None)
+            .await
+            .unwrap();
+        assert_eq!(conn.reply().get_i32("ok").unwrap(), 1);
+        assert!(!conn.is_broken());
+        // The next command reads its own reply, not one left over.
+        assert_eq!(
+            conn.command("test", doc! {"ping": 1}).await.unwrap(),
+            doc! {"ok": 1}
+        );
+        // w: 0 with j: true is acknowledged: it waits (and here times out).
+        let journaled =
+            doc! {"insert": "c", "documents": [{"_id": 2}], "writeConcern": {"w": 0, "j": true}};
+        assert!(conn.command("test", journaled).await.is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cancelled_command_leaves_the_connection_broken() {
+    bounded(async {
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let arrived_at_server = Arc::clone(&arrived);
+        let server = FakeServer::start(move |cmd| {
+            if cmd.contains_key("hello") {
+                Reply::Doc(hello_reply())
+            } else {
+                arrived_at_server.notify_one();
                 Reply::Silent
             }
         })
@@ -827,6 +881,45 @@ async fn a_close_right_after_tls_says_the_server_may_want_a_client_certificate()
             }
             other => panic!("expected a TLS handshake error, got {other:?}"),
         }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_interrupted_command_fails_at_once_with_a_retryable_network_error() {
+    bounded(async {
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let arrived_at_server = Arc::clone(&arrived);
+        let server = FakeServer::start(move |cmd| {
+            if cmd.contains_key("hello") {
+                Reply::Doc(hello_reply())
+            } else {
+                arrived_at_server.notify_one();
+                Reply::Silent
+            }
+        })
+        .await;
+        let mut conn = establish(&server.address, &EstablishOptions::default(), 4)
+            .await
+            .unwrap();
+        let interrupter = Arc::clone(conn.interrupter().expect("a TCP connection has one"));
+        // The server never answers the find: only the interruption ends the command (the
+        // test is bounded far below any socket timeout).
+        let interrupt = async {
+            arrived.notified().await;
+            interrupter.interrupt();
+        };
+        let (result, ()) = tokio::join!(conn.command("test", doc! { "find": "c" }), interrupt);
+        let err = result.unwrap_err();
+        assert_network_error(&err);
+        assert!(
+            err.to_string()
+                .contains("interrupted due to server monitor timeout"),
+            "{err}"
+        );
+        assert!(conn.is_broken());
+        // Anything asked later fails too, without waiting.
+        assert!(conn.command("test", doc! { "ping": 1 }).await.is_err());
     })
     .await
 }

@@ -99,24 +99,6 @@ fn timeouts_of_every_kind_become_the_typed_error_quoting_the_cause() {
 }
 
 #[test]
-fn the_final_error_is_the_timeout_once_expired() {
-    let first = Error::invalid_response("first");
-    let timeout = Deadline::starting_at(ms(1), Instant::now()).expired("during a retry");
-    assert!(is_operation_timeout(&final_error(
-        Some(first.clone()),
-        timeout
-    )));
-    // A retry that never reached a server: the first error says more.
-    let last = Error::new(ErrorKind::ServerSelection {
-        message: "none".into(),
-    });
-    assert_eq!(
-        final_error(Some(first), last).to_string(),
-        "invalid server response: first"
-    );
-}
-
-#[test]
 fn get_more_and_kill_cursors_carry_no_max_time_ms() {
     assert!(!takes_max_time_ms("getMore"));
     assert!(!takes_max_time_ms("killCursors"));

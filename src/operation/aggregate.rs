@@ -3,14 +3,34 @@
 
 use bson::{doc, Bson, Document, RawDocument};
 
-use super::{
-    append_opt, append_read_concern, append_write_concern, millis, Command, CursorSpec, Operation,
-    ResponseContext, Retryability, Selection, StreamDescription,
-};
-use crate::coll::options::AggregateOptions;
+use super::{append_options, Command, CursorSpec, Operation, Reads, StreamDescription};
 use crate::error::Result;
-use crate::options::{ReadConcern, WriteConcern};
-use crate::sdam::SelectionCriteria;
+use crate::options::AggregateOptions;
+use crate::options::ServerAddress;
+use crate::options::WriteConcern;
+use crate::sdam::{SelectionCriteria, ServerType, TopologyDescription, TopologyType};
+
+use super::Selection;
+
+/// True when the pipeline's last stage is `$out` or `$merge`.
+pub(crate) fn pipeline_writes(pipeline: &[Document]) -> bool {
+    pipeline
+        .last()
+        .and_then(|s| s.keys().next())
+        .is_some_and(|k| k == "$out" || k == "$merge")
+}
+
+/// CRUD spec: a pipeline that writes may use a non-primary read preference only when no
+/// available server is older than 5.0 (wire version 13); behind a load balancer, always.
+pub(crate) fn write_stage_may_use_read_preference(topology: &TopologyDescription) -> bool {
+    const WIRE_VERSION_5_0: i32 = 13;
+    topology.topology_type == TopologyType::LoadBalanced
+        || topology
+            .servers
+            .values()
+            .filter(|s| s.server_type != ServerType::Unknown)
+            .all(|s| s.max_wire_version >= WIRE_VERSION_5_0)
+}
 
 pub(crate) struct Aggregate {
     db: String,
@@ -18,8 +38,10 @@ pub(crate) struct Aggregate {
     coll: Option<String>,
     pipeline: Vec<Document>,
     options: AggregateOptions,
-    read_concern: Option<ReadConcern>,
-    criteria: SelectionCriteria,
+    reads: Reads,
+    /// A pipeline that writes may run where its read preference says (every server 5.0+);
+    /// else on the primary.
+    write_stage_on_read_preference: bool,
 }
 
 impl Aggregate {
@@ -29,25 +51,28 @@ impl Aggregate {
         coll: Option<String>,
         pipeline: Vec<Document>,
         options: AggregateOptions,
-        read_concern: Option<ReadConcern>,
-        criteria: SelectionCriteria,
+        reads: Reads,
     ) -> Self {
         Self {
             db,
             coll,
             pipeline,
             options,
-            read_concern,
-            criteria,
+            reads,
+            write_stage_on_read_preference: false,
         }
+    }
+
+    /// Lets a pipeline that writes (`$out`, `$merge`) run where the read preference says:
+    /// for a deployment whose available servers are all 5.0+ (CRUD spec).
+    pub(crate) fn write_stage_on_read_preference(mut self, allowed: bool) -> Self {
+        self.write_stage_on_read_preference = allowed;
+        self
     }
 
     /// True when the last stage is `$out` or `$merge`.
     fn writes(&self) -> bool {
-        self.pipeline
-            .last()
-            .and_then(|s| s.keys().next())
-            .is_some_and(|k| k == "$out" || k == "$merge")
+        pipeline_writes(&self.pipeline)
     }
 
     fn write_concern(&self) -> Option<&WriteConcern> {
@@ -73,45 +98,39 @@ impl Operation for Aggregate {
         }
         let mut cmd =
             doc! { "aggregate": target, "pipeline": self.pipeline.clone(), "cursor": cursor };
-        append_opt(&mut cmd, "allowDiskUse", o.allow_disk_use);
-        append_opt(&mut cmd, "maxTimeMS", o.max_time.map(millis));
-        append_opt(&mut cmd, "hint", o.hint.as_ref().map(|h| h.to_bson()));
-        append_opt(&mut cmd, "comment", o.comment.clone());
-        append_opt(&mut cmd, "let", o.let_vars.clone());
+        append_options(&mut cmd, o)?;
+        // Only a pipeline that writes takes a write concern and skips validation.
         if writes {
-            append_write_concern(&mut cmd, self.write_concern());
-            append_opt(
-                &mut cmd,
-                "bypassDocumentValidation",
-                o.bypass_document_validation,
-            );
-        } else {
-            append_read_concern(&mut cmd, self.read_concern.as_ref());
+            if let Some(wc) = self.write_concern() {
+                cmd.insert("writeConcern", bson::to_bson(wc)?);
+            }
+            if let Some(b) = o.bypass_document_validation {
+                cmd.insert("bypassDocumentValidation", b);
+            }
         }
+        // A write stage takes a read concern too (not "linearizable": the server says so).
+        self.reads.append_read_concern(&mut cmd);
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(
-        &self,
-        reply: &RawDocument,
-        ctx: &ResponseContext<'_>,
-    ) -> Result<CursorSpec> {
-        CursorSpec::from_reply(reply, ctx.address, self.options.batch_size, None)
+    fn handle_response(&self, reply: &RawDocument, at: &ServerAddress) -> Result<CursorSpec> {
+        let o = &self.options;
+        let spec = CursorSpec::from_reply(reply, at, o.batch_size, None)?;
+        Ok(spec.with_get_more(o.max_await_time, o.comment.as_ref()))
     }
 
+    /// A pipeline that writes (`$out`, `$merge`) is not a read: it is not retried.
+    fn reads(&self) -> Option<&Reads> {
+        (!self.writes()).then_some(&self.reads)
+    }
+
+    /// A pipeline that writes runs on the primary, or where its read preference says when
+    /// every available server can run it (5.0+).
     fn selection(&self) -> Selection {
-        if self.writes() {
+        if self.writes() && !self.write_stage_on_read_preference {
             Selection::Criteria(SelectionCriteria::Write)
         } else {
-            Selection::Criteria(self.criteria.clone())
-        }
-    }
-
-    fn retryability(&self) -> Retryability {
-        if self.writes() {
-            Retryability::None
-        } else {
-            Retryability::Read
+            Selection::Criteria(self.reads.criteria.clone())
         }
     }
 }
@@ -119,19 +138,26 @@ impl Operation for Aggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::test_util::raw;
-    use crate::operation::test_util::{ctx, description, server};
+    use crate::operation::test_util::{description, raw, server};
+    use crate::operation::Retryability;
     use crate::options::Acknowledgment;
 
     fn read() -> SelectionCriteria {
         SelectionCriteria::Read(Default::default())
     }
 
+    /// A read from the primary at read concern `local`.
+    fn local() -> Reads {
+        Reads {
+            criteria: read(),
+            read_concern: Some(crate::options::ReadConcern {
+                level: "local".into(),
+            }),
+        }
+    }
+
     #[test]
     fn a_reading_pipeline_uses_the_read_preference_and_read_concern() {
-        let rc = ReadConcern {
-            level: "local".into(),
-        };
         let mut op = Aggregate::new(
             "db".into(),
             Some("c".into()),
@@ -140,8 +166,7 @@ mod tests {
                 .batch_size(4_u32)
                 .comment(Bson::from("hi"))
                 .build(),
-            Some(rc),
-            read(),
+            local(),
         );
         let cmd = op.build(&description()).unwrap();
         assert_eq!(
@@ -153,7 +178,7 @@ mod tests {
         assert_eq!(op.retryability(), Retryability::Read);
         let reply =
             doc! { "ok": 1, "cursor": { "id": 0_i64, "ns": "db.c", "firstBatch": [ {}, {} ] } };
-        let spec = op.handle_response(&raw(&reply), &ctx(&server())).unwrap();
+        let spec = op.handle_response(&raw(&reply), &server()).unwrap();
         assert_eq!((spec.first_batch.len(), spec.batch_size), (2, Some(4)));
     }
 
@@ -169,21 +194,65 @@ mod tests {
                 .write_concern(wc)
                 .bypass_document_validation(true)
                 .build(),
-            Some(ReadConcern {
-                level: "local".into(),
-            }),
-            read(),
+            local(),
         );
         let cmd = op.build(&description()).unwrap();
         assert_eq!(
             cmd.body,
             doc! { "aggregate": 1, "pipeline": [ { "$documents": [] }, { "$out": "t" } ], "cursor": {},
-            "writeConcern": { "w": "majority" }, "bypassDocumentValidation": true }
+            "writeConcern": { "w": "majority" }, "bypassDocumentValidation": true,
+            "readConcern": { "level": "local" } }
         );
         assert_eq!(
             op.selection(),
             Selection::Criteria(SelectionCriteria::Write)
         );
         assert_eq!(op.retryability(), Retryability::None);
+    }
+
+    #[test]
+    fn only_a_deployment_of_5_0_servers_runs_write_stages_where_the_read_preference_says() {
+        use crate::sdam::ServerDescription;
+        let mut t = TopologyDescription::new(&[server()], None, None, false);
+        assert!(write_stage_may_use_read_preference(&t), "none available");
+        let mut known = |wire: i32| {
+            let mut s = ServerDescription::unknown(server());
+            s.server_type = ServerType::RsSecondary;
+            s.max_wire_version = wire;
+            t.servers.insert(server().to_string(), s);
+            write_stage_may_use_read_preference(&t)
+        };
+        assert!(known(13));
+        assert!(!known(12));
+        let lb = TopologyDescription::new(&[server()], None, None, true);
+        assert!(write_stage_may_use_read_preference(&lb));
+    }
+
+    #[test]
+    fn a_write_stage_follows_the_read_preference_only_when_every_server_can_run_it() {
+        use crate::options::{ReadPreference, ReadPreferenceMode};
+        let secondary =
+            SelectionCriteria::Read(ReadPreference::from(ReadPreferenceMode::Secondary));
+        let reads = Reads {
+            criteria: secondary.clone(),
+            read_concern: None,
+        };
+        let pipeline = vec![doc! { "$merge": "t" }];
+        let op = |allowed| {
+            Aggregate::new(
+                "db".into(),
+                Some("c".into()),
+                pipeline.clone(),
+                Default::default(),
+                reads.clone(),
+            )
+            .write_stage_on_read_preference(allowed)
+        };
+        assert_eq!(
+            op(false).selection(),
+            Selection::Criteria(SelectionCriteria::Write)
+        );
+        assert_eq!(op(true).selection(), Selection::Criteria(secondary));
+        assert_eq!(op(true).retryability(), Retryability::None, "never retried");
     }
 }

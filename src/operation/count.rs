@@ -3,44 +3,15 @@
 
 use bson::{doc, Document, RawDocument};
 
-use super::{
-    append_opt, append_read_concern, millis, raw_u64, to_i64, Command, Operation, ResponseContext,
-    Retryability, Selection, StreamDescription,
-};
-use crate::coll::options::CountOptions;
+use super::{append_options, raw_u64, to_i64, Command, Operation, Reads, StreamDescription};
 use crate::error::{Error, Result};
-use crate::options::ReadConcern;
-use crate::sdam::SelectionCriteria;
+use crate::options::CountOptions;
+use crate::options::ServerAddress;
 
 use super::cursor_reply::parse_batch;
 
-pub(crate) struct CountDocuments {
-    db: String,
-    coll: String,
-    filter: Document,
-    options: CountOptions,
-    read_concern: Option<ReadConcern>,
-    criteria: SelectionCriteria,
-}
-
-impl CountDocuments {
-    pub(crate) fn new(
-        db: &str,
-        coll: &str,
-        filter: Document,
-        options: CountOptions,
-        read_concern: Option<ReadConcern>,
-        criteria: SelectionCriteria,
-    ) -> Self {
-        Self {
-            db: db.to_owned(),
-            coll: coll.to_owned(),
-            filter,
-            options,
-            read_concern,
-            criteria,
-        }
-    }
+operation_input! {
+    CountDocuments { db: String, coll: String, filter: Document, options: CountOptions, reads: Reads }
 }
 
 impl Operation for CountDocuments {
@@ -58,16 +29,14 @@ impl Operation for CountDocuments {
         }
         pipeline.push(doc! { "$group": { "_id": 1, "n": { "$sum": 1 } } });
         let mut cmd = doc! { "aggregate": self.coll.as_str(), "pipeline": pipeline, "cursor": {} };
-        append_opt(&mut cmd, "maxTimeMS", o.max_time.map(millis));
-        append_opt(&mut cmd, "hint", o.hint.as_ref().map(|h| h.to_bson()));
-        append_opt(&mut cmd, "comment", o.comment.clone());
-        append_read_concern(&mut cmd, self.read_concern.as_ref());
+        append_options(&mut cmd, o)?;
+        self.reads.append_read_concern(&mut cmd);
         Ok(Command::new(self.db.clone(), cmd))
     }
 
     /// `$group` yields one document (none when nothing matched), so the first batch holds the
     /// answer and no cursor is left open.
-    fn handle_response(&self, reply: &RawDocument, _: &ResponseContext<'_>) -> Result<u64> {
+    fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<u64> {
         let batch = parse_batch(reply, "firstBatch")?;
         let Some(d) = batch.batch.front() else {
             return Ok(0);
@@ -77,30 +46,18 @@ impl Operation for CountDocuments {
         })
     }
 
-    fn selection(&self) -> Selection {
-        Selection::Criteria(self.criteria.clone())
-    }
-
-    fn retryability(&self) -> Retryability {
-        Retryability::Read
+    fn reads(&self) -> Option<&Reads> {
+        Some(&self.reads)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::test_util::raw;
-    use crate::operation::test_util::{ctx, description, is_invalid_response, server};
+    use crate::operation::test_util::{description, is_invalid_response, raw, reads, server};
 
     fn op(options: CountOptions) -> CountDocuments {
-        CountDocuments::new(
-            "db",
-            "c",
-            doc! { "a": 1 },
-            options,
-            None,
-            SelectionCriteria::Read(Default::default()),
-        )
+        CountDocuments::new("db", "c", doc! { "a": 1 }, options, reads())
     }
 
     #[test]
@@ -113,7 +70,7 @@ mod tests {
             doc! { "aggregate": "c", "pipeline": [
                 { "$match": { "a": 1 } }, { "$skip": 1_i64 }, { "$limit": 10_i64 },
                 { "$group": { "_id": 1, "n": { "$sum": 1 } } },
-            ], "cursor": {} }
+            ], "cursor": {}, "readConcern": { "level": "majority" } }
         );
     }
 
@@ -122,29 +79,23 @@ mod tests {
         let op = op(CountOptions::default());
         let a = server();
         let reply = |batch: Vec<Document>| doc! { "ok": 1, "cursor": { "id": 0_i64, "ns": "db.c", "firstBatch": batch } };
+        assert_eq!(op.handle_response(&raw(&reply(vec![])), &a).unwrap(), 0);
         assert_eq!(
-            op.handle_response(&raw(&reply(vec![])), &ctx(&a)).unwrap(),
-            0
-        );
-        assert_eq!(
-            op.handle_response(&raw(&reply(vec![doc! { "_id": 1, "n": 7 }])), &ctx(&a))
+            op.handle_response(&raw(&reply(vec![doc! { "_id": 1, "n": 7 }])), &a)
                 .unwrap(),
             7
         );
         assert_eq!(
-            op.handle_response(&raw(&reply(vec![doc! { "n": 7_i64 }])), &ctx(&a))
+            op.handle_response(&raw(&reply(vec![doc! { "n": 7_i64 }])), &a)
                 .unwrap(),
             7
         );
         for bad in [doc! { "n": -1 }, doc! { "n": "7" }, doc! { "_id": 1 }] {
-            let err = op
-                .handle_response(&raw(&reply(vec![bad])), &ctx(&a))
-                .unwrap_err();
+            let err = op.handle_response(&raw(&reply(vec![bad])), &a).unwrap_err();
             assert!(is_invalid_response(&err), "{err}");
         }
         assert!(is_invalid_response(
-            &op.handle_response(&raw(&doc! { "ok": 1 }), &ctx(&a))
-                .unwrap_err()
+            &op.handle_response(&raw(&doc! { "ok": 1 }), &a).unwrap_err()
         ));
     }
 }

@@ -1,11 +1,12 @@
 //! Cursor replies (`find`, `aggregate`, `listCollections`, `getMore`): a batch, the cursor id,
-//! the namespace to continue in.
+//! the namespace to continue in, and a change stream's `postBatchResumeToken`.
 
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::time::Duration;
 
 use bson::raw::{RawArray, RawBsonRef};
-use bson::RawDocument;
+use bson::{Bson, RawDocument, RawDocumentBuf};
 
 use crate::error::{Error, Result};
 use crate::options::ServerAddress;
@@ -24,6 +25,22 @@ pub(crate) struct CursorSpec {
     pub(crate) batch_size: Option<u32>,
     /// Documents to return at most (a `find` limit).
     pub(crate) limit: Option<u64>,
+    /// What each `getMore` carries besides the id and batch size.
+    pub(crate) get_more: GetMoreOptions,
+}
+
+/// What every `getMore` of a cursor carries besides its id and batch size, from the command
+/// that opened it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct GetMoreOptions {
+    /// `maxTimeMS` of each `getMore`: how long a tailable-await cursor waits for new
+    /// documents (`maxAwaitTimeMS`).
+    pub(crate) max_await_time: Option<Duration>,
+    /// The opening command's comment (CRUD spec: repeated on every `getMore`, 4.4+ servers).
+    pub(crate) comment: Option<Bson>,
+    /// The `timeoutMS` of each `getMore` (the operation's or its handle's); `None`: the
+    /// client's.
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// A batch of documents as the server sent them: the batch's bytes, copied once out of the
@@ -33,6 +50,9 @@ pub(crate) struct CursorSpec {
 pub(crate) struct RawBatch {
     bytes: Vec<u8>,
     docs: VecDeque<Range<usize>>,
+    /// A change stream's `cursor.postBatchResumeToken`: where the server's scan of the oplog
+    /// got to with this batch.
+    post_batch_resume_token: Option<RawDocumentBuf>,
 }
 
 impl std::fmt::Debug for RawBatch {
@@ -52,7 +72,13 @@ impl RawBatch {
         Ok(Self {
             bytes: bytes.to_vec(),
             docs: docs.into(),
+            post_batch_resume_token: None,
         })
+    }
+
+    /// The batch's `postBatchResumeToken`, if the reply had one (change streams).
+    pub(crate) fn post_batch_resume_token(&self) -> Option<&RawDocument> {
+        self.post_batch_resume_token.as_deref()
     }
 
     /// Documents left.
@@ -102,7 +128,16 @@ pub(crate) fn parse_batch(reply: &RawDocument, key: &str) -> Result<CursorBatch>
             "the reply's cursor has no {key} array"
         )));
     };
-    let batch = RawBatch::from_array(docs, key)?;
+    let mut batch = RawBatch::from_array(docs, key)?;
+    batch.post_batch_resume_token = match cursor.get("postBatchResumeToken") {
+        Ok(None) => None,
+        Ok(Some(RawBsonRef::Document(t))) => Some(t.to_raw_document_buf()),
+        _ => {
+            return Err(Error::invalid_response(
+                "the reply's cursor.postBatchResumeToken is not a document",
+            ))
+        }
+    };
     let ns = cursor.get_str("ns").unwrap_or_default().to_owned();
     Ok(CursorBatch { id, batch, ns })
 }
@@ -133,7 +168,23 @@ impl CursorSpec {
             first_batch: batch,
             batch_size,
             limit,
+            get_more: GetMoreOptions::default(),
         })
+    }
+
+    /// The same with what each `getMore` carries from the opening command: its
+    /// `maxAwaitTimeMS` and its comment.
+    pub(crate) fn with_get_more(
+        mut self,
+        max_await_time: Option<Duration>,
+        comment: Option<&Bson>,
+    ) -> Self {
+        self.get_more = GetMoreOptions {
+            max_await_time,
+            comment: comment.cloned(),
+            timeout: None,
+        };
+        self
     }
 }
 
@@ -172,6 +223,26 @@ mod tests {
             assert_eq!(&bson::Document::try_from(got).unwrap(), d);
         }
         assert!(spec.first_batch.pop_front().is_none());
+    }
+
+    #[test]
+    fn a_post_batch_resume_token_is_kept_with_its_batch() {
+        let token = doc! { "_data": "8263" };
+        let reply = doc! { "ok": 1, "cursor": {
+        "id": 9_i64, "ns": "db.c", "firstBatch": [], "postBatchResumeToken": token.clone() } };
+        let spec = CursorSpec::from_reply(&raw(&reply), &server(), None, None).unwrap();
+        let got = spec.first_batch.post_batch_resume_token().unwrap();
+        assert_eq!(bson::Document::try_from(got).unwrap(), token);
+        let b = parse_batch(
+            &raw(&doc! { "ok": 1, "cursor": { "id": 9_i64, "nextBatch": [ {} ] } }),
+            "nextBatch",
+        )
+        .unwrap();
+        assert!(b.batch.post_batch_resume_token().is_none(), "absent: none");
+        let bad = doc! { "ok": 1, "cursor": {
+        "id": 9_i64, "ns": "db.c", "firstBatch": [], "postBatchResumeToken": "x" } };
+        let err = CursorSpec::from_reply(&raw(&bad), &server(), None, None).unwrap_err();
+        assert!(is_invalid_response(&err), "{err}");
     }
 
     #[test]

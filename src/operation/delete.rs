@@ -2,77 +2,46 @@
 
 use bson::{doc, Document, RawDocument};
 
-use super::{
-    append_opt, append_write_concern, write_reply, Command, Operation, ResponseContext,
-    Retryability, Selection, StreamDescription,
-};
-use crate::coll::options::{DeleteOptions, Hint};
+use super::statements::{DeleteFields, DeleteStatement};
+use super::{append_options, write_reply, Command, Operation, Retryability, StreamDescription};
 use crate::error::Result;
+use crate::options::DeleteOptions;
+use crate::options::ServerAddress;
 use crate::results::DeleteResult;
-use crate::sdam::SelectionCriteria;
 
-pub(crate) struct Delete {
-    db: String,
-    coll: String,
-    filter: Document,
-    many: bool,
-    options: DeleteOptions,
-}
-
-impl Delete {
+operation_input! {
     /// `options.write_concern` must already hold the client's default when none was set.
-    pub(crate) fn new(
-        db: &str,
-        coll: &str,
-        filter: Document,
-        many: bool,
-        options: DeleteOptions,
-    ) -> Self {
-        Self {
-            db: db.to_owned(),
-            coll: coll.to_owned(),
-            filter,
-            many,
-            options,
-        }
-    }
+    Delete { db: String, coll: String, filter: Document, many: bool, options: DeleteOptions }
 }
 
 impl Operation for Delete {
     type Output = DeleteResult;
     const NAME: &'static str = "delete";
 
-    fn build(&mut self, _: &StreamDescription) -> Result<Command> {
+    fn build(&mut self, server: &StreamDescription) -> Result<Command> {
         let o = &self.options;
-        let mut stmt = doc! { "q": self.filter.clone(), "limit": if self.many { 0 } else { 1 } };
-        append_opt(&mut stmt, "hint", o.hint.as_ref().map(Hint::to_bson));
-        let mut cmd = doc! { "delete": self.coll.as_str(), "deletes": [stmt], "ordered": true };
-        append_write_concern(&mut cmd, o.write_concern.as_ref());
-        append_opt(&mut cmd, "comment", o.comment.clone());
-        append_opt(&mut cmd, "let", o.let_vars.clone());
+        let acknowledged = super::acknowledged(o.write_concern.as_ref());
+        super::check_unacknowledged_hint(o.hint.is_some(), acknowledged, server, "delete")?;
+        let fields = DeleteFields {
+            hint: o.hint.as_ref(),
+            collation: o.collation.as_ref(),
+        };
+        let stmt = DeleteStatement::new(&self.filter, self.many, fields);
+        let mut cmd = doc! {
+            "delete": self.coll.as_str(), "deletes": [bson::to_bson(&stmt)?], "ordered": true,
+        };
+        append_options(&mut cmd, o)?;
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(
-        &self,
-        reply: &RawDocument,
-        _: &ResponseContext<'_>,
-    ) -> Result<DeleteResult> {
+    fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<DeleteResult> {
         let r = write_reply::parse(reply, 1, 0)?;
         write_reply::write_result(r.write_errors, r.write_concern_error, 1)?;
         Ok(DeleteResult { deleted_count: r.n })
     }
 
-    fn selection(&self) -> Selection {
-        Selection::Criteria(SelectionCriteria::Write)
-    }
-
     fn retryability(&self) -> Retryability {
-        if self.many {
-            Retryability::None
-        } else {
-            Retryability::Write
-        }
+        Retryability::write_unless_multi(self.many)
     }
 
     fn is_acknowledged(&self) -> bool {
@@ -85,7 +54,8 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::operation::test_util::raw;
-    use crate::operation::test_util::{ctx, description, server};
+    use crate::operation::test_util::{description, server};
+    use crate::options::Hint;
     use bson::Bson;
 
     #[test]
@@ -110,11 +80,11 @@ mod tests {
         let op = Delete::new("db", "c", doc! {}, true, DeleteOptions::default());
         let a = server();
         let r = op
-            .handle_response(&raw(&doc! { "ok": 1, "n": 3 }), &ctx(&a))
+            .handle_response(&raw(&doc! { "ok": 1, "n": 3 }), &a)
             .unwrap();
         assert_eq!(r.deleted_count, 3);
         let err = op
-            .handle_response(&raw(&doc! { "ok": 1, "n": 0, "writeErrors": [ { "index": 0, "code": 2, "errmsg": "bad" } ] }), &ctx(&a))
+            .handle_response(&raw(&doc! { "ok": 1, "n": 0, "writeErrors": [ { "index": 0, "code": 2, "errmsg": "bad" } ] }), &a)
             .unwrap_err();
         assert!(matches!(&*err.kind, ErrorKind::Write { .. }));
     }

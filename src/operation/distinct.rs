@@ -2,44 +2,15 @@
 
 use bson::{doc, Bson, Document, RawDocument};
 
-use super::{
-    append_opt, append_read_concern, millis, to_document, Command, Operation, ResponseContext,
-    Retryability, Selection, StreamDescription,
-};
-use crate::coll::options::{DistinctOptions, Hint};
+use super::{append_options, to_document, Command, Operation, Reads, StreamDescription};
 use crate::error::{Error, Result};
-use crate::options::ReadConcern;
-use crate::sdam::SelectionCriteria;
+use crate::options::DistinctOptions;
+use crate::options::ServerAddress;
 
-pub(crate) struct Distinct {
-    db: String,
-    coll: String,
-    key: String,
-    filter: Document,
-    options: DistinctOptions,
-    read_concern: Option<ReadConcern>,
-    criteria: SelectionCriteria,
-}
-
-impl Distinct {
-    pub(crate) fn new(
-        db: &str,
-        coll: &str,
-        key: &str,
-        filter: Document,
-        options: DistinctOptions,
-        read_concern: Option<ReadConcern>,
-        criteria: SelectionCriteria,
-    ) -> Self {
-        Self {
-            db: db.to_owned(),
-            coll: coll.to_owned(),
-            key: key.to_owned(),
-            filter,
-            options,
-            read_concern,
-            criteria,
-        }
+operation_input! {
+    Distinct {
+        db: String, coll: String, key: String, filter: Document, options: DistinctOptions,
+        reads: Reads,
     }
 }
 
@@ -52,14 +23,12 @@ impl Operation for Distinct {
         let mut cmd = doc! {
             "distinct": self.coll.as_str(), "key": self.key.as_str(), "query": self.filter.clone(),
         };
-        append_opt(&mut cmd, "maxTimeMS", o.max_time.map(millis));
-        append_opt(&mut cmd, "hint", o.hint.as_ref().map(Hint::to_bson));
-        append_opt(&mut cmd, "comment", o.comment.clone());
-        append_read_concern(&mut cmd, self.read_concern.as_ref());
+        append_options(&mut cmd, o)?;
+        self.reads.append_read_concern(&mut cmd);
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(&self, reply: &RawDocument, _: &ResponseContext<'_>) -> Result<Vec<Bson>> {
+    fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<Vec<Bson>> {
         match to_document(reply)?.remove("values") {
             Some(Bson::Array(values)) => Ok(values),
             _ => Err(Error::invalid_response(
@@ -68,20 +37,16 @@ impl Operation for Distinct {
         }
     }
 
-    fn selection(&self) -> Selection {
-        Selection::Criteria(self.criteria.clone())
-    }
-
-    fn retryability(&self) -> Retryability {
-        Retryability::Read
+    fn reads(&self) -> Option<&Reads> {
+        Some(&self.reads)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::test_util::raw;
-    use crate::operation::test_util::{ctx, description, is_invalid_response, server};
+    use crate::operation::test_util::{description, is_invalid_response, raw, reads, server};
+    use crate::operation::Retryability;
     use std::time::Duration;
 
     #[test]
@@ -96,8 +61,10 @@ mod tests {
             "a.b",
             doc! { "x": 1 },
             options,
-            None,
-            SelectionCriteria::Read(Default::default()),
+            Reads {
+                read_concern: None,
+                ..reads()
+            },
         );
         assert_eq!(
             op.build(&description()).unwrap().body,
@@ -106,12 +73,12 @@ mod tests {
         assert_eq!(op.retryability(), Retryability::Read);
         let a = server();
         let values = op
-            .handle_response(&raw(&doc! { "ok": 1, "values": [1, "two"] }), &ctx(&a))
+            .handle_response(&raw(&doc! { "ok": 1, "values": [1, "two"] }), &a)
             .unwrap();
         assert_eq!(values, vec![Bson::Int32(1), Bson::from("two")]);
         for bad in [doc! { "ok": 1 }, doc! { "ok": 1, "values": 1 }] {
             assert!(is_invalid_response(
-                &op.handle_response(&raw(&bad), &ctx(&a)).unwrap_err()
+                &op.handle_response(&raw(&bad), &a).unwrap_err()
             ));
         }
     }

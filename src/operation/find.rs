@@ -2,43 +2,16 @@
 
 use bson::{doc, Document, RawDocument};
 
-use super::{
-    append_opt, append_read_concern, millis, to_i64, Command, CursorSpec, Operation,
-    ResponseContext, Retryability, Selection, StreamDescription,
-};
-use crate::coll::options::FindOptions;
+use super::{append_options, Command, CursorSpec, Operation, Reads, StreamDescription};
 use crate::error::Result;
-use crate::options::ReadConcern;
-use crate::sdam::SelectionCriteria;
+use crate::options::ServerAddress;
+use crate::options::{CursorType, FindOptions};
 
-pub(crate) struct Find {
-    db: String,
-    coll: String,
-    filter: Document,
-    options: FindOptions,
-    read_concern: Option<ReadConcern>,
-    criteria: SelectionCriteria,
+operation_input! {
+    Find { db: String, coll: String, filter: Document, options: FindOptions, reads: Reads }
 }
 
 impl Find {
-    pub(crate) fn new(
-        db: &str,
-        coll: &str,
-        filter: Document,
-        options: FindOptions,
-        read_concern: Option<ReadConcern>,
-        criteria: SelectionCriteria,
-    ) -> Self {
-        Self {
-            db: db.to_owned(),
-            coll: coll.to_owned(),
-            filter,
-            options,
-            read_concern,
-            criteria,
-        }
-    }
-
     /// The documents to return at most: `|limit|`, none for 0.
     fn limit(&self) -> Option<u64> {
         self.options.limit.map(i64::unsigned_abs).filter(|l| *l > 0)
@@ -52,9 +25,7 @@ impl Operation for Find {
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let o = &self.options;
         let mut cmd = doc! { "find": self.coll.as_str(), "filter": self.filter.clone() };
-        append_opt(&mut cmd, "sort", o.sort.clone());
-        append_opt(&mut cmd, "projection", o.projection.clone());
-        append_opt(&mut cmd, "skip", o.skip.map(to_i64));
+        append_options(&mut cmd, o)?;
         match o.limit {
             // Negative: at most |limit| documents, in one batch (the cursor is closed after).
             Some(l) if l < 0 => {
@@ -66,51 +37,49 @@ impl Operation for Find {
             }
             _ => {}
         }
-        append_opt(&mut cmd, "batchSize", o.batch_size.map(i64::from));
-        append_opt(&mut cmd, "maxTimeMS", o.max_time.map(millis));
-        append_opt(&mut cmd, "comment", o.comment.clone());
-        append_opt(&mut cmd, "hint", o.hint.as_ref().map(|h| h.to_bson()));
-        append_opt(&mut cmd, "allowDiskUse", o.allow_disk_use);
-        append_read_concern(&mut cmd, self.read_concern.as_ref());
+        // limit = batchSize would leave an open cursor after the last batch (CRUD spec).
+        if let (Some(b), Some(l)) = (o.batch_size, o.limit) {
+            if l > 0 && i64::from(b) == l {
+                cmd.insert("batchSize", l.saturating_add(1));
+            }
+        }
+        match o.cursor_type {
+            Some(CursorType::Tailable) => {
+                cmd.insert("tailable", true);
+            }
+            Some(CursorType::TailableAwait) => {
+                cmd.insert("tailable", true);
+                cmd.insert("awaitData", true);
+            }
+            _ => {}
+        }
+        self.reads.append_read_concern(&mut cmd);
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(
-        &self,
-        reply: &RawDocument,
-        ctx: &ResponseContext<'_>,
-    ) -> Result<CursorSpec> {
-        CursorSpec::from_reply(reply, ctx.address, self.options.batch_size, self.limit())
+    fn handle_response(&self, reply: &RawDocument, at: &ServerAddress) -> Result<CursorSpec> {
+        let o = &self.options;
+        // Only a tailable-await cursor's getMore may carry maxTimeMS.
+        let tailable_await = o.cursor_type == Some(CursorType::TailableAwait);
+        let max_await_time = o.max_await_time.filter(|_| tailable_await);
+        let spec = CursorSpec::from_reply(reply, at, o.batch_size, self.limit())?;
+        Ok(spec.with_get_more(max_await_time, o.comment.as_ref()))
     }
 
-    fn selection(&self) -> Selection {
-        Selection::Criteria(self.criteria.clone())
-    }
-
-    fn retryability(&self) -> Retryability {
-        Retryability::Read
+    fn reads(&self) -> Option<&Reads> {
+        Some(&self.reads)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::test_util::raw;
-    use crate::operation::test_util::{ctx, description, is_invalid_response, server};
+    use crate::operation::test_util::{description, is_invalid_response, raw, reads, server};
+    use crate::operation::Retryability;
     use std::time::Duration;
 
     fn op(options: FindOptions) -> Find {
-        let rc = ReadConcern {
-            level: "majority".into(),
-        };
-        Find::new(
-            "db",
-            "c",
-            doc! { "a": 1 },
-            options,
-            Some(rc),
-            SelectionCriteria::Read(Default::default()),
-        )
+        Find::new("db", "c", doc! { "a": 1 }, options, reads())
     }
 
     #[test]
@@ -122,7 +91,7 @@ mod tests {
             .limit(-3_i64)
             .batch_size(10_u32)
             .max_time(Duration::from_millis(250))
-            .hint(crate::coll::options::Hint::Name("a_1".into()))
+            .hint(crate::options::Hint::Name("a_1".into()))
             .allow_disk_use(true)
             .build());
         let cmd = find.build(&description()).unwrap();
@@ -141,6 +110,46 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_size_equal_to_the_limit_is_raised_by_one() {
+        let mut find = op(FindOptions::builder()
+            .limit(4_i64)
+            .batch_size(4_u32)
+            .build());
+        let body = find.build(&description()).unwrap().body;
+        assert_eq!(body.get_i64("batchSize").unwrap(), 5);
+        assert_eq!(body.get_i64("limit").unwrap(), 4);
+        let mut find = op(FindOptions::builder()
+            .limit(4_i64)
+            .batch_size(0_u32)
+            .build());
+        let body = find.build(&description()).unwrap().body;
+        assert_eq!(body.get_i64("batchSize").unwrap(), 0, "0 is sent as is");
+    }
+
+    #[test]
+    fn max_await_time_reaches_the_get_mores_of_a_tailable_await_cursor_only() {
+        let reply =
+            raw(&doc! { "ok": 1, "cursor": { "id": 9_i64, "ns": "db.c", "firstBatch": [] } });
+        let wait = Duration::from_millis(40);
+        for (cursor_type, sent) in [
+            (CursorType::TailableAwait, Some(wait)),
+            (CursorType::Tailable, None),
+            (CursorType::NonTailable, None),
+        ] {
+            let mut find = op(FindOptions::builder()
+                .cursor_type(cursor_type)
+                .max_await_time(wait)
+                .comment(bson::Bson::from("c"))
+                .build());
+            let body = find.build(&description()).unwrap().body;
+            assert!(!body.contains_key("maxAwaitTimeMS") && !body.contains_key("maxTimeMS"));
+            let spec = find.handle_response(&reply, &server()).unwrap();
+            assert_eq!(spec.get_more.max_await_time, sent, "{cursor_type:?}");
+            assert_eq!(spec.get_more.comment, Some(bson::Bson::from("c")));
+        }
+    }
+
+    #[test]
     fn the_reply_becomes_a_cursor_on_the_answering_server() {
         let find = op(FindOptions::builder()
             .limit(5_i64)
@@ -148,14 +157,14 @@ mod tests {
             .build());
         let reply =
             doc! { "ok": 1, "cursor": { "id": 9_i64, "ns": "db.c", "firstBatch": [ { "a": 1 } ] } };
-        let spec = find.handle_response(&raw(&reply), &ctx(&server())).unwrap();
+        let spec = find.handle_response(&raw(&reply), &server()).unwrap();
         assert_eq!(spec.address, server());
         assert_eq!(
             (spec.id, spec.limit, spec.batch_size),
             (9, Some(5), Some(2))
         );
         let err = find
-            .handle_response(&raw(&doc! { "ok": 1 }), &ctx(&server()))
+            .handle_response(&raw(&doc! { "ok": 1 }), &server())
             .unwrap_err();
         assert!(is_invalid_response(&err));
     }

@@ -3,18 +3,13 @@
 use bson::{doc, Bson, Document, RawDocument};
 
 use super::update::{check_replacement, update_bson};
-use super::{
-    append_opt, append_write_concern, millis, to_document, write_reply, Command, Operation,
-    ResponseContext, Retryability, Selection, StreamDescription,
-};
-use crate::coll::options::{
-    FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, Hint,
-    ReturnDocument,
-};
-use crate::coll::UpdateModifications;
+use super::{to_document, write_reply, Command, Operation, Retryability, StreamDescription};
 use crate::error::{Error, Result};
-use crate::options::WriteConcern;
-use crate::sdam::SelectionCriteria;
+use crate::options::ServerAddress;
+use crate::options::{
+    FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, ReturnDocument,
+    UpdateModifications, WriteConcern,
+};
 
 /// What happens to the document found.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,50 +20,38 @@ pub(crate) enum Modification {
     Replace(Document),
 }
 
-/// The options of the three variants, in one place.
-#[derive(Default)]
-struct Options {
-    sort: Option<Document>,
-    projection: Option<Document>,
-    upsert: Option<bool>,
-    return_document: Option<ReturnDocument>,
-    array_filters: Option<Vec<Document>>,
-    hint: Option<Hint>,
-    write_concern: Option<WriteConcern>,
-    bypass_document_validation: Option<bool>,
-    max_time: Option<std::time::Duration>,
-    comment: Option<Bson>,
-    let_vars: Option<Document>,
-}
-
 pub(crate) struct FindAndModify {
     db: String,
     coll: String,
     filter: Document,
     modification: Modification,
-    options: Options,
+    /// The options that are set, as command keys (each variant's options type serializes
+    /// itself).
+    options: Document,
+    /// `new`: return the document after the change (not for a delete).
+    return_new: Option<bool>,
+    write_concern: Option<WriteConcern>,
 }
 
 impl FindAndModify {
-    /// `options.write_concern` must already hold the client's default when none was set (the
-    /// same for the other constructors).
+    /// `options.write_concern` must already hold the collection's default when none was set
+    /// (the same for the other constructors).
     pub(crate) fn delete(
         db: &str,
         coll: &str,
         filter: Document,
         o: FindOneAndDeleteOptions,
-    ) -> Self {
-        let options = Options {
-            sort: o.sort,
-            projection: o.projection,
-            hint: o.hint,
-            write_concern: o.write_concern,
-            max_time: o.max_time,
-            comment: o.comment,
-            let_vars: o.let_vars,
-            ..Options::default()
-        };
-        Self::new(db, coll, filter, Modification::Delete, options)
+    ) -> Result<Self> {
+        let fields = bson::to_document(&o)?;
+        Ok(Self::new(
+            db,
+            coll,
+            filter,
+            Modification::Delete,
+            fields,
+            None,
+            o.write_concern,
+        ))
     }
 
     /// Refuses an update document without operators.
@@ -79,26 +62,17 @@ impl FindAndModify {
         update: UpdateModifications,
         o: FindOneAndUpdateOptions,
     ) -> Result<Self> {
-        let update = update_bson(update, "find_one_and_update")?;
-        let options = Options {
-            sort: o.sort,
-            projection: o.projection,
-            upsert: o.upsert,
-            return_document: o.return_document,
-            array_filters: o.array_filters,
-            hint: o.hint,
-            write_concern: o.write_concern,
-            bypass_document_validation: o.bypass_document_validation,
-            max_time: o.max_time,
-            comment: o.comment,
-            let_vars: o.let_vars,
-        };
+        let update = Modification::Update(update_bson(update, "find_one_and_update")?);
+        let fields = bson::to_document(&o)?;
+        let new = o.return_document == Some(ReturnDocument::After);
         Ok(Self::new(
             db,
             coll,
             filter,
-            Modification::Update(update),
-            options,
+            update,
+            fields,
+            Some(new),
+            o.write_concern,
         ))
     }
 
@@ -111,25 +85,17 @@ impl FindAndModify {
         o: FindOneAndReplaceOptions,
     ) -> Result<Self> {
         check_replacement(&replacement, "find_one_and_replace")?;
-        let options = Options {
-            sort: o.sort,
-            projection: o.projection,
-            upsert: o.upsert,
-            return_document: o.return_document,
-            hint: o.hint,
-            write_concern: o.write_concern,
-            bypass_document_validation: o.bypass_document_validation,
-            max_time: o.max_time,
-            comment: o.comment,
-            let_vars: o.let_vars,
-            ..Options::default()
-        };
+        let fields = bson::to_document(&o)?;
+        let new = o.return_document == Some(ReturnDocument::After);
+        let replace = Modification::Replace(replacement);
         Ok(Self::new(
             db,
             coll,
             filter,
-            Modification::Replace(replacement),
-            options,
+            replace,
+            fields,
+            Some(new),
+            o.write_concern,
         ))
     }
 
@@ -138,7 +104,9 @@ impl FindAndModify {
         coll: &str,
         filter: Document,
         modification: Modification,
-        options: Options,
+        options: Document,
+        return_new: Option<bool>,
+        write_concern: Option<WriteConcern>,
     ) -> Self {
         Self {
             db: db.to_owned(),
@@ -146,6 +114,8 @@ impl FindAndModify {
             filter,
             modification,
             options,
+            return_new,
+            write_concern,
         }
     }
 }
@@ -156,10 +126,11 @@ impl Operation for FindAndModify {
     type Output = Option<Document>;
     const NAME: &'static str = "findAndModify";
 
-    fn build(&mut self, _: &StreamDescription) -> Result<Command> {
-        let o = &self.options;
+    fn build(&mut self, server: &StreamDescription) -> Result<Command> {
+        let has_hint = self.options.contains_key("hint");
+        let acknowledged = self.is_acknowledged();
+        super::check_unacknowledged_hint(has_hint, acknowledged, server, "findAndModify")?;
         let mut cmd = doc! { "findAndModify": self.coll.as_str(), "query": self.filter.clone() };
-        append_opt(&mut cmd, "sort", o.sort.clone());
         match &self.modification {
             Modification::Delete => {
                 cmd.insert("remove", true);
@@ -171,30 +142,19 @@ impl Operation for FindAndModify {
                 cmd.insert("update", r.clone());
             }
         }
-        if !matches!(self.modification, Modification::Delete) {
-            cmd.insert("new", o.return_document == Some(ReturnDocument::After));
+        if let Some(new) = self.return_new {
+            cmd.insert("new", new);
         }
-        append_opt(&mut cmd, "fields", o.projection.clone());
-        append_opt(&mut cmd, "upsert", o.upsert);
-        append_opt(&mut cmd, "arrayFilters", o.array_filters.clone());
-        append_opt(&mut cmd, "hint", o.hint.as_ref().map(Hint::to_bson));
-        append_opt(
-            &mut cmd,
-            "bypassDocumentValidation",
-            o.bypass_document_validation,
-        );
-        append_opt(&mut cmd, "maxTimeMS", o.max_time.map(millis));
-        append_write_concern(&mut cmd, o.write_concern.as_ref());
-        append_opt(&mut cmd, "comment", o.comment.clone());
-        append_opt(&mut cmd, "let", o.let_vars.clone());
+        cmd.extend(self.options.clone());
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(
-        &self,
-        reply: &RawDocument,
-        _: &ResponseContext<'_>,
-    ) -> Result<Option<Document>> {
+    fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<Option<Document>> {
+        // An unacknowledged write has no result to give (CRUD specification): what the server
+        // answered to `w: 0` is not reported.
+        if !self.is_acknowledged() {
+            return Ok(None);
+        }
         let reply = to_document(reply)?;
         // The change was made; a write concern error still means it may not last.
         if let Some(wce) = write_reply::write_concern_error(&reply)? {
@@ -210,16 +170,12 @@ impl Operation for FindAndModify {
         }
     }
 
-    fn selection(&self) -> Selection {
-        Selection::Criteria(SelectionCriteria::Write)
-    }
-
     fn retryability(&self) -> Retryability {
         Retryability::Write
     }
 
     fn is_acknowledged(&self) -> bool {
-        super::acknowledged(self.options.write_concern.as_ref())
+        super::acknowledged(self.write_concern.as_ref())
     }
 }
 
@@ -228,8 +184,10 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::operation::test_util::raw;
-    use crate::operation::test_util::{ctx, description, is_invalid_response, server};
-    use crate::options::Acknowledgment;
+    use crate::operation::test_util::{description, is_invalid_response, server};
+    use crate::operation::Selection;
+    use crate::options::{Acknowledgment, Hint};
+    use crate::sdam::SelectionCriteria;
     use std::time::Duration;
 
     #[test]
@@ -239,7 +197,7 @@ mod tests {
             .projection(doc! { "_id": 0 })
             .max_time(Duration::from_secs(1))
             .build();
-        let mut op = FindAndModify::delete("db", "c", doc! { "x": 1 }, o);
+        let mut op = FindAndModify::delete("db", "c", doc! { "x": 1 }, o).unwrap();
         let cmd = op.build(&description()).unwrap();
         assert_eq!(
             cmd.body,
@@ -307,26 +265,26 @@ mod tests {
 
     #[test]
     fn replies_give_the_document_none_or_an_error() {
-        let op = FindAndModify::delete("db", "c", doc! {}, Default::default());
+        let op = FindAndModify::delete("db", "c", doc! {}, Default::default()).unwrap();
         let a = server();
         let found = op
             .handle_response(
                 &raw(&doc! { "ok": 1, "lastErrorObject": { "n": 1 }, "value": { "n": 1 } }),
-                &ctx(&a),
+                &a,
             )
             .unwrap();
         assert_eq!(found, Some(doc! { "n": 1 }));
         let none = op
             .handle_response(
                 &raw(&doc! { "ok": 1, "lastErrorObject": { "n": 0 }, "value": null }),
-                &ctx(&a),
+                &a,
             )
             .unwrap();
         assert_eq!(none, None);
         let err = op
             .handle_response(
                 &raw(&doc! { "ok": 1, "value": null, "writeConcernError": { "code": 64, "errmsg": "slow" } }),
-                &ctx(&a),
+                &a,
             )
             .unwrap_err();
         assert!(
@@ -334,8 +292,19 @@ mod tests {
         );
         for bad in [doc! { "ok": 1 }, doc! { "ok": 1, "value": 3 }] {
             assert!(is_invalid_response(
-                &op.handle_response(&raw(&bad), &ctx(&a)).unwrap_err()
+                &op.handle_response(&raw(&bad), &a).unwrap_err()
             ));
         }
+    }
+
+    #[test]
+    fn an_unacknowledged_change_reports_no_document() {
+        let w0 = crate::options::WriteConcern::builder()
+            .w(Acknowledgment::Nodes(0))
+            .build();
+        let o = FindOneAndDeleteOptions::builder().write_concern(w0).build();
+        let op = FindAndModify::delete("db", "c", doc! {}, o).unwrap();
+        let reply = doc! { "ok": 1, "lastErrorObject": { "n": 1 }, "value": { "n": 1 } };
+        assert_eq!(op.handle_response(&raw(&reply), &server()).unwrap(), None);
     }
 }

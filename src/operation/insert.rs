@@ -3,15 +3,12 @@
 
 use bson::{doc, RawDocument};
 
+use super::statements::cut_batch;
 use super::write_reply::{self, WriteReply};
-use super::{
-    append_opt, append_write_concern, Command, Operation, ResponseContext, Retryability, Selection,
-    StreamDescription,
-};
-use crate::coll::options::InsertManyOptions;
+use super::{append_options, Command, Operation, Retryability, StreamDescription};
 use crate::error::{Error, Result, WriteError};
-use crate::sdam::SelectionCriteria;
-use crate::wire::DocumentSequence;
+use crate::options::InsertManyOptions;
+use crate::options::ServerAddress;
 
 /// One `insert` command: `docs[offset..]`, cut to the server's limits when built.
 pub(crate) struct Insert<'a> {
@@ -68,36 +65,26 @@ impl Operation for Insert<'_> {
     /// then cuts the batch to exactly what fits beside the final command
     /// ([`Operation::sequence_sent`]). Each document is copied as serialized, never re-encoded.
     fn build(&mut self, server: &StreamDescription) -> Result<Command> {
-        let max_count = server.max_write_batch_size.max(1);
         let max_doc = server.max_bson_object_size;
-        let mut batch = DocumentSequence::new("documents");
-        for (i, d) in self.docs.iter().enumerate().skip(self.offset) {
-            let size = d.len();
-            if size > max_doc {
-                return Err(Error::invalid_argument(format!(
+        let too_large = |i: usize, size: usize| {
+            (size > max_doc).then(|| {
+                Error::invalid_argument(format!(
                     "insert: document {i} is {size} bytes, more than the server's \
                      maxBsonObjectSize ({max_doc} bytes)"
-                )));
-            }
-            if !batch.is_empty()
-                && (batch.len() >= max_count || batch.bytes.len() + size > server.max_message_size)
-            {
-                break;
-            }
-            batch.push(d);
-        }
-        if batch.is_empty() {
-            return Err(Error::internal("insert: no documents left to send"));
-        }
+                ))
+            })
+        };
+        let batch = cut_batch(
+            "insert",
+            "documents",
+            self.docs,
+            self.offset,
+            server,
+            too_large,
+        )?;
         self.taken = batch.len();
         let mut cmd = doc! { "insert": self.coll, "ordered": self.ordered() };
-        append_write_concern(&mut cmd, self.options.write_concern.as_ref());
-        append_opt(
-            &mut cmd,
-            "bypassDocumentValidation",
-            self.options.bypass_document_validation,
-        );
-        append_opt(&mut cmd, "comment", self.options.comment.clone());
+        append_options(&mut cmd, self.options)?;
         Ok(Command {
             db: self.db.to_owned(),
             body: cmd,
@@ -109,32 +96,20 @@ impl Operation for Insert<'_> {
         self.taken = documents;
     }
 
-    fn handle_response(
-        &self,
-        reply: &RawDocument,
-        _: &ResponseContext<'_>,
-    ) -> Result<InsertBatchResult> {
+    fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<InsertBatchResult> {
         let WriteReply {
             write_errors,
             write_concern_error,
             ..
         } = write_reply::parse(reply, self.taken, self.offset)?;
-        // Ordered: the server stopped at the first error, so nothing after it was inserted.
-        let first_error = write_errors.iter().map(|e| e.index).min();
-        let inserted = (self.offset..self.offset + self.taken)
-            .filter(|i| !write_errors.iter().any(|e| e.index == *i))
-            .filter(|i| !(self.ordered() && first_error.is_some_and(|f| *i > f)))
-            .collect();
+        let inserted =
+            write_reply::applied(self.offset, self.taken, &write_errors, self.ordered()).collect();
         Ok(InsertBatchResult {
             taken: self.taken,
             inserted,
             write_errors,
             write_concern_error,
         })
-    }
-
-    fn selection(&self) -> Selection {
-        Selection::Criteria(SelectionCriteria::Write)
     }
 
     fn retryability(&self) -> Retryability {
@@ -151,7 +126,7 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::operation::test_util::raw;
-    use crate::operation::test_util::{ctx, description, is_invalid_response, server};
+    use crate::operation::test_util::{description, is_invalid_response, server};
 
     fn docs(n: i32) -> Vec<Vec<u8>> {
         (0..n)
@@ -209,9 +184,7 @@ mod tests {
             op.build(&description()).unwrap();
             // Pretend this batch started at input index 10.
             op.offset = 10;
-            let r = op
-                .handle_response(&raw(&reply.clone()), &ctx(&server()))
-                .unwrap();
+            let r = op.handle_response(&raw(&reply.clone()), &server()).unwrap();
             assert_eq!(r.taken, 4);
             assert_eq!(r.inserted, inserted, "ordered={ordered}");
             assert_eq!(r.write_errors[0].index, 11);
@@ -227,7 +200,7 @@ mod tests {
         let r = op
             .handle_response(
                 &raw(&doc! { "ok": 1, "n": 2, "writeConcernError": { "code": 64, "errmsg": "timeout" } }),
-                &ctx(&server()),
+                &server(),
             )
             .unwrap();
         assert_eq!(r.inserted, vec![0, 1]);
@@ -235,7 +208,7 @@ mod tests {
         let err = op
             .handle_response(
                 &raw(&doc! { "ok": 1, "writeErrors": [ { "index": 2, "code": 1 } ] }),
-                &ctx(&server()),
+                &server(),
             )
             .unwrap_err();
         assert!(is_invalid_response(&err), "{err}");

@@ -2,7 +2,7 @@
 
 use bson::{doc, Document, RawDocument};
 
-use super::{Command, Operation, ResponseContext, Retryability, Selection, StreamDescription};
+use super::{Command, Operation, Retryability, Selection, StreamDescription};
 use crate::error::Result;
 use crate::options::ServerAddress;
 
@@ -47,7 +47,7 @@ impl Operation for KillCursors {
     }
 
     /// Best effort: the server times cursors out anyway, so the reply's lists are not read.
-    fn handle_response(&self, _: &RawDocument, _: &ResponseContext<'_>) -> Result<()> {
+    fn handle_response(&self, _: &RawDocument, _: &ServerAddress) -> Result<()> {
         Ok(())
     }
 
@@ -68,7 +68,7 @@ impl Operation for KillCursors {
 mod tests {
     use super::*;
     use crate::operation::test_util::raw;
-    use crate::operation::test_util::{ctx, description, server};
+    use crate::operation::test_util::{description, server};
 
     #[test]
     fn kill_cursors_names_the_cursor_on_its_server() {
@@ -79,10 +79,7 @@ mod tests {
             Command::new("db", doc! { "killCursors": "c", "cursors": [5_i64] })
         );
         assert_eq!(op.selection(), Selection::Server(server()));
-        op.handle_response(
-            &raw(&doc! { "ok": 1, "cursorsKilled": [5_i64] }),
-            &ctx(&server()),
-        )
-        .unwrap();
+        op.handle_response(&raw(&doc! { "ok": 1, "cursorsKilled": [5_i64] }), &server())
+            .unwrap();
     }
 }

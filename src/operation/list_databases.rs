@@ -1,33 +1,44 @@
 //! `listDatabases` (names only).
 
-use bson::{doc, Bson, RawDocument};
+use bson::{doc, RawDocument};
 
-use super::{
-    to_document, Command, Operation, ResponseContext, Retryability, Selection, StreamDescription,
-};
+use super::{append_options, to_document, Command, Operation, Reads, StreamDescription};
 use crate::error::{Error, Result};
-use crate::sdam::SelectionCriteria;
+use crate::options::ListDatabasesOptions;
+use crate::options::ServerAddress;
+use crate::results::DatabaseSpecification;
 
-pub(crate) struct ListDatabases {
-    criteria: SelectionCriteria,
-}
-
-impl ListDatabases {
-    pub(crate) fn new(criteria: SelectionCriteria) -> Self {
-        Self { criteria }
+operation_input! {
+    ListDatabases {
+        options: ListDatabasesOptions,
+        /// Names only (`nameOnly`): the server skips sizing each database.
+        name_only: bool,
+        reads: Reads,
     }
 }
 
 impl Operation for ListDatabases {
-    type Output = Vec<String>;
+    type Output = Vec<DatabaseSpecification>;
     const NAME: &'static str = "listDatabases";
 
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
-        let cmd = doc! { "listDatabases": 1, "nameOnly": true, "authorizedDatabases": true };
+        let mut cmd = doc! { "listDatabases": 1 };
+        if self.name_only {
+            cmd.insert("nameOnly", true);
+        }
+        // A user without listDatabases still sees the databases it may read.
+        if self.options.authorized_databases.is_none() {
+            cmd.insert("authorizedDatabases", true);
+        }
+        append_options(&mut cmd, &self.options)?;
         Ok(Command::new("admin", cmd))
     }
 
-    fn handle_response(&self, reply: &RawDocument, _: &ResponseContext<'_>) -> Result<Vec<String>> {
+    fn handle_response(
+        &self,
+        reply: &RawDocument,
+        _: &ServerAddress,
+    ) -> Result<Vec<DatabaseSpecification>> {
         let reply = to_document(reply)?;
         let Ok(dbs) = reply.get_array("databases") else {
             return Err(Error::invalid_response(
@@ -35,43 +46,36 @@ impl Operation for ListDatabases {
             ));
         };
         dbs.iter()
-            .map(|d| match d {
-                Bson::Document(d) => d.get_str("name").map(str::to_owned).map_err(|_| {
-                    Error::invalid_response("listDatabases reply: a database has no name")
-                }),
-                _ => Err(Error::invalid_response(
-                    "listDatabases reply: databases holds a non-document",
-                )),
+            .map(|d| {
+                bson::from_bson(d.clone()).map_err(|e| {
+                    Error::invalid_response(format!("listDatabases reply: a database entry: {e}"))
+                })
             })
             .collect()
     }
 
-    fn selection(&self) -> Selection {
-        Selection::Criteria(self.criteria.clone())
-    }
-
-    fn retryability(&self) -> Retryability {
-        Retryability::Read
+    fn reads(&self) -> Option<&Reads> {
+        Some(&self.reads)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::test_util::raw;
-    use crate::operation::test_util::{ctx, description, is_invalid_response, server};
+    use crate::operation::test_util::{description, is_invalid_response, raw, reads, server};
 
     #[test]
     fn database_names_are_read() {
-        let mut op = ListDatabases::new(SelectionCriteria::Read(Default::default()));
+        let mut op = ListDatabases::new(ListDatabasesOptions::default(), true, reads());
         assert_eq!(op.build(&description()).unwrap().db, "admin");
         let a = server();
         let names = op
             .handle_response(
                 &raw(&doc! { "ok": 1, "databases": [ { "name": "a" }, { "name": "b" } ] }),
-                &ctx(&a),
+                &a,
             )
             .unwrap();
+        let names: Vec<_> = names.into_iter().map(|d| d.name).collect();
         assert_eq!(names, ["a", "b"]);
         for bad in [
             doc! { "ok": 1 },
@@ -79,7 +83,7 @@ mod tests {
             doc! { "ok": 1, "databases": [ { "sizeOnDisk": 1 } ] },
         ] {
             assert!(is_invalid_response(
-                &op.handle_response(&raw(&bad), &ctx(&a)).unwrap_err()
+                &op.handle_response(&raw(&bad), &a).unwrap_err()
             ));
         }
     }

@@ -2,10 +2,10 @@
 
 use bson::{Document, RawDocument};
 
-use super::{
-    to_document, Command, Operation, ResponseContext, Retryability, Selection, StreamDescription,
-};
+use super::{to_document, Command, Operation, Retryability, Selection, StreamDescription};
 use crate::error::Result;
+use crate::options::ReadPreference;
+use crate::options::ServerAddress;
 use crate::sdam::SelectionCriteria;
 
 /// A user's command, returned as the server's reply.
@@ -14,6 +14,8 @@ pub(crate) struct RunCommand {
     command: Document,
     /// `endSessions` must not itself run in a session.
     sessionless: bool,
+    /// Where it runs: the primary when `None`.
+    read_preference: Option<ReadPreference>,
 }
 
 impl RunCommand {
@@ -22,7 +24,14 @@ impl RunCommand {
             db: db.into(),
             command,
             sessionless: false,
+            read_preference: None,
         }
+    }
+
+    /// Runs it where `read_preference` says (the primary when `None`).
+    pub(crate) fn with_read_preference(mut self, read_preference: Option<ReadPreference>) -> Self {
+        self.read_preference = read_preference;
+        self
     }
 
     /// Sent without `lsid`.
@@ -40,12 +49,15 @@ impl Operation for RunCommand {
         Ok(Command::new(self.db.clone(), self.command.clone()))
     }
 
-    fn handle_response(&self, reply: &RawDocument, _: &ResponseContext<'_>) -> Result<Document> {
+    fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<Document> {
         to_document(reply)
     }
 
     fn selection(&self) -> Selection {
-        Selection::Criteria(SelectionCriteria::Write)
+        match &self.read_preference {
+            Some(rp) => Selection::Criteria(SelectionCriteria::Read(rp.clone())),
+            None => Selection::Criteria(SelectionCriteria::Write),
+        }
     }
 
     /// What the command does is unknown: never retried.
@@ -56,13 +68,19 @@ impl Operation for RunCommand {
     fn takes_implicit_session(&self) -> bool {
         !self.sessionless
     }
+
+    /// A read for the Transactions specification: its own read preference, else the
+    /// transaction's.
+    fn transaction_read_preference(&self, txn: &ReadPreference) -> Option<ReadPreference> {
+        Some(self.read_preference.clone().unwrap_or_else(|| txn.clone()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::operation::test_util::raw;
-    use crate::operation::test_util::{ctx, description, server};
+    use crate::operation::test_util::{description, server};
     use bson::doc;
 
     #[test]
@@ -72,8 +90,7 @@ mod tests {
         assert_eq!(cmd, Command::new("admin", doc! { "ping": 1 }));
         let reply = doc! { "ok": 1.0, "extra": "x" };
         assert_eq!(
-            op.handle_response(&raw(&reply.clone()), &ctx(&server()))
-                .unwrap(),
+            op.handle_response(&raw(&reply.clone()), &server()).unwrap(),
             reply
         );
         assert_eq!(op.retryability(), Retryability::None);

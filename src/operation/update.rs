@@ -2,16 +2,11 @@
 
 use bson::{doc, Bson, Document, RawDocument};
 
-use super::{
-    append_opt, append_write_concern, write_reply, Command, Operation, ResponseContext,
-    Retryability, Selection, StreamDescription,
-};
-use crate::coll::options::{Hint, ReplaceOptions, UpdateOptions};
-use crate::coll::UpdateModifications;
+use super::{append_options, write_reply, Command, Operation, Retryability, StreamDescription};
 use crate::error::{Error, Result};
-use crate::options::WriteConcern;
+use crate::options::ServerAddress;
+use crate::options::{ReplaceOptions, UpdateModifications, UpdateOptions};
 use crate::results::UpdateResult;
-use crate::sdam::SelectionCriteria;
 
 pub(crate) struct Update {
     db: String,
@@ -20,13 +15,8 @@ pub(crate) struct Update {
     /// Update operators, a pipeline, or a replacement document.
     update: Bson,
     multi: bool,
-    upsert: Option<bool>,
-    array_filters: Option<Vec<Document>>,
-    hint: Option<Hint>,
-    write_concern: Option<WriteConcern>,
-    bypass_document_validation: Option<bool>,
-    comment: Option<Bson>,
-    let_vars: Option<Document>,
+    /// A replacement's options as an update's (no array filters).
+    options: UpdateOptions,
 }
 
 /// True when the document's first key is an update operator (`$set`, …).
@@ -61,7 +51,7 @@ pub(crate) fn check_replacement(replacement: &Document, what: &str) -> Result<()
 
 impl Update {
     /// `update_one` (`multi` false) or `update_many`. Refuses an update document without
-    /// operators. `options.write_concern` must already hold the client's default.
+    /// operators. `options.write_concern` must already hold the collection's default.
     pub(crate) fn modify(
         db: &str,
         coll: &str,
@@ -76,13 +66,7 @@ impl Update {
             filter,
             update: update_bson(update, "update")?,
             multi,
-            upsert: options.upsert,
-            array_filters: options.array_filters,
-            hint: options.hint,
-            write_concern: options.write_concern,
-            bypass_document_validation: options.bypass_document_validation,
-            comment: options.comment,
-            let_vars: options.let_vars,
+            options,
         })
     }
 
@@ -92,22 +76,28 @@ impl Update {
         coll: &str,
         filter: Document,
         replacement: Document,
-        options: ReplaceOptions,
+        o: ReplaceOptions,
     ) -> Result<Self> {
         check_replacement(&replacement, "replace_one")?;
+        let options = UpdateOptions {
+            upsert: o.upsert,
+            array_filters: None,
+            bypass_document_validation: o.bypass_document_validation,
+            hint: o.hint,
+            collation: o.collation,
+            sort: o.sort,
+            write_concern: o.write_concern,
+            let_vars: o.let_vars,
+            comment: o.comment,
+            raw_data: o.raw_data,
+        };
         Ok(Self {
             db: db.to_owned(),
             coll: coll.to_owned(),
             filter,
             update: Bson::Document(replacement),
             multi: false,
-            upsert: options.upsert,
-            array_filters: None,
-            hint: options.hint,
-            write_concern: options.write_concern,
-            bypass_document_validation: options.bypass_document_validation,
-            comment: options.comment,
-            let_vars: options.let_vars,
+            options,
         })
     }
 }
@@ -116,29 +106,37 @@ impl Operation for Update {
     type Output = UpdateResult;
     const NAME: &'static str = "update";
 
-    fn build(&mut self, _: &StreamDescription) -> Result<Command> {
+    fn build(&mut self, server: &StreamDescription) -> Result<Command> {
+        let o = &self.options;
+        let acknowledged = super::acknowledged(o.write_concern.as_ref());
+        super::check_unacknowledged_hint(o.hint.is_some(), acknowledged, server, "update")?;
+        // The statement holds the options that belong to it, not to the command. Built as a
+        // document directly: going through serde (`to_bson` of a struct) costs more per update.
         let mut stmt =
             doc! { "q": self.filter.clone(), "u": self.update.clone(), "multi": self.multi };
-        append_opt(&mut stmt, "upsert", self.upsert);
-        append_opt(&mut stmt, "arrayFilters", self.array_filters.clone());
-        append_opt(&mut stmt, "hint", self.hint.as_ref().map(Hint::to_bson));
-        let mut cmd = doc! { "update": self.coll.as_str(), "updates": [stmt], "ordered": true };
-        append_write_concern(&mut cmd, self.write_concern.as_ref());
-        append_opt(
-            &mut cmd,
-            "bypassDocumentValidation",
-            self.bypass_document_validation,
-        );
-        append_opt(&mut cmd, "comment", self.comment.clone());
-        append_opt(&mut cmd, "let", self.let_vars.clone());
+        if let Some(upsert) = o.upsert {
+            stmt.insert("upsert", upsert);
+        }
+        if let Some(filters) = &o.array_filters {
+            stmt.insert("arrayFilters", filters.clone());
+        }
+        if let Some(hint) = &o.hint {
+            stmt.insert("hint", bson::to_bson(hint)?);
+        }
+        if let Some(collation) = &o.collation {
+            stmt.insert("collation", bson::to_bson(collation)?);
+        }
+        if let Some(sort) = &o.sort {
+            stmt.insert("sort", sort.clone());
+        }
+        let mut cmd = doc! {
+            "update": self.coll.as_str(), "updates": [stmt], "ordered": true,
+        };
+        append_options(&mut cmd, o)?;
         Ok(Command::new(self.db.clone(), cmd))
     }
 
-    fn handle_response(
-        &self,
-        reply: &RawDocument,
-        _: &ResponseContext<'_>,
-    ) -> Result<UpdateResult> {
+    fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<UpdateResult> {
         let r = write_reply::parse(reply, 1, 0)?;
         write_reply::write_result(r.write_errors, r.write_concern_error, 1)?;
         let upserted_id = r.upserted.into_iter().next().map(|(_, id)| id);
@@ -151,21 +149,12 @@ impl Operation for Update {
         })
     }
 
-    fn selection(&self) -> Selection {
-        Selection::Criteria(SelectionCriteria::Write)
-    }
-
     fn retryability(&self) -> Retryability {
-        // Only single-document writes are retryable writes.
-        if self.multi {
-            Retryability::None
-        } else {
-            Retryability::Write
-        }
+        Retryability::write_unless_multi(self.multi)
     }
 
     fn is_acknowledged(&self) -> bool {
-        super::acknowledged(self.write_concern.as_ref())
+        super::acknowledged(self.options.write_concern.as_ref())
     }
 }
 
@@ -174,8 +163,8 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::operation::test_util::raw;
-    use crate::operation::test_util::{ctx, description, is_invalid_response, server};
-    use crate::options::Acknowledgment;
+    use crate::operation::test_util::{description, is_invalid_response, server};
+    use crate::options::{Acknowledgment, Hint, WriteConcern};
 
     #[test]
     fn an_update_statement_carries_its_options() {
@@ -208,36 +197,32 @@ mod tests {
 
     #[test]
     fn plain_updates_and_operator_replacements_are_refused() {
-        let err = Update::modify(
+        let refused = |r: Result<Update>| {
+            let err = r.err().expect("refused");
+            assert!(
+                matches!(&*err.kind, ErrorKind::InvalidArgument { .. }),
+                "{err}"
+            );
+        };
+        let operators = doc! { "$set": { "x": 1 } };
+        let plain = doc! { "x": 1 }.into();
+        refused(Update::modify(
             "db",
             "c",
             doc! {},
-            doc! { "x": 1 }.into(),
+            plain,
             false,
             Default::default(),
-        )
-        .err()
-        .unwrap();
-        assert!(matches!(&*err.kind, ErrorKind::InvalidArgument { .. }));
-        let err = Update::replace(
+        ));
+        refused(Update::replace(
             "db",
             "c",
             doc! {},
-            doc! { "$set": { "x": 1 } },
+            operators.clone(),
             Default::default(),
-        )
-        .err()
-        .unwrap();
-        assert!(matches!(&*err.kind, ErrorKind::InvalidArgument { .. }));
-        let pipeline = Update::modify(
-            "db",
-            "c",
-            doc! {},
-            vec![doc! { "$set": { "x": 1 } }].into(),
-            false,
-            Default::default(),
-        );
-        assert!(pipeline.is_ok());
+        ));
+        let pipeline = vec![operators].into();
+        assert!(Update::modify("db", "c", doc! {}, pipeline, false, Default::default()).is_ok());
     }
 
     #[test]
@@ -246,7 +231,7 @@ mod tests {
         assert_eq!(op.retryability(), Retryability::Write);
         let a = server();
         let r = op
-            .handle_response(&raw(&doc! { "ok": 1, "n": 1, "nModified": 1 }), &ctx(&a))
+            .handle_response(&raw(&doc! { "ok": 1, "n": 1, "nModified": 1 }), &a)
             .unwrap();
         assert_eq!(
             (r.matched_count, r.modified_count, r.upserted_id),
@@ -255,14 +240,14 @@ mod tests {
         let r = op
             .handle_response(
                 &raw(&doc! { "ok": 1, "n": 1, "nModified": 0, "upserted": [ { "index": 0, "_id": 5 } ] }),
-                &ctx(&a),
+                &a,
             )
             .unwrap();
         assert_eq!((r.matched_count, r.upserted_id), (0, Some(Bson::Int32(5))));
         let err = op
             .handle_response(
                 &raw(&doc! { "ok": 1, "n": 0, "writeErrors": [ { "index": 0, "code": 11000, "errmsg": "dup" } ] }),
-                &ctx(&a),
+                &a,
             )
             .unwrap_err();
         assert!(
@@ -273,7 +258,7 @@ mod tests {
                 &raw(
                     &doc! { "ok": 1, "n": 1, "writeConcernError": { "code": 100, "errmsg": "wc" } },
                 ),
-                &ctx(&a),
+                &a,
             )
             .unwrap_err();
         assert!(matches!(
@@ -286,7 +271,7 @@ mod tests {
         let err = op
             .handle_response(
                 &raw(&doc! { "ok": 1, "writeErrors": [ { "index": 1, "code": 1 } ] }),
-                &ctx(&a),
+                &a,
             )
             .unwrap_err();
         assert!(is_invalid_response(&err));

@@ -4,7 +4,7 @@
 use bson::{Bson, Document, RawDocument};
 
 use super::{bson_u64, reply_count};
-use crate::error::{Error, ErrorKind, Result, WriteError};
+use crate::error::{Error, ErrorKind, Result, WriteConcernError, WriteError};
 
 /// The counts and errors in a write command's reply.
 #[derive(Debug, Default, PartialEq)]
@@ -15,6 +15,8 @@ pub(crate) struct WriteReply {
     pub(crate) upserted: Vec<(usize, Bson)>,
     pub(crate) write_errors: Vec<WriteError>,
     pub(crate) write_concern_error: Option<String>,
+    /// The same, typed (bulk writes report them so).
+    pub(crate) write_concern_error_detail: Option<WriteConcernError>,
 }
 
 /// An index from a reply, which must name one of the `sent` statements; shifted by `offset`
@@ -56,7 +58,7 @@ fn entries<'a>(
     }))
 }
 
-fn code(d: &Document) -> i32 {
+pub(crate) fn code(d: &Document) -> i32 {
     match d.get("code") {
         Some(Bson::Int32(c)) => *c,
         Some(Bson::Int64(c)) => i32::try_from(*c).unwrap_or(0),
@@ -91,14 +93,51 @@ pub(crate) fn parse(reply: &RawDocument, sent: usize, offset: usize) -> Result<W
     }
     for e in entries(reply, "writeErrors")? {
         let e = e?;
-        r.write_errors.push(WriteError {
-            index: index(e, sent, offset, "writeErrors")?,
-            code: code(e),
-            message: e.get_str("errmsg").unwrap_or("no message").to_owned(),
-        });
+        r.write_errors
+            .push(write_error(e, index(e, sent, offset, "writeErrors")?));
     }
     r.write_concern_error = write_concern_error(reply)?;
+    r.write_concern_error_detail = typed_write_concern_error(reply)?;
     Ok(r)
+}
+
+/// What every error entry of a reply says: `code`, `codeName`, `errmsg` and `errInfo`.
+fn error_parts(d: &Document) -> WriteConcernError {
+    WriteConcernError {
+        code: code(d),
+        code_name: d.get_str("codeName").unwrap_or_default().to_owned(),
+        message: d.get_str("errmsg").unwrap_or("no message").to_owned(),
+        details: d.get_document("errInfo").ok().cloned(),
+    }
+}
+
+/// A write error entry (`writeErrors` of a write reply, a failed `bulkWrite` result) for the
+/// write at `index` of the whole input.
+pub(crate) fn write_error(d: &Document, index: usize) -> WriteError {
+    let WriteConcernError {
+        code,
+        code_name,
+        message,
+        details,
+    } = error_parts(d);
+    WriteError {
+        index,
+        code,
+        message,
+        code_name,
+        details,
+    }
+}
+
+/// `writeConcernError` as its parts, when present.
+pub(crate) fn typed_write_concern_error(reply: &Document) -> Result<Option<WriteConcernError>> {
+    match reply.get("writeConcernError") {
+        None => Ok(None),
+        Some(Bson::Document(wce)) => Ok(Some(error_parts(wce))),
+        Some(_) => Err(Error::invalid_response(
+            "write reply: writeConcernError is not a document",
+        )),
+    }
 }
 
 /// `writeConcernError` in words, when present.
@@ -113,6 +152,20 @@ pub(crate) fn write_concern_error(reply: &Document) -> Result<Option<String>> {
             "write reply: writeConcernError is not a document",
         )),
     }
+}
+
+/// The indexes in `offset..offset + taken` of the statements applied: all but those that
+/// failed, and, ordered, none after the first that failed (the server stopped there).
+pub(crate) fn applied(
+    offset: usize,
+    taken: usize,
+    write_errors: &[WriteError],
+    ordered: bool,
+) -> impl Iterator<Item = usize> + '_ {
+    let first_error = write_errors.iter().map(|e| e.index).min();
+    (offset..offset + taken)
+        .filter(|i| !write_errors.iter().any(|e| e.index == *i))
+        .filter(move |i| !(ordered && first_error.is_some_and(|f| *i > f)))
 }
 
 /// An [`ErrorKind::Write`] for the errors collected, or `Ok` when there are none.
@@ -139,6 +192,7 @@ pub(crate) fn write_result(
         message,
         write_errors,
         write_concern_error,
+        inserted_ids: Default::default(),
     }))
 }
 
@@ -165,6 +219,7 @@ mod tests {
                 message,
                 write_errors,
                 write_concern_error,
+                ..
             } => {
                 assert!(message.contains("E11000"), "{message}");
                 assert_eq!(write_errors.len(), 1);

@@ -11,6 +11,12 @@ use zeroize::Zeroize;
 use bson::Document;
 use typed_builder::TypedBuilder;
 
+use crate::event::cmap::CmapEvent;
+use crate::event::command::CommandEvent;
+use crate::event::identity::IdentityEvent;
+use crate::event::sdam::SdamEvent;
+use crate::event::EventHandler;
+
 use super::ResolverConfig;
 use crate::error::{Error, Result};
 pub use crate::tls::KdfLimits;
@@ -173,6 +179,22 @@ impl FromStr for AuthMechanism {
 ///
 /// For [`AuthMechanism::MongoDbX509`] the user name is optional: when absent, the server takes
 /// the subject of the client certificate. The source is always `$external`.
+///
+/// SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN need a user name and a password. The source defaults
+/// to `admin` for SCRAM (in a connection string: its database, else `admin`) and to
+/// `$external` for PLAIN.
+///
+/// ```
+/// use mongo_x509::options::{AuthMechanism, Credential};
+///
+/// let credential = Credential::builder()
+///     .username("app")
+///     .password("s3cr3t")
+///     .mechanism(AuthMechanism::ScramSha256)
+///     .source("admin")
+///     .build();
+/// assert!(!format!("{credential:?}").contains("s3cr3t"));
+/// ```
 #[derive(Clone, Default, PartialEq, TypedBuilder)]
 #[builder(field_defaults(default, setter(into, strip_option)))]
 #[non_exhaustive]
@@ -183,7 +205,8 @@ pub struct Credential {
     pub source: Option<String>,
     /// The password (not allowed for X.509). Never printed by `Debug`.
     pub password: Option<String>,
-    /// The mechanism; `None` lets the server negotiate (SCRAM), which this crate does not support yet.
+    /// The mechanism; `None` negotiates SCRAM with the server: SCRAM-SHA-256 if the server
+    /// lists it for the user, else SCRAM-SHA-1.
     pub mechanism: Option<AuthMechanism>,
     /// `authMechanismProperties`.
     pub mechanism_properties: Option<Document>,
@@ -443,6 +466,16 @@ impl ReadPreferenceMode {
     }
 }
 
+impl From<ReadPreferenceMode> for ReadPreference {
+    /// A read preference with this mode, no tag sets and no staleness limit.
+    fn from(mode: ReadPreferenceMode) -> Self {
+        Self {
+            mode,
+            ..Self::default()
+        }
+    }
+}
+
 /// A read preference tag set, e.g. `{dc: "ny", rack: "1"}`.
 pub type TagSet = std::collections::HashMap<String, String>;
 
@@ -492,6 +525,42 @@ pub struct ReadConcern {
     /// The level as the server spells it (`local`, `majority`, `linearizable`, `available`,
     /// `snapshot`, or another the server knows).
     pub level: String,
+}
+
+impl ReadConcern {
+    /// `local`: the member's most recent data (the server's default).
+    pub fn local() -> Self {
+        Self::custom("local")
+    }
+
+    /// `majority`: data a majority of members has, which no rollback can undo.
+    pub fn majority() -> Self {
+        Self::custom("majority")
+    }
+
+    /// `linearizable`: majority-committed data that reflects every write acknowledged before
+    /// the read started (primary only).
+    pub fn linearizable() -> Self {
+        Self::custom("linearizable")
+    }
+
+    /// `available`: like `local`, without waiting on a sharded cluster's routing metadata.
+    pub fn available() -> Self {
+        Self::custom("available")
+    }
+
+    /// `snapshot`: majority-committed data at one point in time (transactions, snapshot
+    /// sessions).
+    pub fn snapshot() -> Self {
+        Self::custom("snapshot")
+    }
+
+    /// A level this crate has no constructor for, as the server spells it.
+    pub fn custom(level: impl Into<String>) -> Self {
+        Self {
+            level: level.into(),
+        }
+    }
 }
 
 /// Wire compressors that may be named in `compressors` (OP_COMPRESSED, the MongoDB
@@ -587,6 +656,31 @@ pub struct ClientOptions {
     /// [`ErrorKind::InvalidArgument`](crate::error::ErrorKind::InvalidArgument) naming the
     /// feature to enable. Unknown names are dropped with a warning when parsing.
     pub compressors: Option<Vec<Compressor>>,
+    /// Where command events go: each command's start and its success or failure, with
+    /// durations (see [`event::command`](crate::event::command)). Default: none.
+    ///
+    /// ```
+    /// use mongo_x509::event::EventHandler;
+    /// use mongo_x509::options::ClientOptions;
+    ///
+    /// let options = ClientOptions::builder()
+    ///     .command_event_handler(EventHandler::callback(|e| println!("{e:?}")))
+    ///     .build();
+    /// # let _ = options;
+    /// ```
+    pub command_event_handler: Option<EventHandler<CommandEvent>>,
+    /// Where connection pool events go (see [`event::cmap`](crate::event::cmap)). Default:
+    /// none.
+    pub cmap_event_handler: Option<EventHandler<CmapEvent>>,
+    /// Where topology events go: servers found, lost and changed, heartbeats (see
+    /// [`event::sdam`](crate::event::sdam)). Default: none.
+    pub sdam_event_handler: Option<EventHandler<SdamEvent>>,
+    /// Where TLS identity events go: reloads of the client certificate and failed reloads
+    /// (see [`event::identity`](crate::event::identity)). Default: none.
+    pub identity_event_handler: Option<EventHandler<IdentityEvent>>,
+    /// The Stable API version to declare: sent with every command, the handshake included.
+    /// Code only: no connection string option sets it (Stable API specification).
+    pub server_api: Option<super::ServerApi>,
     /// Set when `hosts` came from a `mongodb+srv://` lookup: what to look up again when polling.
     #[builder(default, setter(skip))]
     pub(crate) srv_origin: Option<SrvOrigin>,
@@ -653,8 +747,10 @@ impl ClientOptions {
     /// - A credential is made when there is a `@` or an `authMechanism`, and is checked with
     ///   the Auth spec's rules for its mechanism; `authSource` alone makes none. For
     ///   MONGODB-X509 the user name is optional, the source is `$external`, and a password or
-    ///   mechanism properties are errors. MONGODB-OIDC needs `ENVIRONMENT` (a callback cannot be
-    ///   given in a connection string).
+    ///   mechanism properties are errors. SCRAM (named, or negotiated when `authMechanism` is
+    ///   absent) and PLAIN take `user:password@`; the source defaults to the path's database,
+    ///   else `admin` (SCRAM) or `$external` (PLAIN). MONGODB-OIDC needs `ENVIRONMENT` (a
+    ///   callback cannot be given in a connection string).
     ///
     /// [`ErrorKind::InvalidArgument`]: crate::error::ErrorKind::InvalidArgument
     ///
@@ -747,3 +843,14 @@ impl ClientOptions {
         }
     }
 }
+
+/// The lowest PBKDF2 iteration count a SCRAM server may ask for (the Authentication
+/// specification's floor; a lower count is refused as a downgrade).
+pub const SCRAM_MIN_ITERATIONS: u32 = 4_096;
+
+/// The highest PBKDF2 iteration count a SCRAM server may ask for: 10,000,000, the same cap as
+/// [`KdfLimits::DEFAULT_MAX_ITERATIONS`](crate::options::KdfLimits::DEFAULT_MAX_ITERATIONS)
+/// for key files (a few seconds of work, once per client). MongoDB's defaults are 10,000
+/// (SCRAM-SHA-1) and 15,000 (SCRAM-SHA-256). A higher count is refused with
+/// [`ErrorKind::ScramIterationCount`](crate::error::ErrorKind::ScramIterationCount) before anything is derived.
+pub const SCRAM_MAX_ITERATIONS: u32 = 10_000_000;

@@ -7,15 +7,34 @@ struct FakeConn {
     id: u32,
     broken: bool,
     service: Option<ObjectId>,
+    /// Bytes of its buffers (a large reply makes them grow; check-in gives them back).
+    buffer: usize,
+    interrupter: Arc<Interrupter>,
 }
 
 impl PoolConnection for FakeConn {
+    fn id(&self) -> u32 {
+        self.id
+    }
+
     fn is_broken(&self) -> bool {
         self.broken
     }
 
     fn service_id(&self) -> Option<ObjectId> {
         self.service
+    }
+
+    fn release_memory(&mut self) {
+        self.buffer = self.buffer.min(1024);
+    }
+
+    fn buffer_bytes(&self) -> usize {
+        self.buffer
+    }
+
+    fn interrupter(&self) -> Option<&Arc<Interrupter>> {
+        Some(&self.interrupter)
     }
 }
 
@@ -27,6 +46,8 @@ struct Fake {
     max_connecting_seen: Arc<AtomicU32>,
     /// Load-balanced mode: odd connection ids reach the first service, even ids the second.
     services: Option<[ObjectId; 2]>,
+    /// The generation each failed connect was made for, in order.
+    failed_generations: Arc<Mutex<Vec<u32>>>,
 }
 
 impl Connector for Fake {
@@ -35,6 +56,7 @@ impl Connector for Fake {
         &self,
         _address: &ServerAddress,
         id: u32,
+        generation: u32,
     ) -> impl Future<Output = Result<FakeConn>> + Send {
         let this = self.clone();
         async move {
@@ -43,6 +65,7 @@ impl Connector for Fake {
             tokio::time::sleep(this.delay).await;
             this.connecting.fetch_sub(1, Ordering::SeqCst);
             if this.fail.load(Ordering::SeqCst) {
+                this.failed_generations.lock().unwrap().push(generation);
                 return Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into());
             }
             let service = this.services.map(|s| s[(id % 2) as usize]);
@@ -50,6 +73,8 @@ impl Connector for Fake {
                 id,
                 broken: false,
                 service,
+                buffer: 0,
+                interrupter: Arc::default(),
             })
         }
     }
@@ -62,8 +87,11 @@ fn addr() -> ServerAddress {
     }
 }
 
+/// A ready pool (SDAM marks a pool ready once its server is found).
 fn pool(fake: Fake, options: PoolOptions) -> Pool<Fake> {
-    Pool::new(addr(), fake, options)
+    let pool = Pool::new(addr(), fake, options);
+    drop(pool.ready());
+    pool
 }
 
 #[tokio::test]
@@ -101,7 +129,7 @@ async fn max_pool_size_bounds_open_connections_under_load() {
     for _ in 0..64 {
         let p = p.clone();
         tasks.push(tokio::spawn(async move {
-            let c = p.check_out().await.map_err(Error::from)?;
+            let c = p.check_out().await?;
             tokio::time::sleep(Duration::from_millis(2)).await;
             drop(c);
             Ok::<_, Error>(())
@@ -135,7 +163,7 @@ async fn max_connecting_bounds_concurrent_opens() {
     for _ in 0..10 {
         let p = p.clone();
         tasks.push(tokio::spawn(async move {
-            let c = p.check_out().await.map_err(Error::from)?;
+            let c = p.check_out().await?;
             tokio::time::sleep(Duration::from_millis(50)).await;
             drop(c);
             Ok::<_, Error>(())
@@ -176,7 +204,7 @@ async fn wait_queue_timeout_names_the_option() {
         },
     );
     let held = p.check_out().await.unwrap();
-    let err = p.check_out().await.err().expect("times out").error;
+    let err = p.check_out().await.err().expect("times out");
     match &*err.kind {
         ErrorKind::WaitQueueTimeout { message } => {
             assert!(
@@ -234,23 +262,68 @@ async fn clear_closes_idle_now_and_checked_out_on_return() {
 }
 
 #[tokio::test]
-async fn network_error_while_connecting_clears_the_pool() {
+async fn a_clear_that_interrupts_in_use_connections_interrupts_them_and_closes_them_stale() {
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&closed);
+    let options = PoolOptions {
+        events: CmapEmitter {
+            handler: Some(crate::event::EventHandler::callback(move |e| {
+                if let CmapEvent::ConnectionClosed(c) = e {
+                    sink.lock().unwrap().push((c.connection_id, c.reason));
+                }
+            })),
+            ..CmapEmitter::default()
+        },
+        ..PoolOptions::default()
+    };
+    let p = pool(Fake::default(), options);
+    let a = p.check_out().await.unwrap();
+    let b = p.check_out().await.unwrap();
+    let (a_id, b_id) = (a.id, b.id);
+    drop(a);
+    // A clear without interruption leaves the one in use alone.
+    drop(p.clear_with(b.generation(), false));
+    assert!(!b.interrupter.is_interrupted());
+    drop(p.ready());
+    let c = p.check_out().await.unwrap();
+    let c_id = c.id;
+    drop(p.clear_with(c.generation(), true));
+    assert!(c.interrupter.is_interrupted(), "in use at the clear");
+    // Checked out before the previous clear: interrupted as well (an older generation).
+    assert!(b.interrupter.is_interrupted());
+    drop((b, c));
+    assert_eq!(
+        *closed.lock().unwrap(),
+        [
+            (a_id, ConnectionClosedReason::Stale),
+            (b_id, ConnectionClosedReason::Stale),
+            (c_id, ConnectionClosedReason::Stale),
+        ]
+    );
+    // A connection opened after the clear is not interrupted.
+    drop(p.ready());
+    let d = p.check_out().await.unwrap();
+    assert!(!d.interrupter.is_interrupted());
+}
+
+/// A failed connect is the connector's to report, with the generation the attempt started in
+/// (SDAM then decides on clearing): the pool does not clear itself, which would make the report
+/// look stale.
+#[tokio::test]
+async fn a_failed_connect_is_reported_with_its_generation_not_cleared_by_the_pool() {
     let fake = Fake::default();
     let fail = Arc::clone(&fake.fail);
+    let failed = Arc::clone(&fake.failed_generations);
     let p = pool(fake, PoolOptions::default());
     drop(p.check_out().await.unwrap());
+    p.clear(0);
+    drop(p.ready());
     fail.store(true, Ordering::SeqCst);
-    let held = p.check_out().await.unwrap(); // the idle one
-    let err = p.check_out().await.err().expect("refused").error;
+    let err = p.check_out().await.err().expect("refused");
     assert!(err.is_network_error());
     let s = p.stats();
-    assert_eq!((s.generation, s.pending), (1, 0));
-    drop(held);
-    assert_eq!(
-        p.stats().open,
-        0,
-        "a connection from before the clear is not reused"
-    );
+    assert_eq!((s.generation, s.pending), (1, 0), "{s:?}");
+    assert_eq!(*failed.lock().unwrap(), [1]);
 }
 
 #[tokio::test]
@@ -307,11 +380,129 @@ async fn closed_pool_refuses_check_out() {
     let c = p.check_out().await.unwrap();
     p.close();
     assert!(matches!(
-        *p.check_out().await.err().expect("closed").error.kind,
+        *p.check_out().await.err().expect("closed").kind,
         ErrorKind::Shutdown
     ));
     drop(c);
     assert_eq!(p.stats().open, 0);
+}
+
+/// The pool of a server that left the topology: operations waiting for a connection are told
+/// so at once (not that the client shut down), so that they select another server.
+#[tokio::test]
+async fn a_removed_servers_pool_sends_its_waiters_back_to_selection() {
+    let p = pool(
+        Fake::default(),
+        PoolOptions {
+            max_pool_size: 1,
+            ..PoolOptions::default()
+        },
+    );
+    let held = p.check_out().await.unwrap();
+    let waiter = {
+        let p = p.clone();
+        tokio::spawn(async move { p.check_out().await.map(|_| ()) })
+    };
+    while p.stats().waiting < 1 {
+        tokio::task::yield_now().await;
+    }
+    p.close_removed();
+    let err = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the waiter is woken")
+        .unwrap()
+        .unwrap_err();
+    let ErrorKind::ServerSelection { message } = &*err.kind else {
+        panic!("{err}");
+    };
+    assert!(message.contains("left the deployment"), "{message}");
+    drop(held);
+    assert_eq!(
+        p.stats().open,
+        0,
+        "its connection is closed when it comes back"
+    );
+}
+
+/// A connection whose opening finishes after the pool was closed serves no one.
+#[tokio::test]
+async fn a_connection_opened_after_the_pool_closed_is_not_handed_out() {
+    let p = pool(
+        Fake {
+            delay: Duration::from_millis(100),
+            ..Fake::default()
+        },
+        PoolOptions::default(),
+    );
+    let opening = {
+        let p = p.clone();
+        tokio::spawn(async move { p.check_out().await.map(|_| ()) })
+    };
+    while p.stats().pending < 1 {
+        tokio::task::yield_now().await;
+    }
+    p.close_removed();
+    let err = opening.await.unwrap().unwrap_err();
+    assert!(
+        matches!(*err.kind, ErrorKind::ServerSelection { .. }),
+        "{err}"
+    );
+    let s = p.stats();
+    assert_eq!(
+        (s.open, s.pending, s.connections_closed),
+        (0, 0, 1),
+        "{s:?}"
+    );
+}
+
+/// After an identity reload, a connection opened before it finishes its operation (it is not
+/// interrupted) and is then closed, never handed out again; the pool is not cleared.
+#[tokio::test]
+async fn an_identity_rotation_drains_the_older_connections() {
+    let p = pool(Fake::default(), PoolOptions::default());
+    let idle = p.check_out().await.unwrap();
+    let busy = p.check_out().await.unwrap();
+    let (idle_id, busy_id) = (idle.id, busy.id);
+    drop(idle);
+    p.rotate_identity();
+    let s = p.stats();
+    assert_eq!(
+        (s.idle, s.connections_closed),
+        (0, 1),
+        "the idle one goes now: {s:?}"
+    );
+    assert!(!busy.is_broken(), "the busy one is left to finish");
+    drop(busy);
+    let s = p.stats();
+    assert_eq!(
+        (s.open, s.connections_closed, s.generation),
+        (0, 2, 0),
+        "{s:?}"
+    );
+    let fresh = p.check_out().await.unwrap();
+    assert!(![idle_id, busy_id].contains(&fresh.id));
+    drop(fresh);
+    assert_eq!(
+        p.stats().idle,
+        1,
+        "a connection of the new identity is reused"
+    );
+}
+
+/// A connection checked in gives back what a large reply made its buffers grow to.
+#[tokio::test]
+async fn checked_in_connections_release_large_buffers() {
+    let p = pool(Fake::default(), PoolOptions::default());
+    let mut conns = Vec::new();
+    for _ in 0..4 {
+        let mut c = p.check_out().await.unwrap();
+        c.buffer = 20 << 20;
+        conns.push(c);
+    }
+    drop(conns);
+    let s = p.stats();
+    assert_eq!(s.idle, 4);
+    assert!(s.idle_buffer_bytes <= 4 * 1024, "{s:?}");
 }
 
 #[tokio::test]

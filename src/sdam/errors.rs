@@ -18,8 +18,11 @@ const SHUTDOWN_CODES: [i32; 2] = [11600, 91];
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorPhase {
-    /// While establishing it: before the `hello` handshake and authentication completed.
+    /// While establishing it: before the `hello` handshake and authentication completed (the
+    /// connect, TLS or `hello` when told apart from [`ErrorPhase::Authentication`]).
     BeforeHandshake,
+    /// While establishing it, in the authentication step after the `hello`.
+    Authentication,
     /// While running an operation on an established connection.
     AfterHandshake,
 }
@@ -173,8 +176,15 @@ impl TopologyDescription {
             ApplicationErrorKind::Network(message) => {
                 self.network_error(address, message, load_balanced, &mut outcome)
             }
+            // SDAM: a network error or timeout during the authentication step marks the
+            // server Unknown, as does a failed authentication before the handshake completed.
+            ApplicationErrorKind::NetworkTimeout(message)
+                if error.phase == ErrorPhase::Authentication =>
+            {
+                self.network_error(address, message, load_balanced, &mut outcome)
+            }
             ApplicationErrorKind::Authentication(message)
-                if error.phase == ErrorPhase::BeforeHandshake =>
+                if error.phase != ErrorPhase::AfterHandshake =>
             {
                 self.network_error(address, message, load_balanced, &mut outcome)
             }

@@ -1,4 +1,4 @@
-//! Numbers in a `hello` reply are held to the ranges the protocol allows (issue 11, item 4).
+//! Numbers in a `hello` reply are held to the ranges the protocol allows.
 
 use std::time::Duration;
 

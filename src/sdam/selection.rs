@@ -185,7 +185,7 @@ fn not_stale<'a>(
     candidates
         .into_iter()
         // A server whose staleness cannot be computed is not known to be stale.
-        .filter(|s| staleness_ms(topology, s).map_or(true, |st| st <= max))
+        .filter(|s| staleness_ms(topology, s).is_none_or(|st| st <= max))
         .collect()
 }
 
@@ -276,36 +276,6 @@ pub fn select_server(
     let suitable = suitable_servers(topology, criteria, deprioritized)?;
     let window = in_latency_window(&suitable, topology.local_threshold);
     Ok(choose_by_operation_count(&window, operation_count, random).map(|s| s.address.clone()))
-}
-
-/// A small xorshift generator for [`choose_by_operation_count`] (no cryptographic use: it only
-/// spreads load).
-#[derive(Clone, Debug)]
-pub struct XorShift64(u64);
-
-impl XorShift64 {
-    /// A generator from `seed` (zero is replaced: xorshift never leaves zero).
-    pub fn new(seed: u64) -> Self {
-        Self(if seed == 0 {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            seed
-        })
-    }
-
-    /// A number below `n` (`n` > 0; 0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        if n == 0 {
-            0
-        } else {
-            (x % n as u64) as usize
-        }
-    }
 }
 
 /// The `$readPreference` to send with an operation to a server of `server_type` in a topology

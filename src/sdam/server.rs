@@ -13,19 +13,24 @@ use crate::options::ServerAddress;
 /// `maxBsonObjectSize` when the server does not say (16 MiB).
 pub const DEFAULT_MAX_BSON_OBJECT_SIZE: i64 = 16 * 1024 * 1024;
 /// `maxMessageSizeBytes` when the server does not say.
-pub const DEFAULT_MAX_MESSAGE_SIZE_BYTES: i64 = 48_000_000;
+pub const DEFAULT_MAX_MESSAGE_SIZE_BYTES: i64 = crate::wire::DEFAULT_MAX_MESSAGE_SIZE as i64;
 /// `maxWriteBatchSize` when the server does not say.
 pub const DEFAULT_MAX_WRITE_BATCH_SIZE: i64 = 100_000;
 /// The largest message this client sends or accepts (64 MiB), whatever a server's
 /// `maxMessageSizeBytes` says: servers say 48,000,000 today, and a larger claim must not let a
 /// reply header make the client reserve gigabytes. `maxBsonObjectSize` is capped at it too.
-pub const MAX_MESSAGE_SIZE_CEILING: i64 = 64 * 1024 * 1024;
+pub const MAX_MESSAGE_SIZE_CEILING: i64 = crate::wire::MAX_MESSAGE_SIZE_CEILING as i64;
 /// The largest `maxWriteBatchSize` taken from a server (servers say 100,000); more only means
 /// larger batches, which the message size bounds anyway.
 pub const MAX_WRITE_BATCH_SIZE_CEILING: i64 = 1_000_000;
 /// The largest `logicalSessionTimeoutMinutes` accepted (the server keeps it in an int32); a
 /// larger or negative value makes the reply invalid.
 pub const MAX_LOGICAL_SESSION_TIMEOUT_MINUTES: i64 = i32::MAX as i64;
+/// The most members a `hello` reply may list in `hosts`, `passives` and `arbiters` together: a
+/// replica set has at most 50 members. A reply that lists more is invalid (the server is
+/// marked Unknown with an error saying so, and a warning is logged), so that no reply can make
+/// the client monitor and pool thousands of servers.
+pub const MAX_REPLICA_SET_MEMBERS: usize = 50;
 
 /// What kind of server a `hello` reply describes (Server Discovery and Monitoring specification).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -165,7 +170,9 @@ pub struct ServerDescription {
     pub primary: Option<String>,
     /// `me`: the name the server gives itself, lower-cased.
     pub me: Option<String>,
-    /// `hosts`: the data-bearing members it knows of, lower-cased.
+    /// `hosts`: the data-bearing members it knows of, lower-cased. With `passives` and
+    /// `arbiters`, at most [`MAX_REPLICA_SET_MEMBERS`], and never a Unix socket path
+    /// ([`from_hello`](Self::from_hello) refuses a reply that lists more, or one).
     pub hosts: Vec<String>,
     /// `passives`: priority-0 members, lower-cased.
     pub passives: Vec<String>,
@@ -202,7 +209,30 @@ pub struct ServerDescription {
     pub error: Option<String>,
 }
 
+/// A server's size limits as sizes: what operations are built against and what the wire layer
+/// is given. [`ServerDescription::from_hello`] has already defaulted and capped them, so they
+/// are taken as they are, once, here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SizeLimits {
+    /// `maxMessageSizeBytes`.
+    pub(crate) max_message_size: usize,
+    /// `maxBsonObjectSize`: the largest document.
+    pub(crate) max_bson_object_size: usize,
+    /// `maxWriteBatchSize`: the most statements in one write command (at least 1).
+    pub(crate) max_write_batch_size: usize,
+}
+
 impl ServerDescription {
+    /// The size limits its `hello` gave (the defaults before one arrives).
+    pub(crate) fn size_limits(&self) -> SizeLimits {
+        let size = |v: i64| usize::try_from(v).unwrap_or(1).max(1);
+        SizeLimits {
+            max_message_size: size(self.max_message_size_bytes),
+            max_bson_object_size: size(self.max_bson_object_size),
+            max_write_batch_size: size(self.max_write_batch_size),
+        }
+    }
+
     /// A server not contacted yet.
     pub fn unknown(address: ServerAddress) -> Self {
         Self {
@@ -227,7 +257,10 @@ impl ServerDescription {
     ///
     /// A reply without a true `ok` gives [`ServerType::Unknown`] with its `errmsg`. A field of
     /// the wrong type is an [`Error::invalid_response`]: a server that sends one is not trusted
-    /// to be what it claims. `rtt` is the measured round trip of this check (the caller
+    /// to be what it claims. So is a reply that lists more than [`MAX_REPLICA_SET_MEMBERS`]
+    /// members, or that names a Unix socket path (`/…/x.sock`) in `hosts`, `passives`,
+    /// `arbiters`, `primary` or `me`: only the user's own seed list may name sockets, so that a
+    /// remote server cannot make the client open local ones. `rtt` is the measured round trip of this check (the caller
     /// averages it, as the SDAM specification says); `now` is the caller's clock.
     pub fn from_hello(
         address: ServerAddress,
@@ -284,8 +317,9 @@ impl ServerDescription {
             Some(Bson::ObjectId(o)) => Some(*o),
             other => return Err(wrong_type("electionId", "an ObjectId", other)),
         };
-        d.primary = get_str(reply, "primary")?.map(|s| s.to_ascii_lowercase());
-        d.me = get_str(reply, "me")?.map(|s| s.to_ascii_lowercase());
+        d.primary = get_host(reply, "primary")?;
+        d.me = get_host(reply, "me")?;
+        check_member_count(reply)?;
         d.hosts = get_host_list(reply, "hosts")?;
         d.passives = get_host_list(reply, "passives")?;
         d.arbiters = get_host_list(reply, "arbiters")?;
@@ -356,7 +390,68 @@ impl ServerDescription {
     pub(crate) fn me_matches_address(&self) -> bool {
         self.me
             .as_deref()
-            .map_or(true, |me| member_key(me) == address_key(&self.address))
+            .is_none_or(|me| member_key(me) == address_key(&self.address))
+    }
+
+    /// True when `other` says the same about the server as `self` does: every field but the
+    /// round-trip time, the last-write date and the update time, which change with every
+    /// check and which no topology transition reads. No allocation.
+    pub(crate) fn same_state(&self, other: &Self) -> bool {
+        // Destructured in full: a new field must be placed on one side or the other.
+        let Self {
+            address,
+            server_type,
+            set_name,
+            set_version,
+            election_id,
+            primary,
+            me,
+            hosts,
+            passives,
+            arbiters,
+            tags,
+            min_wire_version,
+            max_wire_version,
+            max_bson_object_size,
+            max_message_size_bytes,
+            max_write_batch_size,
+            logical_session_timeout,
+            topology_version,
+            round_trip_time: _,
+            last_write_date: _,
+            last_update_time: _,
+            hello_ok,
+            service_id,
+            error,
+        } = self;
+        *address == other.address
+            && *server_type == other.server_type
+            && *set_name == other.set_name
+            && *set_version == other.set_version
+            && *election_id == other.election_id
+            && *primary == other.primary
+            && *me == other.me
+            && *hosts == other.hosts
+            && *passives == other.passives
+            && *arbiters == other.arbiters
+            && *tags == other.tags
+            && *min_wire_version == other.min_wire_version
+            && *max_wire_version == other.max_wire_version
+            && *max_bson_object_size == other.max_bson_object_size
+            && *max_message_size_bytes == other.max_message_size_bytes
+            && *max_write_batch_size == other.max_write_batch_size
+            && *logical_session_timeout == other.logical_session_timeout
+            && *topology_version == other.topology_version
+            && *hello_ok == other.hello_ok
+            && *service_id == other.service_id
+            && *error == other.error
+    }
+
+    /// Takes the fields [`same_state`](Self::same_state) leaves out from `newer`.
+    pub(crate) fn refresh_timings(&mut self, newer: &Self) {
+        self.round_trip_time = newer.round_trip_time;
+        self.last_write_date = newer.last_write_date;
+        self.last_update_time = newer.last_update_time;
     }
 
     /// Every member this server lists: hosts, passives and arbiters.
@@ -378,15 +473,9 @@ pub(crate) fn member_key(member: &str) -> String {
     ServerAddress::parse(member).map_or_else(|_| member.to_ascii_lowercase(), |a| address_key(&a))
 }
 
-/// MongoDB's notion of a true `ok`: a non-zero number or `true`.
+/// [`crate::wire::truthy`] for a decoded value.
 pub(crate) fn truthy(v: &Bson) -> bool {
-    match v {
-        Bson::Boolean(b) => *b,
-        Bson::Int32(i) => *i != 0,
-        Bson::Int64(i) => *i != 0,
-        Bson::Double(f) => *f != 0.0 && !f.is_nan(),
-        _ => false,
-    }
+    bson::RawBson::try_from(v.clone()).is_ok_and(|r| crate::wire::truthy(r.as_raw_bson_ref()))
 }
 
 fn wrong_type(key: &str, expected: &str, got: Option<&Bson>) -> Error {
@@ -447,16 +536,64 @@ fn get_str(d: &Document, key: &str) -> Result<Option<String>> {
     }
 }
 
+/// A host named by the server (`primary`, `me`), lower-cased; a socket path is refused.
+fn get_host(d: &Document, key: &str) -> Result<Option<String>> {
+    get_str(d, key)?
+        .map(|s| not_a_socket(key, s.to_ascii_lowercase()))
+        .transpose()
+}
+
 fn get_host_list(d: &Document, key: &str) -> Result<Vec<String>> {
     match d.get(key) {
         None | Some(Bson::Null) => Ok(Vec::new()),
         Some(Bson::Array(a)) => a
             .iter()
             .map(|v| match v {
-                Bson::String(s) => Ok(s.to_ascii_lowercase()),
+                Bson::String(s) => not_a_socket(key, s.to_ascii_lowercase()),
                 other => Err(wrong_type(key, "an array of strings", Some(other))),
             })
             .collect(),
         other => Err(wrong_type(key, "an array of strings", other)),
     }
+}
+
+/// A member list longer than a replica set can be makes the reply invalid; counted before any
+/// entry is copied.
+fn check_member_count(d: &Document) -> Result<()> {
+    let count: usize = ["hosts", "passives", "arbiters"]
+        .iter()
+        .map(|key| match d.get(key) {
+            Some(Bson::Array(a)) => a.len(),
+            _ => 0,
+        })
+        .sum();
+    if count <= MAX_REPLICA_SET_MEMBERS {
+        return Ok(());
+    }
+    tracing::warn!(
+        members = count,
+        limit = MAX_REPLICA_SET_MEMBERS,
+        "a hello reply lists more members than a replica set can have; the reply is refused"
+    );
+    Err(Error::invalid_response(format!(
+        "the hello reply lists {count} members in hosts, passives and arbiters, more than the \
+         {MAX_REPLICA_SET_MEMBERS} a replica set can have"
+    )))
+}
+
+/// Refuses a host that would be a Unix socket: a server's word must not make the client open
+/// a local socket (only the seed list may name one).
+fn not_a_socket(key: &str, host: String) -> Result<String> {
+    if !matches!(ServerAddress::parse(&host), Ok(ServerAddress::Unix { .. })) {
+        return Ok(host);
+    }
+    tracing::warn!(
+        field = key,
+        host = %host,
+        "a hello reply names a Unix socket; the reply is refused"
+    );
+    Err(Error::invalid_response(format!(
+        "the hello reply field {key} names the Unix socket {host:?}; only the seed list may name \
+         sockets, a server's member list must be host:port"
+    )))
 }

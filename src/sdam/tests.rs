@@ -410,6 +410,38 @@ fn application_errors_mark_unknown_and_clear_pools_per_the_rules() {
 }
 
 #[test]
+fn errors_while_opening_a_connection_follow_the_step_they_happened_in() {
+    let err = |phase, kind| ApplicationError::new(0, phase, kind, 21);
+    let timeout = || ApplicationErrorKind::NetworkTimeout("timed out".into());
+    let reset = || ApplicationErrorKind::Network("connection reset".into());
+    // A timeout while connecting or in the `hello` leaves the server as it is (a slow server is
+    // not a dead one); during the authentication step it marks it Unknown and clears its pool.
+    let mut t = rs_with_primary();
+    let o = t.handle_application_error(&addr(1), &err(ErrorPhase::BeforeHandshake, timeout()), 0);
+    assert_eq!(o, ErrorOutcome::default());
+    let o = t.handle_application_error(&addr(1), &err(ErrorPhase::Authentication, timeout()), 0);
+    assert!(o.marked_unknown && o.clear_pool && o.cancel_check, "{o:?}");
+    assert_eq!(t.topology_type, TopologyType::ReplicaSetNoPrimary);
+    // A reset at any step of the handshake does too.
+    for phase in [ErrorPhase::BeforeHandshake, ErrorPhase::Authentication] {
+        let mut t = rs_with_primary();
+        let o = t.handle_application_error(&addr(1), &err(phase, reset()), 0);
+        assert!(o.marked_unknown && o.clear_pool, "{phase:?}: {o:?}");
+    }
+    // A refused authentication too, but not once the handshake is over.
+    let refused = || ApplicationErrorKind::Authentication("refused".into());
+    let mut t = rs_with_primary();
+    let o = t.handle_application_error(&addr(1), &err(ErrorPhase::AfterHandshake, refused()), 0);
+    assert_eq!(o, ErrorOutcome::default());
+    let o = t.handle_application_error(&addr(1), &err(ErrorPhase::Authentication, refused()), 0);
+    assert!(o.marked_unknown && o.clear_pool);
+    // The error of an attempt started before the pool was cleared is stale.
+    let mut t = rs_with_primary();
+    let o = t.handle_application_error(&addr(1), &err(ErrorPhase::Authentication, reset()), 1);
+    assert_eq!(o, ErrorOutcome::default());
+}
+
+#[test]
 fn read_preference_documents_follow_the_passing_rules() {
     use ServerType as S;
     use TopologyType as T;
@@ -498,35 +530,31 @@ fn max_staleness_is_validated() {
 
 #[test]
 fn max_staleness_filters_stale_secondaries() {
-    // With a primary: (S.update - S.write) - (P.update - P.write) + heartbeat (10 s).
-    let t = staleness_topology(
-        TopologyType::ReplicaSetWithPrimary,
-        vec![
-            member(1, ServerType::RsPrimary, 1_000_000, 1_000_000),
-            member(2, ServerType::RsSecondary, 1_000_000 - 80_000, 1_000_000), // 90 s
-            member(3, ServerType::RsSecondary, 1_000_000 - 81_000, 1_000_000), // 91 s
-        ],
-    );
-    let got: Vec<_> = suitable_servers(&t, &max_staleness(90), &[])
-        .expect("valid")
-        .into_iter()
-        .map(|s| s.address.clone())
-        .collect();
-    assert_eq!(got, vec![addr(2)]);
-    // Without a primary: SMax.write - S.write + heartbeat.
-    let t = staleness_topology(
-        TopologyType::ReplicaSetNoPrimary,
-        vec![
-            member(2, ServerType::RsSecondary, 500_000, 0),
-            member(3, ServerType::RsSecondary, 500_000 - 81_000, 0),
-        ],
-    );
-    let got: Vec<_> = suitable_servers(&t, &max_staleness(90), &[])
-        .expect("valid")
-        .into_iter()
-        .map(|s| s.address.clone())
-        .collect();
-    assert_eq!(got, vec![addr(2)]);
+    // With a primary: (S.update - S.write) - (P.update - P.write) + heartbeat (10 s); without
+    // one: SMax.write - S.write + heartbeat. Either way server 2 is 90 s stale, server 3 91 s.
+    let cases = [
+        (
+            TopologyType::ReplicaSetWithPrimary,
+            vec![
+                member(1, ServerType::RsPrimary, 1_000_000, 1_000_000),
+                member(2, ServerType::RsSecondary, 1_000_000 - 80_000, 1_000_000),
+                member(3, ServerType::RsSecondary, 1_000_000 - 81_000, 1_000_000),
+            ],
+        ),
+        (
+            TopologyType::ReplicaSetNoPrimary,
+            vec![
+                member(2, ServerType::RsSecondary, 500_000, 0),
+                member(3, ServerType::RsSecondary, 500_000 - 81_000, 0),
+            ],
+        ),
+    ];
+    for (topology_type, members) in cases {
+        let t = staleness_topology(topology_type, members);
+        let suitable = suitable_servers(&t, &max_staleness(90), &[]).expect("valid");
+        let got: Vec<_> = suitable.into_iter().map(|s| s.address.clone()).collect();
+        assert_eq!(got, vec![addr(2)], "{topology_type:?}");
+    }
 }
 
 #[test]

@@ -51,6 +51,56 @@ pub struct TopologyChange {
     pub check_now: Vec<ServerAddress>,
 }
 
+impl TopologyChange {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.clear_pools.is_empty()
+            && self.check_now.is_empty()
+    }
+}
+
+/// What an update may change besides the servers it adds, removes or demotes.
+struct Snapshot {
+    topology_type: TopologyType,
+    set_name: Option<String>,
+    max_set_version: Option<i64>,
+    max_election_id: Option<ObjectId>,
+    compatibility_error: Option<String>,
+    logical_session_timeout: Option<Duration>,
+    /// The updated server's description.
+    server: Option<ServerDescription>,
+}
+
+impl Snapshot {
+    fn of(t: &TopologyDescription, key: &str) -> Self {
+        Self {
+            topology_type: t.topology_type,
+            set_name: t.set_name.clone(),
+            max_set_version: t.max_set_version,
+            max_election_id: t.max_election_id,
+            compatibility_error: t.compatibility_error.clone(),
+            logical_session_timeout: t.logical_session_timeout,
+            server: t.servers.get(key).cloned(),
+        }
+    }
+
+    fn differs_from(&self, t: &TopologyDescription, key: &str) -> bool {
+        let server_same = match (&self.server, t.servers.get(key)) {
+            (Some(a), Some(b)) => a.same_state(b),
+            (None, None) => true,
+            _ => false,
+        };
+        !server_same
+            || self.topology_type != t.topology_type
+            || self.set_name != t.set_name
+            || self.max_set_version != t.max_set_version
+            || self.max_election_id != t.max_election_id
+            || self.compatibility_error != t.compatibility_error
+            || self.logical_session_timeout != t.logical_session_timeout
+    }
+}
+
 /// What the client knows about the deployment: its type and one description per server.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -63,7 +113,9 @@ pub struct TopologyDescription {
     pub max_set_version: Option<i64>,
     /// The highest `electionId` seen from a primary.
     pub max_election_id: Option<ObjectId>,
-    /// The servers, keyed and ordered by lower-cased `host:port`.
+    /// The servers, keyed and ordered by lower-cased `host:port`. Change them through the
+    /// methods ([`update`](Self::update) skips the transitions for a reply that says nothing
+    /// new, and knows what is new only from its own changes).
     pub servers: BTreeMap<String, ServerDescription>,
     /// Why the client cannot talk to this deployment (wire versions out of range), if so.
     pub compatibility_error: Option<String>,
@@ -78,6 +130,12 @@ pub struct TopologyDescription {
     pub local_threshold: Duration,
     /// How many seeds the client started with (a standalone among several is removed).
     seed_count: usize,
+    /// Counts the updates that changed anything beyond a server's timings.
+    revision: u64,
+    /// Per server, the [`revision`](Self::revision) at which its description, applied in full,
+    /// changed nothing: while that is still the current one, the same description again would
+    /// not either.
+    settled: BTreeMap<String, u64>,
 }
 
 impl TopologyDescription {
@@ -123,6 +181,8 @@ impl TopologyDescription {
             direct_connection: direct,
             heartbeat_frequency: DEFAULT_HEARTBEAT_FREQUENCY,
             local_threshold: DEFAULT_LOCAL_THRESHOLD,
+            revision: 0,
+            settled: BTreeMap::new(),
         }
     }
 
@@ -144,9 +204,15 @@ impl TopologyDescription {
     ///
     /// A description of a server the topology does not contain (removed meanwhile) is ignored,
     /// and so is one whose `topologyVersion` is older than the one already known.
+    ///
+    /// A reply that says nothing new (the description already held, but for its round-trip
+    /// time, last-write date and update time) only refreshes those three fields, with no work
+    /// that grows with the number of members, as long as nothing else changed the topology
+    /// since that server's description was last applied in full. Heartbeats of a steady
+    /// deployment are such replies.
     pub fn update(&mut self, new: ServerDescription) -> TopologyChange {
         let key = address_key(&new.address);
-        let Some(current) = self.servers.get(&key) else {
+        let Some(current) = self.servers.get_mut(&key) else {
             return TopologyChange::default();
         };
         let order = TopologyVersion::compare(
@@ -156,6 +222,29 @@ impl TopologyDescription {
         if order == Ordering::Greater {
             return TopologyChange::default();
         }
+        // Applying the same description to the topology it produced changes nothing.
+        if self.settled.get(&key) == Some(&self.revision) && current.same_state(&new) {
+            current.refresh_timings(&new);
+            return TopologyChange::default();
+        }
+        let revision = self.revision;
+        let before = Snapshot::of(self, &key);
+        let change = self.apply(&key, new);
+        if self.revision != revision || !change.is_empty() || before.differs_from(self, &key) {
+            // The transitions depend on the state they start from (the topology type above
+            // all): the same reply again may still change something, so it runs them again.
+            self.revision += 1;
+            self.settled.remove(&key);
+        } else if self.servers.contains_key(&key) {
+            // It changed nothing: the same reply again, in the same topology, would not either.
+            self.settled.insert(key, self.revision);
+        }
+        change
+    }
+
+    /// Every SDAM transition for `new`, a description of the server at `key`.
+    fn apply(&mut self, key: &str, new: ServerDescription) -> TopologyChange {
+        let key = key.to_owned();
         let new = self.check_single_set_name(new);
         self.servers.insert(key.clone(), new.clone());
         let mut change = TopologyChange::default();
@@ -250,10 +339,14 @@ impl TopologyDescription {
             }
         }
         self.update_logical_session_timeout();
+        if !change.is_empty() {
+            self.revision += 1;
+        }
         change
     }
 
     fn remove(&mut self, key: &str, change: &mut TopologyChange) {
+        self.settled.remove(key);
         if let Some(old) = self.servers.remove(key) {
             change.removed.push(old.address);
         }
@@ -288,6 +381,7 @@ impl TopologyDescription {
             if let Some(s) = self.servers.get_mut(&member_key(primary)) {
                 if s.server_type == ServerType::Unknown {
                     s.server_type = ServerType::PossiblePrimary;
+                    self.revision += 1;
                 }
             }
         }
@@ -361,7 +455,7 @@ impl TopologyDescription {
             self.max_election_id = Some(eid);
         }
         if let Some(sv) = new.set_version {
-            if self.max_set_version.map_or(true, |max| sv > max) {
+            if self.max_set_version.is_none_or(|max| sv > max) {
                 self.max_set_version = Some(sv);
             }
         }
@@ -470,6 +564,19 @@ impl TopologyDescription {
             address.clone(),
             error,
         ))
+    }
+
+    /// Forgets which descriptions were applied in full, so that the next update of every server
+    /// runs every transition again (tests compare the two paths).
+    #[cfg(test)]
+    pub(crate) fn forget_settled(&mut self) {
+        self.settled.clear();
+    }
+
+    /// True when an unchanged description of `address` would take the short path.
+    #[cfg(test)]
+    pub(crate) fn is_settled(&self, address: &ServerAddress) -> bool {
+        self.settled.get(&address_key(address)) == Some(&self.revision)
     }
 
     /// True when at least one server has been contacted successfully.

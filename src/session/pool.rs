@@ -20,6 +20,10 @@ pub(crate) struct ServerSession {
     /// Set after a network error on a command that used it: the server may hold state for it
     /// that the client no longer knows, so it is never reused.
     pub(crate) dirty: bool,
+    /// A command using it was sent and its reply not read yet. Still set when the session comes
+    /// back means the operation was cancelled mid-command (its future dropped): the server may
+    /// still be running the command under this `lsid`, so the session counts as dirty.
+    pub(crate) in_flight: bool,
     /// The last `txnNumber` used (retryable writes increment it first).
     pub(crate) txn_number: i64,
 }
@@ -32,6 +36,7 @@ impl ServerSession {
             id: doc! { "id": Binary { subtype: BinarySubtype::Uuid, bytes: uuid.bytes().to_vec() } },
             last_use: now,
             dirty: false,
+            in_flight: false,
             txn_number: 0,
         }
     }
@@ -69,8 +74,9 @@ impl ServerSessionPool {
         ServerSession::new(now)
     }
 
-    /// Returns a session after use (`last_use` is set to `now`). Dirty sessions are dropped,
-    /// and so are expired ones at the old end of the pool.
+    /// Returns a session after use (`last_use` is set to `now`). Dirty sessions are dropped (and
+    /// so are sessions with a command still in flight: its operation was cancelled), and so are
+    /// expired ones at the old end of the pool.
     pub(crate) fn check_in(
         &self,
         mut session: ServerSession,
@@ -83,7 +89,7 @@ impl ServerSessionPool {
                 sessions.pop_back();
             }
         }
-        if session.dirty {
+        if session.dirty || session.in_flight {
             return;
         }
         session.last_use = now;
@@ -114,20 +120,21 @@ mod tests {
     use super::*;
 
     const MINUTE: Duration = Duration::from_secs(60);
+    /// `logicalSessionTimeoutMinutes: 30`.
+    const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30 * 60));
 
     #[test]
     fn sessions_are_reused_most_recent_first() {
         let pool = ServerSessionPool::default();
         let t0 = Instant::now();
-        let timeout = Some(30 * MINUTE);
-        let a = pool.check_out(timeout, t0);
-        let b = pool.check_out(timeout, t0);
+        let a = pool.check_out(TIMEOUT, t0);
+        let b = pool.check_out(TIMEOUT, t0);
         assert_ne!(a.id, b.id);
         let (a_id, b_id) = (a.id.clone(), b.id.clone());
-        pool.check_in(a, timeout, t0);
-        pool.check_in(b, timeout, t0 + Duration::from_secs(1));
-        assert_eq!(pool.check_out(timeout, t0).id, b_id);
-        assert_eq!(pool.check_out(timeout, t0).id, a_id);
+        pool.check_in(a, TIMEOUT, t0);
+        pool.check_in(b, TIMEOUT, t0 + Duration::from_secs(1));
+        assert_eq!(pool.check_out(TIMEOUT, t0).id, b_id);
+        assert_eq!(pool.check_out(TIMEOUT, t0).id, a_id);
         assert_eq!(pool.len(), 0);
     }
 
@@ -135,20 +142,19 @@ mod tests {
     fn sessions_close_to_expiry_are_discarded() {
         let pool = ServerSessionPool::default();
         let t0 = Instant::now();
-        let timeout = Some(30 * MINUTE);
-        let old = pool.check_out(timeout, t0);
+        let old = pool.check_out(TIMEOUT, t0);
         let old_id = old.id.clone();
-        pool.check_in(old, timeout, t0);
+        pool.check_in(old, TIMEOUT, t0);
         // 29 minutes and a second later, less than a minute is left: not reused.
         let later = t0 + 29 * MINUTE + Duration::from_secs(1);
-        assert_ne!(pool.check_out(timeout, later).id, old_id);
+        assert_ne!(pool.check_out(TIMEOUT, later).id, old_id);
         assert_eq!(pool.len(), 0);
 
         // Check-in prunes expired sessions at the old end.
-        let stale = pool.check_out(timeout, t0);
-        pool.check_in(stale, timeout, t0);
+        let stale = pool.check_out(TIMEOUT, t0);
+        pool.check_in(stale, TIMEOUT, t0);
         let fresh = pool.check_out(None, later);
-        pool.check_in(fresh, timeout, later);
+        pool.check_in(fresh, TIMEOUT, later);
         assert_eq!(pool.len(), 1);
     }
 
@@ -158,6 +164,11 @@ mod tests {
         let t0 = Instant::now();
         let mut s = pool.check_out(None, t0);
         s.dirty = true;
+        pool.check_in(s, None, t0);
+        assert_eq!(pool.len(), 0);
+        // Returned with a command in flight: its operation was cancelled mid-command.
+        let mut s = pool.check_out(None, t0);
+        s.in_flight = true;
         pool.check_in(s, None, t0);
         assert_eq!(pool.len(), 0);
     }

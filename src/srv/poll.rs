@@ -63,14 +63,29 @@ impl SrvPoller {
     /// One rescan: updates `target` when the hosts changed, and returns how long to wait
     /// before the next one (the records' smallest TTL, at least 60 s; `heartbeatFrequencyMS`
     /// after a failed or empty rescan, which leaves the hosts as they are).
+    #[cfg(test)]
     pub(crate) async fn rescan(&self, target: &dyn SrvPollTarget) -> Duration {
-        let found = lookup_srv_hosts(
+        let found = self.lookup().await;
+        self.apply(found, target)
+    }
+
+    /// The SRV records now: the hosts and their smallest TTL.
+    async fn lookup(&self) -> crate::error::Result<(Vec<ServerAddress>, Duration)> {
+        lookup_srv_hosts(
             &self.origin.name,
             &self.origin.service_name,
             &self.origin.resolver,
             self.timeout,
         )
-        .await;
+        .await
+    }
+
+    /// Applies the outcome of a lookup to `target`; returns the wait before the next rescan.
+    fn apply(
+        &self,
+        found: crate::error::Result<(Vec<ServerAddress>, Duration)>,
+        target: &dyn SrvPollTarget,
+    ) -> Duration {
         match found {
             Ok((hosts, min_ttl)) => {
                 let current = target.current_hosts();
@@ -91,6 +106,10 @@ impl SrvPoller {
     /// Rescans until the topology is gone, is stopped (`stop` turns true or its sender is
     /// dropped), or is no longer Sharded or Unknown. Each wait counts from the end of the
     /// previous scan; the first from the end of the initial lookup.
+    ///
+    /// The topology is held only while a result is applied, never during a lookup, and the
+    /// stop signal ends a lookup in progress: a slow or silent name server never keeps a
+    /// dropped client alive.
     pub(crate) async fn run(
         self,
         target: Weak<dyn SrvPollTarget>,
@@ -105,13 +124,24 @@ impl SrvPoller {
             if *stop.borrow() {
                 return;
             }
+            let allowed = target.upgrade().map(|t| t.srv_polling_allowed());
+            if allowed != Some(true) {
+                return;
+            }
+            let found = tokio::select! {
+                found = self.lookup() => found,
+                _ = stop.changed() => return,
+            };
+            if *stop.borrow() {
+                return;
+            }
             let Some(target) = target.upgrade() else {
                 return;
             };
             if !target.srv_polling_allowed() {
                 return;
             }
-            wait = self.rescan(&*target).await;
+            wait = self.apply(found, &*target);
         }
     }
 }
@@ -140,6 +170,17 @@ mod tests {
     struct FakeTopology {
         hosts: Mutex<Vec<ServerAddress>>,
         allowed: Mutex<bool>,
+    }
+
+    impl FakeTopology {
+        /// A topology of `hosts` (`host:port`) that allows polling.
+        fn of(hosts: &[&str]) -> Self {
+            let hosts = hosts.iter().map(|h| ServerAddress::parse(h).unwrap());
+            Self {
+                hosts: Mutex::new(hosts.collect()),
+                allowed: Mutex::new(true),
+            }
+        }
     }
 
     impl SrvPollTarget for FakeTopology {
@@ -177,10 +218,7 @@ mod tests {
         d.set_srv(srv, &[("a.mongo.test", 1), ("b.mongo.test", 1)])
             .await;
         let p = poller("mongodb+srv://poll1.mongo.test", d).await;
-        let topology = FakeTopology {
-            hosts: Mutex::new(Vec::new()),
-            allowed: Mutex::new(true),
-        };
+        let topology = FakeTopology::of(&[]);
         topology.set_hosts(
             ClientOptions::parse_with_resolver_config("mongodb+srv://poll1.mongo.test", d.config())
                 .await
@@ -209,6 +247,42 @@ mod tests {
         assert_eq!(names(&topology), ["d.mongo.test:1"]);
     }
 
+    /// A rescan stuck on a silent name server neither holds the topology nor outlives the stop
+    /// signal.
+    #[tokio::test]
+    async fn a_slow_rescan_holds_no_topology_and_ends_on_stop() {
+        let d = dns::dns();
+        let srv = "_mongodb._tcp.poll4.mongo.test";
+        d.set_srv(srv, &[("a.mongo.test", 4)]).await;
+        let mut p = poller("mongodb+srv://poll4.mongo.test", d).await;
+        let silent = dns::SilentDns::new();
+        p.origin.resolver = crate::options::ResolverConfig::with_name_servers(vec![silent.addr])
+            .timeout(Duration::from_secs(60))
+            .attempts(1);
+        p.timeout = None;
+        p.min_interval = Duration::from_millis(10);
+        let topology = Arc::new(FakeTopology::of(&["a.mongo.test:4"]));
+        let weak: Weak<dyn SrvPollTarget> = Arc::downgrade(&topology) as Weak<dyn SrvPollTarget>;
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(p.run(weak.clone(), stop_rx));
+        // The silent server got the query: the rescan is waiting for an answer.
+        let socket = silent.socket().try_clone().unwrap();
+        tokio::task::spawn_blocking(move || {
+            socket.set_read_timeout(Some(Duration::from_secs(5)))?;
+            socket.recv(&mut [0u8; 512])
+        })
+        .await
+        .unwrap()
+        .expect("the rescan's query");
+        drop(topology);
+        assert_eq!(weak.strong_count(), 0, "the lookup holds the topology");
+        stop.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .expect("the poller ends on stop during a lookup")
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn a_rescan_respects_srv_max_hosts() {
         let d = dns::dns();
@@ -216,10 +290,7 @@ mod tests {
         d.set_srv(srv, &[("a.mongo.test", 2), ("b.mongo.test", 2)])
             .await;
         let p = poller("mongodb+srv://poll2.mongo.test/?srvMaxHosts=2", d).await;
-        let topology = FakeTopology {
-            hosts: Mutex::new(Vec::new()),
-            allowed: Mutex::new(true),
-        };
+        let topology = FakeTopology::of(&[]);
         topology.set_hosts(vec![
             ServerAddress::parse("a.mongo.test:2").unwrap(),
             ServerAddress::parse("b.mongo.test:2").unwrap(),
@@ -245,10 +316,7 @@ mod tests {
         let srv = "_mongodb._tcp.poll3.mongo.test";
         d.set_srv(srv, &[("a.mongo.test", 3)]).await;
         let p = poller("mongodb+srv://poll3.mongo.test", d).await;
-        let topology = Arc::new(FakeTopology {
-            hosts: Mutex::new(vec![ServerAddress::parse("a.mongo.test:3").unwrap()]),
-            allowed: Mutex::new(true),
-        });
+        let topology = Arc::new(FakeTopology::of(&["a.mongo.test:3"]));
         let weak: Weak<dyn SrvPollTarget> = Arc::downgrade(&topology) as Weak<dyn SrvPollTarget>;
         let task = tokio::spawn(p.clone().run(weak, never_stop()));
 
@@ -266,10 +334,8 @@ mod tests {
         task.abort();
 
         // A replica set is never rescanned: the task ends at its next tick.
-        let replica_set = Arc::new(FakeTopology {
-            hosts: Mutex::new(Vec::new()),
-            allowed: Mutex::new(false),
-        });
+        let replica_set = Arc::new(FakeTopology::of(&[]));
+        *replica_set.allowed.lock().unwrap() = false;
         let weak: Weak<dyn SrvPollTarget> = Arc::downgrade(&replica_set) as Weak<dyn SrvPollTarget>;
         let task = tokio::spawn(p.clone().run(weak, never_stop()));
         tokio::time::timeout(Duration::from_secs(5), task)
@@ -279,10 +345,7 @@ mod tests {
         assert!(replica_set.current_hosts().is_empty());
 
         // A dropped topology ends it too.
-        let topology = Arc::new(FakeTopology {
-            hosts: Mutex::new(Vec::new()),
-            allowed: Mutex::new(true),
-        });
+        let topology = Arc::new(FakeTopology::of(&[]));
         let weak: Weak<dyn SrvPollTarget> = Arc::downgrade(&topology) as Weak<dyn SrvPollTarget>;
         let task = tokio::spawn(p.run(weak, never_stop()));
         drop(topology);

@@ -23,6 +23,7 @@ const NAME: &str = "native-tls";
 pub struct NativeTlsBackend {
     connector: tokio_native_tls::TlsConnector,
     subject: Option<String>,
+    not_after: Option<std::time::SystemTime>,
 }
 
 impl fmt::Debug for NativeTlsBackend {
@@ -62,6 +63,7 @@ impl NativeTlsBackend {
         builder.danger_accept_invalid_hostnames(opts.allow_invalid_hostnames.unwrap_or(false));
 
         let mut subject = None;
+        let mut not_after = None;
         let mut origin = None;
         if let Some(input) = identity::read_identity(opts)? {
             super::count_identity_load();
@@ -91,6 +93,7 @@ impl NativeTlsBackend {
                     })?;
             builder.identity(native_identity);
             subject = Some(decoded.leaf.subject.clone());
+            not_after = Some(decoded.leaf.not_after_time());
             origin = Some(input.origin.clone());
         }
         let connector = builder.build().map_err(|e| match origin {
@@ -106,6 +109,7 @@ impl NativeTlsBackend {
         Ok(Self {
             connector: tokio_native_tls::TlsConnector::from(connector),
             subject,
+            not_after,
         })
     }
 }
@@ -226,6 +230,10 @@ impl TlsBackend for NativeTlsBackend {
 
     fn client_subject(&self) -> Option<String> {
         self.subject.clone()
+    }
+
+    fn client_certificate_not_after(&self) -> Option<std::time::SystemTime> {
+        self.not_after
     }
 
     async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream> {

@@ -80,6 +80,10 @@ impl TlsBackend for Reloadable {
         self.current().client_subject()
     }
 
+    fn client_certificate_not_after(&self) -> Option<std::time::SystemTime> {
+        self.current().client_certificate_not_after()
+    }
+
     async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream> {
         self.current().connect(host, stream).await
     }

@@ -30,8 +30,8 @@ pub(crate) struct ConnectionHandle {
 }
 
 impl ConnectionHandle {
-    /// Checks out a connection of `server`. A failure to open one is reported to the topology
-    /// as an error before the handshake completed.
+    /// Checks out a connection of `server`. A failure to open one was reported to the topology
+    /// by the pool's connector already.
     /// `until`: an operation's `timeoutMS` deadline, which then bounds the wait for a pooled
     /// connection instead of `waitQueueTimeoutMS`.
     pub(super) async fn check_out(
@@ -45,27 +45,14 @@ impl ConnectionHandle {
             server: Arc::clone(&server),
             armed: true,
         };
-        let generation = server.pool.generation();
-        match server.pool.check_out_until(until).await {
-            Ok(conn) => {
-                guard.armed = false;
-                Ok(ConnectionHandle {
-                    server,
-                    conn,
-                    topology: Arc::clone(topology),
-                    limit: IoLimit::SocketTimeout,
-                })
-            }
-            Err(e) => {
-                if e.while_connecting {
-                    topology.handle_application_error(
-                        &server.address,
-                        application_error(&e.error, generation, ErrorPhase::BeforeHandshake, 0),
-                    );
-                }
-                Err(e.error)
-            }
-        }
+        let conn = server.pool.check_out_until(until).await?;
+        guard.armed = false;
+        Ok(ConnectionHandle {
+            server,
+            conn,
+            topology: Arc::clone(topology),
+            limit: IoLimit::SocketTimeout,
+        })
     }
 
     /// The server this connection is to.
@@ -76,11 +63,6 @@ impl ConnectionHandle {
     /// The server as this connection's handshake described it (limits, wire versions).
     pub(crate) fn description(&self) -> &ServerDescription {
         &self.conn.hello().description
-    }
-
-    /// The largest message the server accepts, for the wire layer.
-    pub(crate) fn max_message_size(&self) -> usize {
-        self.conn.hello().max_message_size()
     }
 
     /// Adds `$readPreference` where the Server Selection specification says to send it.
@@ -102,21 +84,25 @@ impl ConnectionHandle {
     /// Runs a command. A network error closes the connection; network errors and "not
     /// primary"/"recovering" errors are reported to the topology, which marks the server
     /// Unknown, clears its pool and checks it again as the SDAM specification says. The reply
-    /// is read in place with [`ConnectionHandle::reply`].
+    /// is read in place with [`ConnectionHandle::reply`]. `operation_id` names the user
+    /// operation in the command's events.
     pub(crate) async fn command_with_sequences(
         &mut self,
         db: &str,
         cmd: Document,
         sequences: &[crate::wire::DocumentSequence],
         cluster_time: Option<&bson::RawDocument>,
+        operation_id: i64,
     ) -> Result<usize> {
         self.conn.set_io_limit(self.limit);
+        self.conn.set_operation_id(Some(operation_id));
         let result = self
             .conn
             .command_with_sequences(db, cmd, sequences, cluster_time)
             .await;
-        // The deadline was this operation's; the pool's next user starts afresh.
+        // The deadline and the operation were this one's; the pool's next user starts afresh.
         self.conn.set_io_limit(IoLimit::SocketTimeout);
+        self.conn.set_operation_id(None);
         if let Err(e) = &result {
             self.on_error(e);
         }
@@ -202,7 +188,7 @@ fn clears_service(e: &Error) -> bool {
 }
 
 /// What SDAM needs to know of an error (its kind, code, message and `topologyVersion`).
-fn application_error(
+pub(super) fn application_error(
     e: &Error,
     generation: u32,
     phase: ErrorPhase,

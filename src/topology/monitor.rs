@@ -4,6 +4,7 @@
 //! `topologyVersion`), the streaming protocol: an awaitable `hello` the server answers as soon
 //! as something changes, with a separate task measuring round-trip times.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +15,13 @@ use tokio::time::Instant;
 
 use super::{Server, Shared, WeakShared, MIN_HEARTBEAT_FREQUENCY};
 use crate::conn::{self, Connection, EstablishOptions};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::command::CommandMonitor;
+use crate::event::sdam::{
+    SdamEvent, ServerHeartbeatFailedEvent, ServerHeartbeatStartedEvent,
+    ServerHeartbeatSucceededEvent,
+};
+use crate::options::ServerAddress;
 use crate::sdam::{RttAverage, ServerDescription, ServerType};
 
 /// Starts the monitor of `server`.
@@ -24,6 +31,8 @@ pub(super) fn spawn(runtime: &tokio::runtime::Handle, shared: &Arc<Shared>, serv
     // their reads are bounded per check, not by socketTimeoutMS.
     establish.credential = None;
     establish.socket_timeout = None;
+    // Heartbeats are SDAM events, not command events (and are not logged as commands).
+    establish.command_monitor = CommandMonitor::default();
     let monitor = Monitor {
         topology: Arc::downgrade(shared),
         stop: shared.stop.subscribe(),
@@ -80,10 +89,21 @@ impl Monitor {
                 outcome = check => outcome,
                 _ = self.server.cancel_check.notified() => {
                     // The server is already marked Unknown by the error that cancelled the
-                    // check: start a new one at once, on a new connection.
+                    // check. Server Monitoring: wait before the next check, on a new
+                    // connection (a heartbeat, or a requested check but not sooner than
+                    // minHeartbeatFrequencyMS): a server that answers its monitor but fails
+                    // every application connection must not be rediscovered in a tight loop.
                     conn = None;
                     rtt_task = None;
                     previous = None;
+                    let cancelled = Instant::now();
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.heartbeat) => {}
+                        _ = self.server.check_now.notified() => {
+                            tokio::time::sleep_until(cancelled + MIN_HEARTBEAT_FREQUENCY).await;
+                        }
+                        _ = stop.changed() => break,
+                    }
                     continue;
                 }
                 _ = stop.changed() => break,
@@ -91,12 +111,14 @@ impl Monitor {
             let was_known = previous
                 .as_ref()
                 .is_some_and(|p| p.server_type != ServerType::Unknown);
+            let mut timed_out = false;
             let description = match outcome {
                 Ok(d) => {
                     self.server.set_last_error(None);
                     d
                 }
                 Err(e) => {
+                    timed_out = is_network_timeout(&e);
                     conn = None;
                     rtt_task = None;
                     self.rtt.lock().unwrap_or_else(|p| p.into_inner()).reset();
@@ -113,7 +135,7 @@ impl Monitor {
             let Some(topology) = self.topology.upgrade() else {
                 break;
             };
-            topology.apply(description.clone());
+            topology.apply(description.clone(), timed_out);
             drop(topology);
             let now_streaming = !failed && topology_version(&description).is_some();
             if now_streaming && rtt_task.is_none() {
@@ -168,7 +190,17 @@ impl Monitor {
         }
         let address = &self.server.address;
         let Some(c) = conn.as_mut() else {
-            let c = conn::establish(address, &self.establish, 0).await?;
+            // SDAM: the started event comes before the socket is opened.
+            let id = next_monitoring_connection_id();
+            let beat = Beat::start(&self.topology, address, false, id, None);
+            let c = match conn::establish(address, &self.establish, id).await {
+                Ok(c) => c,
+                Err(e) => {
+                    Beat::failed(beat, &e);
+                    return Err(e);
+                }
+            };
+            Beat::succeeded(beat, &c);
             let rtt = record_rtt(&self.rtt, c.handshake_rtt());
             let mut description = c.hello().description.clone();
             description.round_trip_time = Some(rtt);
@@ -179,22 +211,40 @@ impl Monitor {
         if let (true, Some(tv)) = (streaming, previous.and_then(topology_version)) {
             // The server answers when its state changes or after maxAwaitTimeMS.
             c.set_read_timeout(Some(self.connect_timeout + self.heartbeat));
-            let (reply, _more) = if c.is_streaming() {
-                c.next_streamed().await?
+            // SDAM: published before the next streamed reply is awaited.
+            let beat = Beat::start(
+                &self.topology,
+                address,
+                true,
+                c.id(),
+                c.server_connection_id(),
+            );
+            let replied = if c.is_streaming() {
+                c.next_streamed().await
             } else {
                 let max_await = i64::try_from(self.heartbeat.as_millis()).unwrap_or(i64::MAX);
                 c.command_exhaust(
                     "admin",
                     doc! { "hello": 1, "topologyVersion": tv, "maxAwaitTimeMS": max_await },
                 )
-                .await?
+                .await
             };
+            let reply = Beat::outcome(beat, replied.map(|(reply, _more)| reply))?;
             Ok(self.describe(&reply, None))
         } else {
             c.set_read_timeout(Some(self.connect_timeout));
+            let beat = Beat::start(
+                &self.topology,
+                address,
+                false,
+                c.id(),
+                c.server_connection_id(),
+            );
             let start = Instant::now();
-            let reply = c.command("admin", doc! { "hello": 1 }).await?;
-            Ok(self.describe(&reply, Some(start.elapsed())))
+            let replied = c.command("admin", doc! { "hello": 1 }).await;
+            let sample = start.elapsed();
+            let reply = Beat::outcome(beat, replied)?;
+            Ok(self.describe(&reply, Some(sample)))
         }
     }
 
@@ -234,7 +284,8 @@ impl Monitor {
                             Ok(start.elapsed())
                         }
                         None => {
-                            let c = conn::establish(&address, &establish, 0).await?;
+                            let id = next_monitoring_connection_id();
+                            let c = conn::establish(&address, &establish, id).await?;
                             let rtt = c.handshake_rtt();
                             conn = Some(c);
                             Ok::<_, crate::error::Error>(rtt)
@@ -258,6 +309,138 @@ impl Monitor {
     }
 }
 
+/// The id of a new monitoring connection (or RTT connection), in the heartbeat events: unique
+/// in the process, from a range of its own (pooled connections are numbered per pool).
+fn next_monitoring_connection_id() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// One heartbeat whose started event was published: its succeeded or failed event follows,
+/// a failure if the check is cancelled (dropped) first.
+struct Beat {
+    topology: WeakShared,
+    address: ServerAddress,
+    awaited: bool,
+    driver_connection_id: u32,
+    server_connection_id: Option<i64>,
+    started: Instant,
+    done: bool,
+}
+
+impl Beat {
+    /// Publishes the started event, if anyone listens.
+    fn start(
+        topology: &WeakShared,
+        address: &ServerAddress,
+        awaited: bool,
+        driver_connection_id: u32,
+        server_connection_id: Option<i64>,
+    ) -> Option<Beat> {
+        let shared = topology.upgrade()?;
+        if !shared.events.active() {
+            return None;
+        }
+        shared.publish(|| {
+            SdamEvent::ServerHeartbeatStarted(ServerHeartbeatStartedEvent {
+                server_address: address.clone(),
+                awaited,
+                driver_connection_id,
+                server_connection_id,
+            })
+        });
+        Some(Beat {
+            topology: topology.clone(),
+            address: address.clone(),
+            awaited,
+            driver_connection_id,
+            server_connection_id,
+            started: Instant::now(),
+            done: false,
+        })
+    }
+
+    /// Publishes the outcome of a `hello` and passes it on.
+    fn outcome(beat: Option<Beat>, replied: Result<Document>) -> Result<Document> {
+        if let Some(mut beat) = beat {
+            beat.done = true;
+            match &replied {
+                Ok(reply) => beat.publish_succeeded(reply.clone(), beat.server_connection_id),
+                Err(e) => beat.publish_failed(e),
+            }
+        }
+        replied
+    }
+
+    /// A new monitoring connection's handshake succeeded: its reply is the heartbeat's.
+    fn succeeded(beat: Option<Beat>, conn: &Connection) {
+        if let Some(mut beat) = beat {
+            beat.done = true;
+            let reply = conn::to_document(conn.reply()).unwrap_or_default();
+            beat.publish_succeeded(reply, conn.server_connection_id());
+        }
+    }
+
+    fn failed(beat: Option<Beat>, e: &Error) {
+        if let Some(mut beat) = beat {
+            beat.done = true;
+            beat.publish_failed(e);
+        }
+    }
+
+    fn publish_succeeded(&self, reply: Document, server_connection_id: Option<i64>) {
+        if let Some(shared) = self.topology.upgrade() {
+            shared.publish(|| {
+                SdamEvent::ServerHeartbeatSucceeded(ServerHeartbeatSucceededEvent {
+                    duration: self.started.elapsed(),
+                    reply,
+                    server_address: self.address.clone(),
+                    awaited: self.awaited,
+                    driver_connection_id: self.driver_connection_id,
+                    server_connection_id,
+                })
+            });
+        }
+    }
+
+    fn publish_failed(&self, e: &Error) {
+        if let Some(shared) = self.topology.upgrade() {
+            shared.publish(|| {
+                SdamEvent::ServerHeartbeatFailed(ServerHeartbeatFailedEvent {
+                    duration: self.started.elapsed(),
+                    failure: e.clone(),
+                    server_address: self.address.clone(),
+                    awaited: self.awaited,
+                    driver_connection_id: self.driver_connection_id,
+                    server_connection_id: self.server_connection_id,
+                })
+            });
+        }
+    }
+}
+
+impl Drop for Beat {
+    fn drop(&mut self) {
+        if !self.done {
+            self.publish_failed(&Error::from(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "the check was cancelled: an operation on the server failed, or the client shut \
+                 down",
+            )));
+        }
+    }
+}
+
+/// True for a check that failed because the server did not answer in time (SDAM: its pool's
+/// clear then interrupts the connections in use, which are likely stuck too).
+fn is_network_timeout(e: &Error) -> bool {
+    match &*e.kind {
+        ErrorKind::Timeout { .. } => true,
+        ErrorKind::Io(io) => io.kind() == std::io::ErrorKind::TimedOut,
+        _ => false,
+    }
+}
+
 /// Adds a sample to the moving average.
 fn record_rtt(average: &Mutex<RttAverage>, sample: Duration) -> Duration {
     average
@@ -271,4 +454,25 @@ fn topology_version(d: &ServerDescription) -> Option<Document> {
     d.topology_version
         .as_ref()
         .map(|tv| doc! { "processId": tv.process_id, "counter": tv.counter })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only a check the server did not answer in time interrupts the connections in use; a
+    /// refused or reset connection clears the pool without interrupting.
+    #[test]
+    fn only_a_timed_out_check_interrupts_connections_in_use() {
+        let timeout = Error::new(ErrorKind::Timeout {
+            message: "hello to db1:27017 within 10000 ms".into(),
+        });
+        let io_timeout = Error::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let refused = Error::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let reset = Error::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(is_network_timeout(&timeout));
+        assert!(is_network_timeout(&io_timeout));
+        assert!(!is_network_timeout(&refused));
+        assert!(!is_network_timeout(&reset));
+    }
 }

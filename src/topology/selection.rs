@@ -10,10 +10,14 @@ use tokio::time::Instant;
 use super::{ConnectionHandle, Server, Shared, Topology};
 use crate::csot::Deadline;
 use crate::error::{Error, ErrorKind, Result};
+use crate::event::log;
+use crate::event::sdam::describe_topology;
 use crate::sdam::{self, SelectionCriteria, ServerType};
 
 impl Topology {
-    /// Selects a server for `criteria` and checks out one of its connections.
+    /// Selects a server for `criteria` (avoiding the `deprioritized` servers when others suit,
+    /// for a retry on a sharded cluster; the SDAM selection function decides) and checks out
+    /// one of its connections.
     ///
     /// Errors that no amount of waiting fixes end the selection at once: the deployment's
     /// wire versions are incompatible, or opening a connection failed for another reason than
@@ -21,36 +25,88 @@ impl Topology {
     ///
     /// Under `timeoutMS` (`csot`), selection and check-out together end by the earlier of the
     /// operation's deadline and `serverSelectionTimeoutMS`, and fail with the typed timeout.
-    pub(crate) async fn select(
-        &self,
-        criteria: &SelectionCriteria,
-        csot: Option<&Deadline>,
-    ) -> Result<ConnectionHandle> {
-        self.select_with(criteria, &[], csot).await
-    }
-
-    /// [`select`](Self::select) that avoids the `deprioritized` servers when others suit (for
-    /// a retry on a sharded cluster; the SDAM selection function decides).
+    /// Not logged: when [`selection_logged`](super::selection_logged) says so, callers use
+    /// [`Topology::select_logged`].
     pub(crate) async fn select_with(
         &self,
         criteria: &SelectionCriteria,
         deprioritized: &[crate::options::ServerAddress],
         csot: Option<&Deadline>,
     ) -> Result<ConnectionHandle> {
+        // As `select_bounded`, written out: one future level less for every operation.
         let Some(csot) = csot else {
-            return self.select_until(criteria, deprioritized, None).await;
+            return self.select_until(criteria, deprioritized, None, None).await;
         };
         let until = csot.earlier_than(Instant::now(), self.shared.options.server_selection_timeout);
         // The check-out (which may open a connection) is bounded by the deadline as well.
-        let work = self.select_until(criteria, deprioritized, Some(until));
-        match tokio::time::timeout_at(until, work).await {
-            Ok(Ok(handle)) => Ok(handle),
-            Ok(Err(e)) if is_wait_expiry(&e) => {
-                Err(csot.expired(&format!("during server selection ({e})")))
-            }
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(csot.expired("during server selection and connection check-out")),
+        let work = self.select_until(criteria, deprioritized, Some(until), None);
+        bounded_outcome(csot, tokio::time::timeout_at(until, work).await)
+    }
+
+    /// [`Topology::select_with`] with the server selection log messages, for `operation` (the
+    /// command's name).
+    #[cold]
+    pub(crate) async fn select_logged(
+        &self,
+        criteria: &SelectionCriteria,
+        deprioritized: &[crate::options::ServerAddress],
+        csot: Option<&Deadline>,
+        operation: &str,
+    ) -> Result<ConnectionHandle> {
+        let topology = || describe_topology(&self.shared.lock().description);
+        tracing::debug!(
+            target: log::SERVER_SELECTION,
+            topologyId = %self.shared.events.topology_id,
+            selector = ?criteria,
+            operation,
+            topologyDescription = %topology(),
+            "Server selection started"
+        );
+        let result = self
+            .select_bounded(criteria, deprioritized, csot, Some(&operation))
+            .await;
+        match &result {
+            Ok(handle) => tracing::debug!(
+                target: log::SERVER_SELECTION,
+                topologyId = %self.shared.events.topology_id,
+                selector = ?criteria,
+                operation,
+                topologyDescription = %topology(),
+                serverHost = %handle.address().host(),
+                serverPort = handle.address().port(),
+                "Server selection succeeded"
+            ),
+            Err(e) => tracing::debug!(
+                target: log::SERVER_SELECTION,
+                topologyId = %self.shared.events.topology_id,
+                selector = ?criteria,
+                operation,
+                topologyDescription = %topology(),
+                failure = %e,
+                "Server selection failed"
+            ),
         }
+        result
+    }
+
+    /// Selection bounded by `timeoutMS` when given. `logged`: the operation's name when the
+    /// selection is logged (for the waiting message; by reference, so that it costs an
+    /// unlogged selection's future 8 bytes, not 16).
+    async fn select_bounded(
+        &self,
+        criteria: &SelectionCriteria,
+        deprioritized: &[crate::options::ServerAddress],
+        csot: Option<&Deadline>,
+        logged: Option<&&str>,
+    ) -> Result<ConnectionHandle> {
+        let Some(csot) = csot else {
+            return self
+                .select_until(criteria, deprioritized, None, logged)
+                .await;
+        };
+        let until = csot.earlier_than(Instant::now(), self.shared.options.server_selection_timeout);
+        let work = self.select_until(criteria, deprioritized, Some(until), logged);
+        bounded_outcome(csot, tokio::time::timeout_at(until, work).await)
     }
 
     /// [`Topology::select_with`] up to `until` when given (`timeoutMS`), else up to
@@ -60,24 +116,35 @@ impl Topology {
         criteria: &SelectionCriteria,
         deprioritized: &[crate::options::ServerAddress],
         until: Option<Instant>,
+        logged: Option<&&str>,
     ) -> Result<ConnectionHandle> {
         let shared = &self.shared;
         shared.ensure_monitors();
         let timeout = shared.options.server_selection_timeout;
         let deadline = until.unwrap_or_else(|| Instant::now() + timeout);
         let mut changed = shared.changed.subscribe();
+        // Logging spec: the waiting message once per operation.
+        let mut waiting_logged = logged.is_none();
         loop {
             shared.check_shutdown()?;
             changed.borrow_and_update();
             match shared.pick(criteria, deprioritized)? {
                 Some(server) => {
                     tracing::trace!(address = %server.address, ?criteria, "server selected");
+                    let selected = Arc::clone(&server);
                     match ConnectionHandle::check_out(shared, server, until).await {
                         Ok(handle) => return Ok(handle),
+                        // The server left the topology (a new `hosts` list, an SRV rescan)
+                        // while this operation waited for one of its connections: select again.
+                        Err(e) if selected.is_removed() && Instant::now() < deadline => {
+                            tracing::debug!(address = %selected.address, error = %e, "the selected server left the topology; selecting again");
+                            continue;
+                        }
                         // Load-balanced: the one server stays selectable, so selecting again
                         // would only retry the same connect; the operation sees the error.
                         Err(e)
-                            if e.is_network_error()
+                            if (e.is_network_error()
+                                || matches!(&*e.kind, ErrorKind::PoolCleared { .. }))
                                 && !shared.is_load_balanced()
                                 && Instant::now() < deadline =>
                         {
@@ -94,6 +161,20 @@ impl Topology {
                         return Err(e);
                     }
                     shared.request_checks();
+                    if !waiting_logged {
+                        waiting_logged = true;
+                        if log::selection_info_enabled() {
+                            tracing::info!(
+                                target: log::SERVER_SELECTION,
+                                topologyId = %shared.events.topology_id,
+                                selector = ?criteria,
+                                operation = logged.copied().unwrap_or_default(),
+                                topologyDescription = %describe_topology(&shared.lock().description),
+                                remainingTimeMS = deadline.saturating_duration_since(Instant::now()).as_millis() as u64,
+                                "Waiting for suitable server to become available"
+                            );
+                        }
+                    }
                     let waited = tokio::time::timeout_at(deadline, changed.changed()).await;
                     if waited.is_err() || Instant::now() >= deadline {
                         let e = shared.selection_error(criteria);
@@ -103,6 +184,22 @@ impl Topology {
                 }
             }
         }
+    }
+}
+
+/// The outcome of a selection bounded by `timeoutMS`: a wait that ran out of time is the
+/// typed timeout.
+fn bounded_outcome(
+    csot: &Deadline,
+    outcome: std::result::Result<Result<ConnectionHandle>, tokio::time::error::Elapsed>,
+) -> Result<ConnectionHandle> {
+    match outcome {
+        Ok(Ok(handle)) => Ok(handle),
+        Ok(Err(e)) if is_wait_expiry(&e) => {
+            Err(csot.expired(&format!("during server selection ({e})")))
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(csot.expired("during server selection and connection check-out")),
     }
 }
 

@@ -32,8 +32,17 @@ impl SrvPollTarget for Shared {
         };
         let mut st = shared.lock();
         let before = known_servers(&st.description);
+        let previous = shared.events.active().then(|| st.description.clone());
         let change = st.description.set_srv_hosts(&hosts);
-        shared.act_on_change(st, before, change, None);
+        if let Some(previous) = previous {
+            shared.events.push(crate::event::sdam::update_events(
+                shared.events.topology_id,
+                &previous,
+                &st.description,
+                None,
+            ));
+        }
+        shared.act_on_change(st, before, change, None, None, Vec::new());
     }
 }
 

@@ -272,53 +272,40 @@ fn bad_bson_is_invalid() {
 
 #[test]
 fn bad_document_sequences_are_invalid() {
-    let body = body_section(&doc! {"ok": 1});
-    // Size larger than what is left.
-    let mut s = body.clone();
-    s.push(1);
-    s.extend_from_slice(&1000i32.to_le_bytes());
-    s.extend_from_slice(b"docs\0");
-    assert_invalid(
-        decode_message(&raw_message(1, 0, OP_MSG, 0, &s), MAX),
-        "does not fit",
-    );
-    // Negative size.
-    let mut s = body.clone();
-    s.push(1);
-    s.extend_from_slice(&(-8i32).to_le_bytes());
-    s.extend_from_slice(b"docs\0");
-    assert_invalid(
-        decode_message(&raw_message(1, 0, OP_MSG, 0, &s), MAX),
-        "does not fit",
-    );
-    // Identifier without its NUL.
-    let mut s = body.clone();
-    s.push(1);
-    s.extend_from_slice(&8i32.to_le_bytes());
-    s.extend_from_slice(b"docs");
-    assert_invalid(
-        decode_message(&raw_message(1, 0, OP_MSG, 0, &s), MAX),
-        "not terminated",
-    );
+    // A kind-1 section's header: the size it declares, then its identifier.
+    let header = |size: i32, identifier: &[u8]| {
+        let mut s = vec![1];
+        s.extend_from_slice(&size.to_le_bytes());
+        s.extend_from_slice(identifier);
+        s
+    };
     // A document running past the sequence's end.
-    let mut s = body.clone();
-    let mut seq = seq_section("docs", &[doc! {"a": 1}]);
-    let short = (i32::from_le_bytes(seq[1..5].try_into().unwrap()) - 2).to_le_bytes();
-    seq[1..5].copy_from_slice(&short);
-    seq.truncate(seq.len() - 2);
-    s.extend(seq);
-    assert_invalid(
-        decode_message(&raw_message(1, 0, OP_MSG, 0, &s), MAX),
-        "does not fit",
-    );
-    // The same identifier twice.
-    let mut s = body;
-    s.extend(seq_section("docs", &[]));
-    s.extend(seq_section("docs", &[]));
-    assert_invalid(
-        decode_message(&raw_message(1, 0, OP_MSG, 0, &s), MAX),
-        "duplicate",
-    );
+    let mut past_end = seq_section("docs", &[doc! {"a": 1}]);
+    let short = (i32::from_le_bytes(past_end[1..5].try_into().unwrap()) - 2).to_le_bytes();
+    past_end[1..5].copy_from_slice(&short);
+    past_end.truncate(past_end.len() - 2);
+    let twice = [seq_section("docs", &[]), seq_section("docs", &[])].concat();
+    for (what, sections, error) in [
+        (
+            "size larger than what is left",
+            header(1000, b"docs\0"),
+            "does not fit",
+        ),
+        ("negative size", header(-8, b"docs\0"), "does not fit"),
+        (
+            "identifier without its NUL",
+            header(8, b"docs"),
+            "not terminated",
+        ),
+        ("a document past the end", past_end, "does not fit"),
+        ("the same identifier twice", twice, "duplicate"),
+    ] {
+        let mut s = body_section(&doc! {"ok": 1});
+        s.extend(sections);
+        let decoded = decode_message(&raw_message(1, 0, OP_MSG, 0, &s), MAX);
+        assert!(decoded.is_err(), "{what}");
+        assert_invalid(decoded, error);
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -103,11 +104,17 @@ impl TestDns {
     /// Replaces the SRV records at `name` (e.g. `_mongodb._tcp.cluster.mongo.test`) by one per
     /// `(target, port)`; an empty list removes them.
     pub async fn set_srv(&self, name: &str, targets: &[(&str, u16)]) {
+        self.set_srv_with_ttl(name, targets, TTL).await;
+    }
+
+    /// [`set_srv`](Self::set_srv) with records of time-to-live `ttl` seconds (a poller
+    /// rescans after the smallest TTL, or after its test interval when longer).
+    pub async fn set_srv_with_ttl(&self, name: &str, targets: &[(&str, u16)], ttl: u32) {
         self.remove(name, RecordType::SRV).await;
         for (target, port) in targets {
             let srv = SRV::new(0, 0, *port, fqdn(target));
             self.zone
-                .upsert(Record::from_rdata(fqdn(name), TTL, RData::SRV(srv)), 1)
+                .upsert(Record::from_rdata(fqdn(name), ttl, RData::SRV(srv)), 1)
                 .await;
         }
     }
@@ -160,6 +167,120 @@ impl SilentDns {
             }
         }
         panic!("no loopback port free for both UDP and TCP");
+    }
+}
+
+impl SilentDns {
+    /// Its UDP socket, to see the queries that arrive (and are never answered).
+    pub fn socket(&self) -> &std::net::UdpSocket {
+        &self._socket
+    }
+}
+
+/// A name server in front of another (the test DNS server) whose SRV answers can be silenced:
+/// while silent it swallows every SRV query, as an unreachable or overloaded name server would
+/// (other queries, the hosts' addresses, are still relayed; TCP connects are accepted by the
+/// kernel and never answered). Over UDP only; it relays one query at a time, on a thread of its
+/// own, until dropped.
+pub struct DnsRelay {
+    /// Where it listens (UDP and TCP).
+    pub addr: SocketAddr,
+    silent: Arc<AtomicBool>,
+    swallowed: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    _tcp: std::net::TcpListener,
+}
+
+impl DnsRelay {
+    /// Starts a relay to `upstream`, answering (not silent).
+    pub fn start(upstream: SocketAddr) -> Self {
+        let (socket, tcp) = (0..50)
+            .find_map(|_| {
+                let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).ok()?;
+                let tcp = std::net::TcpListener::bind(socket.local_addr().ok()?).ok()?;
+                Some((socket, tcp))
+            })
+            .expect("no loopback port free for both UDP and TCP");
+        let addr = socket.local_addr().expect("UDP address");
+        let relay = Self {
+            addr,
+            silent: Arc::new(AtomicBool::new(false)),
+            swallowed: Arc::new(AtomicU64::new(0)),
+            stop: Arc::new(AtomicBool::new(false)),
+            _tcp: tcp,
+        };
+        let (silent, swallowed, stop) = (
+            relay.silent.clone(),
+            relay.swallowed.clone(),
+            relay.stop.clone(),
+        );
+        std::thread::Builder::new()
+            .name("test-dns-relay".into())
+            .spawn(move || {
+                let upstream_socket =
+                    std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind UDP");
+                let _ = upstream_socket.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = socket.set_read_timeout(Some(Duration::from_millis(50)));
+                let mut buf = [0u8; 4096];
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    if silent.load(Ordering::SeqCst) && query_type(&buf[..n]) == Some(SRV_TYPE) {
+                        swallowed.fetch_add(1, Ordering::SeqCst);
+                        continue;
+                    }
+                    if upstream_socket.send_to(&buf[..n], upstream).is_err() {
+                        continue;
+                    }
+                    if let Ok(n) = upstream_socket.recv(&mut buf) {
+                        let _ = socket.send_to(&buf[..n], from);
+                    }
+                }
+            })
+            .expect("start the DNS relay thread");
+        relay
+    }
+
+    /// A resolver configuration that asks this relay only, waiting up to `timeout` per query.
+    pub fn config(&self, timeout: Duration) -> ResolverConfig {
+        ResolverConfig::with_name_servers(vec![self.addr])
+            .timeout(timeout)
+            .attempts(1)
+    }
+
+    /// Silences its SRV answers (`true`: SRV queries are swallowed) or lets it answer again.
+    pub fn set_srv_silent(&self, silent: bool) {
+        self.silent.store(silent, Ordering::SeqCst);
+    }
+
+    /// How many SRV queries it swallowed while silent.
+    pub fn swallowed(&self) -> u64 {
+        self.swallowed.load(Ordering::SeqCst)
+    }
+}
+
+/// The record type of an SRV question.
+const SRV_TYPE: u16 = 33;
+
+/// The type of the first question of a DNS query: after the 12-byte header, the name's labels
+/// up to the empty one, then the type.
+fn query_type(msg: &[u8]) -> Option<u16> {
+    let mut at = 12;
+    loop {
+        let len = usize::from(*msg.get(at)?);
+        at += 1;
+        if len == 0 {
+            break;
+        }
+        at += len;
+    }
+    Some(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]))
+}
+
+impl Drop for DnsRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 

@@ -1,8 +1,8 @@
 //! A scripted fake MongoDB deployment: replica-set members ([`FakeReplicaSet`]), mongos
-//! routers ([`FakeMongos`]) and a load balancer in front of mongos ([`FakeLoadBalancer`]) that
-//! speak OP_MSG over TLS with required client certificates, answer
+//! routers ([`FakeMongos`]), a load balancer in front of mongos ([`FakeLoadBalancer`]) and a
+//! standalone `mongod` ([`FakeStandalone`]) that speak OP_MSG over TLS with required client certificates, answer
 //! as the MongoDB specifications say a real `mongod`/`mongos` does, and can be steered by the
-//! test (step-downs, removed/added members, stopped or frozen members, one-shot fail points).
+//! test (step-downs, removed/added members, stopped or frozen members, one-shot and standing fail points).
 //!
 //! What it is for: testing the client's discovery, monitoring, stepdown handling and server
 //! selection end to end, which a single real server cannot show.
@@ -37,13 +37,48 @@
 //! # Supported commands
 //! `hello`/`isMaster`/`ismaster` (awaitable with `topologyVersion` + `maxAwaitTimeMS`, and
 //! streamed with the `exhaustAllowed` flag), `authenticate` (MONGODB-X509 on `$external`),
+//! `saslStart` (PLAIN on `$external`, with [`FakeOptions::plain_users`]; other SASL mechanisms
+//! are refused as not enabled),
 //! `ping`, `buildInfo`, `endSessions`, `insert`, `update` (`$set`, `$inc`, `$unset`,
 //! replacement, `upsert`, `multi`), `delete`, `find` (`filter`, `sort`, `skip`, `limit`,
 //! `batchSize`, `singleBatch`; no projection), `getMore`, `killCursors`, `count`, `aggregate`
-//! (`$match`, `$sort`, `$skip`, `$limit`, `$count`), `listDatabases`, `listCollections`,
-//! `create`, `drop`, `dropDatabase`, `commitTransaction`, `abortTransaction`. Filters support
+//! (`$match`, `$sort`, `$skip`, `$limit`, `$count`; or a `$changeStream` stage alone, on a
+//! collection or a database: see [Change streams](#change-streams)), `listDatabases`, `listCollections`,
+//! `create`, `drop`, `dropDatabase`, `commitTransaction`, `abortTransaction`, `findAndModify`
+//! (`query`, `sort`, `remove`, `update`, `new`, `upsert`; no `fields`). Filters support
 //! equality on (dotted) fields and `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`, `$in`, `$nin`,
 //! `$exists`. Anything else is `CommandNotFound` (59).
+//!
+//! # Change streams
+//! Inserts are recorded in one change log per deployment (`insert` events with `fullDocument`
+//! and `documentKey`; nothing else is). A `$changeStream` cursor starts at the end of the log,
+//! or after the event whose token `resumeAfter`/`startAfter` gives; `aggregate` answers an
+//! empty first batch, each `getMore` the matching events since (up to `batchSize`, at once:
+//! no waiting for `maxTimeMS`), and both a `postBatchResumeToken`; the cursor stays open. A
+//! standalone refuses `$changeStream` (40573), as `mongod` does.
+//!
+//! # Sessions
+//! Every role refuses what `mongod`/`mongos` refuse in a command's session fields: a
+//! `txnNumber` without an `lsid` (InvalidOptions, 72), a `txnNumber` on a command that is not a
+//! retryable write outside a transaction (50768), and, on a standalone, any `txnNumber`
+//! (IllegalOperation, 20: "Transaction numbers are only allowed on a replica set member or
+//! mongos"). A standalone reports no `$clusterTime` or `operationTime`, as `mongod` does.
+//!
+//! # Transactions
+//! Commands with `autocommit: false` belong to a multi-document transaction, keyed by `lsid`
+//! and `txnNumber` where a real deployment keeps it: on the member (the primary) or the mongos
+//! router that ran its first command, and behind the load balancer on the connection (each
+//! connection may reach another mongos). The first command must say `startTransaction: true`
+//! and may carry `readConcern`; a later one with `readConcern`, any with `writeConcern`
+//! (besides `commitTransaction`/`abortTransaction`), or one the router or member does not know
+//! (another mongos, another connection, a number it never started) is refused: InvalidOptions
+//! (72), or NoSuchTransaction (251, labelled `TransientTransactionError`). A transaction works
+//! on a copy of the data taken at its first command, which `commitTransaction` installs (no
+//! write-conflict detection) and `abortTransaction` drops; commands outside see none of it
+//! until then. A command that fails inside a transaction aborts it, as on mongod. A mongos adds `recoveryToken` to each reply in a transaction, and a
+//! `commitTransaction` that reaches another router with it learns the outcome: ok if the
+//! transaction committed, NoSuchTransaction otherwise. A committed transaction may be
+//! committed again (ok), as on a real server.
 //!
 //! # Compression
 //! With [`FakeOptions::compressors`] set, `hello` answers `compression` (the client's list
@@ -126,6 +161,10 @@ pub struct FakeOptions {
     /// Certificate subjects (RFC 2253) that have an X.509 user. `None` (default): every
     /// certificate the test CA signed has one.
     pub users: Option<Vec<String>>,
+    /// LDAP users (name, password) that PLAIN authenticates on `$external`, as a mongod
+    /// configured for LDAP does. Empty (default): PLAIN is not enabled, and a `saslStart`
+    /// with it is refused with `MechanismUnavailable` (334), as such a mongod refuses it.
+    pub plain_users: Vec<(String, String)>,
     /// The server identity (certificate and key) in the test certificate directory
     /// (default `server.pem`).
     pub server_pem: String,
@@ -154,6 +193,7 @@ impl Default for FakeOptions {
             speculative_auth: true,
             require_auth: true,
             users: None,
+            plain_users: Vec::new(),
             server_pem: "server.pem".to_owned(),
             max_wire_version: 21,
             logical_session_timeout_minutes: Some(30),
@@ -175,6 +215,13 @@ pub enum FailAction {
     CloseConnection,
     /// Wait this long, then run the command normally (for timeout tests).
     Delay(Duration),
+    /// Run the command normally, then hold its reply this long (not for `hello`): the command
+    /// has taken effect (a `getMore` has moved its cursor on) while the reply is on its way,
+    /// as when the network is slow. A client that closes the connection meanwhile gets nothing.
+    DelayReply(Duration),
+    /// Run the command normally, then close the connection without answering: the command has
+    /// taken effect (a commit committed) but the client sees a network error.
+    RunThenClose,
     /// Answer with these bytes as they are (a hostile or malformed reply), after putting the
     /// request's id in the header's responseTo (bytes 8..12).
     RawReply(Vec<u8>),
@@ -211,7 +258,7 @@ pub struct MemberStats {
     /// Every command body received, in order, with its document sequences folded in as arrays.
     pub command_log: Vec<Document>,
     /// `lsid`/`txnNumber` of every write command received (`insert`, `update`, `delete`,
-    /// `commitTransaction`, `abortTransaction`), accepted or refused.
+    /// `findAndModify`, `commitTransaction`, `abortTransaction`), accepted or refused.
     pub write_sessions: Vec<SessionUse>,
     /// The user of every successful authentication (`authenticate` or speculative), in order.
     pub authentications: Vec<String>,
@@ -529,6 +576,32 @@ impl FakeLoadBalancer {
     }
 }
 
+/// A fake standalone `mongod`: not a replica set member, not a router. Its `hello` says
+/// `isWritablePrimary: true` with no `setName`, `hosts` or `msg` (SDAM: a Standalone), and
+/// `logicalSessionTimeoutMinutes` ([`FakeOptions::logical_session_timeout_minutes`], 30 by
+/// default) since it supports sessions; but it refuses every command carrying a `txnNumber`
+/// with IllegalOperation (20), as `mongod` does, and gossips no cluster time.
+pub struct FakeStandalone {
+    deployment: FakeDeployment,
+}
+
+impl Deref for FakeStandalone {
+    type Target = FakeDeployment;
+    fn deref(&self) -> &FakeDeployment {
+        &self.deployment
+    }
+}
+
+impl FakeStandalone {
+    /// Starts the standalone (member 0) on `127.0.0.1:<ephemeral port>`.
+    pub fn start(options: FakeOptions) -> FakeStandalone {
+        let deployment = FakeDeployment::start(None, 1, options);
+        // Set before anyone knows its address: no client can have seen it as something else.
+        deployment.inner.lock().standalone = true;
+        FakeStandalone { deployment }
+    }
+}
+
 impl Deref for FakeReplicaSet {
     type Target = FakeDeployment;
     fn deref(&self) -> &FakeDeployment {
@@ -724,6 +797,9 @@ impl FakeDeployment {
                 data: BTreeMap::new(),
                 next_cursor_id: 1000,
                 next_connection_id: 1,
+                change_log: Vec::new(),
+                standalone: false,
+                transactions: HashMap::new(),
             }),
         });
         for _ in 0..n {
@@ -877,6 +953,37 @@ impl FakeDeployment {
             .push_back((command.to_owned(), action));
     }
 
+    /// What member `i` reports as `logicalSessionTimeoutMinutes` from now on (`None`: the
+    /// field is left out, as by a server without sessions, e.g. an older member during an
+    /// upgrade). Its `topologyVersion` is bumped, so that monitors see the change at once.
+    pub fn set_logical_session_timeout(&self, i: usize, minutes: Option<i32>) {
+        {
+            let mut st = self.inner.lock();
+            let m = member_mut(&mut st, i);
+            m.logical_session_timeout_minutes = minutes;
+            m.counter += 1;
+        }
+        self.inner.notify();
+    }
+
+    /// A standing fail point: every `command` (by name, as for [`fail_next`](Self::fail_next))
+    /// member `i` receives on any connection gets `action`, until
+    /// [`clear_fail_always`](Self::clear_fail_always). One-shot fail points come first. With
+    /// `"authenticate"` and [`FakeOptions::speculative_auth`] off, a member that answers its
+    /// monitors (never authenticated) but resets every application connection.
+    pub fn fail_always(&self, i: usize, command: &str, action: FailAction) {
+        member_mut(&mut self.inner.lock(), i)
+            .standing_fail_points
+            .push((command.to_owned(), action));
+    }
+
+    /// Removes member `i`'s standing fail points.
+    pub fn clear_fail_always(&self, i: usize) {
+        member_mut(&mut self.inner.lock(), i)
+            .standing_fail_points
+            .clear();
+    }
+
     /// Member `i`'s counters.
     pub fn stats(&self, i: usize) -> MemberStats {
         member(&self.inner.lock(), i).stats.clone()
@@ -1010,6 +1117,34 @@ struct State {
     data: BTreeMap<String, BTreeMap<String, Vec<Document>>>,
     next_cursor_id: i64,
     next_connection_id: i32,
+    /// Insert events for change streams, in order; event `k` has token `k + 1`.
+    change_log: Vec<Document>,
+    /// A standalone `mongod` ([`FakeStandalone`]): `set_name` is `None` as for mongos.
+    standalone: bool,
+    /// Multi-document transactions, where each lives.
+    transactions: HashMap<(TxnScope, Vec<u8>), Txn>,
+}
+
+/// Where a transaction lives: the member (mongod primary, or mongos router) that ran its first
+/// command, or behind the load balancer the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum TxnScope {
+    Member(usize),
+    Connection(i32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TxnState {
+    Active,
+    Committed,
+    Aborted,
+}
+
+/// One transaction: its number, state, and the copy of the data it works on.
+struct Txn {
+    txn_number: i64,
+    state: TxnState,
+    data: BTreeMap<String, BTreeMap<String, Vec<Document>>>,
 }
 
 struct Member {
@@ -1026,13 +1161,27 @@ struct Member {
     generation: u64,
     tasks: Vec<JoinHandle<()>>,
     fail_points: VecDeque<(String, FailAction)>,
+    /// [`FakeDeployment::fail_always`]: used on every match, never removed.
+    standing_fail_points: Vec<(String, FailAction)>,
     cursors: HashMap<i64, Cursor>,
     stats: MemberStats,
+    /// `logicalSessionTimeoutMinutes` it reports (from [`FakeOptions`] at start).
+    logical_session_timeout_minutes: Option<i32>,
 }
 
 struct Cursor {
     ns: String,
     docs: VecDeque<Document>,
+    /// For a change stream: what it watches and where in the change log it is.
+    change_stream: Option<ChangeStreamCursor>,
+}
+
+/// A change stream cursor's place: the database, the collection (none: the whole
+/// database), and the index of the next change log entry to scan.
+struct ChangeStreamCursor {
+    db: String,
+    coll: Option<String>,
+    next: usize,
 }
 
 impl Inner {
@@ -1113,8 +1262,10 @@ fn add_member(inner: &Arc<Inner>) -> usize {
             generation: 0,
             tasks: Vec::new(),
             fail_points: VecDeque::new(),
+            standing_fail_points: Vec::new(),
             cursors: HashMap::new(),
             stats: MemberStats::default(),
+            logical_session_timeout_minutes: inner.options.logical_session_timeout_minutes,
         });
         st.members.len() - 1
     };
@@ -1243,6 +1394,16 @@ async fn serve(inner: Arc<Inner>, i: usize, tcp: TcpStream, conn_id: i32, _guard
         compress_all: inner.options.compress_all_replies,
     };
     let _ = connection_loop(&inner, i, &mut conn).await;
+    if inner.options.load_balancer {
+        // Load Balancer specification: a service aborts the transaction of a closed connection.
+        let mut st = inner.lock();
+        for ((scope, _), txn) in st.transactions.iter_mut() {
+            if *scope == TxnScope::Connection(conn_id) && txn.state == TxnState::Active {
+                txn.state = TxnState::Aborted;
+                txn.data = BTreeMap::new();
+            }
+        }
+    }
 }
 
 fn is_hello(name: &str) -> bool {
@@ -1257,6 +1418,7 @@ const WRITE_COMMANDS: &[&str] = &[
     "insert",
     "update",
     "delete",
+    "findAndModify",
     "commitTransaction",
     "abortTransaction",
 ];
@@ -1292,11 +1454,20 @@ async fn connection_loop(inner: &Arc<Inner>, i: usize, conn: &mut Conn) -> io::R
                 .fail_points
                 .iter()
                 .position(|(c, _)| same_command(c, &name));
-            at.and_then(|at| m.fail_points.remove(at)).map(|(_, a)| a)
+            at.and_then(|at| m.fail_points.remove(at))
+                .map(|(_, a)| a)
+                .or_else(|| {
+                    m.standing_fail_points
+                        .iter()
+                        .find(|(c, _)| same_command(c, &name))
+                        .map(|(_, a)| a.clone())
+                })
         };
         inner.notify();
         let wants_reply = msg.flags & MORE_TO_COME == 0;
         let retryable_write = is_retryable_write(&name, &body);
+        let mut reply_delay = None;
+        let mut close_after = false;
         match action {
             Some(FailAction::CloseConnection) => return Ok(()),
             Some(FailAction::RawReply(mut bytes)) => {
@@ -1332,6 +1503,8 @@ async fn connection_loop(inner: &Arc<Inner>, i: usize, conn: &mut Conn) -> io::R
                 }
                 continue;
             }
+            Some(FailAction::DelayReply(d)) => reply_delay = Some(d),
+            Some(FailAction::RunThenClose) => close_after = true,
             None => {}
         }
         if !body.contains_key("$db") {
@@ -1369,6 +1542,18 @@ async fn connection_loop(inner: &Arc<Inner>, i: usize, conn: &mut Conn) -> io::R
             reply
         };
         inner.notify();
+        if close_after {
+            return Ok(());
+        }
+        if let Some(d) = reply_delay {
+            let deadline = Instant::now() + d;
+            if wait_state(inner, &mut conn.rd, Some(deadline), |_| false)
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
         if wants_reply {
             send(conn, msg.request_id, 0, reply).await?;
         } else if reply.get("code").and_then(as_i64) == Some(10107) {
@@ -1544,6 +1729,9 @@ fn hello_reply(
     };
     let m = &st.members[i];
     match &inner.set_name {
+        None if st.standalone => {
+            r.insert(writable_key, true);
+        }
         None => {
             r.insert(writable_key, true);
             r.insert("msg", "isdbgrid");
@@ -1608,7 +1796,7 @@ fn hello_reply(
     r.insert("maxMessageSizeBytes", MAX_MESSAGE_SIZE_BYTES);
     r.insert("maxWriteBatchSize", MAX_WRITE_BATCH_SIZE);
     r.insert("localTime", DateTime::now());
-    if let Some(minutes) = inner.options.logical_session_timeout_minutes {
+    if let Some(minutes) = m.logical_session_timeout_minutes {
         r.insert("logicalSessionTimeoutMinutes", minutes);
     }
     if inner.options.load_balancer && body.get_bool("loadBalanced") == Ok(true) {
@@ -1698,7 +1886,56 @@ fn x509_auth(
     Ok(subject)
 }
 
-/// Adds `$clusterTime`, `operationTime`, and `topologyVersion` to state-change errors.
+/// PLAIN (LDAP) against [`FakeOptions::plain_users`]: the user, or an error reply.
+fn plain_auth(
+    inner: &Inner,
+    conn: &mut ConnInfo,
+    cmd: &Document,
+    db: &str,
+) -> Result<String, Document> {
+    let mechanism = cmd.get_str("mechanism").unwrap_or("");
+    if mechanism != "PLAIN" || inner.options.plain_users.is_empty() {
+        return Err(error_doc(
+            334,
+            "MechanismUnavailable",
+            &format!("Received authentication for mechanism {mechanism} which is not enabled"),
+        ));
+    }
+    if db != "$external" {
+        return Err(error_doc(
+            18,
+            "AuthenticationFailed",
+            "PLAIN authentication must use the $external database.",
+        ));
+    }
+    let payload = cmd
+        .get_binary_generic("payload")
+        .map_err(|_| error_doc(17, "ProtocolError", "saslStart needs a binary payload"))?;
+    // authzid \0 authcid \0 password (RFC 4616); authzid empty or equal to authcid.
+    let parts: Vec<&[u8]> = payload.split(|b| *b == 0).collect();
+    let (authzid, user, password) = match parts[..] {
+        [z, u, p] => (z, u, p),
+        _ => return Err(error_doc(17, "ProtocolError", "malformed PLAIN payload")),
+    };
+    let user = String::from_utf8_lossy(user).into_owned();
+    let known = inner
+        .options
+        .plain_users
+        .iter()
+        .any(|(u, p)| *u == user && p.as_bytes() == password);
+    if !known || !(authzid.is_empty() || authzid == user.as_bytes()) {
+        return Err(error_doc(
+            18,
+            "AuthenticationFailed",
+            "Authentication failed.",
+        ));
+    }
+    conn.user = Some(user.clone());
+    Ok(user)
+}
+
+/// Adds `$clusterTime`, `operationTime` (not on a standalone, which has no cluster time), and
+/// `topologyVersion` to state-change errors.
 fn decorate(st: &State, i: usize, reply: &mut Document) {
     if let Some(code) = reply.get("code").and_then(as_i64) {
         if STATE_CHANGE_CODES.contains(&(code as i32)) && !reply.contains_key("topologyVersion") {
@@ -1708,6 +1945,9 @@ fn decorate(st: &State, i: usize, reply: &mut Document) {
                 doc! { "processId": m.process_id, "counter": m.counter },
             );
         }
+    }
+    if st.standalone {
+        return;
     }
     reply.insert(
         "$clusterTime",
@@ -1730,10 +1970,10 @@ enum Access {
 
 fn command_access(name: &str) -> Option<Access> {
     Some(match name {
-        "authenticate" | "ping" | "buildInfo" | "buildinfo" | "endSessions" | "getMore"
-        | "killCursors" => Access::Any,
+        "authenticate" | "saslStart" | "saslContinue" | "ping" | "buildInfo" | "buildinfo"
+        | "endSessions" | "getMore" | "killCursors" => Access::Any,
         "find" | "count" | "aggregate" | "listDatabases" | "listCollections" => Access::Read,
-        "insert" | "update" | "delete" | "create" | "drop" | "dropDatabase"
+        "insert" | "update" | "delete" | "findAndModify" | "create" | "drop" | "dropDatabase"
         | "commitTransaction" | "abortTransaction" => Access::Write,
         _ => return None,
     })
@@ -1752,7 +1992,13 @@ fn run_command(
     };
     let exempt = matches!(
         name,
-        "authenticate" | "ping" | "buildInfo" | "buildinfo" | "endSessions"
+        "authenticate"
+            | "saslStart"
+            | "saslContinue"
+            | "ping"
+            | "buildInfo"
+            | "buildinfo"
+            | "endSessions"
     );
     if inner.options.require_auth && !exempt && conn.user.is_none() {
         return error_doc(
@@ -1761,7 +2007,10 @@ fn run_command(
             &format!("Command {name} requires authentication"),
         );
     }
-    if !inner.is_mongos() {
+    if let Some(refused) = session_refusal(st.standalone, name, body) {
+        return refused;
+    }
+    if !inner.is_mongos() && !st.standalone {
         let m = &st.members[i];
         let is_primary = st.primary == Some(i) && m.in_config;
         match access {
@@ -1793,11 +2042,80 @@ fn run_command(
         }
     }
     let db = body.get_str("$db").unwrap_or("admin").to_owned();
-    let result = match name {
+    let scope = if inner.options.load_balancer {
+        TxnScope::Connection(conn.id)
+    } else {
+        TxnScope::Member(i)
+    };
+    let txn_key = match transaction_gate(inner, st, scope, name, body) {
+        Gate::Outside => None,
+        Gate::Inside(key) => Some(key),
+        Gate::Reply(mut reply) => {
+            if inner.is_mongos() && reply.get("ok").and_then(as_f64) == Some(1.0) {
+                reply.insert("recoveryToken", recovery_token(i));
+            }
+            return reply;
+        }
+    };
+    // A command of a transaction runs on the transaction's copy of the data.
+    if let Some(key) = &txn_key {
+        if let Some(txn) = st.transactions.get_mut(key) {
+            std::mem::swap(&mut st.data, &mut txn.data);
+        }
+    }
+    let result = run_data_command(inner, st, i, conn, name, body, &db);
+    if let Some(key) = &txn_key {
+        if let Some(txn) = st.transactions.get_mut(key) {
+            std::mem::swap(&mut st.data, &mut txn.data);
+            // A command error aborts the transaction on the server.
+            if result.is_err() {
+                txn.state = TxnState::Aborted;
+                txn.data = BTreeMap::new();
+            }
+        }
+    }
+    match result {
+        Ok(mut reply) => {
+            reply.insert("ok", 1.0);
+            if txn_key.is_some() && inner.is_mongos() {
+                reply.insert("recoveryToken", recovery_token(i));
+            }
+            reply
+        }
+        Err(error) => error,
+    }
+}
+
+/// The command itself, on `st.data` (the transaction's copy inside a transaction).
+fn run_data_command(
+    inner: &Inner,
+    st: &mut State,
+    i: usize,
+    conn: &mut ConnInfo,
+    name: &str,
+    body: &Document,
+    db: &str,
+) -> CmdResult {
+    let db = db.to_owned();
+    match name {
         "authenticate" => x509_auth(inner, conn, body, &db).map(|user| {
             st.members[i].stats.authentications.push(user.clone());
             doc! { "dbname": "$external", "user": user }
         }),
+        "saslStart" => plain_auth(inner, conn, body, &db).map(|user| {
+            st.members[i].stats.authentications.push(user);
+            doc! {
+                "conversationId": 1,
+                "payload": Binary { subtype: BinarySubtype::Generic, bytes: Vec::new() },
+                "done": true,
+            }
+        }),
+        // Every conversation the fake runs ends with saslStart.
+        "saslContinue" => Err(error_doc(
+            17,
+            "ProtocolError",
+            "No SASL session state found",
+        )),
         "ping" | "endSessions" | "commitTransaction" | "abortTransaction" => Ok(Document::new()),
         "buildInfo" | "buildinfo" => Ok(doc! {
             "version": "7.0.0",
@@ -1809,6 +2127,7 @@ fn run_command(
         "insert" => insert(st, &db, body),
         "update" => update(st, &db, body),
         "delete" => delete(st, &db, body),
+        "findAndModify" => find_and_modify(st, &db, body),
         "find" => find(st, i, &db, body),
         "getMore" => get_more(st, i, &db, body),
         "killCursors" => kill_cursors(st, i, body),
@@ -1824,17 +2143,216 @@ fn run_command(
             Ok(doc! { "dropped": db.as_str() })
         }
         _ => unreachable!("command_access knows {name}"),
-    };
-    match result {
-        Ok(mut reply) => {
-            reply.insert("ok", 1.0);
-            reply
-        }
-        Err(error) => error,
     }
 }
 
+/// What [`transaction_gate`] decided about a command.
+enum Gate {
+    /// Not part of a transaction.
+    Outside,
+    /// Part of this transaction: run it on the transaction's data.
+    Inside((TxnScope, Vec<u8>)),
+    /// Answered already (refused, or `commitTransaction`/`abortTransaction`).
+    Reply(Document),
+}
+
+fn no_such_transaction(lsid: &Document, txn_number: i64) -> Document {
+    let mut reply = error_doc(
+        251,
+        "NoSuchTransaction",
+        &format!("Transaction with {{ txnNumber: {txn_number} }} has been aborted or was never started on this node (lsid {lsid})"),
+    );
+    reply.insert("errorLabels", vec!["TransientTransactionError"]);
+    reply
+}
+
+/// The transaction rules of `mongod`/`mongos` for a command's `autocommit`,
+/// `startTransaction`, `readConcern` and `writeConcern`, and `commitTransaction` /
+/// `abortTransaction` themselves.
+fn transaction_gate(
+    inner: &Inner,
+    st: &mut State,
+    scope: TxnScope,
+    name: &str,
+    body: &Document,
+) -> Gate {
+    let ends = matches!(name, "commitTransaction" | "abortTransaction");
+    if !body.contains_key("autocommit") {
+        if ends {
+            return Gate::Reply(error_doc(
+                50768,
+                "Location50768",
+                &format!("{name} must be run within a transaction (autocommit: false)"),
+            ));
+        }
+        return Gate::Outside;
+    }
+    if body.get_bool("autocommit") != Ok(false) {
+        return Gate::Reply(error_doc(
+            72,
+            "InvalidOptions",
+            "autocommit must be false when given",
+        ));
+    }
+    let (Ok(lsid), Some(txn_number)) = (
+        body.get_document("lsid"),
+        body.get("txnNumber").and_then(as_i64),
+    ) else {
+        return Gate::Reply(error_doc(
+            72,
+            "InvalidOptions",
+            "autocommit:false needs an lsid and a txnNumber",
+        ));
+    };
+    let key = (scope, bson::to_vec(lsid).unwrap_or_default());
+    let starting = body.get_bool("startTransaction") == Ok(true);
+    if body.contains_key("writeConcern") && !ends {
+        return Gate::Reply(error_doc(
+            72,
+            "InvalidOptions",
+            &format!("Cannot set write concern for a command inside a transaction ({name})"),
+        ));
+    }
+    if starting {
+        if ends {
+            return Gate::Reply(error_doc(
+                72,
+                "InvalidOptions",
+                &format!("{name} cannot start a transaction"),
+            ));
+        }
+        if let Some(old) = st.transactions.get(&key) {
+            if old.txn_number > txn_number {
+                return Gate::Reply(error_doc(
+                    225,
+                    "TransactionTooOld",
+                    &format!(
+                        "txnNumber {txn_number} is less than last txnNumber {} seen in session",
+                        old.txn_number
+                    ),
+                ));
+            }
+            if old.txn_number == txn_number {
+                return Gate::Reply(error_doc(
+                    251,
+                    "NoSuchTransaction",
+                    &format!("txnNumber {txn_number} was already used in this session"),
+                ));
+            }
+        }
+        st.transactions.insert(
+            key.clone(),
+            Txn {
+                txn_number,
+                state: TxnState::Active,
+                data: st.data.clone(),
+            },
+        );
+        return Gate::Inside(key);
+    }
+    if body.contains_key("readConcern") {
+        return Gate::Reply(error_doc(
+            72,
+            "InvalidOptions",
+            "Only the first command in a transaction may specify a readConcern",
+        ));
+    }
+    let known = st
+        .transactions
+        .get(&key)
+        .filter(|t| t.txn_number == txn_number)
+        .map(|t| t.state);
+    match (name, known) {
+        ("commitTransaction", Some(TxnState::Active)) => {
+            if let Some(txn) = st.transactions.get_mut(&key) {
+                txn.state = TxnState::Committed;
+                let data = std::mem::take(&mut txn.data);
+                st.data = data;
+                tick(st);
+            }
+            Gate::Reply(doc! { "ok": 1.0 })
+        }
+        ("commitTransaction", Some(TxnState::Committed)) => Gate::Reply(doc! { "ok": 1.0 }),
+        ("abortTransaction", Some(TxnState::Active)) => {
+            if let Some(txn) = st.transactions.get_mut(&key) {
+                txn.state = TxnState::Aborted;
+                txn.data = BTreeMap::new();
+            }
+            Gate::Reply(doc! { "ok": 1.0 })
+        }
+        ("commitTransaction", None) | ("abortTransaction", None)
+            if inner.is_mongos() && body.contains_key("recoveryToken") =>
+        {
+            // Another router recovers the outcome through the token.
+            let lsid_bytes = key.1.clone();
+            let elsewhere = st
+                .transactions
+                .iter_mut()
+                .find(|((_, l), t)| *l == lsid_bytes && t.txn_number == txn_number)
+                .map(|(_, t)| t);
+            match (name, elsewhere) {
+                ("commitTransaction", Some(t)) if t.state == TxnState::Committed => {
+                    Gate::Reply(doc! { "ok": 1.0 })
+                }
+                ("abortTransaction", Some(t)) if t.state == TxnState::Active => {
+                    t.state = TxnState::Aborted;
+                    t.data = BTreeMap::new();
+                    Gate::Reply(doc! { "ok": 1.0 })
+                }
+                _ => Gate::Reply(no_such_transaction(lsid, txn_number)),
+            }
+        }
+        (_, Some(TxnState::Active)) if !ends => Gate::Inside(key),
+        _ => Gate::Reply(no_such_transaction(lsid, txn_number)),
+    }
+}
+
+/// The `recoveryToken` mongos `i` sends in a transaction.
+fn recovery_token(i: usize) -> Document {
+    doc! { "recoveryShardId": format!("shard-via-router-{i}") }
+}
+
 type CmdResult = Result<Document, Document>;
+
+/// What `mongod` and `mongos` refuse in a command's session fields before running it: a
+/// `txnNumber` without an `lsid`, a `txnNumber` on a standalone (only replica set members and
+/// mongos take one), and a `txnNumber` on a command that is neither a retryable write nor part
+/// of a transaction (`autocommit`).
+fn session_refusal(standalone: bool, name: &str, body: &Document) -> Option<Document> {
+    if !body.contains_key("txnNumber") {
+        return None;
+    }
+    if !body.contains_key("lsid") {
+        return Some(error_doc(
+            72,
+            "InvalidOptions",
+            "Transaction number requires a session ID to also be specified",
+        ));
+    }
+    if standalone {
+        return Some(error_doc(
+            20,
+            "IllegalOperation",
+            "Transaction numbers are only allowed on a replica set member or mongos",
+        ));
+    }
+    let retryable = matches!(
+        name,
+        "insert" | "update" | "delete" | "findAndModify" | "commitTransaction" | "abortTransaction"
+    );
+    if !retryable && !body.contains_key("autocommit") {
+        return Some(error_doc(
+            50768,
+            "Location50768",
+            &format!(
+                "txnNumber may only be provided for multi-document transactions and retryable \
+                 write commands. autocommit:false was not provided, and {name} is not a \
+                 retryable write command."
+            ),
+        ));
+    }
+    None
+}
 
 fn bad_value(msg: &str) -> Document {
     error_doc(2, "BadValue", msg)
@@ -1895,6 +2413,7 @@ fn insert(st: &mut State, db: &str, body: &Document) -> CmdResult {
     // The ids present, looked up in a set: a large insert_many stays linear.
     let key = |d: &Document| format!("{:?}", d.get("_id"));
     let mut ids: std::collections::HashSet<String> = store.iter().map(key).collect();
+    let mut inserted = Vec::new();
     for (index, d) in docs_of(body, "documents").into_iter().enumerate() {
         let d = with_id(d);
         if !ids.insert(key(&d)) {
@@ -1909,11 +2428,23 @@ fn insert(st: &mut State, db: &str, body: &Document) -> CmdResult {
             }
             continue;
         }
+        inserted.push(d.clone());
         store.push(d);
         n += 1;
     }
     if n > 0 {
         tick(st);
+    }
+    for d in inserted {
+        let token = change_token(st.change_log.len() + 1);
+        st.change_log.push(doc! {
+            "_id": token,
+            "operationType": "insert",
+            "clusterTime": st.cluster_time,
+            "ns": { "db": db, "coll": coll },
+            "documentKey": { "_id": d.get("_id").cloned().unwrap_or(Bson::Null) },
+            "fullDocument": d,
+        });
     }
     let mut reply = doc! { "n": n };
     if !write_errors.is_empty() {
@@ -2074,6 +2605,89 @@ fn delete(st: &mut State, db: &str, body: &Document) -> CmdResult {
     Ok(doc! { "n": n })
 }
 
+/// `findAndModify` as mongod answers it: `value` (the document before or, with `new`, after;
+/// null when none) and `lastErrorObject` (`n`, `updatedExisting`, `upserted`).
+fn find_and_modify(st: &mut State, db: &str, body: &Document) -> CmdResult {
+    let coll = coll_name(body, "findAndModify")?;
+    let failed = |m: &str| error_doc(9, "FailedToParse", m);
+    if body.contains_key("fields") {
+        return Err(bad_value(
+            "the fake does not support findAndModify projections (fields)",
+        ));
+    }
+    let q = body.get_document("query").cloned().unwrap_or_default();
+    let remove = body.get_bool("remove").unwrap_or(false);
+    let return_new = body.get_bool("new").unwrap_or(false);
+    let upsert = body.get_bool("upsert").unwrap_or(false);
+    let update = match (remove, body.get("update")) {
+        (true, Some(_)) => return Err(failed("Cannot specify both an update and remove=true")),
+        (true, None) if upsert => {
+            return Err(failed("Cannot specify both upsert=true and remove=true"))
+        }
+        (true, None) if return_new => {
+            return Err(failed(
+                "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document",
+            ))
+        }
+        (true, None) => None,
+        (false, None) => return Err(failed("Either an update or remove=true must be specified")),
+        (false, Some(Bson::Document(u))) => Some(u.clone()),
+        (false, Some(_)) => {
+            return Err(failed(
+                "the fake supports update documents only (no pipelines)",
+            ))
+        }
+    };
+    let mut found = query(st, db, coll, &q);
+    if let Ok(sort) = body.get_document("sort") {
+        sort_docs(&mut found, sort);
+    }
+    let store = collection(st, db, coll);
+    let at = found
+        .first()
+        .and_then(|target| store.iter().position(|d| d == target));
+    let (value, last_error) = match (at, update) {
+        (Some(at), None) => (Bson::Document(store.remove(at)), doc! { "n": 1 }),
+        (Some(at), Some(u)) => {
+            let old = store[at].clone();
+            let new = apply_update(&old, &u).map_err(|e| error_doc(14, "TypeMismatch", &e))?;
+            store[at] = new.clone();
+            let value = if return_new { new } else { old };
+            (
+                Bson::Document(value),
+                doc! { "n": 1, "updatedExisting": true },
+            )
+        }
+        (None, Some(u)) if upsert => {
+            let mut base = Document::new();
+            for (k, v) in &q {
+                if !k.starts_with('$') && !is_operator_doc(v) {
+                    set_path(&mut base, k, v.clone());
+                }
+            }
+            let new =
+                with_id(apply_update(&base, &u).map_err(|e| error_doc(14, "TypeMismatch", &e))?);
+            let id = new.get("_id").cloned().unwrap_or(Bson::Null);
+            store.push(new.clone());
+            let value = if return_new {
+                Bson::Document(new)
+            } else {
+                Bson::Null
+            };
+            (
+                value,
+                doc! { "n": 1, "updatedExisting": false, "upserted": id },
+            )
+        }
+        (None, Some(_)) => (Bson::Null, doc! { "n": 0, "updatedExisting": false }),
+        (None, None) => (Bson::Null, doc! { "n": 0 }),
+    };
+    if last_error.get_i32("n") == Ok(1) {
+        tick(st);
+    }
+    Ok(doc! { "lastErrorObject": last_error, "value": value })
+}
+
 fn query(st: &State, db: &str, coll: &str, filter: &Document) -> Vec<Document> {
     st.data
         .get(db)
@@ -2128,6 +2742,7 @@ fn cursor_reply(
             Cursor {
                 ns: ns.clone(),
                 docs,
+                change_stream: None,
             },
         );
         id
@@ -2185,6 +2800,23 @@ fn get_more(st: &mut State, i: usize, db: &str, body: &Document) -> CmdResult {
             &format!("Requested getMore on namespace '{db}.{coll}', but cursor belongs to a different namespace {}", cursor.ns),
         ));
     }
+    if let Some(cs) = cursor.change_stream.as_mut() {
+        let limit = batch_size
+            .filter(|b| *b > 0)
+            .map_or(usize::MAX, |b| b as usize);
+        let mut batch = Vec::new();
+        while cs.next < st.change_log.len() && batch.len() < limit {
+            let event = &st.change_log[cs.next];
+            cs.next += 1;
+            if watched(cs, event) {
+                batch.push(event.clone());
+            }
+        }
+        let token = change_token(cs.next);
+        let ns = cursor.ns.clone();
+        return Ok(doc! { "cursor": {
+        "nextBatch": batch, "id": id, "ns": ns, "postBatchResumeToken": token } });
+    }
     let take = batch_size
         .filter(|b| *b > 0)
         .map_or(cursor.docs.len(), |b| b as usize)
@@ -2235,6 +2867,14 @@ fn count(st: &mut State, db: &str, body: &Document) -> CmdResult {
 }
 
 fn aggregate(st: &mut State, i: usize, db: &str, body: &Document) -> CmdResult {
+    let first = body
+        .get_array("pipeline")
+        .ok()
+        .and_then(|p| p.first())
+        .and_then(Bson::as_document);
+    if let Some(stage) = first.and_then(|s| s.get_document("$changeStream").ok()) {
+        return change_stream(st, i, db, body, &stage.clone());
+    }
     let coll = coll_name(body, "aggregate")?;
     let cursor = body.get_document("cursor").map_err(|_| {
         error_doc(
@@ -2287,6 +2927,80 @@ fn aggregate(st: &mut State, i: usize, db: &str, body: &Document) -> CmdResult {
         batch_size,
         false,
     ))
+}
+
+/// Opens a change stream cursor (`aggregate` with `$changeStream` first).
+fn change_stream(
+    st: &mut State,
+    i: usize,
+    db: &str,
+    body: &Document,
+    stage: &Document,
+) -> CmdResult {
+    if st.standalone {
+        return Err(error_doc(
+            40573,
+            "Location40573",
+            "The $changeStream stage is only supported on replica sets",
+        ));
+    }
+    if body.get_array("pipeline").map_or(0, |p| p.len()) > 1 {
+        return Err(error_doc(
+            40324,
+            "UnrecognizedPipelineStage",
+            "the fake supports a $changeStream stage alone",
+        ));
+    }
+    let coll = body.get_str("aggregate").ok().map(str::to_owned);
+    let token = stage
+        .get_document("resumeAfter")
+        .or_else(|_| stage.get_document("startAfter"))
+        .ok();
+    let next = match token {
+        None => st.change_log.len(),
+        Some(t) => t
+            .get_str("_data")
+            .ok()
+            .and_then(|d| usize::from_str_radix(d, 16).ok())
+            .filter(|n| *n <= st.change_log.len())
+            .ok_or_else(|| {
+                error_doc(
+                    260,
+                    "InvalidResumeToken",
+                    &format!("invalid resume token {t}"),
+                )
+            })?,
+    };
+    let ns = format!("{db}.{}", coll.as_deref().unwrap_or("$cmd.aggregate"));
+    let id = st.next_cursor_id;
+    st.next_cursor_id += 1;
+    st.members[i].cursors.insert(
+        id,
+        Cursor {
+            ns: ns.clone(),
+            docs: VecDeque::new(),
+            change_stream: Some(ChangeStreamCursor {
+                db: db.to_owned(),
+                coll,
+                next,
+            }),
+        },
+    );
+    Ok(doc! { "cursor": {
+    "firstBatch": [], "id": id, "ns": ns, "postBatchResumeToken": change_token(next) } })
+}
+
+/// The resume token after change log entry `k - 1` (the place before entry `k`).
+fn change_token(k: usize) -> Document {
+    doc! { "_data": format!("{k:016X}") }
+}
+
+/// Whether a change stream cursor sees a change log event.
+fn watched(cs: &ChangeStreamCursor, event: &Document) -> bool {
+    let ns = event.get_document("ns").ok();
+    let db = ns.and_then(|n| n.get_str("db").ok());
+    let coll = ns.and_then(|n| n.get_str("coll").ok());
+    db == Some(cs.db.as_str()) && (cs.coll.is_none() || coll == cs.coll.as_deref())
 }
 
 fn list_databases(st: &State, body: &Document) -> Document {

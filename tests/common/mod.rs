@@ -11,6 +11,8 @@ pub mod dns;
 #[allow(dead_code)]
 pub mod fake_deployment;
 #[allow(dead_code)]
+pub mod lb_proxy;
+#[allow(dead_code)]
 pub mod mutations;
 #[allow(dead_code)]
 pub mod server;

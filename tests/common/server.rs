@@ -2,7 +2,8 @@
 //! binary exits.
 //!
 //! `scripts/test_server.py` does the work (start without auth, create one MONGODB-X509 user per
-//! client certificate, restart with `--auth`, wait for a TLS handshake). It keeps running until
+//! client certificate and the password users of [`SCRAM_USERS`], restart with `--auth`, wait
+//! for a TLS handshake). It keeps running until
 //! its standard input closes, which happens when this process exits, however it exits; so no
 //! server outlives its tests.
 //!
@@ -17,8 +18,26 @@ use std::sync::{Mutex, OnceLock};
 
 use super::certs;
 
-/// A running SecantusDB with TLS, required client certificates, `--auth`, test commands, and an
-/// X.509 user (role `root`) for `client`, `client-ec` and `client-chain` (not for `stranger`).
+/// Password users on `admin` (role `root`): name, password, mechanisms. As the
+/// Authentication spec's prose tests want them: one user per SCRAM mechanism, one with both
+/// (whose password needs percent-encoding), and the SASLprep pair, created with their exact
+/// bytes (U+2168 ROMAN NUMERAL NINE with password U+2163 ROMAN NUMERAL FOUR, which SASLprep
+/// makes "IV").
+pub const SCRAM_USERS: &[(&str, &str, &[&str])] = &[
+    ("scram-sha1", "sha1 secret", &["SCRAM-SHA-1"]),
+    ("scram-sha256", "sha256 secret", &["SCRAM-SHA-256"]),
+    (
+        "scram-both",
+        "b0th p@ss:w\u{f6}rd/%",
+        &["SCRAM-SHA-1", "SCRAM-SHA-256"],
+    ),
+    ("IX", "IX", &["SCRAM-SHA-256"]),
+    ("\u{2168}", "\u{2163}", &["SCRAM-SHA-256"]),
+];
+
+/// A running SecantusDB with TLS, required client certificates, `--auth`, test commands, an
+/// X.509 user (role `root`) for `client`, `client-ec` and `client-chain` (not for `stranger`),
+/// and the password users of [`SCRAM_USERS`].
 pub struct TestServer {
     /// The port it listens on at 127.0.0.1.
     pub port: u16,
@@ -71,6 +90,13 @@ pub fn server() -> &'static TestServer {
     SERVER.get_or_init(start)
 }
 
+/// A server of one's own (same users and options as [`server`]), stopped when dropped: for
+/// tests that must not share fail points or server-wide state with others running at the same
+/// time.
+pub fn start_dedicated() -> TestServer {
+    start()
+}
+
 fn start() -> TestServer {
     let certs = certs::test_certs();
     let (python, exe) = locate();
@@ -85,6 +111,14 @@ fn start() -> TestServer {
         .arg("stdin");
     for name in ["client", "client-ec", "client-chain"] {
         cmd.arg("--user").arg(certs::subject(name));
+    }
+    for (name, password, mechanisms) in SCRAM_USERS {
+        cmd.arg("--scram-user").arg(format!(
+            "{}:{}:{}",
+            enc(name),
+            enc(password),
+            mechanisms.join(",")
+        ));
     }
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -133,6 +167,30 @@ impl TestServer {
             self.host(),
             enc_path(&self.cert("ca.pem")),
             enc_path(&self.cert(cert_file)),
+            enc(&String::from_utf8(certs::password()).expect("UTF-8 password")),
+        );
+        if !extra.is_empty() {
+            uri.push('&');
+            uri.push_str(extra);
+        }
+        uri
+    }
+}
+
+impl TestServer {
+    /// A connection string for the password user `user` (see [`SCRAM_USERS`]) with `password`
+    /// (both percent-encoded here), over TLS with the test client certificate `client-pkcs8.pem`
+    /// (the server requires one at the TLS layer), and `extra` appended
+    /// (`"authMechanism=SCRAM-SHA-1"`, …; may be empty: the mechanism is then negotiated).
+    pub fn password_uri(&self, user: &str, password: &str, extra: &str) -> String {
+        let mut uri = format!(
+            "mongodb://{}:{}@{}/?tls=true&tlsCAFile={}&tlsCertificateKeyFile={}\
+             &tlsCertificateKeyFilePassword={}",
+            enc(user),
+            enc(password),
+            self.host(),
+            enc_path(&self.cert("ca.pem")),
+            enc_path(&self.cert("client-pkcs8.pem")),
             enc(&String::from_utf8(certs::password()).expect("UTF-8 password")),
         );
         if !extra.is_empty() {

@@ -1,5 +1,5 @@
 //! A close right after the TLS handshake is called a refusal of the client certificate only
-//! on evidence: a refusal alert, or the same close on a fresh connection (issue 11, item 8).
+//! on evidence: a refusal alert, or the same close on a fresh connection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

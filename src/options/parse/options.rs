@@ -1,5 +1,5 @@
 //! The connection options (`?key=value&...`): one value per option, checked against the URI
-//! Options spec's accepted values. Rules that involve several options live in `mod.rs`.
+//! Options spec's accepted values. Rules that involve several options live in `parse.rs`.
 
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -30,42 +30,40 @@ pub(super) struct TlsInput {
 impl TlsInput {
     /// The names of the `tls*` options present (everything but `tls`/`ssl`).
     fn present(&self) -> Vec<&'static str> {
-        let mut names = Vec::new();
-        let mut add = |present: bool, name| {
-            if present {
-                names.push(name)
-            }
-        };
-        add(self.ca_file.is_some(), "tlsCAFile");
-        add(self.cert_key_file.is_some(), "tlsCertificateKeyFile");
-        add(
-            self.cert_key_password.is_some(),
-            "tlsCertificateKeyFilePassword",
-        );
-        add(
-            self.allow_invalid_certificates.is_some(),
-            "tlsAllowInvalidCertificates",
-        );
-        add(
-            self.allow_invalid_hostnames.is_some(),
-            "tlsAllowInvalidHostnames",
-        );
-        add(self.insecure.is_some(), "tlsInsecure");
-        add(
-            self.disable_ocsp_endpoint_check.is_some(),
-            "tlsDisableOCSPEndpointCheck",
-        );
-        add(
-            self.disable_certificate_revocation_check.is_some(),
-            "tlsDisableCertificateRevocationCheck",
-        );
-        add(self.backend.is_some(), "tlsBackend");
-        add(self.crl_file.is_some(), "tlsCRLFile");
-        add(
-            self.watch_interval.is_some(),
-            "tlsCertificateKeyFileWatchIntervalMS",
-        );
-        names
+        [
+            (self.ca_file.is_some(), "tlsCAFile"),
+            (self.cert_key_file.is_some(), "tlsCertificateKeyFile"),
+            (
+                self.cert_key_password.is_some(),
+                "tlsCertificateKeyFilePassword",
+            ),
+            (
+                self.allow_invalid_certificates.is_some(),
+                "tlsAllowInvalidCertificates",
+            ),
+            (
+                self.allow_invalid_hostnames.is_some(),
+                "tlsAllowInvalidHostnames",
+            ),
+            (self.insecure.is_some(), "tlsInsecure"),
+            (
+                self.disable_ocsp_endpoint_check.is_some(),
+                "tlsDisableOCSPEndpointCheck",
+            ),
+            (
+                self.disable_certificate_revocation_check.is_some(),
+                "tlsDisableCertificateRevocationCheck",
+            ),
+            (self.backend.is_some(), "tlsBackend"),
+            (self.crl_file.is_some(), "tlsCRLFile"),
+            (
+                self.watch_interval.is_some(),
+                "tlsCertificateKeyFileWatchIntervalMS",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(present, name)| present.then_some(name))
+        .collect()
     }
 
     /// Applies the rules: `tls`/`ssl` must agree; the conflicting pairs are refused (by presence,

@@ -68,6 +68,11 @@ impl CertInfo {
         Ok(())
     }
 
+    /// When the certificate expires.
+    pub(crate) fn not_after_time(&self) -> SystemTime {
+        self.not_after_time
+    }
+
     /// How long the certificate stays valid after `now` (zero once it has expired).
     pub(crate) fn remaining(&self, now: SystemTime) -> Duration {
         self.not_after_time.duration_since(now).unwrap_or_default()
@@ -166,6 +171,11 @@ pub(crate) fn rfc2253(name: &RdnSequence) -> String {
     out
 }
 
+/// An attribute type the `der` crate has no constant for.
+const fn oid(dotted: &str) -> ObjectIdentifier {
+    ObjectIdentifier::new_unwrap(dotted)
+}
+
 /// OpenSSL's short names (`OBJ_nid2sn`) for the attribute types seen in subject DNs.
 const SHORT_NAMES: &[(ObjectIdentifier, &str)] = &[
     (rfc4519::CN, "CN"),
@@ -184,44 +194,23 @@ const SHORT_NAMES: &[(ObjectIdentifier, &str)] = &[
     (rfc4519::POSTAL_CODE, "postalCode"),
     (rfc4519::POST_OFFICE_BOX, "postOfficeBox"),
     (rfc4519::TELEPHONE_NUMBER, "telephoneNumber"),
-    (ObjectIdentifier::new_unwrap("2.5.4.41"), "name"),
+    (oid("2.5.4.41"), "name"),
     (rfc4519::GIVEN_NAME, "GN"),
     (rfc4519::INITIALS, "initials"),
     (rfc4519::GENERATION_QUALIFIER, "generationQualifier"),
     (rfc4519::X_500_UNIQUE_IDENTIFIER, "x500UniqueIdentifier"),
     (rfc4519::DN_QUALIFIER, "dnQualifier"),
-    (ObjectIdentifier::new_unwrap("2.5.4.65"), "pseudonym"),
-    (ObjectIdentifier::new_unwrap("2.5.4.72"), "role"),
-    (
-        ObjectIdentifier::new_unwrap("2.5.4.97"),
-        "organizationIdentifier",
-    ),
-    (
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.1"),
-        "emailAddress",
-    ),
-    (
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.2"),
-        "unstructuredName",
-    ),
-    (
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.8"),
-        "unstructuredAddress",
-    ),
+    (oid("2.5.4.65"), "pseudonym"),
+    (oid("2.5.4.72"), "role"),
+    (oid("2.5.4.97"), "organizationIdentifier"),
+    (oid("1.2.840.113549.1.9.1"), "emailAddress"),
+    (oid("1.2.840.113549.1.9.2"), "unstructuredName"),
+    (oid("1.2.840.113549.1.9.8"), "unstructuredAddress"),
     (rfc4519::UID, "UID"),
     (rfc4519::DC, "DC"),
-    (
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.60.2.1.1"),
-        "jurisdictionL",
-    ),
-    (
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.60.2.1.2"),
-        "jurisdictionST",
-    ),
-    (
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.60.2.1.3"),
-        "jurisdictionC",
-    ),
+    (oid("1.3.6.1.4.1.311.60.2.1.1"), "jurisdictionL"),
+    (oid("1.3.6.1.4.1.311.60.2.1.2"), "jurisdictionST"),
+    (oid("1.3.6.1.4.1.311.60.2.1.3"), "jurisdictionC"),
 ];
 
 fn short_name(oid: &ObjectIdentifier) -> Option<&'static str> {
@@ -245,7 +234,7 @@ fn format_value(value: &Any, dump: bool) -> String {
         | Tag::TeletexString
         | Tag::Ia5String
         | Tag::VisibleString => Some(bytes.iter().map(|b| u32::from(*b)).collect()),
-        Tag::BmpString if bytes.len() % 2 == 0 => Some(
+        Tag::BmpString if bytes.len().is_multiple_of(2) => Some(
             bytes
                 .chunks_exact(2)
                 .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))

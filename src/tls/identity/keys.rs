@@ -13,16 +13,15 @@ use pkcs8::PrivateKeyInfo;
 use x509_cert::spki::AlgorithmIdentifierRef;
 use zeroize::Zeroizing;
 
-use super::pbe::{self, DekInfo, PbeError};
+use super::pbe::{self, DekInfo, KdfBudget, PbeError};
 use super::pem::PemBlock;
 use crate::error::IdentityErrorKind;
-use crate::tls::KdfLimits;
 
 type KindResult<T> = Result<T, IdentityErrorKind>;
 
 /// How a backend decrypts a password-protected key. Both hooks return unencrypted PKCS#8
 /// DER; any failure means a wrong password (the scheme and its KDF parameters, against the
-/// [`KdfLimits`], were checked before the call).
+/// limits and the file's [`KdfBudget`], were checked before the call).
 pub(crate) trait KeyDecryptor {
     /// An `EncryptedPrivateKeyInfo` whose scheme is PBES2.
     fn pbes2(&self, encrypted_der: &[u8], password: &[u8]) -> Option<Zeroizing<Vec<u8>>>;
@@ -59,10 +58,10 @@ pub(crate) fn pem_to_pkcs8(
     block: &PemBlock,
     password: Option<&[u8]>,
     decryptor: &dyn KeyDecryptor,
-    limits: &KdfLimits,
+    budget: &mut KdfBudget,
 ) -> KindResult<Zeroizing<Vec<u8>>> {
     if block.label == "ENCRYPTED PRIVATE KEY" {
-        return encrypted_pkcs8(&block.der, password, decryptor, limits);
+        return encrypted_pkcs8(&block.der, password, decryptor, budget);
     }
     // Legacy PEM encryption (EVP_BytesToKey, one MD5 round) has no parameter to cap.
     if !block.is_legacy_encrypted() {
@@ -171,13 +170,14 @@ fn encode(info: PrivateKeyInfo<'_>) -> KindResult<Zeroizing<Vec<u8>>> {
 }
 
 /// An `EncryptedPrivateKeyInfo` (a PEM `ENCRYPTED PRIVATE KEY` or a PKCS#12 shrouded key bag)
-/// to PKCS#8: the scheme and its KDF parameters are checked here, then PBES2 goes to the
-/// backend's decryptor and the PKCS#12 PBE schemes are decrypted in Rust.
+/// to PKCS#8: the scheme and its KDF parameters are checked here (and the derivation paid
+/// from the file's `budget`), then PBES2 goes to the backend's decryptor and the PKCS#12 PBE
+/// schemes are decrypted in Rust.
 pub(crate) fn encrypted_pkcs8(
     der: &[u8],
     password: Option<&[u8]>,
     decryptor: &dyn KeyDecryptor,
-    limits: &KdfLimits,
+    budget: &mut KdfBudget,
 ) -> KindResult<Zeroizing<Vec<u8>>> {
     let info =
         EncryptedPrivateKeyInfo::from_der(der).map_err(|_| IdentityErrorKind::Malformed {
@@ -187,14 +187,15 @@ pub(crate) fn encrypted_pkcs8(
     pbe::check_supported(alg).map_err(PbeError::into_kind)?;
     // Before any decryptor sees the key, and even without a password: the file is refused
     // for what it is, whatever password comes later.
-    pbe::check_limits(alg, limits).map_err(PbeError::into_kind)?;
+    pbe::check_limits(alg, budget).map_err(PbeError::into_kind)?;
     let Some(password) = password else {
         return Err(IdentityErrorKind::PasswordRequired {
             scheme: format!("PKCS#8 {}", pbe::describe_scheme(alg)),
         });
     };
     let plain = if pbe::is_pkcs12_pbe(&alg.oid) {
-        pbe::decrypt(alg, info.encrypted_data.as_bytes(), password, limits)
+        // Checked and paid for above.
+        pbe::decrypt_within_limits(alg, info.encrypted_data.as_bytes(), password)
             .map_err(PbeError::into_kind)?
     } else {
         decryptor

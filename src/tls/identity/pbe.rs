@@ -5,7 +5,8 @@
 //! decryption (`pkcs5` knows PBES1 by name but cannot decrypt it; the key derivation itself is
 //! `pkcs12::kdf`) and OpenSSL's `EVP_BytesToKey` for legacy PEM. Every buffer that holds a
 //! derived key or plaintext is [`Zeroizing`]. Every KDF parameter is checked against the
-//! [`KdfLimits`] before anything is derived ([`check_limits`], [`check_iterations`]).
+//! [`KdfLimits`] before anything is derived ([`check_limits`], [`check_iterations`]), and so is
+//! the sum over every derivation of one file ([`KdfBudget`]).
 
 // Legacy PEM decryption serves the native-tls backend; OpenSSL decrypts its own.
 #![cfg_attr(not(feature = "native-tls"), allow(dead_code))]
@@ -201,16 +202,16 @@ pub(crate) fn bmp_password(password: &[u8]) -> Zeroizing<Vec<u8>> {
     out
 }
 
-/// Decrypts `ciphertext` with the PBE algorithm `alg`. PBES2 takes the password bytes as they
-/// are; the PKCS#12 schemes take its BMPString form.
+/// Decrypts `ciphertext` with the PBE algorithm `alg`, its KDF paid from `budget`. PBES2 takes
+/// the password bytes as they are; the PKCS#12 schemes take its BMPString form.
 pub(crate) fn decrypt(
     alg: &AlgorithmIdentifierOwned,
     ciphertext: &[u8],
     password: &[u8],
-    limits: &KdfLimits,
+    budget: &mut KdfBudget,
 ) -> Result<Zeroizing<Vec<u8>>, PbeError> {
     check_supported(alg)?;
-    check_limits(alg, limits)?;
+    check_limits(alg, budget)?;
     decrypt_within_limits(alg, ciphertext, password)
 }
 
@@ -263,27 +264,95 @@ fn pkcs12_params(alg: &AlgorithmIdentifierOwned) -> Result<Pkcs12PbeParams, PbeE
     Ok(params)
 }
 
-/// An iteration count between 1 and the limit: a larger one is refused by name, before
-/// deriving (2^31-1 iterations run for minutes).
+/// What one file may still spend on key derivation: the [`KdfLimits`] bound each parameter
+/// and also the sum over every derivation the file asks for (a PKCS#12 MAC, each encrypted
+/// section, the key), so that a file of many encrypted sections costs at most the limit in
+/// all. Each derivation is paid, by its declared iteration count or scrypt cost, before it
+/// runs.
+#[derive(Debug)]
+pub(crate) struct KdfBudget {
+    limits: KdfLimits,
+    iterations: u64,
+    iteration_derivations: u32,
+    scrypt: u64,
+    scrypt_derivations: u32,
+}
+
+impl KdfBudget {
+    /// A full budget for one file.
+    pub(crate) fn new(limits: &KdfLimits) -> Self {
+        Self {
+            limits: *limits,
+            iterations: 0,
+            iteration_derivations: 0,
+            scrypt: 0,
+            scrypt_derivations: 0,
+        }
+    }
+
+    /// Pays `count` iterations (already checked against the limit for one derivation).
+    fn spend_iterations(&mut self, count: u64) -> Result<(), PbeError> {
+        let total = self.iterations.saturating_add(count);
+        let limit = u64::from(self.limits.max_iterations);
+        if total > limit {
+            return Err(PbeError::Limit(IdentityErrorKind::KdfLimitExceeded {
+                parameter: format!(
+                    "total iteration count of the file's {} key derivations (MAC, encrypted \
+                     sections, key)",
+                    self.iteration_derivations + 1
+                ),
+                value: total,
+                limit,
+                option: "KdfLimits::max_iterations",
+            }));
+        }
+        self.iterations = total;
+        self.iteration_derivations += 1;
+        Ok(())
+    }
+
+    /// Pays a scrypt derivation of `cost` bytes (already checked against the limit for one).
+    fn spend_scrypt(&mut self, cost: u64) -> Result<(), PbeError> {
+        let total = self.scrypt.saturating_add(cost);
+        if total > self.limits.max_scrypt_memory {
+            return Err(PbeError::Limit(IdentityErrorKind::KdfLimitExceeded {
+                parameter: format!(
+                    "total scrypt cost in bytes of the file's {} scrypt derivations",
+                    self.scrypt_derivations + 1
+                ),
+                value: total,
+                limit: self.limits.max_scrypt_memory,
+                option: "KdfLimits::max_scrypt_memory",
+            }));
+        }
+        self.scrypt = total;
+        self.scrypt_derivations += 1;
+        Ok(())
+    }
+}
+
+/// An iteration count between 1 and the limit, paid from `budget`: a larger one is refused by
+/// name, before deriving (2^31-1 iterations run for minutes), and so is one that would take
+/// the file's total above the limit.
 pub(crate) fn check_iterations(
     parameter: &str,
     value: i64,
-    limits: &KdfLimits,
+    budget: &mut KdfBudget,
 ) -> Result<(), PbeError> {
     if value < 1 {
         return Err(PbeError::Malformed(format!(
             "the {parameter} is {value}; it must be at least 1"
         )));
     }
-    if value > i64::from(limits.max_iterations) {
+    if value > i64::from(budget.limits.max_iterations) {
         return Err(PbeError::Limit(IdentityErrorKind::KdfLimitExceeded {
             parameter: parameter.to_owned(),
             value: value as u64,
-            limit: u64::from(limits.max_iterations),
+            limit: u64::from(budget.limits.max_iterations),
             option: "KdfLimits::max_iterations",
         }));
     }
-    Ok(())
+    budget.spend_iterations(value.unsigned_abs())
 }
 
 /// scrypt's cost in bytes, `128·r·(N·p + p + 2)`: OpenSSL 3's memory check (`128·r·(N+2)`
@@ -294,17 +363,18 @@ fn scrypt_cost(n: u64, r: u64, p: u64) -> u64 {
 }
 
 /// Checks every KDF parameter of `alg` (PBES2 with PBKDF2 or scrypt, or a PKCS#12 PBE
-/// scheme) against `limits`, before anyone derives a key with it.
+/// scheme) against the limits, and pays for the derivation from `budget`, before anyone
+/// derives a key with it.
 pub(crate) fn check_limits(
     alg: &AlgorithmIdentifierOwned,
-    limits: &KdfLimits,
+    budget: &mut KdfBudget,
 ) -> Result<(), PbeError> {
     if is_pkcs12_pbe(&alg.oid) {
         let params = pkcs12_params(alg)?;
         return check_iterations(
             "PKCS#12 PBE iteration count",
             params.iterations.into(),
-            limits,
+            budget,
         );
     }
     if alg.oid != pbes2::PBES2_OID {
@@ -312,7 +382,7 @@ pub(crate) fn check_limits(
     }
     match pbes2_parameters(alg)?.kdf {
         pbes2::Kdf::Pbkdf2(p) => {
-            check_iterations("PBKDF2 iteration count", p.iteration_count.into(), limits)
+            check_iterations("PBKDF2 iteration count", p.iteration_count.into(), budget)
         }
         pbes2::Kdf::Scrypt(s) => {
             let (n, r, p) = (
@@ -336,17 +406,17 @@ pub(crate) fn check_limits(
                 )));
             }
             let cost = scrypt_cost(n, r, p);
-            if cost > limits.max_scrypt_memory {
+            if cost > budget.limits.max_scrypt_memory {
                 return Err(PbeError::Limit(IdentityErrorKind::KdfLimitExceeded {
                     parameter: format!(
                         "scrypt cost 128·r·(N·p + p + 2) bytes (N={n}, r={r}, p={p})"
                     ),
                     value: cost,
-                    limit: limits.max_scrypt_memory,
+                    limit: budget.limits.max_scrypt_memory,
                     option: "KdfLimits::max_scrypt_memory",
                 }));
             }
-            Ok(())
+            budget.spend_scrypt(cost)
         }
         _ => Ok(()),
     }
@@ -538,7 +608,7 @@ fn evp_bytes_to_key_md5(password: &[u8], salt: &[u8], len: usize) -> Zeroizing<V
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())
@@ -580,6 +650,51 @@ mod tests {
         assert_eq!(scrypt_cost(1 << 63, 65535, 65535), u64::MAX);
     }
 
+    /// Each derivation is within the limit, their sum is not: the one that would cross it is
+    /// refused before it runs, naming the total and how many derivations it covers.
+    #[test]
+    fn the_budget_bounds_the_sum_of_a_files_derivations() {
+        let mut budget = KdfBudget::new(&KdfLimits::new(25, 1000));
+        check_iterations("MAC", 10, &mut budget).unwrap();
+        check_iterations("PBKDF2", 10, &mut budget).unwrap();
+        match check_iterations("PBKDF2", 10, &mut budget) {
+            Err(PbeError::Limit(IdentityErrorKind::KdfLimitExceeded {
+                parameter,
+                value: 30,
+                limit: 25,
+                option: "KdfLimits::max_iterations",
+            })) => assert!(parameter.contains("total") && parameter.contains("3 key")),
+            other => panic!("{other:?}"),
+        }
+        // A refused derivation costs nothing: one that fits still does.
+        check_iterations("PBKDF2", 5, &mut budget).unwrap();
+        assert!(check_iterations("PBKDF2", 1, &mut budget).is_err());
+        // A single parameter over the limit is named as before.
+        match check_iterations(
+            "PBKDF2 iteration count",
+            26,
+            &mut KdfBudget::new(&KdfLimits::new(25, 0)),
+        ) {
+            Err(PbeError::Limit(IdentityErrorKind::KdfLimitExceeded { parameter, .. })) => {
+                assert_eq!(parameter, "PBKDF2 iteration count")
+            }
+            other => panic!("{other:?}"),
+        }
+        // scrypt's cost is summed on its own.
+        let mut budget = KdfBudget::new(&KdfLimits::new(25, 1000));
+        budget.spend_scrypt(600).unwrap();
+        match budget.spend_scrypt(600) {
+            Err(PbeError::Limit(IdentityErrorKind::KdfLimitExceeded {
+                value: 1200,
+                limit: 1000,
+                option: "KdfLimits::max_scrypt_memory",
+                ..
+            })) => {}
+            other => panic!("{other:?}"),
+        }
+        check_iterations("PBKDF2", 25, &mut budget).unwrap();
+    }
+
     #[test]
     fn bmp() {
         assert_eq!(&**bmp_password("aé".as_bytes()), &[0, b'a', 0, 0xe9, 0, 0]);
@@ -608,7 +723,12 @@ mod tests {
             oid: pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC4,
             parameters: None,
         };
-        match decrypt(&alg, &[0; 16], b"pw", &KdfLimits::default()) {
+        match decrypt(
+            &alg,
+            &[0; 16],
+            b"pw",
+            &mut KdfBudget::new(&KdfLimits::default()),
+        ) {
             Err(PbeError::Unsupported(m)) => assert!(m.contains("RC4"), "{m}"),
             other => panic!("{other:?}"),
         }

@@ -73,10 +73,7 @@ pub(crate) fn describe_blocks(blocks: &[PemBlock]) -> String {
 /// Linear in the input: each block's body buffer is sized from that block's own lines (a
 /// buffer the size of the whole file per block made 20,000 blocks take seconds).
 pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<PemBlock>, IdentityErrorKind> {
-    // PEM is ASCII; a lossy conversion only affects text outside the blocks (and inside a
-    // block it turns into invalid base64, which is reported).
-    let text = Zeroizing::new(String::from_utf8_lossy(bytes).into_owned());
-    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let lines: Vec<&str> = lines(bytes).collect();
     let mut blocks = Vec::new();
     let mut i = 0;
     while i < lines.len() {
@@ -125,6 +122,18 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<PemBlock>, IdentityErrorKind> {
     Ok(blocks)
 }
 
+/// The lines of `bytes` as `str::lines` splits them, trimmed, read in place: the file is never
+/// copied (a copy would hold the key). PEM is ASCII: a line that is not UTF-8 is text between
+/// blocks, ignored, or invalid base64 inside a block, reported; either way it is read as
+/// U+FFFD, which no PEM line contains.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &str> {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    bytes.split(|b| *b == b'\n').map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        std::str::from_utf8(line).map_or("\u{FFFD}", str::trim)
+    })
+}
+
 /// The error for a block without its END line: another block starts first, or the file ends.
 fn unclosed(label: &str, end_line: &str, rest: &[&str]) -> IdentityErrorKind {
     let other = rest
@@ -151,6 +160,8 @@ fn split_headers(
     let mut headers = Vec::new();
     // Sized up front: a growing buffer would leave copies of the key behind.
     let mut body = Zeroizing::new(String::with_capacity(lines.iter().map(|l| l.len()).sum()));
+    #[cfg(test)]
+    tests::RESERVED.with(|r| r.set(r.get() + body.capacity()));
     let mut in_headers = true;
     for line in lines {
         if line.starts_with("-----BEGIN ") || line.starts_with("-----END ") {
@@ -293,28 +304,69 @@ mod tests {
         block.repeat(count)
     }
 
-    /// Parsing is linear: 20,000 blocks (1.4 MB) well under a second even in a debug build,
-    /// and four times the blocks take about four times as long (quadratic would be 16).
+    thread_local! {
+        /// Bytes reserved for block bodies on this thread (counted by `split_headers`).
+        pub(super) static RESERVED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Parsing is linear: the memory reserved for the bodies of 20,000 blocks (1.4 MB) is at
+    /// most the file's size, four times that of 5,000 blocks. Sizing each body from the rest of
+    /// the file (the bug this guards against) reserved the file's size per block: quadratic,
+    /// seconds of work for such a file. Counted, not timed, so the machine's load cannot fail it.
     #[test]
     fn parsing_is_linear_in_the_number_of_blocks() {
-        let time = |count: usize| {
+        let reserved = |count: usize| {
             let text = many_blocks(count);
-            let start = std::time::Instant::now();
+            RESERVED.with(|r| r.set(0));
             let blocks = parse(text.as_bytes()).unwrap();
             assert_eq!(blocks.len(), count);
-            start.elapsed()
+            let reserved = RESERVED.with(|r| r.get());
+            assert!(
+                reserved <= text.len(),
+                "{count} blocks: {reserved} bytes reserved for a {}-byte file",
+                text.len()
+            );
+            reserved
         };
-        let small = time(5_000);
-        let large = time(20_000);
-        assert!(
-            large < std::time::Duration::from_secs(1),
-            "20,000 blocks took {large:?}"
-        );
-        // Loose: linear is 4x; scheduling noise gets the 10 ms of slack.
-        assert!(
-            large < small * 10 + std::time::Duration::from_millis(10),
-            "5,000 blocks {small:?}, 20,000 blocks {large:?}"
-        );
+        assert_eq!(reserved(20_000), 4 * reserved(5_000));
+    }
+
+    #[test]
+    fn lines_are_split_as_str_lines_does() {
+        for text in [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "a\r\nb",
+            "a\n\nb\n",
+            " a \r\n\r\n",
+            "a\rb\n",
+        ] {
+            let want: Vec<&str> = text.lines().map(str::trim).collect();
+            let got: Vec<&str> = lines(text.as_bytes()).filter(|l| !l.is_empty()).collect();
+            let want: Vec<&str> = want.into_iter().filter(|l| !l.is_empty()).collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
+
+    /// A byte that is not UTF-8 between blocks is ignored; inside a block it is invalid base64.
+    #[test]
+    fn non_utf8_bytes() {
+        let block = format!("-----BEGIN CERTIFICATE-----\n{SEQ_B64}\n-----END CERTIFICATE-----\n");
+        let mut outside = b"Bag Attributes \xff\xfe\n".to_vec();
+        outside.extend_from_slice(block.as_bytes());
+        outside.extend_from_slice(b"trailing \xc3\n");
+        assert_eq!(parse(&outside).unwrap().len(), 1);
+        let inside = block.replace(SEQ_B64, "MAMC\u{0}AQE=").into_bytes();
+        let inside: Vec<u8> = inside
+            .into_iter()
+            .map(|b| if b == 0 { 0xff } else { b })
+            .collect();
+        assert!(matches!(
+            parse(&inside),
+            Err(IdentityErrorKind::Malformed { .. })
+        ));
     }
 
     #[test]

@@ -18,9 +18,8 @@ use pkcs12::safe_bag::SafeBag;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::keys::{self, KeyDecryptor};
-use super::pbe::{self, KdfPurpose, PbeError};
+use super::pbe::{self, KdfBudget, KdfPurpose, PbeError};
 use crate::error::IdentityErrorKind;
-use crate::tls::KdfLimits;
 
 /// What a PKCS#12 file holds: certificates (DER, in file order) and private keys (PKCS#8,
 /// still encrypted for shrouded bags: decrypted once the count is known to be one).
@@ -43,11 +42,11 @@ impl KeyBag {
         &self,
         password: &[u8],
         decryptor: &dyn KeyDecryptor,
-        limits: &KdfLimits,
+        budget: &mut KdfBudget,
     ) -> Result<Zeroizing<Vec<u8>>, IdentityErrorKind> {
         match self {
             KeyBag::Plain(der) => keys::to_pkcs8("PRIVATE KEY", der, false),
-            KeyBag::Shrouded(der) => keys::encrypted_pkcs8(der, Some(password), decryptor, limits),
+            KeyBag::Shrouded(der) => keys::encrypted_pkcs8(der, Some(password), decryptor, budget),
         }
     }
 }
@@ -60,13 +59,14 @@ fn malformed(what: &str) -> IdentityErrorKind {
 
 /// Reads a DER PKCS#12 file. Without a password, the empty password is tried (as OpenSSL
 /// does); if that fails the error is `PasswordRequired`. Returns the password that worked.
+/// Every derivation (the MAC, each encrypted section) is paid from `budget`.
 pub(crate) fn decode<'p>(
     bytes: &[u8],
     password: Option<&'p [u8]>,
-    limits: &KdfLimits,
+    budget: &mut KdfBudget,
 ) -> Result<(Pkcs12Contents, &'p [u8]), IdentityErrorKind> {
     let pw = password.unwrap_or(b"");
-    match (decode_with(bytes, pw, limits), password) {
+    match (decode_with(bytes, pw, budget), password) {
         (Err(IdentityErrorKind::WrongPassword), None) => Err(IdentityErrorKind::PasswordRequired {
             scheme: "PKCS#12".to_owned(),
         }),
@@ -77,7 +77,7 @@ pub(crate) fn decode<'p>(
 fn decode_with(
     bytes: &[u8],
     password: &[u8],
-    limits: &KdfLimits,
+    budget: &mut KdfBudget,
 ) -> Result<Pkcs12Contents, IdentityErrorKind> {
     let pfx = Pfx::from_der(bytes).map_err(|_| malformed("file"))?;
     let oid = pfx.auth_safe.content_type;
@@ -99,7 +99,7 @@ fn decode_with(
         .decode_as()
         .map_err(|_| malformed("authSafe"))?;
     if let Some(mac_data) = &pfx.mac_data {
-        verify_mac(mac_data, auth_safe.as_bytes(), password, limits)?;
+        verify_mac(mac_data, auth_safe.as_bytes(), password, budget)?;
     }
     let safes = Vec::<ContentInfo>::from_der(auth_safe.as_bytes())
         .map_err(|_| malformed("AuthenticatedSafe"))?;
@@ -112,7 +112,7 @@ fn decode_with(
             let data: OctetString = safe.content.decode_as().map_err(|_| malformed("data"))?;
             Zeroizing::new(data.into_bytes())
         } else if safe.content_type == rfc5911::ID_ENCRYPTED_DATA {
-            decrypt_encrypted_data(&safe, password, limits)?
+            decrypt_encrypted_data(&safe, password, budget)?
         } else if safe.content_type == rfc5911::ID_ENVELOPED_DATA {
             return Err(IdentityErrorKind::UnsupportedFormat {
                 found: "a PKCS#12 file with public-key privacy mode (envelopedData); \
@@ -152,12 +152,12 @@ fn verify_mac(
     mac_data: &MacData,
     content: &[u8],
     password: &[u8],
-    limits: &KdfLimits,
+    budget: &mut KdfBudget,
 ) -> Result<(), IdentityErrorKind> {
     pbe::check_iterations(
         "PKCS#12 MAC iteration count",
         mac_data.iterations.into(),
-        limits,
+        budget,
     )
     .map_err(PbeError::into_kind)?;
     let bmp = pbe::bmp_password(password);
@@ -196,7 +196,7 @@ fn verify_mac(
 fn decrypt_encrypted_data(
     safe: &ContentInfo,
     password: &[u8],
-    limits: &KdfLimits,
+    budget: &mut KdfBudget,
 ) -> Result<Zeroizing<Vec<u8>>, IdentityErrorKind> {
     let data: EncryptedData = safe
         .content
@@ -211,7 +211,7 @@ fn decrypt_encrypted_data(
         &info.content_enc_alg,
         ciphertext.as_bytes(),
         password,
-        limits,
+        budget,
     )
     .map_err(|e| match e {
         PbeError::Unsupported(found) => IdentityErrorKind::UnsupportedFormat {

@@ -28,6 +28,8 @@ pub(super) struct OpenSslIdentity {
     pub key: PKey<Private>,
     /// The leaf's subject DN, RFC 2253.
     pub subject: String,
+    /// When the leaf expires.
+    pub not_after: std::time::SystemTime,
 }
 
 /// Reads, decodes and decrypts the identity named by `opts`; `None` without one.
@@ -65,6 +67,7 @@ pub(super) fn load(opts: &TlsOptions, expiry_warning: Duration) -> Result<Option
         leaf,
         chain: certs,
         key,
+        not_after: decoded.leaf.not_after_time(),
         subject: decoded.leaf.subject,
     }))
 }

@@ -1,0 +1,58 @@
+//! [`Collection::count_documents`].
+
+use bson::Document;
+
+use super::SessionMode;
+use crate::coll::Collection;
+use crate::error::Result;
+use crate::operation;
+use crate::options::{CountOptions, EstimatedDocumentCountOptions};
+
+impl<T: Send + Sync> Collection<T> {
+    /// The number of documents in the collection, from its metadata (the `count` command
+    /// without a filter): fast, but an estimate after an unclean shutdown or with orphaned
+    /// documents on a sharded cluster. Returns an [`EstimatedDocumentCount`] action.
+    pub fn estimated_document_count(&self) -> EstimatedDocumentCount<'_> {
+        EstimatedDocumentCount::new(self.target())
+    }
+
+    /// Counts the documents matching `filter` exactly (an aggregation with `$match` and
+    /// `$group`, as the CRUD specification says). Returns a [`CountDocuments`] action.
+    pub fn count_documents(&self, filter: Document) -> CountDocuments<'_> {
+        CountDocuments::new(self.target(), filter)
+    }
+}
+
+action! {
+    /// Counts documents: [`Collection::count_documents`].
+    pub struct CountDocuments<'a> {
+        filter: Document,
+    }
+    options: CountOptions, count_setters;
+}
+
+impl<'a, S: SessionMode<'a>> CountDocuments<'a, S> {
+    async fn execute(self) -> Result<u64> {
+        let (t, mut o) = (self.target, self.options);
+        let reads = t.reads_of(&mut o);
+        let op = operation::CountDocuments::new(t.db(), t.coll(), self.filter, o, reads);
+        t.execute(op, self.session.into_session()).await
+    }
+}
+into_future!(impl<'a, S> CountDocuments<'a, S> => u64 where S: SessionMode<'a>);
+
+action! {
+    /// Estimates the document count: [`Collection::estimated_document_count`].
+    pub struct EstimatedDocumentCount<'a> {}
+    options: EstimatedDocumentCountOptions, estimated_document_count_setters;
+}
+
+impl<'a, S: SessionMode<'a>> EstimatedDocumentCount<'a, S> {
+    async fn execute(self) -> Result<u64> {
+        let (t, mut o) = (self.target, self.options);
+        let reads = t.reads_of(&mut o);
+        let op = operation::EstimatedCount::new(t.db(), t.coll(), o, reads);
+        t.execute(op, self.session.into_session()).await
+    }
+}
+into_future!(impl<'a, S> EstimatedDocumentCount<'a, S> => u64 where S: SessionMode<'a>);

@@ -1,0 +1,32 @@
+//! [`Collection::drop_search_index`].
+
+use super::SessionMode;
+use crate::coll::Collection;
+use crate::error::Result;
+use crate::operation::SearchIndexCommand;
+use crate::options::DropSearchIndexOptions;
+
+impl<T: Send + Sync> Collection<T> {
+    /// Drops the search index named `name` (the `dropSearchIndex` command). Dropping from a
+    /// collection that does not exist succeeds. Returns a [`DropSearchIndex`] action.
+    pub fn drop_search_index(&self, name: impl AsRef<str>) -> DropSearchIndex<'_> {
+        DropSearchIndex::new(self.target(), name.as_ref().to_owned())
+    }
+}
+
+action! {
+    /// Drops a search index: [`Collection::drop_search_index`].
+    pub struct DropSearchIndex<'a> {
+        name: String,
+    }
+    options: DropSearchIndexOptions, drop_search_index_setters;
+}
+
+impl<'a, S: SessionMode<'a>> DropSearchIndex<'a, S> {
+    async fn execute(self) -> Result<()> {
+        let t = self.target;
+        let op = SearchIndexCommand::drop(t.db(), t.coll(), &self.name);
+        t.execute(op, self.session.into_session()).await
+    }
+}
+into_future!(impl<'a, S> DropSearchIndex<'a, S> => () where S: SessionMode<'a>);

@@ -1,0 +1,402 @@
+//! [`ClientSession::start_transaction`], [`ClientSession::commit_transaction`],
+//! [`ClientSession::abort_transaction`], and the convenient API
+//! ([`StartTransaction::and_run`], [`StartTransaction::and_run2`]).
+
+use std::time::Duration;
+
+use futures_core::future::BoxFuture;
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::operation::EndTransaction;
+use crate::options::TransactionOptions;
+use crate::sdam::{ServerType, TopologyType};
+use crate::session::transaction::{self, AfterCallbackError, AfterCommitError, Commit};
+use crate::session::DetachedSession;
+use crate::ClientSession;
+
+/// How long the convenient API keeps retrying a transaction (Convenient API for Transactions
+/// specification, without `timeoutMS`).
+const CONVENIENT_TIME_LIMIT: Duration = Duration::from_secs(120);
+/// How long an abort sent for a dropped session may take.
+const BACKGROUND_ABORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl ClientSession {
+    /// Starts a transaction in this session. Options not set here come from the session's
+    /// [`default_transaction_options`](crate::options::SessionOptions::default_transaction_options),
+    /// then from the client. Run the transaction's operations with `.session(&mut session)`,
+    /// then [`commit_transaction`](Self::commit_transaction) (or
+    /// [`abort_transaction`](Self::abort_transaction)); an operation run without the session
+    /// is not part of the transaction.
+    ///
+    /// An error with the [`TRANSIENT_TRANSACTION_ERROR`](crate::error::TRANSIENT_TRANSACTION_ERROR)
+    /// label means the whole transaction may be retried from its start. A command error inside
+    /// a transaction may abort it on the server, after which the commit fails with
+    /// `NoSuchTransaction`. [`StartTransaction::and_run`] retries for you.
+    ///
+    /// ```no_run
+    /// # async fn f(client: mongo_x509::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::{doc, Document};
+    /// use mongo_x509::options::{ReadConcern, WriteConcern};
+    /// let accounts = client.database("bank").collection::<Document>("accounts");
+    /// let log = client.database("bank").collection::<Document>("log");
+    /// let mut session = client.start_session().await?;
+    /// session
+    ///     .start_transaction()
+    ///     .read_concern(ReadConcern::snapshot())
+    ///     .write_concern(WriteConcern::majority())
+    ///     .await?;
+    /// accounts
+    ///     .update_one(doc! { "_id": 1 }, doc! { "$inc": { "balance": -10 } })
+    ///     .session(&mut session)
+    ///     .await?;
+    /// log.insert_one(doc! { "from": 1, "amount": 10 }).session(&mut session).await?;
+    /// session.commit_transaction().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn start_transaction(&mut self) -> StartTransaction<'_> {
+        StartTransaction {
+            session: self,
+            options: TransactionOptions::default(),
+        }
+    }
+
+    /// Commits the session's transaction. A transaction that ran no command commits without
+    /// a round trip. Retried once on a retryable error (with `w: majority`).
+    ///
+    /// An error with the
+    /// [`UNKNOWN_TRANSACTION_COMMIT_RESULT`](crate::error::UNKNOWN_TRANSACTION_COMMIT_RESULT)
+    /// label leaves it unknown whether the transaction committed: calling `commit_transaction`
+    /// again is safe (it commits with `w: majority`). Fails with [`ErrorKind::Transaction`]
+    /// when no transaction was started or it was aborted.
+    ///
+    /// ```no_run
+    /// # async fn f(client: mongo_x509::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::{doc, Document};
+    /// use mongo_x509::error::UNKNOWN_TRANSACTION_COMMIT_RESULT;
+    /// let coll = client.database("app").collection::<Document>("items");
+    /// let mut session = client.start_session().await?;
+    /// session.start_transaction().await?;
+    /// coll.insert_one(doc! { "x": 1 }).session(&mut session).await?;
+    /// loop {
+    ///     match session.commit_transaction().await {
+    ///         Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => continue,
+    ///         other => break other?,
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn commit_transaction(&mut self) -> CommitTransaction<'_> {
+        CommitTransaction { session: self }
+    }
+
+    /// Aborts the session's transaction: nothing it wrote is kept. The server's answer is not
+    /// waited for in vain: errors of `abortTransaction` are ignored (the server aborts the
+    /// transaction by itself in the end). Fails with [`ErrorKind::Transaction`] when no
+    /// transaction was started, or it was committed or aborted already. Dropping a session
+    /// aborts its transaction too.
+    ///
+    /// ```no_run
+    /// # async fn f(client: mongo_x509::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::{doc, Document};
+    /// let coll = client.database("app").collection::<Document>("items");
+    /// let mut session = client.start_session().await?;
+    /// session.start_transaction().await?;
+    /// coll.insert_one(doc! { "x": 1 }).session(&mut session).await?;
+    /// session.abort_transaction().await?; // the insert is gone
+    /// # Ok(()) }
+    /// ```
+    pub fn abort_transaction(&mut self) -> AbortTransaction<'_> {
+        AbortTransaction { session: self }
+    }
+}
+
+/// Starts a transaction: [`ClientSession::start_transaction`]. `.await` it, or run a whole
+/// transaction with [`and_run`](Self::and_run) / [`and_run2`](Self::and_run2).
+#[must_use = "an action does nothing until it is awaited"]
+pub struct StartTransaction<'a> {
+    session: &'a mut ClientSession,
+    options: TransactionOptions,
+}
+
+/// Commits a transaction: [`ClientSession::commit_transaction`].
+#[must_use = "an action does nothing until it is awaited"]
+pub struct CommitTransaction<'a> {
+    session: &'a mut ClientSession,
+}
+
+/// Aborts a transaction: [`ClientSession::abort_transaction`].
+#[must_use = "an action does nothing until it is awaited"]
+pub struct AbortTransaction<'a> {
+    session: &'a mut ClientSession,
+}
+
+impl StartTransaction<'_> {
+    crate::options::transaction_setters::setters!();
+
+    async fn execute(self) -> Result<()> {
+        start(self.session, self.options)
+    }
+}
+
+fn start(session: &mut ClientSession, options: TransactionOptions) -> Result<()> {
+    if session.is_snapshot() {
+        return Err(Error::new(ErrorKind::Transaction {
+            message: "Transactions are not supported in snapshot sessions: start a session \
+                      without snapshot(true) for the transaction"
+                .into(),
+        }));
+    }
+    let client = session.client();
+    let topology = client.topology_description();
+    let standalone = topology.topology_type == TopologyType::Single
+        && topology
+            .servers
+            .values()
+            .any(|s| s.server_type == ServerType::Standalone);
+    if standalone {
+        return Err(Error::new(ErrorKind::NotSupported {
+            message: "transactions need a replica set or a sharded cluster; this deployment is a \
+                      standalone mongod"
+                .into(),
+        }));
+    }
+    let defaults = session
+        .options()
+        .default_transaction_options
+        .clone()
+        .unwrap_or_default();
+    let from_client = TransactionOptions {
+        read_concern: client.options().read_concern.clone(),
+        write_concern: client.options().write_concern.clone(),
+        read_preference: client.options().read_preference.clone(),
+        max_commit_time: None,
+    };
+    let options = options.or(&defaults).or(&from_client);
+    session.transaction.start(options)?;
+    session.next_txn_number();
+    Ok(())
+}
+
+impl CommitTransaction<'_> {
+    async fn execute(self) -> Result<()> {
+        let session = self.session;
+        let again = match session.transaction.commit()? {
+            Commit::Nothing => return Ok(()),
+            Commit::Send => false,
+            Commit::SendAgain => true,
+        };
+        let options = session.transaction.options();
+        let op = EndTransaction::commit(
+            options.write_concern.clone(),
+            options.max_commit_time,
+            again,
+        );
+        session.client().execute_in(op, Some(session), None).await
+    }
+}
+
+impl AbortTransaction<'_> {
+    async fn execute(self) -> Result<()> {
+        let session = self.session;
+        if !session.transaction.abort()? {
+            return Ok(());
+        }
+        let wc = session.transaction.options().write_concern.clone();
+        let result = session
+            .client()
+            .execute_in(EndTransaction::abort(wc), Some(&mut *session), None)
+            .await;
+        // Whatever the outcome: the next transaction selects its own server.
+        session.transaction.unpin();
+        if let Err(e) = result {
+            tracing::debug!(
+                error = %e,
+                "abortTransaction failed; ignored (the server aborts the transaction by itself)"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Aborts the transaction of a dropped session, in a copy of it (best effort, bounded).
+pub(crate) async fn abort_in_background(mut copy: DetachedSession) {
+    let session = copy.session_mut();
+    let _ = tokio::time::timeout(BACKGROUND_ABORT_TIMEOUT, async {
+        let _ = session.abort_transaction().await;
+    })
+    .await;
+}
+
+/// A uniform number in `[0, 1)` for the backoff's jitter.
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 1.0;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The Convenient API's loop: start, run the callback, commit; retry the whole transaction
+/// after a `TransientTransactionError` (with a growing, jittered pause), the commit after an
+/// `UnknownTransactionCommitResult`, for at most 120 seconds.
+macro_rules! convenient_run {
+    ($session:ident, $options:expr, $callback:expr) => {{
+        let limit = CONVENIENT_TIME_LIMIT;
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        let mut last_error: Option<Error> = None;
+        'transaction: loop {
+            if attempt > 0 {
+                let pause = transaction::backoff(attempt, jitter());
+                if started.elapsed() + pause >= limit {
+                    return Err(transaction::out_of_time(limit, last_error));
+                }
+                tokio::time::sleep(pause).await;
+            }
+            start(&mut *$session, $options.clone())?;
+            attempt += 1;
+            let value = match $callback {
+                Ok(value) => value,
+                Err(e) => {
+                    if $session.transaction.is_active() {
+                        $session.abort_transaction().await?;
+                    }
+                    match transaction::after_callback_error(&e, started.elapsed(), limit) {
+                        AfterCallbackError::RetryTransaction => {
+                            last_error = Some(e);
+                            continue 'transaction;
+                        }
+                        AfterCallbackError::OutOfTime => {
+                            return Err(transaction::out_of_time(limit, Some(e)))
+                        }
+                        AfterCallbackError::Fail => return Err(e),
+                    }
+                }
+            };
+            // The callback committed or aborted by itself.
+            if !$session.transaction.is_active() {
+                return Ok(value);
+            }
+            loop {
+                let Err(e) = $session.commit_transaction().await else {
+                    return Ok(value);
+                };
+                match transaction::after_commit_error(&e, started.elapsed(), limit) {
+                    AfterCommitError::RetryCommit => continue,
+                    AfterCommitError::RetryTransaction => {
+                        last_error = Some(e);
+                        continue 'transaction;
+                    }
+                    AfterCommitError::OutOfTime => {
+                        return Err(transaction::out_of_time(limit, Some(e)))
+                    }
+                    AfterCommitError::Fail => return Err(e),
+                }
+            }
+        }
+    }};
+}
+
+impl StartTransaction<'_> {
+    /// Runs a whole transaction: starts it, runs `callback`, commits it. A
+    /// `TransientTransactionError` (from the callback or the commit) runs everything again,
+    /// after a short growing pause; an `UnknownTransactionCommitResult` commits again; after
+    /// 120 seconds of retries the last error is returned inside an
+    /// [`ErrorKind::Transaction`] (as its [`source`](std::error::Error::source), its labels
+    /// copied). Any other error aborts the transaction and is returned.
+    ///
+    /// **The callback may run several times**: keep its side effects to the operations it
+    /// runs in the session. Return every error an operation gave it (do not handle them
+    /// silently): a failed command may have aborted the transaction on the server, and only
+    /// the error tells the loop to start again. `context` is handed to each run, so the
+    /// callback need not capture (and move) what it uses; the callback returns a boxed future
+    /// (`async move { ... }.boxed()` with `futures::FutureExt`, or `Box::pin(async move {
+    /// ... })`). The callback's value is returned.
+    ///
+    /// ```no_run
+    /// # async fn f(client: mongo_x509::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::{doc, Document};
+    /// let coll = client.database("shop").collection::<Document>("orders");
+    /// let mut session = client.start_session().await?;
+    /// let order = doc! { "item": "pen", "qty": 2 };
+    /// let id = session
+    ///     .start_transaction()
+    ///     .and_run((&coll, &order), |session, (coll, order)| {
+    ///         Box::pin(async move {
+    ///             let id = coll.insert_one(&**order).session(&mut *session).await?.inserted_id;
+    ///             coll.update_one(doc! { "_id": "stats" }, doc! { "$inc": { "orders": 1 } })
+    ///                 .upsert(true)
+    ///                 .session(session)
+    ///                 .await?;
+    ///             Ok(id)
+    ///         })
+    ///     })
+    ///     .await?;
+    /// # let _ = id; Ok(()) }
+    /// ```
+    pub async fn and_run<R, C, F>(self, mut context: C, mut callback: F) -> Result<R>
+    where
+        F: for<'b> FnMut(&'b mut ClientSession, &'b mut C) -> BoxFuture<'b, Result<R>>,
+    {
+        let session = self.session;
+        let options = self.options;
+        convenient_run!(
+            session,
+            options,
+            callback(&mut *session, &mut context).await
+        )
+    }
+
+    /// [`and_run`](Self::and_run) with an async closure that takes the session only
+    /// (`async |session| { ... }`), as the official driver's `and_run2`: no context to pass,
+    /// no boxing. The same retry rules apply; the closure may run several times, so it cannot
+    /// consume what it captures (clone inside it).
+    ///
+    /// ```no_run
+    /// # async fn f(client: mongo_x509::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::{doc, Document};
+    /// let coll = client.database("shop").collection::<Document>("orders");
+    /// let item = "ink".to_string();
+    /// let mut session = client.start_session().await?;
+    /// let n = session
+    ///     .start_transaction()
+    ///     .and_run2(async |session| {
+    ///         coll.insert_one(doc! { "item": item.clone() }).session(&mut *session).await?;
+    ///         coll.count_documents(doc! { "item": item.clone() }).session(session).await
+    ///     })
+    ///     .await?;
+    /// # let _ = n; Ok(()) }
+    /// ```
+    pub async fn and_run2<R, F>(self, mut callback: F) -> Result<R>
+    where
+        F: for<'b> AsyncFnMut(&'b mut ClientSession) -> Result<R>,
+    {
+        let session = self.session;
+        let options = self.options;
+        convenient_run!(session, options, callback(&mut *session).await)
+    }
+}
+
+#[cfg(feature = "sync")]
+macro_rules! session_client {
+    ($($name:ident),*) => {$(
+        impl crate::sync::ActionClient for $name<'_> {
+            fn action_client(&self) -> crate::Client {
+                self.session.client()
+            }
+        }
+    )*};
+}
+#[cfg(feature = "sync")]
+session_client!(StartTransaction, CommitTransaction, AbortTransaction);
+
+impl super::private::Sealed for StartTransaction<'_> {}
+impl super::Action for StartTransaction<'_> {}
+impl super::private::Sealed for CommitTransaction<'_> {}
+impl super::Action for CommitTransaction<'_> {}
+impl super::private::Sealed for AbortTransaction<'_> {}
+impl super::Action for AbortTransaction<'_> {}
+into_future!(impl<'a> StartTransaction<'a> => ());
+into_future!(impl<'a> CommitTransaction<'a> => ());
+into_future!(impl<'a> AbortTransaction<'a> => ());

@@ -1,0 +1,349 @@
+//! The one skip list: tests this runner does not run, each with the reason, which is the test
+//! server's (quoted from running the test against it) or a deployment the suite cannot
+//! provide. Never something the crate lacks: those tests run and fail.
+
+/// One entry: a file (path under `tests/spec/json`), a test of it (`None`: every test of the
+/// file), and why.
+pub struct Skip {
+    pub file: &'static str,
+    pub test: Option<&'static str>,
+    pub reason: &'static str,
+}
+
+const fn skip(file: &'static str, test: Option<&'static str>, reason: &'static str) -> Skip {
+    Skip { file, test, reason }
+}
+
+/// What SecantusDB answers to the `onPrimaryTransactionalWrite` fail point, and then to the
+/// write it should fail (checked with `{configureFailPoint: "onPrimaryTransactionalWrite", mode:
+/// "alwaysOn", data: {failBeforeCommitExceptionCode: 1}}` then an `insert` with `lsid` and
+/// `txnNumber`).
+const ON_PRIMARY_TRANSACTIONAL_WRITE: &str = "server: SecantusDB accepts the \
+    onPrimaryTransactionalWrite fail point ({ok: 1.0}) but never triggers it: the write it should \
+    fail commits and is acknowledged ({n: 1, ok: 1.0}), so the operation succeeds";
+
+/// The suite's server authenticates every client with MONGODB-X509.
+const X509_NOT_SASL: &str = "deployment: the test server authenticates clients with \
+    MONGODB-X509, one `authenticate` command and no `saslContinue`, so a failCommand fail \
+    point on saslContinue never fires (the operation succeeds)";
+
+/// The load-balancers suite's proxy fronts the one test server with one `serviceId`.
+const ONE_SERVICE: &str = "deployment: the suite's load balancer fronts one server, so every \
+    connection has the same serviceId (the test expects two mongoses, two serviceIds): the \
+    insert's failure clears that one service, which makes both pooled connections stale (both \
+    are closed `stale`) and the next insert opens a new connection, where the test expects the \
+    other service's connection to be reused";
+/// What SecantusDB answers to a snapshot read at a given time (checked with `insert {_id: 1,
+/// x: 11}`, `find` (its `operationTime` T), `update` to `{x: 13}`, then `find` with `readConcern:
+/// {level: "snapshot", atClusterTime: T}`).
+const SNAPSHOT_AT_CLUSTER_TIME: &str = "server: SecantusDB accepts readConcern {level: \
+    'snapshot', atClusterTime: T} ({ok: 1.0}) but reads the latest data, not the data at T: \
+    after {x: 11} was updated to {x: 13}, the find at T answers [{_id: 1, x: 13}] with \
+    cursor.atClusterTime later than T";
+
+/// What SecantusDB answers to a retried write (checked with `failCommand` `{times: 2}` giving
+/// `insert` a writeConcernError labelled RetryableWriteError, then the same `insert` sent twice
+/// with one `lsid` and `txnNumber`).
+const RETRY_FROM_STORED_RESULT: &str = "server: SecantusDB answers a retried write (same lsid \
+    and txnNumber) from its stored result without passing it through failCommand again: the \
+    first insert gets {n: 1, ok: 1.0, writeConcernError: {code: 91}, errorLabels: \
+    ['RetryableWriteError']}, the retry {n: 1, ok: 1.0}, and the fail point's second time is \
+    never used, so the operation succeeds";
+
+/// What SecantusDB answers to a `bulkWrite` command sent again with the same `lsid` and
+/// `txnNumber` (checked with one insert of `{_id: 1}`, sent twice).
+const BULK_WRITE_NOT_RETRYABLE: &str = "server: SecantusDB runs a bulkWrite command re-sent \
+    with the same lsid and txnNumber again instead of answering it as a retryable write: the \
+    first answers nInserted: 1, the retry nInserted: 0, nErrors: 1 with E11000 duplicate key \
+    error on _id: 1";
+
+/// What SecantusDB (which reports version 8.2.11) answers to `rawData: true` on the commands
+/// that take it since MongoDB 8.2, where it refuses it (checked by running each test).
+const RAW_DATA_BULK_WRITE: &str = "server: SecantusDB 8.2.11 refuses rawData on the bulkWrite \
+    command: {ok: 0, code: 40415, codeName: 'IDLUnknownField', errmsg: \"BSON field \
+    'bulkWrite.rawData' is an unknown field.\"}";
+const RAW_DATA_DISTINCT: &str = "server: SecantusDB 8.2.11 refuses rawData on distinct: {ok: \
+    0, code: 40415, codeName: 'IDLUnknownField', errmsg: \"BSON field \
+    'distinctCommandRequest.rawData' is an unknown field.\"}";
+const RAW_DATA_FIND_AND_MODIFY: &str = "server: SecantusDB 8.2.11 refuses rawData on \
+    findAndModify: {ok: 0, code: 40415, codeName: 'IDLUnknownField', errmsg: \"BSON field \
+    'findAndModify.rawData' is an unknown field.\"}";
+
+/// What SecantusDB answers to a mapReduce whose map function is not the counting
+/// `emit(this.<field>, 1)` (it has no JavaScript engine).
+const MAP_REDUCE_NO_JAVASCRIPT: &str = "server: SecantusDB evaluates no JavaScript: mapReduce \
+    with map `function inc() { return emit(0, this.x + 1) }` and `out: {inline: 1}` over three \
+    documents answers {results: [], ok: 1.0}, where the test expects [{_id: 0, value: 6}]";
+
+pub const SKIPS: &[Skip] = &[
+    skip(
+        "retryable-reads/unified/mapReduce.json",
+        Some("MapReduce succeeds with retry on"),
+        MAP_REDUCE_NO_JAVASCRIPT,
+    ),
+    skip(
+        "crud/unified/client-bulkWrite-delete-rawdata.json",
+        Some("client bulk write delete with rawData option"),
+        RAW_DATA_BULK_WRITE,
+    ),
+    skip(
+        "crud/unified/client-bulkWrite-replaceOne-rawdata.json",
+        Some("client bulkWrite replaceOne with rawData option"),
+        RAW_DATA_BULK_WRITE,
+    ),
+    skip(
+        "crud/unified/client-bulkWrite-update-rawdata.json",
+        Some("client bulk write update with rawData option"),
+        RAW_DATA_BULK_WRITE,
+    ),
+    skip(
+        "crud/unified/distinct-rawdata.json",
+        Some("distinct with rawData option"),
+        RAW_DATA_DISTINCT,
+    ),
+    skip(
+        "crud/unified/findOneAndDelete-rawdata.json",
+        Some("findOneAndDelete with rawData option"),
+        RAW_DATA_FIND_AND_MODIFY,
+    ),
+    skip(
+        "crud/unified/findOneAndReplace-rawdata.json",
+        Some("findOneAndReplace with rawData option"),
+        RAW_DATA_FIND_AND_MODIFY,
+    ),
+    skip(
+        "crud/unified/findOneAndUpdate-rawdata.json",
+        Some("findOneAndUpdate with rawData option"),
+        RAW_DATA_FIND_AND_MODIFY,
+    ),
+    skip(
+        "retryable-writes/unified/insertOne-errorLabels.json",
+        Some("InsertOne fails after multiple retryable writeConcernErrors"),
+        RETRY_FROM_STORED_RESULT,
+    ),
+    skip(
+        "unified-test-format/valid-pass/poc-retryable-writes.json",
+        Some("InsertOne fails after multiple retryable writeConcernErrors"),
+        RETRY_FROM_STORED_RESULT,
+    ),
+    skip(
+        "retryable-writes/unified/client-bulkWrite-serverErrors.json",
+        Some("client bulkWrite with no multi: true operations succeeds after retryable writeConcernError"),
+        BULK_WRITE_NOT_RETRYABLE,
+    ),
+    skip(
+        "retryable-writes/unified/bulkWrite.json",
+        Some("First insertOne is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/bulkWrite.json",
+        Some("First command is retried"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/bulkWrite.json",
+        Some("Second updateOne is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/bulkWrite.json",
+        Some("Third updateOne is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "sessions/snapshot-sessions.json",
+        Some("Find operation with snapshot"),
+        SNAPSHOT_AT_CLUSTER_TIME,
+    ),
+    skip(
+        "sessions/snapshot-sessions.json",
+        Some("Distinct operation with snapshot"),
+        SNAPSHOT_AT_CLUSTER_TIME,
+    ),
+    skip(
+        "sessions/snapshot-sessions.json",
+        Some("Aggregate operation with snapshot"),
+        SNAPSHOT_AT_CLUSTER_TIME,
+    ),
+    skip(
+        "sessions/snapshot-sessions.json",
+        Some("Mixed operation with snapshot"),
+        SNAPSHOT_AT_CLUSTER_TIME,
+    ),
+    skip(
+        "sessions/snapshot-sessions.json",
+        Some("Write commands with snapshot session do not affect snapshot reads"),
+        SNAPSHOT_AT_CLUSTER_TIME,
+    ),
+    skip(
+        "sessions/snapshot-sessions.json",
+        Some("Find operation with snapshot and snapshot time"),
+        SNAPSHOT_AT_CLUSTER_TIME,
+    ),
+    skip(
+        "sessions/snapshot-sessions.json",
+        Some("Distinct operation with snapshot and snapshot time"),
+        SNAPSHOT_AT_CLUSTER_TIME,
+    ),
+    skip(
+        "sessions/snapshot-sessions.json",
+        Some("Aggregate operation with snapshot and snapshot time"),
+        SNAPSHOT_AT_CLUSTER_TIME,
+    ),
+    skip(
+        "sessions/snapshot-sessions.json",
+        Some("countDocuments operation with snapshot and snapshot time"),
+        SNAPSHOT_AT_CLUSTER_TIME,
+    ),
+    skip(
+        "sessions/snapshot-sessions.json",
+        Some("Mixed operation with snapshot and snapshotTime"),
+        SNAPSHOT_AT_CLUSTER_TIME,
+    ),
+    skip(
+        "retryable-writes/unified/deleteOne.json",
+        Some("DeleteOne is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/findOneAndDelete.json",
+        Some("FindOneAndDelete is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/findOneAndReplace.json",
+        Some("FindOneAndReplace is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/findOneAndUpdate.json",
+        Some("FindOneAndUpdate is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/insertMany.json",
+        Some("InsertMany fails after multiple network errors"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/insertOne.json",
+        Some("InsertOne is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/replaceOne.json",
+        Some("ReplaceOne is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/updateOne.json",
+        Some("UpdateOne is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/updateOne.json",
+        Some("UpdateOne with upsert is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "unified-test-format/valid-pass/poc-retryable-writes.json",
+        Some("FindOneAndUpdate is never committed"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "load-balancers/sdam-error-handling.json",
+        Some("errors during authentication are processed"),
+        X509_NOT_SASL,
+    ),
+    skip(
+        "load-balancers/sdam-error-handling.json",
+        Some("only connections for a specific serviceId are closed when pools are cleared"),
+        ONE_SERVICE,
+    ),
+    // The retry's commandStartedEvent never comes: the first attempt is not failed.
+    skip(
+        "retryable-writes/unified/bulkWrite.json",
+        Some("BulkWrite with unordered execution"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/deleteOne.json",
+        Some("DeleteOne is committed on first attempt"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/findOneAndDelete.json",
+        Some("FindOneAndDelete is committed on first attempt"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/findOneAndReplace.json",
+        Some("FindOneAndReplace is committed on first attempt"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/findOneAndUpdate.json",
+        Some("FindOneAndUpdate is committed on first attempt"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/insertMany.json",
+        Some("InsertMany succeeds after one network error"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/insertMany.json",
+        Some("InsertMany with unordered execution"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/insertOne.json",
+        Some("InsertOne is committed on first attempt"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/replaceOne.json",
+        Some("ReplaceOne is committed on first attempt"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    skip(
+        "retryable-writes/unified/updateOne.json",
+        Some("UpdateOne is committed on first attempt"),
+        ON_PRIMARY_TRANSACTIONAL_WRITE,
+    ),
+    // Every test fails a connection's handshake through saslContinue, then counts the
+    // check-outs and commands of the retry.
+    skip(
+        "retryable-reads/unified/handshakeError.json",
+        None,
+        X509_NOT_SASL,
+    ),
+    skip(
+        "retryable-writes/unified/handshakeError.json",
+        None,
+        X509_NOT_SASL,
+    ),
+];
+
+/// The reason `file: test` is skipped, if it is.
+pub fn reason(file: &str, test: &str) -> Option<&'static str> {
+    SKIPS
+        .iter()
+        .find(|s| s.file == file && s.test.is_none_or(|t| t == test))
+        .map(|s| s.reason)
+}
+
+/// Entries of the suite's directories that matched no test that was looked at.
+pub fn unused(dirs: &[&str], seen: &[(&str, &str)]) -> Vec<String> {
+    SKIPS
+        .iter()
+        .filter(|s| dirs.iter().any(|d| s.file.starts_with(&format!("{d}/"))))
+        .filter(|s| {
+            !seen
+                .iter()
+                .any(|(f, t)| *f == s.file && s.test.is_none_or(|x| x == *t))
+        })
+        .map(|s| format!("{}: {}", s.file, s.test.unwrap_or("(every test)")))
+        .collect()
+}
