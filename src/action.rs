@@ -89,7 +89,7 @@ pub use update::Update;
 pub use update_search_index::UpdateSearchIndex;
 pub use watch::Watch;
 
-pub(crate) use target::Target;
+pub(crate) use target::{CursorTimeout, Target};
 pub(crate) use transaction::abort_in_background;
 
 use crate::client::Leftovers;

@@ -5,8 +5,11 @@
 //! Choices where the specification leaves room or this crate differs:
 //! - `maxTimeMS` is the time left minus the server's average round-trip time as this client
 //!   last measured it (the spec names the minimum RTT, which this crate does not keep).
-//! - A cursor's `getMore` gets a fresh `timeoutMS` of its own (the spec's `ITERATION` mode),
-//!   and neither `getMore` nor `killCursors` carries `maxTimeMS`.
+//! - A cursor's `next` call gets a fresh `timeoutMS` (its `getMore`s share it) in `timeoutMode:
+//!   iteration`, the default of tailable cursors and change streams; a non-tailable cursor's
+//!   `getMore`s share the deadline of the command that opened it (`cursorLifetime`).
+//!   `killCursors` carries no `maxTimeMS`, a `getMore` only a tailable-await one's wait,
+//!   shortened to the time left.
 
 use std::time::Duration;
 
@@ -21,6 +24,9 @@ pub(crate) struct Deadline {
     expires: Option<Instant>,
     /// The `timeoutMS` it was made from, for messages.
     timeout: Duration,
+    /// Commands under it carry no `maxTimeMS` (a cursor's command in `timeoutMode:
+    /// iteration`, a tailable non-awaitData cursor's).
+    no_max_time_ms: bool,
 }
 
 impl Deadline {
@@ -35,7 +41,24 @@ impl Deadline {
         let expires = (!timeout.is_zero())
             .then(|| now.checked_add(timeout))
             .flatten();
-        Self { expires, timeout }
+        Self {
+            expires,
+            timeout,
+            no_max_time_ms: false,
+        }
+    }
+
+    /// The same deadline, for commands that must not carry `maxTimeMS`.
+    pub(crate) fn without_max_time_ms(self) -> Self {
+        Self {
+            no_max_time_ms: true,
+            ..self
+        }
+    }
+
+    /// Whether commands under it carry `maxTimeMS`.
+    pub(crate) fn sends_max_time_ms(&self) -> bool {
+        !self.no_max_time_ms
     }
 
     /// When it expires; `None` for `timeoutMS=0`.
@@ -103,7 +126,14 @@ impl Deadline {
         let timed_out = match &*error.kind {
             ErrorKind::OperationTimeout { .. } => return error,
             ErrorKind::Timeout { .. } | ErrorKind::WaitQueueTimeout { .. } => true,
-            ErrorKind::Command { code: 50, .. } => true,
+            ErrorKind::Command { code: 50, .. } | ErrorKind::WriteConcern { code: 50, .. } => true,
+            // A write concern error `MaxTimeMSExpired` of a write (its words end with the
+            // code, as `operation::write_reply::write_concern_error` writes them).
+            ErrorKind::Write {
+                write_errors,
+                write_concern_error: Some(wce),
+                ..
+            } if write_errors.is_empty() && wce.ends_with(MAX_TIME_MS_EXPIRED) => true,
             _ => self.is_expired(now),
         };
         if timed_out {
@@ -113,6 +143,9 @@ impl Deadline {
         }
     }
 }
+
+/// How a write concern error `MaxTimeMSExpired` (code 50) ends in words.
+const MAX_TIME_MS_EXPIRED: &str = "(code 50)";
 
 /// An error of an operation's attempt, under its deadline if any ([`Deadline::transform`]).
 pub(crate) fn on_error(deadline: Option<&Deadline>, error: Error) -> Error {

@@ -62,6 +62,9 @@ pub struct ClientSession {
     pub(crate) transaction: Transaction,
     /// A snapshot session's read time: from its options, else its first read's reply.
     snapshot_time: Option<Timestamp>,
+    /// The `timeoutMS` deadline of the convenient transaction running in the session (CSOT
+    /// specification, "Convenient Transactions API"): the callback's operations run under it.
+    pub(crate) convenient_deadline: Option<crate::csot::Deadline>,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -99,6 +102,7 @@ impl ClientSession {
             timeout,
             transaction: Transaction::default(),
             snapshot_time,
+            convenient_deadline: None,
         }
     }
 

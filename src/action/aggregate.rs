@@ -62,9 +62,16 @@ impl<'a, S: SessionMode<'a>> Aggregate<'a, S> {
         let on_read_preference = !primary
             && operation::pipeline_writes(&self.pipeline)
             && operation::write_stage_may_use_read_preference(&t.client().topology_description());
+        let cursor = super::CursorTimeout {
+            mode: options.timeout_mode,
+            writes: operation::pipeline_writes(&self.pipeline),
+            ..Default::default()
+        };
         let op = operation::Aggregate::new(t.db().to_owned(), coll, self.pipeline, options, reads)
             .write_stage_on_read_preference(on_read_preference);
-        let opened = t.open_cursor(op, self.session.session_mut()).await?;
+        let opened = t
+            .open_cursor_as(op, self.session.session_mut(), cursor)
+            .await?;
         Ok(self.session.cursor(t.client(), opened))
     }
 }

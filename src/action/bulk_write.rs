@@ -137,10 +137,10 @@ impl<'a, R: ClientBulkWriteResult, S: SessionMode<'a>> BulkWrite<'a, R, S> {
         }
         let mut models = self.models;
         let inserted_ids = prepare(&mut models)?;
-        let deadline = t.deadline();
         // Every batch is one operation in command events.
         let operation_id = crate::event::command::next_operation_id();
         let mut session = self.session.into_session();
+        let deadline = t.deadline_in(session.as_deref())?;
         let mut outcome = Outcome::default();
         let mut offset = 0;
         while offset < models.len() {

@@ -117,10 +117,10 @@ impl<'a, S: SessionMode<'a>> CollectionBulkWrite<'a, S> {
         let inserted_ids = prepare(&mut models)?;
         let runs = runs(&models, ordered)?;
         // timeoutMS covers every command (CSOT spec, "Batching").
-        let deadline = t.deadline();
         // Every batch is one operation in command events.
         let operation_id = crate::event::command::next_operation_id();
         let mut session = self.session.into_session();
+        let deadline = t.deadline_in(session.as_deref())?;
         let mut outcome = CollectionOutcome::default();
         for (kind, run) in &runs {
             let mut offset = 0;

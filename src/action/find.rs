@@ -48,8 +48,17 @@ impl<'a, T: DeserializeOwned + Send + Sync, S: SessionMode<'a>> Find<'a, T, S> {
             t.check_max_await_time(o.max_await_time)?;
         }
         let reads = t.reads_of(&mut o);
+        let kind = o.cursor_type.unwrap_or_default();
+        let cursor = super::CursorTimeout {
+            mode: o.timeout_mode,
+            tailable: kind != crate::options::CursorType::NonTailable,
+            await_data: kind == crate::options::CursorType::TailableAwait,
+            writes: false,
+        };
         let op = operation::Find::new(t.db(), t.coll(), self.filter, o, reads);
-        let opened = t.open_cursor(op, self.session.session_mut()).await?;
+        let opened = t
+            .open_cursor_as(op, self.session.session_mut(), cursor)
+            .await?;
         Ok(self.session.cursor(t.client(), opened))
     }
 }

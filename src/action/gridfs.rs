@@ -15,6 +15,46 @@ pub use find::{Find, FindOne};
 pub use rename::{Rename, RenameByName};
 pub use upload::OpenUploadStream;
 
+use crate::error::Result;
+
+/// The `timeoutMS` of a GridFS operation as a whole (CSOT specification, "GridFS API"): each
+/// of its commands runs under the time left.
+pub(crate) struct Budget(Option<crate::csot::Deadline>);
+
+impl Budget {
+    /// The operation's `timeoutMS`, else the bucket's (its database's).
+    pub(crate) fn start(
+        bucket: &crate::gridfs::GridFsBucket,
+        timeout: Option<std::time::Duration>,
+    ) -> Self {
+        Self(crate::csot::Deadline::start(timeout.or(bucket.timeout())))
+    }
+
+    /// The `timeoutMS` of the next command: the time left (zero: no limit); `None`: no
+    /// `timeoutMS`. The typed timeout once it has expired.
+    pub(crate) fn left(&self) -> Result<Option<std::time::Duration>> {
+        let Some(d) = &self.0 else {
+            return Ok(None);
+        };
+        match d.remaining(tokio::time::Instant::now()) {
+            None => Ok(Some(std::time::Duration::ZERO)),
+            Some(left) if left.is_zero() => Err(d.expired("between the GridFS commands")),
+            Some(left) => Ok(Some(left)),
+        }
+    }
+}
+
+/// Awaits an action under a [`Budget`]'s time left.
+macro_rules! within {
+    ($budget:expr, $action:expr) => {
+        match $budget.left()? {
+            Some(t) => $action.timeout(t).await,
+            None => $action.await,
+        }
+    };
+}
+use within;
+
 /// Makes a GridFS action type an [`Action`](super::Action).
 macro_rules! gridfs_action {
     ($($name:ident),*) => {$(

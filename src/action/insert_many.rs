@@ -88,7 +88,7 @@ pub(super) async fn insert(
     let mut wc_error = None;
     let mut offset = 0;
     // timeoutMS covers all the batches together (CSOT spec, "Batching").
-    let deadline = target.deadline();
+    let deadline = target.deadline_in(session.as_deref())?;
     // Every batch is one operation in command events.
     let operation_id = crate::event::command::next_operation_id();
     // One operation per batch; each batch is cut to the limits of the server it goes to.
@@ -127,7 +127,8 @@ pub(super) async fn insert(
         {
             *ids = inserted_ids;
         }
-        return Err(e);
+        // A write concern error `MaxTimeMSExpired` under timeoutMS is its timeout.
+        return Err(crate::csot::on_error(deadline.as_ref(), e));
     }
     Ok(InsertManyResult { inserted_ids })
 }

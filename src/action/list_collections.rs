@@ -41,8 +41,14 @@ action! {
 impl<'a, S: SessionMode<'a>> ListCollections<'a, ListSpecifications, S> {
     async fn execute(mut self) -> Result<S::Cursor<CollectionSpecification>> {
         let t = self.target;
+        let cursor = super::CursorTimeout {
+            mode: self.options.timeout_mode,
+            ..Default::default()
+        };
         let op = operation::ListCollections::new(t.db(), self.options, false, t.reads());
-        let opened = t.open_cursor(op, self.session.session_mut()).await?;
+        let opened = t
+            .open_cursor_as(op, self.session.session_mut(), cursor)
+            .await?;
         Ok(self.session.cursor(t.client(), opened))
     }
 }

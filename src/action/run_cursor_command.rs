@@ -47,8 +47,17 @@ action! {
 impl<'a, S: SessionMode<'a>> RunCursorCommand<'a, S> {
     async fn execute(mut self) -> Result<S::Cursor<Document>> {
         let t = self.target;
+        let kind = self.options.cursor_type.unwrap_or_default();
+        let cursor = super::CursorTimeout {
+            mode: self.options.timeout_mode,
+            tailable: kind != crate::options::CursorType::NonTailable,
+            await_data: kind == crate::options::CursorType::TailableAwait,
+            writes: false,
+        };
         let op = operation::RunCursorCommand::new(t.db(), self.command, self.options);
-        let opened = t.open_cursor(op, self.session.session_mut()).await?;
+        let opened = t
+            .open_cursor_as(op, self.session.session_mut(), cursor)
+            .await?;
         Ok(self.session.cursor(t.client(), opened))
     }
 }

@@ -10,12 +10,25 @@ use crate::cursor::{Cursor, SessionCursor};
 use crate::error::Result;
 use crate::operation::{CursorSpec, Operation, Reads};
 use crate::options::{
-    Inherited, ReadConcern, ReadOptions, ReadPreference, WriteConcern, WriteOptions,
+    Inherited, ReadConcern, ReadOptions, ReadPreference, TimeoutMode, WriteConcern, WriteOptions,
 };
 use crate::sdam::SelectionCriteria;
 use crate::{Client, ClientSession};
 
 use serde::de::DeserializeOwned;
+
+/// The kind of cursor a command opens, as `timeoutMS` sees it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CursorTimeout {
+    /// The operation's `timeoutMode`, if set.
+    pub(crate) mode: Option<TimeoutMode>,
+    /// A tailable cursor.
+    pub(crate) tailable: bool,
+    /// A tailable cursor whose `getMore`s wait for data (`awaitData`).
+    pub(crate) await_data: bool,
+    /// An `aggregate` that writes (`$out`, `$merge`).
+    pub(crate) writes: bool,
+}
 
 /// A client, database or collection handle, borrowed for one action.
 #[derive(Clone, Copy)]
@@ -30,6 +43,8 @@ pub(crate) struct Target<'a> {
     in_transaction: bool,
     /// `timeoutMS`: the operation's, else the handle's (which is the client's unless set).
     timeout: Option<Duration>,
+    /// The operation set its own `timeoutMS`.
+    timeout_set: bool,
 }
 
 impl<'a> Target<'a> {
@@ -46,6 +61,7 @@ impl<'a> Target<'a> {
             inherited,
             in_transaction: false,
             timeout: inherited.timeout,
+            timeout_set: false,
         }
     }
 
@@ -60,6 +76,7 @@ impl<'a> Target<'a> {
     /// The operation's own `timeoutMS`, over the handle's.
     pub(crate) fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = Some(timeout);
+        self.timeout_set = true;
     }
 
     /// The `timeoutMS` that applies: the operation's, else the handle's.
@@ -86,6 +103,19 @@ impl<'a> Target<'a> {
     /// The deadline of an operation starting now, when a `timeoutMS` applies.
     pub(crate) fn deadline(&self) -> Option<Deadline> {
         Deadline::start(self.timeout)
+    }
+
+    /// The deadline of an operation run in `session`: inside a convenient transaction, the
+    /// transaction's, which the operation may not override (CSOT specification, "Validation
+    /// and Overrides"); else [`deadline`](Self::deadline).
+    pub(crate) fn deadline_in(&self, session: Option<&ClientSession>) -> Result<Option<Deadline>> {
+        match session.and_then(|s| s.convenient_deadline) {
+            Some(_) if self.timeout_set => Err(crate::error::Error::invalid_argument(
+                "timeoutMS cannot be set on an operation inside a convenient transaction                  (and_run): the transaction's timeoutMS applies to it; remove .timeout()",
+            )),
+            Some(d) => Ok(Some(d)),
+            None => Ok(self.deadline()),
+        }
     }
 
     pub(crate) fn client(&self) -> &'a Client {
@@ -153,11 +183,16 @@ impl<'a> Target<'a> {
         op: Op,
         session: Option<&'s mut ClientSession>,
     ) -> impl std::future::Future<Output = Result<Op::Output>> + 's {
-        self.client.execute_in(op, session, self.deadline())
+        let deadline = self.deadline_in(session.as_deref());
+        async move {
+            let deadline = deadline?;
+            self.client.execute_in(op, session, deadline).await
+        }
     }
 
-    /// Runs an operation that opens a cursor, keeping its implicit session and, in
-    /// load-balanced mode, its connection for the cursor's `getMore`s.
+    /// Runs an operation that opens a non-tailable cursor (`timeoutMode` unset), keeping its
+    /// implicit session and, in load-balanced mode, its connection for the cursor's
+    /// `getMore`s.
     pub(crate) async fn open_cursor<Op>(
         &self,
         op: Op,
@@ -166,17 +201,63 @@ impl<'a> Target<'a> {
     where
         Op: Operation<Output = CursorSpec>,
     {
+        self.open_cursor_as(op, session, CursorTimeout::default())
+            .await
+    }
+
+    /// How `timeoutMS` applies to a cursor of the kind `c` says (CSOT specification,
+    /// "Cursors"): its mode, checked against the cursor's kind.
+    pub(crate) fn timeout_mode(&self, c: CursorTimeout) -> Result<TimeoutMode> {
+        let invalid = crate::error::Error::invalid_argument;
+        match c.mode {
+            Some(_) if self.timeout.is_none() => Err(invalid(
+                "timeoutMode requires timeoutMS: set a timeout on the operation, its handle or                  the client, or remove timeout_mode",
+            )),
+            Some(TimeoutMode::CursorLifetime) if c.tailable => Err(invalid(
+                "a tailable cursor takes timeoutMode Iteration only (each next gets timeoutMS                  afresh)",
+            )),
+            Some(TimeoutMode::Iteration) if c.writes => Err(invalid(
+                "timeoutMode Iteration cannot apply to an aggregate with $out or $merge: its                  command must finish under one timeoutMS; use CursorLifetime",
+            )),
+            Some(mode) => Ok(mode),
+            None if c.tailable => Ok(TimeoutMode::Iteration),
+            None => Ok(TimeoutMode::CursorLifetime),
+        }
+    }
+
+    /// [`open_cursor`](Self::open_cursor) for a cursor of the kind `c` says: under
+    /// `timeoutMode: cursorLifetime` the command and every `getMore` share one deadline;
+    /// under `iteration` each `getMore` gets `timeoutMS` afresh and the command carries no
+    /// `maxTimeMS` (nor does a tailable non-awaitData cursor's).
+    pub(crate) async fn open_cursor_as<Op>(
+        &self,
+        op: Op,
+        session: Option<&mut ClientSession>,
+        c: CursorTimeout,
+    ) -> Result<OpenedCursor>
+    where
+        Op: Operation<Output = CursorSpec>,
+    {
+        let mode = self.timeout_mode(c)?;
+        let mut deadline = self.deadline_in(session.as_deref())?;
+        if mode == TimeoutMode::Iteration && !c.await_data {
+            deadline = deadline.map(Deadline::without_max_time_ms);
+        }
         let run = Run {
             session,
             keep_connection: self.client.is_load_balanced(),
             keep_session: true,
-            deadline: self.deadline(),
+            deadline,
             ..Run::default()
         };
         let (result, leftovers) = self.client.run(op, run).await;
         result.map(|mut spec| {
-            // Each getMore gets the operation's timeoutMS afresh.
+            // Each getMore gets the operation's timeoutMS afresh, or shares the cursor's
+            // lifetime.
             spec.get_more.timeout = self.timeout;
+            if mode == TimeoutMode::CursorLifetime {
+                spec.get_more.lifetime = deadline;
+            }
             OpenedCursor { spec, leftovers }
         })
     }

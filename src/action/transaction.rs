@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_core::future::BoxFuture;
 use tokio::time::Instant;
 
+use crate::csot::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operation::EndTransaction;
 use crate::options::TransactionOptions;
@@ -58,6 +59,7 @@ impl ClientSession {
         StartTransaction {
             session: self,
             options: TransactionOptions::default(),
+            timeout: None,
         }
     }
 
@@ -87,7 +89,10 @@ impl ClientSession {
     /// # Ok(()) }
     /// ```
     pub fn commit_transaction(&mut self) -> CommitTransaction<'_> {
-        CommitTransaction { session: self }
+        CommitTransaction {
+            session: self,
+            timeout: None,
+        }
     }
 
     /// Aborts the session's transaction: nothing it wrote is kept. The server's answer is not
@@ -107,7 +112,10 @@ impl ClientSession {
     /// # Ok(()) }
     /// ```
     pub fn abort_transaction(&mut self) -> AbortTransaction<'_> {
-        AbortTransaction { session: self }
+        AbortTransaction {
+            session: self,
+            timeout: None,
+        }
     }
 }
 
@@ -117,22 +125,37 @@ impl ClientSession {
 pub struct StartTransaction<'a> {
     session: &'a mut ClientSession,
     options: TransactionOptions,
+    /// `timeoutMS` of a convenient transaction as a whole.
+    timeout: Option<Duration>,
 }
 
 /// Commits a transaction: [`ClientSession::commit_transaction`].
 #[must_use = "an action does nothing until it is awaited"]
 pub struct CommitTransaction<'a> {
     session: &'a mut ClientSession,
+    timeout: Option<Duration>,
 }
 
 /// Aborts a transaction: [`ClientSession::abort_transaction`].
 #[must_use = "an action does nothing until it is awaited"]
 pub struct AbortTransaction<'a> {
     session: &'a mut ClientSession,
+    timeout: Option<Duration>,
 }
 
 impl StartTransaction<'_> {
     crate::options::transaction_setters::setters!();
+
+    /// `timeoutMS` of a convenient transaction ([`and_run`](Self::and_run),
+    /// [`and_run2`](Self::and_run2)) as a whole: every operation the callback runs in the
+    /// session and the commit share it (the operations may not set one of their own: that is
+    /// an error), and the transaction is not retried past it. Unset: the session's
+    /// [`default_timeout`](crate::options::SessionOptions::default_timeout), else the
+    /// client's; without any, retries stop after 120 seconds. A plain `.await` ignores it.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
 
     async fn execute(self) -> Result<()> {
         start(self.session, self.options)
@@ -178,9 +201,28 @@ fn start(session: &mut ClientSession, options: TransactionOptions) -> Result<()>
     Ok(())
 }
 
+/// The deadline of a commit or abort starting now: its own `timeoutMS`, else the convenient
+/// transaction's deadline, else the session's `defaultTimeoutMS`; `None`: the client's.
+fn end_deadline(session: &ClientSession, timeout: Option<Duration>) -> Option<Deadline> {
+    match timeout {
+        Some(t) => Deadline::start(Some(t)),
+        None => session
+            .convenient_deadline
+            .or_else(|| Deadline::start(session.options().default_timeout)),
+    }
+}
+
 impl CommitTransaction<'_> {
+    /// `timeoutMS` for this commit, over the session's
+    /// [`default_timeout`](crate::options::SessionOptions::default_timeout) and the client's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     async fn execute(self) -> Result<()> {
         let session = self.session;
+        let deadline = end_deadline(session, self.timeout);
         let again = match session.transaction.commit()? {
             Commit::Nothing => return Ok(()),
             Commit::Send => false,
@@ -192,20 +234,31 @@ impl CommitTransaction<'_> {
             options.max_commit_time,
             again,
         );
-        session.client().execute_in(op, Some(session), None).await
+        session
+            .client()
+            .execute_in(op, Some(session), deadline)
+            .await
     }
 }
 
 impl AbortTransaction<'_> {
+    /// `timeoutMS` for this abort, over the session's
+    /// [`default_timeout`](crate::options::SessionOptions::default_timeout) and the client's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     async fn execute(self) -> Result<()> {
         let session = self.session;
+        let deadline = end_deadline(session, self.timeout);
         if !session.transaction.abort()? {
             return Ok(());
         }
         let wc = session.transaction.options().write_concern.clone();
         let result = session
             .client()
-            .execute_in(EndTransaction::abort(wc), Some(&mut *session), None)
+            .execute_in(EndTransaction::abort(wc), Some(&mut *session), deadline)
             .await;
         // Whatever the outcome: the next transaction selects its own server.
         session.transaction.unpin();
@@ -237,64 +290,108 @@ fn jitter() -> f64 {
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The error a convenient transaction ends with when its time is up: under `timeoutMS` the
+/// typed timeout, else [`transaction::out_of_time`]; either quotes the last error.
+fn out_of_time(deadline: Option<&Deadline>, limit: Duration, last: Option<Error>) -> Error {
+    match deadline {
+        Some(d) => {
+            let mut e = d.expired(&match &last {
+                Some(last) => format!("retrying the transaction (the last error: {last})"),
+                None => "retrying the transaction".to_owned(),
+            });
+            if let Some(last) = last {
+                e = e.with_source(last);
+            }
+            e
+        }
+        None => transaction::out_of_time(limit, last),
+    }
+}
+
 /// The Convenient API's loop: start, run the callback, commit; retry the whole transaction
 /// after a `TransientTransactionError` (with a growing, jittered pause), the commit after an
-/// `UnknownTransactionCommitResult`, for at most 120 seconds.
+/// `UnknownTransactionCommitResult`, for at most 120 seconds, or under `timeoutMS` (the
+/// action's, the session's default, the client's) until it expires: the callback's
+/// operations in the session and the commit share that deadline, an abort after a failed
+/// callback gets a `timeoutMS` afresh (CSOT specification, "Convenient Transactions API").
 macro_rules! convenient_run {
-    ($session:ident, $options:expr, $callback:expr) => {{
-        let limit = CONVENIENT_TIME_LIMIT;
+    ($session:ident, $options:expr, $timeout:expr, $callback:expr) => {{
+        let timeout = $timeout
+            .or($session.options().default_timeout)
+            .or($session.client().options().timeout);
+        let deadline = Deadline::start(timeout);
         let started = Instant::now();
-        let mut attempt: u32 = 0;
-        let mut last_error: Option<Error> = None;
-        'transaction: loop {
-            if attempt > 0 {
-                let pause = transaction::backoff(attempt, jitter());
-                if started.elapsed() + pause >= limit {
-                    return Err(transaction::out_of_time(limit, last_error));
-                }
-                tokio::time::sleep(pause).await;
-            }
-            start(&mut *$session, $options.clone())?;
-            attempt += 1;
-            let value = match $callback {
-                Ok(value) => value,
-                Err(e) => {
-                    if $session.transaction.is_active() {
-                        $session.abort_transaction().await?;
+        let limit = match deadline {
+            None => CONVENIENT_TIME_LIMIT,
+            Some(d) => d
+                .expires()
+                .map_or(Duration::MAX, |e| e.saturating_duration_since(started)),
+        };
+        $session.convenient_deadline = deadline;
+        let result = async {
+            let mut attempt: u32 = 0;
+            let mut last_error: Option<Error> = None;
+            'transaction: loop {
+                if attempt > 0 {
+                    let pause = transaction::backoff(attempt, jitter());
+                    if started.elapsed() + pause >= limit {
+                        return Err(out_of_time(deadline.as_ref(), limit, last_error));
                     }
-                    match transaction::after_callback_error(&e, started.elapsed(), limit) {
-                        AfterCallbackError::RetryTransaction => {
+                    tokio::time::sleep(pause).await;
+                }
+                start(&mut *$session, $options.clone())?;
+                attempt += 1;
+                let value = match $callback {
+                    Ok(value) => value,
+                    Err(e) => {
+                        if $session.transaction.is_active() {
+                            // The abort gets a timeoutMS of its own.
+                            $session.convenient_deadline = None;
+                            let abort = $session.abort_transaction();
+                            let aborted = match timeout {
+                                Some(t) => abort.timeout(t).await,
+                                None => abort.await,
+                            };
+                            $session.convenient_deadline = deadline;
+                            aborted?;
+                        }
+                        match transaction::after_callback_error(&e, started.elapsed(), limit) {
+                            AfterCallbackError::RetryTransaction => {
+                                last_error = Some(e);
+                                continue 'transaction;
+                            }
+                            AfterCallbackError::OutOfTime => {
+                                return Err(out_of_time(deadline.as_ref(), limit, Some(e)))
+                            }
+                            AfterCallbackError::Fail => return Err(e),
+                        }
+                    }
+                };
+                // The callback committed or aborted by itself.
+                if !$session.transaction.is_active() {
+                    return Ok(value);
+                }
+                loop {
+                    let Err(e) = $session.commit_transaction().await else {
+                        return Ok(value);
+                    };
+                    match transaction::after_commit_error(&e, started.elapsed(), limit) {
+                        AfterCommitError::RetryCommit => continue,
+                        AfterCommitError::RetryTransaction => {
                             last_error = Some(e);
                             continue 'transaction;
                         }
-                        AfterCallbackError::OutOfTime => {
-                            return Err(transaction::out_of_time(limit, Some(e)))
+                        AfterCommitError::OutOfTime => {
+                            return Err(out_of_time(deadline.as_ref(), limit, Some(e)))
                         }
-                        AfterCallbackError::Fail => return Err(e),
+                        AfterCommitError::Fail => return Err(e),
                     }
-                }
-            };
-            // The callback committed or aborted by itself.
-            if !$session.transaction.is_active() {
-                return Ok(value);
-            }
-            loop {
-                let Err(e) = $session.commit_transaction().await else {
-                    return Ok(value);
-                };
-                match transaction::after_commit_error(&e, started.elapsed(), limit) {
-                    AfterCommitError::RetryCommit => continue,
-                    AfterCommitError::RetryTransaction => {
-                        last_error = Some(e);
-                        continue 'transaction;
-                    }
-                    AfterCommitError::OutOfTime => {
-                        return Err(transaction::out_of_time(limit, Some(e)))
-                    }
-                    AfterCommitError::Fail => return Err(e),
                 }
             }
         }
+        .await;
+        $session.convenient_deadline = None;
+        result
     }};
 }
 
@@ -305,6 +402,11 @@ impl StartTransaction<'_> {
     /// 120 seconds of retries the last error is returned inside an
     /// [`ErrorKind::Transaction`] (as its [`source`](std::error::Error::source), its labels
     /// copied). Any other error aborts the transaction and is returned.
+    ///
+    /// Under `timeoutMS` ([`timeout`](Self::timeout), the session's default, the client's)
+    /// the retries stop when it expires, with [`ErrorKind::OperationTimeout`] (its source the
+    /// last error); the operations the callback runs **in the session** share the deadline
+    /// (one run without the session does not), and setting `.timeout()` on them is an error.
     ///
     /// **The callback may run several times**: keep its side effects to the operations it
     /// runs in the session. Return every error an operation gave it (do not handle them
@@ -344,6 +446,7 @@ impl StartTransaction<'_> {
         convenient_run!(
             session,
             options,
+            self.timeout,
             callback(&mut *session, &mut context).await
         )
     }
@@ -374,7 +477,12 @@ impl StartTransaction<'_> {
     {
         let session = self.session;
         let options = self.options;
-        convenient_run!(session, options, callback(&mut *session).await)
+        convenient_run!(
+            session,
+            options,
+            self.timeout,
+            callback(&mut *session).await
+        )
     }
 }
 

@@ -98,12 +98,15 @@ impl<'a, T, S> Watch<'a, T, S> {
             pipeline: std::mem::take(&mut self.pipeline),
             options: std::mem::take(&mut self.options),
             reads: t.reads(),
+            timeout: t.timeout(),
         }
     }
 }
 
 impl<'a, T: DeserializeOwned + Send + Sync + 'static> Watch<'a, T, ImplicitSession> {
     async fn execute(mut self) -> Result<ChangeStream<ChangeStreamEvent<T>>> {
+        self.target
+            .check_max_await_time(self.options.max_await_time)?;
         let args = self.args();
         let client = self.target.client();
         let (opened, left) = change_stream::open(client, &args, None).await?;
@@ -115,6 +118,8 @@ into_future!(impl<'a, T> Watch<'a, T, ImplicitSession> => ChangeStream<ChangeStr
 
 impl<'a, T: DeserializeOwned + Send + Sync + 'static> Watch<'a, T, ExplicitSession<'a>> {
     async fn execute(mut self) -> Result<SessionChangeStream<ChangeStreamEvent<T>>> {
+        self.target
+            .check_max_await_time(self.options.max_await_time)?;
         let args = self.args();
         let client = self.target.client();
         let Some(session) = self.session.into_session() else {

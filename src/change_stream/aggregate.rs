@@ -22,6 +22,9 @@ pub(crate) struct WatchArgs {
     pub(crate) options: ChangeStreamOptions,
     /// The read preference (server selection on each resume) and read concern.
     pub(crate) reads: Reads,
+    /// `timeoutMS`: the action's, else its handle's. It bounds the opening `aggregate`, and
+    /// each `next` afresh (its `getMore` and the resume it may need).
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 /// What the `aggregate` returned: the cursor, and what the resume rules need of the reply.
@@ -106,6 +109,7 @@ impl Operation for ChangeStreamAggregate {
         let o = &self.args.options;
         let mut spec = CursorSpec::from_reply(reply, at, o.batch_size, None)?;
         spec.get_more.max_await_time = o.max_await_time;
+        spec.get_more.timeout = self.args.timeout;
         spec.get_more.comment = o.comment.clone();
         Ok(Opened {
             spec,
@@ -137,6 +141,7 @@ mod tests {
             pipeline: vec![doc! { "$match": { "operationType": "insert" } }],
             options,
             reads: reads(),
+            timeout: None,
         }
     }
 

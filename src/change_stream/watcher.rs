@@ -14,9 +14,10 @@ use super::aggregate::{ChangeStreamAggregate, Opened, WatchArgs};
 use super::event::ResumeToken;
 use super::resume::{ResumeState, Start};
 use crate::client::{Leftovers, Run};
+use crate::csot::Deadline;
 use crate::cursor::decode::decode;
 use crate::cursor::{CursorState, Driver, Polled};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::session::DetachedSession;
 use crate::{Client, ClientSession};
 
@@ -51,6 +52,12 @@ pub(super) struct Watcher {
     lsid: Option<Document>,
     /// Ended by an error (the cursor's own end is the driver's).
     closed: bool,
+    /// The last `next` ended in a `timeoutMS` timeout: the stream stays, and the next call
+    /// resumes it (CSOT specification, "Change Streams").
+    resume_next: bool,
+    /// The resume in flight was started by a call after such a timeout: its empty first batch
+    /// is not that call's answer (it goes on with a `getMore`).
+    resuming_after_timeout: bool,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -73,6 +80,7 @@ pub(crate) async fn open(
         session,
         keep_connection: client.is_load_balanced(),
         keep_session: true,
+        deadline: Deadline::start(args.timeout),
         ..Run::default()
     };
     let (result, leftovers) = client
@@ -99,6 +107,8 @@ impl Watcher {
             reopening: None,
             lsid,
             closed: false,
+            resume_next: false,
+            resuming_after_timeout: false,
         }
     }
 
@@ -112,6 +122,7 @@ impl Watcher {
     pub(super) fn is_alive(&self) -> bool {
         !self.closed
             && (self.reopening.is_some()
+                || self.resume_next
                 || self.driver.state.id() != 0
                 || self.driver.state.buffered() > 0)
     }
@@ -126,6 +137,10 @@ impl Watcher {
         stop_when_empty: bool,
     ) -> Poll<Next<T>> {
         loop {
+            if std::mem::take(&mut self.resume_next) {
+                self.start_resume(session.as_deref(), None);
+                self.resuming_after_timeout = true;
+            }
             if let Some(fut) = self.reopening.as_mut() {
                 let done = ready!(fut.as_mut().poll(cx));
                 self.reopening = None;
@@ -137,12 +152,15 @@ impl Watcher {
                         self.resume.resumed(start_of(&opened));
                         let state = cursor_state(opened, done.leftovers, self.lsid.clone());
                         self.driver.restart(state);
-                        if stop_when_empty && self.driver.state.buffered() == 0 {
+                        let after_timeout = std::mem::take(&mut self.resuming_after_timeout);
+                        if stop_when_empty && !after_timeout && self.driver.state.buffered() == 0 {
+                            self.driver.end_call();
                             return Poll::Ready(Next::Empty);
                         }
                     }
                     // The resume's own error is not resumed (only a getMore's is).
                     Err(e) => {
+                        self.resuming_after_timeout = false;
                         self.closed = true;
                         return Poll::Ready(Next::Error(e));
                     }
@@ -171,6 +189,7 @@ impl Watcher {
                     let token = self.driver.state.post_batch_resume_token();
                     self.resume.empty_batch(token);
                     if stop_when_empty {
+                        self.driver.end_call();
                         return Poll::Ready(Next::Empty);
                     }
                 }
@@ -182,11 +201,15 @@ impl Watcher {
                     // The old server cursor has been killed (where it lived); select a
                     // server again and continue where the cached token says.
                     tracing::debug!(error = %e, "resuming the change stream");
-                    let implicit = self.driver.state.take_session();
-                    let copy = session.as_deref().map(DetachedSession::of);
-                    let op = ChangeStreamAggregate::resume(self.args.clone(), self.resume.point());
-                    let client = self.driver.client().clone();
-                    self.reopening = Some(Box::pin(reopen(client, op, implicit, copy)));
+                    // CSOT: the resume is part of the `next` call whose getMore failed.
+                    let deadline = self.driver.last_deadline();
+                    self.start_resume(session.as_deref(), deadline);
+                }
+                Polled::Error(e) if matches!(&*e.kind, ErrorKind::OperationTimeout { .. }) => {
+                    // The call's timeoutMS ran out: the stream is not invalidated, the next
+                    // call resumes it.
+                    self.resume_next = true;
+                    return Poll::Ready(Next::Error(e));
                 }
                 Polled::Error(e) => {
                     self.closed = true;
@@ -196,9 +219,21 @@ impl Watcher {
         }
     }
 
+    /// Starts a resume's `aggregate` (selecting a server again, in the same session) from the
+    /// cached token, under `deadline`, else a `timeoutMS` of its own.
+    fn start_resume(&mut self, session: Option<&ClientSession>, deadline: Option<Deadline>) {
+        let implicit = self.driver.state.take_session();
+        let copy = session.map(DetachedSession::of);
+        let op = ChangeStreamAggregate::resume(self.args.clone(), self.resume.point());
+        let client = self.driver.client().clone();
+        let deadline = deadline.or_else(|| Deadline::start(self.args.timeout));
+        self.reopening = Some(Box::pin(reopen(client, op, implicit, copy, deadline)));
+    }
+
     /// Ends the stream now, killing its server cursor.
     fn close(&mut self) {
         self.closed = true;
+        self.resume_next = false;
         self.reopening = None;
         self.driver.abandon();
     }
@@ -238,6 +273,7 @@ async fn reopen(
     op: ChangeStreamAggregate,
     mut implicit: Option<ClientSession>,
     mut copy: Option<DetachedSession>,
+    deadline: Option<Deadline>,
 ) -> Reopened {
     let session = match copy.as_mut() {
         Some(c) => Some(c.session_mut()),
@@ -247,6 +283,7 @@ async fn reopen(
         session,
         keep_connection: client.is_load_balanced(),
         keep_session: true,
+        deadline,
         ..Run::default()
     };
     let (result, mut leftovers) = client.run(op, run).await;

@@ -41,6 +41,13 @@ pub(crate) fn stream_description(conn: &ConnectionHandle) -> StreamDescription {
     }
 }
 
+/// Whether a failed attempt may be retried once more: once without `timeoutMS`, as many times
+/// as the deadline allows with it (CSOT specification, "Retryability"; an expired deadline
+/// makes the attempt's error a timeout, which is not retried).
+fn may_retry(previous_error: Option<&Error>, deadline: Option<&Deadline>) -> bool {
+    previous_error.is_none() || deadline.is_some()
+}
+
 /// How an operation runs besides the operation itself.
 #[derive(Default)]
 pub(crate) struct Run<'a> {
@@ -224,12 +231,12 @@ impl Client {
                 };
                 // A pinned connection cannot be swapped for another, nor can an operation
                 // inside a transaction be retried: no retry.
-                if first_error.is_none()
+                if may_retry(first_error.as_ref(), deadline)
                     && !pinned
                     && role != TxnRole::Inside
                     && retry::should_retry(&e, op.retryability(), &attempt)
                 {
-                    tracing::debug!(operation = Op::NAME, error = %e, "retrying once");
+                    tracing::debug!(operation = Op::NAME, error = %e, "retrying");
                     if let Some(s) = session {
                         // The retry of a commit or abort selects a server afresh.
                         s.transaction.unpin();
@@ -253,11 +260,15 @@ impl Client {
             // A retryable write answered `ok: 1` with a writeConcernError that the server
             // labelled RetryableWriteError is retried as an error would be (Retryable Writes
             // specification); the retry's answer is read as usual.
-            if first_error.is_none() && !pinned && role == TxnRole::None && txn_number.is_some() {
+            if may_retry(first_error.as_ref(), deadline)
+                && !pinned
+                && role == TxnRole::None
+                && txn_number.is_some()
+            {
                 if let Some(e) = transaction::write_concern_error(conn.reply())
                     .filter(|e| e.contains_label(retry::RETRYABLE_WRITE_ERROR))
                 {
-                    tracing::debug!(operation = Op::NAME, error = %e, "retrying once");
+                    tracing::debug!(operation = Op::NAME, error = %e, "retrying");
                     deprioritized.push(conn.address().clone());
                     first_error = Some(e);
                     continue;
@@ -269,6 +280,8 @@ impl Client {
             let out = op
                 .handle_response(conn.reply(), conn.address())
                 .map_err(|e| retry::with_reply_labels(e, conn.reply()))
+                // A write concern error `MaxTimeMSExpired` under timeoutMS is its timeout.
+                .map_err(|e| csot::on_error(deadline, e))
                 .or_else(|e| op.handle_error(e));
             if let (Some(s), Some(pin)) = (session, pin) {
                 pin.apply(s, &mut owned);

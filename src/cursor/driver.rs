@@ -34,6 +34,11 @@ pub(crate) struct Driver {
     client: Client,
     pub(crate) state: CursorState,
     in_flight: Option<BoxFuture<'static, GetMoreDone>>,
+    /// The deadline of the last `getMore` sent: a change stream's resume after it shares it.
+    last_deadline: Option<Deadline>,
+    /// The deadline of the `next` call under way: its `getMore`s share it (CSOT specification,
+    /// "Cursors": the timeout applies to the entire call). Cleared when the call ends.
+    call_deadline: Option<Deadline>,
 }
 
 /// What one step of [`Driver::poll_step`] came to.
@@ -54,7 +59,19 @@ impl Driver {
             client,
             state,
             in_flight: None,
+            last_deadline: None,
+            call_deadline: None,
         }
+    }
+
+    /// The deadline of the last `getMore` sent, if it ran under one.
+    pub(crate) fn last_deadline(&self) -> Option<Deadline> {
+        self.last_deadline
+    }
+
+    /// Ends the `next` call under way: the next one's `getMore`s get a deadline afresh.
+    pub(crate) fn end_call(&mut self) {
+        self.call_deadline = None;
     }
 
     /// The client the cursor runs its commands with.
@@ -99,6 +116,7 @@ impl Driver {
                         if let Some(f) = fetched.as_deref_mut() {
                             *f = true;
                             if self.state.wants_get_more() {
+                                self.end_call();
                                 return Poll::Ready(None);
                             }
                         }
@@ -135,15 +153,30 @@ impl Driver {
                 }
             }
             match self.state.next() {
-                Step::Yield(doc) => return Poll::Ready(Polled::Item(take(doc))),
-                Step::Error(e) => return Poll::Ready(Polled::Error(e)),
-                Step::Done => return Poll::Ready(Polled::Done),
+                Step::Yield(doc) => {
+                    self.call_deadline = None;
+                    return Poll::Ready(Polled::Item(take(doc)));
+                }
+                Step::Error(e) => {
+                    self.call_deadline = None;
+                    return Poll::Ready(Polled::Error(e));
+                }
+                Step::Done => {
+                    self.call_deadline = None;
+                    return Poll::Ready(Polled::Done);
+                }
                 Step::Kill(kill) => spawn_kill(self.client.downgrade(), kill),
                 Step::GetMore(op, leftovers) => {
                     let copy = session.as_deref().map(DetachedSession::of);
                     let client = self.client.clone();
+                    let deadline = match self.call_deadline {
+                        Some(d) => Some(d),
+                        None => op.deadline(),
+                    };
+                    self.call_deadline = deadline;
+                    self.last_deadline = deadline;
                     *in_flight = Some(crate::boxed::boxed(move || {
-                        get_more(client, op, leftovers, copy)
+                        get_more(client, op, leftovers, copy, deadline)
                     }));
                 }
             }
@@ -176,6 +209,7 @@ async fn get_more(
     op: GetMore,
     mut leftovers: Leftovers,
     mut copy: Option<DetachedSession>,
+    deadline: Option<Deadline>,
 ) -> GetMoreDone {
     let session = match copy.as_mut() {
         Some(c) => Some(c.session_mut()),
@@ -184,8 +218,9 @@ async fn get_more(
     let run = Run {
         session,
         pinned: leftovers.connection.as_mut(),
-        // Each getMore under the timeoutMS of the operation that opened the cursor.
-        deadline: Deadline::start(op.timeout()),
+        // Each getMore under the timeoutMS of the operation that opened the cursor (or the
+        // cursor's lifetime).
+        deadline,
         ..Run::default()
     };
     let (result, _) = client.run(op, run).await;

@@ -370,6 +370,7 @@ mod tests {
             max_await_time: Some(std::time::Duration::from_millis(300)),
             comment: Some(bson::Bson::from("c")),
             timeout: None,
+            lifetime: None,
         };
         let mut s = CursorState::new(spec, Leftovers::default(), None);
         let mut cmd = doc! { "getMore": 42_i64, "collection": "c", "batchSize": 5_i64 };

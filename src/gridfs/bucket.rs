@@ -128,6 +128,11 @@ impl GridFsBucket {
         self.inner.inherited.write_concern.as_ref()
     }
 
+    /// `timeoutMS` of its operations, if one is set (its database's unless set).
+    pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
+        self.inner.inherited.timeout
+    }
+
     /// The read concern of its reads, if one is set.
     pub fn read_concern(&self) -> Option<&ReadConcern> {
         self.inner.inherited.read_concern.as_ref()

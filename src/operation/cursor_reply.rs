@@ -41,6 +41,9 @@ pub(crate) struct GetMoreOptions {
     /// The `timeoutMS` of each `getMore` (the operation's or its handle's); `None`: the
     /// client's.
     pub(crate) timeout: Option<Duration>,
+    /// `timeoutMode: cursorLifetime`: the opening operation's deadline, which every `getMore`
+    /// shares instead of a `timeoutMS` of its own.
+    pub(crate) lifetime: Option<crate::csot::Deadline>,
 }
 
 /// A batch of documents as the server sent them: the batch's bytes, copied once out of the
@@ -183,6 +186,7 @@ impl CursorSpec {
             max_await_time,
             comment: comment.cloned(),
             timeout: None,
+            lifetime: None,
         };
         self
     }

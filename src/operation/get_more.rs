@@ -1,7 +1,5 @@
 //! `getMore`: the next batch of a cursor, from the server that holds it.
 
-use std::time::Duration;
-
 use bson::{doc, RawDocument};
 
 use super::cursor_reply::{parse_batch, GetMoreOptions, RawBatch};
@@ -9,6 +7,7 @@ use super::{
     append_opt, to_i64, Command, Operation, Retryability, Selection, StreamDescription,
     WIRE_VERSION_4_4,
 };
+use crate::csot::Deadline;
 use crate::error::{Error, Result};
 use crate::options::ServerAddress;
 
@@ -53,8 +52,17 @@ impl GetMore {
     }
 
     /// The `timeoutMS` this `getMore` runs under; `None`: the client's.
-    pub(crate) fn timeout(&self) -> Option<Duration> {
+    #[cfg(test)]
+    pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
         self.options.timeout
+    }
+
+    /// The deadline of this `getMore`, starting now: the cursor's lifetime, else its own
+    /// `timeoutMS`; `None`: the client's.
+    pub(crate) fn deadline(&self) -> Option<Deadline> {
+        self.options
+            .lifetime
+            .or_else(|| Deadline::start(self.options.timeout))
     }
 }
 
@@ -113,6 +121,7 @@ mod tests {
     use super::*;
     use crate::operation::test_util::raw;
     use crate::operation::test_util::{description, is_invalid_response, server};
+    use std::time::Duration;
 
     #[test]
     fn get_more_goes_to_the_cursors_server() {
@@ -138,6 +147,7 @@ mod tests {
             max_await_time: Some(Duration::from_millis(250)),
             comment: Some(bson::Bson::from("tail")),
             timeout: Some(Duration::from_secs(1)),
+            lifetime: None,
         };
         let mut op =
             GetMore::new(server(), "db".into(), "c".into(), 77, None).with_options(options);

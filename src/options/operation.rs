@@ -152,6 +152,20 @@ pub enum CursorType {
     TailableAwait,
 }
 
+/// How `timeoutMS` applies to a cursor (Client Side Operations Timeout specification,
+/// "Cursors"). Setting it without a `timeoutMS` is an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutMode {
+    /// The command and every `getMore` of the cursor share one deadline, `timeoutMS` from the
+    /// start (the default of non-tailable cursors). Not for tailable cursors.
+    CursorLifetime,
+    /// The command, then each `next` that needs a `getMore`, get `timeoutMS` afresh; no
+    /// `maxTimeMS` is sent with the command (the default, and the only mode, of tailable
+    /// cursors). Not for an `aggregate` that writes (`$out`, `$merge`).
+    Iteration,
+}
+
 /// What an update applies: update operators or an aggregation pipeline.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -207,6 +221,9 @@ options! {
         /// A normal or a tailable cursor.
         #[serde(skip)]
         cursor_type: CursorType,
+        /// How `timeoutMS` applies to the cursor: its whole lifetime or each iteration.
+        #[serde(skip)]
+        timeout_mode: TimeoutMode,
         /// How long each `getMore` of a `CursorType::TailableAwait` cursor waits for new
         /// documents (`maxAwaitTimeMS`, sent as the `getMore`'s `maxTimeMS`; the server's
         /// default is one second). Ignored for other cursor types.
@@ -467,6 +484,9 @@ options! {
         /// tailable-await cursor (`maxAwaitTimeMS`, sent as the `getMore`'s `maxTimeMS`).
         #[serde(skip)]
         max_await_time: Duration,
+        /// How `timeoutMS` applies to the cursor: its whole lifetime or each iteration.
+        #[serde(skip)]
+        timeout_mode: TimeoutMode,
         /// A comment (any BSON value).
         comment: Bson => into,
         /// The index to use.
@@ -625,6 +645,9 @@ options! {
         /// cursors ask for more while the server keeps them open, whatever their type).
         #[serde(skip)]
         cursor_type: CursorType,
+        /// How `timeoutMS` applies to the cursor: its whole lifetime or each iteration.
+        #[serde(skip)]
+        timeout_mode: TimeoutMode,
         /// Documents per `getMore`.
         #[serde(skip)]
         batch_size: u32,
@@ -655,6 +678,13 @@ options! {
         /// With `snapshot`: the time of the snapshot to read, instead of the first read's.
         #[serde(skip)]
         snapshot_time: bson::Timestamp,
+        /// `defaultTimeoutMS`: the `timeoutMS` of the session's
+        /// [`commit_transaction`](crate::ClientSession::commit_transaction),
+        /// [`abort_transaction`](crate::ClientSession::abort_transaction) and convenient
+        /// transactions ([`and_run`](crate::action::StartTransaction::and_run)), where they set
+        /// none; unset: the client's.
+        #[serde(skip)]
+        default_timeout: Duration,
     }
 }
 
@@ -700,6 +730,9 @@ options! {
         /// Indexes per batch.
         #[serde(skip)]
         batch_size: u32,
+        /// How `timeoutMS` applies to the cursor: its whole lifetime or each iteration.
+        #[serde(skip)]
+        timeout_mode: TimeoutMode,
         /// `maxTimeMS`: the server's time limit.
         #[serde(rename = "maxTimeMS", serialize_with = "ser::millis")]
         max_time: Duration,
@@ -779,6 +812,9 @@ options! {
         /// Documents per batch.
         #[serde(skip)]
         batch_size: u32,
+        /// How `timeoutMS` applies to the cursor: its whole lifetime or each iteration.
+        #[serde(skip)]
+        timeout_mode: TimeoutMode,
         /// Only the collections the user may read (with `nameOnly`, for restricted users).
         authorized_collections: bool,
         /// A comment (any BSON value).

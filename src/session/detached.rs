@@ -36,6 +36,7 @@ impl DetachedSession {
             timeout: session.timeout,
             transaction: session.transaction.clone(),
             snapshot_time: session.snapshot_time,
+            convenient_deadline: session.convenient_deadline,
         };
         Self { copy }
     }

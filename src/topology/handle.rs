@@ -115,8 +115,8 @@ impl ConnectionHandle {
     }
 
     /// Under `timeoutMS` (a `deadline`), adds `maxTimeMS` from the time left minus the server's
-    /// round trip (not to `getMore`/`killCursors`), and bounds the next command's write and read
-    /// by the deadline instead of `socketTimeoutMS`. Fails with the typed timeout, without
+    /// round trip (not to `getMore`/`killCursors`), drops the write concern's `wtimeout`, and
+    /// bounds the next command's write and read by the deadline instead of `socketTimeoutMS`. Fails with the typed timeout, without
     /// sending, when too little time is left. Without a deadline: nothing changes.
     pub(crate) fn apply_deadline(
         &mut self,
@@ -127,10 +127,25 @@ impl ConnectionHandle {
             self.limit = IoLimit::SocketTimeout;
             return Ok(());
         };
+        // CSOT specification, "Deprecations": under timeoutMS, `wTimeoutMS` is ignored.
+        if let Some(bson::Bson::Document(wc)) = cmd.get_mut("writeConcern") {
+            wc.remove("wtimeout");
+            if wc.is_empty() {
+                cmd.remove("writeConcern");
+            }
+        }
         let name = cmd.keys().next().map(String::as_str).unwrap_or_default();
-        if csot::takes_max_time_ms(name) {
+        if csot::takes_max_time_ms(name) && deadline.sends_max_time_ms() {
             if let Some(ms) = deadline.max_time_ms(Instant::now(), self.round_trip_time())? {
                 cmd.insert("maxTimeMS", ms);
+            }
+        } else if let (Some(bson::Bson::Int64(wait)), true) =
+            (cmd.get("maxTimeMS").cloned(), name == "getMore")
+        {
+            // A tailable-await getMore waits min(maxAwaitTimeMS, the time left minus the
+            // round trip) (CSOT specification, "Tailable awaitData Cursors").
+            if let Some(ms) = deadline.max_time_ms(Instant::now(), self.round_trip_time())? {
+                cmd.insert("maxTimeMS", wait.min(ms));
             }
         } else if deadline.is_expired(Instant::now()) {
             return Err(deadline.expired("before sending the command"));

@@ -3,6 +3,9 @@
 use bson::{doc, Bson, Document};
 use futures_util::TryStreamExt;
 
+use std::time::Duration;
+
+use super::{within, Budget};
 use crate::error::{Error, GridFsFileIdentifier, Result};
 use crate::gridfs::GridFsBucket;
 
@@ -12,7 +15,11 @@ impl GridFsBucket {
     /// [`FileNotFound`](crate::error::GridFsErrorKind::FileNotFound) (its orphaned chunks, if
     /// any, are deleted all the same).
     pub fn delete(&self, id: Bson) -> Delete<'_> {
-        Delete { bucket: self, id }
+        Delete {
+            bucket: self,
+            id,
+            timeout: None,
+        }
     }
 
     /// Deletes every file named `filename` (all its revisions). Returns a [`DeleteByName`]
@@ -22,6 +29,7 @@ impl GridFsBucket {
         DeleteByName {
             bucket: self,
             filename: filename.into(),
+            timeout: None,
         }
     }
 }
@@ -31,16 +39,25 @@ impl GridFsBucket {
 pub struct Delete<'a> {
     bucket: &'a GridFsBucket,
     id: Bson,
+    timeout: Option<Duration>,
 }
 
 impl Delete<'_> {
+    /// `timeoutMS` for the whole delete (both commands), over the bucket's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     async fn execute(self) -> Result<()> {
+        let budget = Budget::start(self.bucket, self.timeout);
         let (files, chunks) = (doc! { "_id": &self.id }, doc! { "files_id": &self.id });
         delete_files(
             self.bucket,
             files,
             chunks,
             GridFsFileIdentifier::Id(self.id),
+            &budget,
         )
         .await
     }
@@ -52,15 +69,23 @@ into_future!(impl<'a> Delete<'a> => ());
 pub struct DeleteByName<'a> {
     bucket: &'a GridFsBucket,
     filename: String,
+    timeout: Option<Duration>,
 }
 
 impl DeleteByName<'_> {
+    /// `timeoutMS` for the whole delete (every command), over the bucket's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     async fn execute(self) -> Result<()> {
+        let budget = Budget::start(self.bucket, self.timeout);
         let files = self.bucket.files().clone_with_type::<Document>();
-        let ids: Vec<Bson> = files
+        let find = files
             .find(doc! { "filename": self.filename.as_str() })
-            .projection(doc! { "_id": 1 })
-            .await?
+            .projection(doc! { "_id": 1 });
+        let ids: Vec<Bson> = within!(budget, find)?
             .try_filter_map(|mut d| async move { Ok(d.remove("_id")) })
             .try_collect()
             .await?;
@@ -74,7 +99,7 @@ impl DeleteByName<'_> {
             doc! { "files_id": { "$in": ids } },
         );
         let file = GridFsFileIdentifier::Filename(self.filename);
-        delete_files(self.bucket, files, chunks, file).await
+        delete_files(self.bucket, files, chunks, file, &budget).await
     }
 }
 
@@ -85,14 +110,15 @@ async fn delete_files(
     files: Document,
     chunks: Document,
     file: GridFsFileIdentifier,
+    budget: &Budget,
 ) -> Result<()> {
     let deleted = match &file {
         // One file: a retryable delete.
-        GridFsFileIdentifier::Id(_) => bucket.files().delete_one(files).await?,
-        _ => bucket.files().delete_many(files).await?,
+        GridFsFileIdentifier::Id(_) => within!(budget, bucket.files().delete_one(files))?,
+        _ => within!(budget, bucket.files().delete_many(files))?,
     }
     .deleted_count;
-    bucket.chunks().delete_many(chunks).await?;
+    within!(budget, bucket.chunks().delete_many(chunks))?;
     if deleted == 0 {
         return Err(Error::file_not_found(file));
     }

@@ -29,6 +29,7 @@ impl GridFsBucket {
             bucket: self,
             filter,
             options: GridFsFindOptions::default(),
+            timeout: None,
         }
     }
 
@@ -48,18 +49,25 @@ pub struct Find<'a> {
     bucket: &'a GridFsBucket,
     filter: Document,
     options: GridFsFindOptions,
+    timeout: Option<std::time::Duration>,
 }
 
 impl Find<'_> {
     crate::options::gridfs_find_setters::setters!();
 
+    /// `timeoutMS` for the find and the cursor's lifetime, over the bucket's.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     async fn execute(self) -> Result<Cursor<FilesCollectionDocument>> {
         let options = FindOptions::from(self.options);
-        self.bucket
-            .files()
-            .find(self.filter)
-            .with_options(options)
-            .await
+        let find = self.bucket.files().find(self.filter).with_options(options);
+        match self.timeout {
+            Some(t) => find.timeout(t).await,
+            None => find.await,
+        }
     }
 }
 into_future!(impl<'a> Find<'a> => Cursor<FilesCollectionDocument>);

@@ -2,6 +2,9 @@
 
 use bson::{doc, Bson};
 
+use std::time::Duration;
+
+use super::{within, Budget};
 use crate::error::{Error, GridFsFileIdentifier, Result};
 use crate::gridfs::GridFsBucket;
 
@@ -13,6 +16,7 @@ impl GridFsBucket {
             bucket: self,
             id,
             new_filename: new_filename.into(),
+            timeout: None,
         }
     }
 
@@ -28,6 +32,7 @@ impl GridFsBucket {
             bucket: self,
             filename: filename.into(),
             new_filename: new_filename.into(),
+            timeout: None,
         }
     }
 }
@@ -38,12 +43,20 @@ pub struct Rename<'a> {
     bucket: &'a GridFsBucket,
     id: Bson,
     new_filename: String,
+    timeout: Option<Duration>,
 }
 
 impl Rename<'_> {
+    /// `timeoutMS` for the rename, over the bucket's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     async fn execute(self) -> Result<()> {
         let file = GridFsFileIdentifier::Id(self.id);
-        rename(self.bucket, file, self.new_filename).await
+        let budget = Budget::start(self.bucket, self.timeout);
+        rename(self.bucket, file, self.new_filename, &budget).await
     }
 }
 into_future!(impl<'a> Rename<'a> => ());
@@ -54,23 +67,36 @@ pub struct RenameByName<'a> {
     bucket: &'a GridFsBucket,
     filename: String,
     new_filename: String,
+    timeout: Option<Duration>,
 }
 
 impl RenameByName<'_> {
+    /// `timeoutMS` for the rename, over the bucket's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     async fn execute(self) -> Result<()> {
         let file = GridFsFileIdentifier::Filename(self.filename);
-        rename(self.bucket, file, self.new_filename).await
+        let budget = Budget::start(self.bucket, self.timeout);
+        rename(self.bucket, file, self.new_filename, &budget).await
     }
 }
 
 /// Renames the file with the id, or every revision of the file with the name.
-async fn rename(bucket: &GridFsBucket, file: GridFsFileIdentifier, new: String) -> Result<()> {
+async fn rename(
+    bucket: &GridFsBucket,
+    file: GridFsFileIdentifier,
+    new: String,
+    budget: &Budget,
+) -> Result<()> {
     let files = bucket.files();
     let set = doc! { "$set": { "filename": new } };
     let matched = match &file {
-        GridFsFileIdentifier::Id(id) => files.update_one(doc! { "_id": id }, set).await?,
+        GridFsFileIdentifier::Id(id) => within!(budget, files.update_one(doc! { "_id": id }, set))?,
         GridFsFileIdentifier::Filename(name) => {
-            files.update_many(doc! { "filename": name }, set).await?
+            within!(budget, files.update_many(doc! { "filename": name }, set))?
         }
     }
     .matched_count;

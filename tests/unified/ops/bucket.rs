@@ -54,8 +54,14 @@ pub async fn run(name: &str, mut a: Args, bucket: &GridFsBucket) -> OpResult {
         }
         "delete" => {
             let id = a.req("id")?;
+            let timeout = a.millis("timeoutMS")?;
             a.finish()?;
-            bucket.delete(id).await.map(|()| Outcome::None)
+            let act = bucket.delete(id);
+            match timeout {
+                Some(t) => act.timeout(t).await,
+                None => act.await,
+            }
+            .map(|()| Outcome::None)
         }
         "deleteByName" => {
             let filename = a.req_str("filename")?;
@@ -68,8 +74,14 @@ pub async fn run(name: &str, mut a: Args, bucket: &GridFsBucket) -> OpResult {
         "rename" => {
             let id = a.req("id")?;
             let to = a.req_str("newFilename")?;
+            let timeout = a.millis("timeoutMS")?;
             a.finish()?;
-            bucket.rename(id, to).await.map(|()| Outcome::None)
+            let act = bucket.rename(id, to);
+            match timeout {
+                Some(t) => act.timeout(t).await,
+                None => act.await,
+            }
+            .map(|()| Outcome::None)
         }
         "renameByName" => {
             let from = a.req_str("filename")?;
@@ -81,8 +93,14 @@ pub async fn run(name: &str, mut a: Args, bucket: &GridFsBucket) -> OpResult {
                 .map(|()| Outcome::None)
         }
         "drop" => {
+            let timeout = a.millis("timeoutMS")?;
             a.finish()?;
-            bucket.drop().await.map(|()| Outcome::None)
+            let act = bucket.drop();
+            match timeout {
+                Some(t) => act.timeout(t).await,
+                None => act.await,
+            }
+            .map(|()| Outcome::None)
         }
         "find" => {
             let filter = a.req_doc("filter")?;
@@ -94,8 +112,14 @@ pub async fn run(name: &str, mut a: Args, bucket: &GridFsBucket) -> OpResult {
             options.max_time = a.millis("maxTimeMS")?;
             options.no_cursor_timeout = a.bool("noCursorTimeout")?;
             options.allow_disk_use = a.bool("allowDiskUse")?;
+            let timeout = a.millis("timeoutMS")?;
             a.finish()?;
-            match bucket.find(filter).with_options(options).await {
+            let act = bucket.find(filter).with_options(options);
+            let found = match timeout {
+                Some(t) => act.timeout(t).await,
+                None => act.await,
+            };
+            match found {
                 Err(e) => Err(e),
                 Ok(cursor) => cursor.try_collect::<Vec<_>>().await.and_then(|files| {
                     files

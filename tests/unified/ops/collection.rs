@@ -5,7 +5,7 @@ use mongo_x509::action::Action;
 use mongo_x509::error::Error;
 use mongo_x509::options::{
     AggregateOptions, CursorType, IndexModel, IndexOptions, ReturnDocument, SearchIndexModel,
-    SearchIndexType, UpdateModifications,
+    SearchIndexType, TimeoutMode, UpdateModifications,
 };
 use mongo_x509::results::{DeleteResult, InsertManyResult, UpdateResult};
 use mongo_x509::Collection;
@@ -150,6 +150,8 @@ pub async fn run(name: &str, mut a: Args, coll: &Coll, ctx: &TestCtx) -> OpResul
                 .optional(a.collation()?, |x, v| x.collation(v))
                 .optional(a.doc("let")?, |x, v| x.let_vars(v))
                 .optional(cursor_type(&mut a)?, |x, v| x.cursor_type(v))
+                .optional(timeout_mode(&mut a)?, |x, v| x.timeout_mode(v))
+                .optional(a.millis("maxAwaitTimeMS")?, |x, v| x.max_await_time(v))
                 .optional(a.bool("noCursorTimeout")?, |x, v| x.no_cursor_timeout(v))
                 .optional(a.bool("allowPartialResults")?, |x, v| {
                     x.allow_partial_results(v)
@@ -207,6 +209,8 @@ pub async fn run(name: &str, mut a: Args, coll: &Coll, ctx: &TestCtx) -> OpResul
             let pipeline = a.req_docs("pipeline")?;
             let act = coll
                 .aggregate(pipeline)
+                .optional(timeout_mode(&mut a)?, |x, v| x.timeout_mode(v))
+                .optional(a.millis("maxAwaitTimeMS")?, |x, v| x.max_await_time(v))
                 .optional(a.bool("allowDiskUse")?, |x, v| x.allow_disk_use(v))
                 .optional(a.u32("batchSize")?, |x, v| x.batch_size(v))
                 .optional(a.millis("maxTimeMS")?, |x, v| x.max_time(v))
@@ -391,6 +395,7 @@ pub async fn run(name: &str, mut a: Args, coll: &Coll, ctx: &TestCtx) -> OpResul
         "listIndexes" => {
             let act = coll
                 .list_indexes()
+                .optional(timeout_mode(&mut a)?, |x, v| x.timeout_mode(v))
                 .optional(a.u32("batchSize")?, |x, v| x.batch_size(v))
                 .optional(a.bool("rawData")?, |x, v| x.raw_data(v))
                 .optional(a.millis("maxTimeMS")?, |x, v| x.max_time(v))
@@ -577,6 +582,16 @@ fn return_document(a: &mut Args) -> Result<Option<ReturnDocument>, String> {
         Some(s) if s.eq_ignore_ascii_case("before") => Ok(Some(ReturnDocument::Before)),
         Some(s) if s.eq_ignore_ascii_case("after") => Ok(Some(ReturnDocument::After)),
         Some(s) => Err(format!("returnDocument must be Before or After, not {s:?}")),
+    }
+}
+
+/// `timeoutMode`: `cursorLifetime` or `iteration`.
+pub fn timeout_mode(a: &mut Args) -> Result<Option<TimeoutMode>, String> {
+    match a.str("timeoutMode")?.as_deref() {
+        None => Ok(None),
+        Some("cursorLifetime") => Ok(Some(TimeoutMode::CursorLifetime)),
+        Some("iteration") => Ok(Some(TimeoutMode::Iteration)),
+        Some(other) => Err(format!("timeoutMode {other:?}: unknown")),
     }
 }
 

@@ -37,8 +37,9 @@ pub async fn run(name: &str, mut a: Args, db: &Database, ctx: &TestCtx) -> OpRes
         }
         "runCursorCommand" | "createCommandCursor" => {
             let command = a.req_doc("command")?;
-            let command_name = a.req_str("commandName")?;
-            if command.keys().next() != Some(&command_name) {
+            // Optional for createCommandCursor (the format's operation takes none).
+            let command_name = a.str("commandName")?;
+            if let Some(command_name) = command_name.filter(|n| command.keys().next() != Some(n)) {
                 return Err(format!(
                     "{name}: commandName {command_name} is not the command's first key"
                 ));
@@ -48,6 +49,9 @@ pub async fn run(name: &str, mut a: Args, db: &Database, ctx: &TestCtx) -> OpRes
                 .optional(a.read_preference()?, |x, v| x.selection_criteria(v))
                 .optional(super::collection::cursor_type(&mut a)?, |x, v| {
                     x.cursor_type(v)
+                })
+                .optional(super::collection::timeout_mode(&mut a)?, |x, v| {
+                    x.timeout_mode(v)
                 })
                 .optional(a.u32("batchSize")?, |x, v| x.batch_size(v))
                 .optional(a.millis("maxTimeMS")?, |x, v| x.max_time(v))
@@ -76,6 +80,10 @@ pub async fn run(name: &str, mut a: Args, db: &Database, ctx: &TestCtx) -> OpRes
             let pipeline = a.req_docs("pipeline")?;
             let act = db
                 .aggregate(pipeline)
+                .optional(super::collection::timeout_mode(&mut a)?, |x, v| {
+                    x.timeout_mode(v)
+                })
+                .optional(a.millis("maxAwaitTimeMS")?, |x, v| x.max_await_time(v))
                 .optional(a.bool("allowDiskUse")?, |x, v| x.allow_disk_use(v))
                 .optional(a.u32("batchSize")?, |x, v| x.batch_size(v))
                 .optional(a.millis("maxTimeMS")?, |x, v| x.max_time(v))
@@ -108,6 +116,9 @@ pub async fn run(name: &str, mut a: Args, db: &Database, ctx: &TestCtx) -> OpRes
         "listCollections" | "listCollectionObjects" => {
             let act = db
                 .list_collections()
+                .optional(super::collection::timeout_mode(&mut a)?, |x, v| {
+                    x.timeout_mode(v)
+                })
                 .optional(a.doc("filter")?, |x, v| x.filter(v))
                 .optional(a.u32("batchSize")?, |x, v| x.batch_size(v))
                 .optional(a.take("comment"), |x, v| x.comment(v))

@@ -33,13 +33,22 @@ pub async fn run(name: &str, mut a: Args, s: &SessionEntity, ctx: &TestCtx) -> O
                 .map(|()| Outcome::None))
         }
         "commitTransaction" | "abortTransaction" => {
+            let timeout = a.millis("timeoutMS")?;
             a.finish()?;
             let mut g = s.lock().await;
             let session = g.as_mut().ok_or("the session was ended")?;
             let r = if name == "commitTransaction" {
-                session.commit_transaction().await
+                let act = session.commit_transaction();
+                match timeout {
+                    Some(t) => act.timeout(t).await,
+                    None => act.await,
+                }
             } else {
-                session.abort_transaction().await
+                let act = session.abort_transaction();
+                match timeout {
+                    Some(t) => act.timeout(t).await,
+                    None => act.await,
+                }
             };
             Ok(r.map(|()| Outcome::None))
         }
@@ -141,6 +150,7 @@ async fn with_transaction(mut a: Args, s: &SessionEntity, ctx: &TestCtx) -> OpRe
         }
     };
     let options = transaction_options(&mut a)?;
+    let timeout = a.millis("timeoutMS")?;
     a.finish()?;
     let client = ctx.client(&s.client)?.client;
     let spare = client
@@ -155,9 +165,12 @@ async fn with_transaction(mut a: Args, s: &SessionEntity, ctx: &TestCtx) -> OpRe
         spare: Some(spare),
         failure: None,
     };
-    let result = session
-        .start_transaction()
-        .with_options(options)
+    let start = session.start_transaction().with_options(options);
+    let start = match timeout {
+        Some(t) => start.timeout(t),
+        None => start,
+    };
+    let result = start
         .and_run(&mut cb, |session, cb| Box::pin(cb.run(session)))
         .await;
     *s.lock().await = Some(session);
@@ -194,6 +207,7 @@ pub fn session_options(o: Document, ctx: &TestCtx) -> Result<mongo_x509::Session
             }
         };
     }
+    options.default_timeout = a.millis("defaultTimeoutMS")?;
     if let Some(d) = a.doc("defaultTransactionOptions")? {
         let mut t = Args::from_doc("defaultTransactionOptions", d);
         options.default_transaction_options = Some(transaction_options(&mut t)?);
