@@ -2,14 +2,14 @@
 //! selection and connection check-out to writing the request and reading the reply, retries
 //! included. Pure: every function takes the current time, so it is tested without I/O.
 //!
-//! Choices where the specification leaves room or this crate differs:
-//! - `maxTimeMS` is the time left minus the server's average round-trip time as this client
-//!   last measured it (the spec names the minimum RTT, which this crate does not keep).
+//! How the specification's rules are applied:
+//! - `maxTimeMS` is the time left minus the server's minimum round trip of its last 10 checks
+//!   (zero until two were measured).
 //! - A cursor's `next` call gets a fresh `timeoutMS` (its `getMore`s share it) in `timeoutMode:
 //!   iteration`, the default of tailable cursors and change streams; a non-tailable cursor's
 //!   `getMore`s share the deadline of the command that opened it (`cursorLifetime`).
-//!   `killCursors` carries no `maxTimeMS`, a `getMore` only a tailable-await one's wait,
-//!   shortened to the time left.
+//!   A `getMore` carries no `maxTimeMS` but a tailable-await one's wait, shortened to the
+//!   time left; a cursor's `killCursors` gets the cursor's `timeoutMS` afresh.
 
 use std::time::Duration;
 
@@ -155,10 +155,10 @@ pub(crate) fn on_error(deadline: Option<&Deadline>, error: Error) -> Error {
     }
 }
 
-/// The commands that never carry `maxTimeMS`: a cursor's `getMore` (the spec forbids it) and
-/// `killCursors`.
+/// The commands that never carry `maxTimeMS` from the time left: a cursor's `getMore` (the
+/// spec forbids it; a tailable-await one carries its wait).
 pub(crate) fn takes_max_time_ms(command_name: &str) -> bool {
-    !matches!(command_name, "getMore" | "killCursors")
+    command_name != "getMore"
 }
 
 #[cfg(test)]

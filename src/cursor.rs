@@ -105,7 +105,13 @@ impl<T> Cursor<T> {
     /// # Ok(()) }
     /// ```
     pub async fn close(self) {
-        self.driver.close().await
+        self.driver.close(None).await
+    }
+
+    /// [`close`](Self::close) with the `killCursors` under `timeout` (`timeoutMS`) rather than
+    /// the `timeoutMS` of the operation that opened the cursor, which it otherwise gets afresh.
+    pub async fn close_with_timeout(self, timeout: std::time::Duration) {
+        self.driver.close(Some(timeout)).await
     }
 }
 
@@ -230,7 +236,13 @@ impl<T> SessionCursor<T> {
     /// Closes the cursor now, as [`Cursor::close`] does; the `killCursors` carries the
     /// session's `lsid`.
     pub async fn close(self) {
-        self.driver.close().await
+        self.driver.close(None).await
+    }
+
+    /// [`close`](Self::close) with the `killCursors` under `timeout` (`timeoutMS`), as
+    /// [`Cursor::close_with_timeout`].
+    pub async fn close_with_timeout(self, timeout: std::time::Duration) {
+        self.driver.close(Some(timeout)).await
     }
 }
 

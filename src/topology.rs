@@ -144,6 +144,8 @@ pub(crate) struct Server {
     removed: AtomicBool,
     /// The error of the monitor's last check, if it failed (typed, for selection errors).
     last_error: Mutex<Option<Error>>,
+    /// The round trips its monitor measured (their average and recent minimum).
+    pub(crate) rtt: Arc<std::sync::Mutex<crate::sdam::RttAverage>>,
 }
 
 impl Server {
@@ -160,6 +162,7 @@ impl Server {
             cancel_check: Notify::new(),
             removed: AtomicBool::new(false),
             last_error: Mutex::new(None),
+            rtt: Arc::default(),
         })
     }
 

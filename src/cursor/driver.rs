@@ -187,9 +187,11 @@ impl Driver {
 impl Driver {
     /// Gives the cursor up now: the `killCursors` (when the server cursor is still open) is
     /// sent and answered before this returns. A `getMore` in flight is dropped first.
-    pub(super) async fn close(mut self) {
+    /// `timeout`: the `killCursors`'s `timeoutMS`, over the cursor's.
+    pub(super) async fn close(mut self, timeout: Option<Duration>) {
         self.in_flight = None;
-        if let Some(kill) = self.state.kill() {
+        if let Some(mut kill) = self.state.kill() {
+            kill.timeout = timeout.or(kill.timeout);
             kill_cursors(self.client.downgrade(), kill).await;
         }
     }
@@ -245,7 +247,11 @@ fn spawn_kill(client: WeakClient, kill: Kill) {
 /// session is returned to the pool first (a session holds its client); the `killCursors` still
 /// carries its `lsid`.
 async fn kill_cursors(client: WeakClient, kill: Kill) {
-    let Kill { op, leftovers } = kill;
+    let Kill {
+        op,
+        leftovers,
+        timeout,
+    } = kill;
     let Leftovers {
         session,
         mut connection,
@@ -256,6 +262,8 @@ async fn kill_cursors(client: WeakClient, kill: Kill) {
     };
     let run = Run {
         pinned: connection.as_mut(),
+        // The cursor's timeoutMS afresh, whatever became of the cursor's own deadline.
+        deadline: Deadline::start(timeout),
         ..Run::default()
     };
     let _ = tokio::time::timeout(KILL_CURSORS_TIMEOUT, client.run(op, run)).await;

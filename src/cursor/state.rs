@@ -6,7 +6,7 @@
 use bson::{Document, RawDocument};
 
 use crate::client::Leftovers;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::operation::{CursorSpec, GetMore, GetMoreOptions, GetMoreResult, KillCursors, RawBatch};
 use crate::options::ServerAddress;
 
@@ -30,6 +30,9 @@ pub(crate) enum Step<'a> {
 pub(crate) struct Kill {
     pub(crate) op: KillCursors,
     pub(crate) leftovers: Leftovers,
+    /// The `timeoutMS` of the command that opened the cursor, which the `killCursors` gets
+    /// afresh (CSOT specification, "Cursors": `close` refreshes it); `None`: the client's.
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 /// Everything a cursor knows between two results.
@@ -133,8 +136,13 @@ impl CursorState {
             ));
         }
         // Everything asked for has arrived, or the server cursor may have survived an error:
-        // free it before handing out what is left.
-        if self.id != 0 && (self.error.is_some() || self.limit_reached()) {
+        // free it before handing out what is left. Not after the call's timeoutMS ran out: the
+        // cursor stays, for `close` to kill under a timeoutMS of its own (or a next call).
+        let timed_out = self
+            .error
+            .as_ref()
+            .is_some_and(|e| matches!(&*e.kind, ErrorKind::OperationTimeout { .. }));
+        if self.id != 0 && ((self.error.is_some() && !timed_out) || self.limit_reached()) {
             return Step::Kill(self.take_kill());
         }
         if let Some(e) = self.error.take() {
@@ -234,7 +242,11 @@ impl CursorState {
         }
         let op = KillCursors::new(self.address.clone(), self.db.clone(), self.coll.clone(), id)
             .with_lsid(lsid);
-        Kill { op, leftovers }
+        Kill {
+            op,
+            leftovers,
+            timeout: self.get_more.timeout,
+        }
     }
 
     fn get_more_op(&self) -> GetMore {

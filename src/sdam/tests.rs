@@ -588,6 +588,22 @@ fn rtt_is_a_moving_average() {
 }
 
 #[test]
+fn rtt_minimum_is_of_the_last_ten_samples_and_needs_two() {
+    let mut rtt = RttAverage::new();
+    rtt.add_sample(Duration::from_millis(1));
+    assert_eq!(rtt.minimum(), None, "one sample is not enough");
+    rtt.add_sample(Duration::from_millis(30));
+    assert_eq!(rtt.minimum(), Some(Duration::from_millis(1)));
+    // Ten larger samples push the 1 ms one out of the window.
+    for ms in 20..30 {
+        rtt.add_sample(Duration::from_millis(ms));
+    }
+    assert_eq!(rtt.minimum(), Some(Duration::from_millis(20)));
+    rtt.reset();
+    assert_eq!(rtt.minimum(), None);
+}
+
+#[test]
 fn xorshift_stays_in_range_and_moves() {
     let mut r = XorShift64::new(0);
     let draws: Vec<usize> = (0..100).map(|_| r.below(3)).collect();

@@ -156,12 +156,14 @@ impl ConnectionHandle {
         Ok(())
     }
 
-    /// The server's average round trip as the topology knows it (zero when not measured).
+    /// The server's minimum round trip of its last checks (CSOT specification: zero with
+    /// fewer than two samples).
     fn round_trip_time(&self) -> Duration {
-        let st = self.topology.lock();
-        st.description
-            .server(self.address())
-            .and_then(|s| s.round_trip_time)
+        self.server
+            .rtt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .minimum()
             .unwrap_or_default()
     }
 

@@ -39,7 +39,7 @@ pub(super) fn spawn(runtime: &tokio::runtime::Handle, shared: &Arc<Shared>, serv
         establish: Arc::new(establish),
         heartbeat: shared.options.heartbeat_frequency,
         connect_timeout: shared.options.connect_timeout,
-        rtt: Arc::new(Mutex::new(RttAverage::new())),
+        rtt: Arc::clone(&server.rtt),
         server,
     };
     runtime.spawn(monitor.run());

@@ -33,7 +33,12 @@ pub fn new_cursor_entity(c: CursorEntity) -> Outcome {
     Outcome::Entity(Entity::Cursor(Arc::new(Mutex::new(c))))
 }
 
-pub async fn run(name: &str, a: Args, cursor: &Arc<Mutex<CursorEntity>>) -> OpResult {
+pub async fn run(name: &str, mut a: Args, cursor: &Arc<Mutex<CursorEntity>>) -> OpResult {
+    // `close` takes a timeoutMS; nothing else takes arguments.
+    let close_timeout = a.millis("timeoutMS")?;
+    if close_timeout.is_some() && name != "close" {
+        return Err(format!("{name}: unsupported argument timeoutMS"));
+    }
     a.finish()?;
     let mut c = cursor.lock().await;
     match name {
@@ -81,13 +86,18 @@ pub async fn run(name: &str, a: Args, cursor: &Arc<Mutex<CursorEntity>>) -> OpRe
         }
         "close" => {
             // Errors are ignored, as the format says.
-            match std::mem::replace(&mut *c, CursorEntity::Closed) {
-                CursorEntity::Plain(cur) => cur.close().await,
-                CursorEntity::InSession(cur, _) => cur.close().await,
+            match (
+                std::mem::replace(&mut *c, CursorEntity::Closed),
+                close_timeout,
+            ) {
+                (CursorEntity::Plain(cur), Some(t)) => cur.close_with_timeout(t).await,
+                (CursorEntity::Plain(cur), None) => cur.close().await,
+                (CursorEntity::InSession(cur, _), Some(t)) => cur.close_with_timeout(t).await,
+                (CursorEntity::InSession(cur, _), None) => cur.close().await,
                 // Dropping a change stream kills its cursor.
-                CursorEntity::Stream(_)
-                | CursorEntity::SessionStream(..)
-                | CursorEntity::Closed => {}
+                (CursorEntity::Stream(_), _)
+                | (CursorEntity::SessionStream(..), _)
+                | (CursorEntity::Closed, _) => {}
             }
             Ok(Ok(Outcome::None))
         }
