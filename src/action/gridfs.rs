@@ -19,6 +19,7 @@ use crate::error::Result;
 
 /// The `timeoutMS` of a GridFS operation as a whole (CSOT specification, "GridFS API"): each
 /// of its commands runs under the time left.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Budget(Option<crate::csot::Deadline>);
 
 impl Budget {
@@ -53,7 +54,7 @@ macro_rules! within {
         }
     };
 }
-use within;
+pub(crate) use within;
 
 /// Makes a GridFS action type an [`Action`](super::Action).
 macro_rules! gridfs_action {

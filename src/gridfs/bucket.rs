@@ -11,6 +11,7 @@ use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::chunks::DEFAULT_CHUNK_SIZE;
 use super::{FilesCollectionDocument, GridFsUploadStream};
+use crate::action::gridfs::{within, Budget};
 use crate::coll::Collection;
 use crate::error::{Error, ErrorKind, GridFsErrorKind, GridFsFileIdentifier, Result};
 use crate::options::{
@@ -169,8 +170,12 @@ impl GridFsBucket {
     }
 
     /// The files document of the file with id `id`.
-    pub(crate) async fn file_by_id(&self, id: &Bson) -> Result<FilesCollectionDocument> {
-        match self.files().find_one(doc! { "_id": id.clone() }).await? {
+    pub(crate) async fn file_by_id(
+        &self,
+        id: &Bson,
+        budget: &Budget,
+    ) -> Result<FilesCollectionDocument> {
+        match within!(budget, self.files().find_one(doc! { "_id": id.clone() }))? {
             Some(f) => Ok(f),
             None => Err(Error::file_not_found(GridFsFileIdentifier::Id(id.clone()))),
         }
@@ -182,18 +187,18 @@ impl GridFsBucket {
         &self,
         filename: &str,
         revision: i32,
+        budget: &Budget,
     ) -> Result<FilesCollectionDocument> {
         let (sort, skip) = super::chunks::revision_query(revision);
-        let found = self
+        let find = self
             .files()
             .find_one(doc! { "filename": filename })
             .sort(doc! { "uploadDate": sort })
-            .skip(skip)
-            .await?;
-        if let Some(f) = found {
+            .skip(skip);
+        if let Some(f) = within!(budget, find)? {
             return Ok(f);
         }
-        let any = self.files().find_one(doc! { "filename": filename }).await?;
+        let any = within!(budget, self.files().find_one(doc! { "filename": filename }))?;
         Err(match any {
             Some(_) => Error::new(ErrorKind::GridFs(GridFsErrorKind::RevisionNotFound {
                 revision,

@@ -9,6 +9,7 @@ use futures_io::{AsyncBufRead, AsyncRead};
 
 use super::chunks::Layout;
 use super::{FilesCollectionDocument, GridFsBucket};
+use crate::action::gridfs::{within, Budget};
 use crate::cursor::Cursor;
 use crate::error::Result;
 
@@ -58,18 +59,23 @@ impl std::fmt::Debug for GridFsDownloadStream {
 
 impl GridFsDownloadStream {
     /// Opens the chunks of `file` (none are fetched for an empty file).
-    pub(crate) async fn new(bucket: &GridFsBucket, file: FilesCollectionDocument) -> Result<Self> {
+    /// The chunks' cursor runs under what is left of `budget` (its whole lifetime).
+    pub(crate) async fn new(
+        bucket: &GridFsBucket,
+        file: FilesCollectionDocument,
+        budget: &Budget,
+    ) -> Result<Self> {
         let layout = Layout::new(file.length, file.chunk_size_bytes)?;
         let cursor = if layout.chunk_count() == 0 {
             None
         } else {
             let per_batch = (DOWNLOAD_BATCH_BYTES / file.chunk_size_bytes as usize).max(1);
-            let cursor = bucket
+            let find = bucket
                 .chunks()
                 .find(doc! { "files_id": file.id.clone() })
                 .sort(doc! { "n": 1 })
-                .batch_size(u32::try_from(per_batch).unwrap_or(u32::MAX))
-                .await?;
+                .batch_size(u32::try_from(per_batch).unwrap_or(u32::MAX));
+            let cursor = within!(budget, find)?;
             Some(cursor)
         };
         Ok(Self {

@@ -6,6 +6,7 @@ use bson::{doc, Bson, Document};
 use futures_util::TryStreamExt;
 
 use super::GridFsBucket;
+use crate::action::gridfs::{within, Budget};
 use crate::coll::Collection;
 use crate::error::{ErrorKind, Result};
 use crate::options::{IndexModel, IndexOptions};
@@ -15,21 +16,21 @@ const NAMESPACE_NOT_FOUND: i32 = 26;
 
 impl GridFsBucket {
     /// Makes sure the files and chunks indexes exist, once per bucket handle.
-    pub(crate) async fn ensure_indexes(&self) -> Result<()> {
+    /// Each command runs under what is left of `budget`.
+    pub(crate) async fn ensure_indexes(&self, budget: &Budget) -> Result<()> {
         if self.indexes_checked() {
             return Ok(());
         }
-        let empty = self
+        let find = self
             .files_on_primary()
             .find_one(doc! {})
-            .projection(doc! { "_id": 1 })
-            .await?
-            .is_none();
+            .projection(doc! { "_id": 1 });
+        let empty = within!(budget, find)?.is_none();
         if empty {
             let files = doc! { "filename": 1, "uploadDate": 1 };
-            ensure_index(self.files(), files, false).await?;
+            ensure_index(self.files(), files, false, budget).await?;
             let chunks = doc! { "files_id": 1, "n": 1 };
-            ensure_index(self.chunks(), chunks, true).await?;
+            ensure_index(self.chunks(), chunks, true, budget).await?;
         }
         self.set_indexes_checked(true);
         Ok(())
@@ -41,8 +42,9 @@ async fn ensure_index<T: Send + Sync>(
     coll: &Collection<T>,
     keys: Document,
     unique: bool,
+    budget: &Budget,
 ) -> Result<()> {
-    let existing: Vec<IndexModel> = match coll.list_indexes().await {
+    let existing: Vec<IndexModel> = match within!(budget, coll.list_indexes()) {
         Ok(cursor) => cursor.try_collect().await?,
         Err(e) if matches!(*e.kind, ErrorKind::Command { code, .. } if code == NAMESPACE_NOT_FOUND) => {
             Vec::new()
@@ -56,7 +58,7 @@ async fn ensure_index<T: Send + Sync>(
     if unique {
         index.options = Some(IndexOptions::builder().unique(true).build());
     }
-    coll.create_index(index).await?;
+    within!(budget, coll.create_index(index))?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use futures_io::AsyncWrite;
 
 use super::chunks::{chunk_document, chunk_ranges, upload_buffer_size};
 use super::{FilesCollectionDocument, GridFsBucket};
+use crate::action::gridfs::{within, Budget};
 use crate::error::{Error, ErrorKind, GridFsErrorKind, Result};
 
 /// How long the clean-up of an upload dropped before `close` may take in all.
@@ -59,6 +60,8 @@ pub struct GridFsUploadStream {
     buffer: Vec<u8>,
     capacity: usize,
     state: State,
+    /// `timeoutMS` of the whole upload, from its opening to its close.
+    budget: Budget,
 }
 
 /// The chunks' write in progress hands back the buffer, emptied, and how many it wrote.
@@ -92,6 +95,7 @@ impl GridFsUploadStream {
         filename: String,
         chunk_size: u32,
         metadata: Option<Document>,
+        budget: Budget,
     ) -> Result<Self> {
         if chunk_size == 0 {
             return Err(Error::invalid_argument(
@@ -112,6 +116,7 @@ impl GridFsUploadStream {
             buffer: Vec::new(),
             capacity,
             state: State::Open,
+            budget,
         })
     }
 
@@ -195,6 +200,7 @@ impl AsyncWrite for GridFsUploadStream {
                 this.written,
                 this.chunk_size,
                 buffer,
+                this.budget,
             )));
             // Under way now; a failure already known is this write's.
             if let Poll::Ready(Err(e)) = this.poll_writing(cx) {
@@ -233,6 +239,7 @@ impl AsyncWrite for GridFsUploadStream {
                 this.written,
                 buffer,
                 file,
+                this.budget,
             )));
         }
         let State::Closing(fut) = &mut this.state else {
@@ -270,8 +277,12 @@ async fn write_chunks(
     first_n: u32,
     chunk_size: u32,
     mut buffer: Vec<u8>,
+    budget: Budget,
 ) -> (Result<u32>, Vec<u8>) {
-    let result = insert_chunks(&bucket, &files_id, first_n, chunk_size, &buffer, false).await;
+    let result = insert_chunks(
+        &bucket, &files_id, first_n, chunk_size, &buffer, false, &budget,
+    )
+    .await;
     buffer.clear();
     (result, buffer)
 }
@@ -283,12 +294,16 @@ async fn close(
     first_n: u32,
     buffer: Vec<u8>,
     file: FilesCollectionDocument,
+    budget: Budget,
 ) -> Result<()> {
     let chunk_size = file.chunk_size_bytes;
-    insert_chunks(&bucket, &files_id, first_n, chunk_size, &buffer, true).await?;
+    insert_chunks(
+        &bucket, &files_id, first_n, chunk_size, &buffer, true, &budget,
+    )
+    .await?;
     drop(buffer);
-    bucket.ensure_indexes().await?;
-    bucket.files().insert_one(&file).await?;
+    bucket.ensure_indexes(&budget).await?;
+    within!(budget, bucket.files().insert_one(&file))?;
     Ok(())
 }
 
@@ -301,6 +316,7 @@ async fn insert_chunks(
     chunk_size: u32,
     bytes: &[u8],
     last: bool,
+    budget: &Budget,
 ) -> Result<u32> {
     let count = chunk_ranges(bytes.len(), chunk_size, last).count();
     if count == 0 {
@@ -313,12 +329,12 @@ async fn insert_chunks(
             "the file would have more than 2^31 chunks; use a larger chunk_size_bytes",
         ));
     }
-    bucket.ensure_indexes().await?;
+    bucket.ensure_indexes(budget).await?;
     // Each chunk document is built and serialized in turn, not all held at once.
     let docs = chunk_ranges(bytes.len(), chunk_size, last)
         .zip(first_n..)
         .map(|(range, n)| chunk_document(files_id, n, &bytes[range]));
-    bucket.chunks().insert_many(docs).await?;
+    within!(budget, bucket.chunks().insert_many(docs))?;
     Ok(count)
 }
 

@@ -281,21 +281,22 @@ impl Monitor {
                             c.set_read_timeout(Some(connect_timeout));
                             let start = Instant::now();
                             c.command("admin", doc! { "hello": 1 }).await?;
-                            Ok(start.elapsed())
+                            Ok(Some(start.elapsed()))
                         }
+                        // The connection's handshake is no sample (the monitor's own was one,
+                        // and TLS setup is no round trip): the first comes a heartbeat later.
                         None => {
                             let id = next_monitoring_connection_id();
-                            let c = conn::establish(&address, &establish, id).await?;
-                            let rtt = c.handshake_rtt();
-                            conn = Some(c);
-                            Ok::<_, crate::error::Error>(rtt)
+                            conn = Some(conn::establish(&address, &establish, id).await?);
+                            Ok::<_, crate::error::Error>(None)
                         }
                     }
                 };
                 let started = Instant::now();
                 tokio::select! {
                     r = sample => match r {
-                        Ok(s) => { record_rtt(&rtt, s); }
+                        Ok(Some(s)) => { record_rtt(&rtt, s); }
+                        Ok(None) => {}
                         Err(_) => conn = None,
                     },
                     _ = stop.changed() => return,

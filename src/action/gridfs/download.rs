@@ -2,6 +2,9 @@
 
 use bson::Bson;
 
+use std::time::Duration;
+
+use super::Budget;
 use crate::error::Result;
 use crate::gridfs::{GridFsBucket, GridFsDownloadStream};
 use crate::options::GridFsDownloadByNameOptions;
@@ -11,7 +14,11 @@ impl GridFsBucket {
     /// output is a [`GridFsDownloadStream`]; no such file is
     /// [`GridFsErrorKind::FileNotFound`](crate::error::GridFsErrorKind::FileNotFound).
     pub fn open_download_stream(&self, id: Bson) -> OpenDownloadStream<'_> {
-        OpenDownloadStream { bucket: self, id }
+        OpenDownloadStream {
+            bucket: self,
+            id,
+            timeout: None,
+        }
     }
 
     /// Opens the file named `filename` for reading: the newest with that name, or the
@@ -34,6 +41,7 @@ impl GridFsBucket {
             bucket: self,
             filename: filename.into(),
             options: GridFsDownloadByNameOptions::default(),
+            timeout: None,
         }
     }
 }
@@ -43,12 +51,20 @@ impl GridFsBucket {
 pub struct OpenDownloadStream<'a> {
     bucket: &'a GridFsBucket,
     id: Bson,
+    timeout: Option<Duration>,
 }
 
 impl OpenDownloadStream<'_> {
+    /// `timeoutMS` for opening the stream and reading it to the end, over the bucket's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     async fn execute(self) -> Result<GridFsDownloadStream> {
-        let file = self.bucket.file_by_id(&self.id).await?;
-        GridFsDownloadStream::new(self.bucket, file).await
+        let budget = Budget::start(self.bucket, self.timeout);
+        let file = self.bucket.file_by_id(&self.id, &budget).await?;
+        GridFsDownloadStream::new(self.bucket, file, &budget).await
     }
 }
 into_future!(impl<'a> OpenDownloadStream<'a> => GridFsDownloadStream);
@@ -59,15 +75,26 @@ pub struct OpenDownloadStreamByName<'a> {
     bucket: &'a GridFsBucket,
     filename: String,
     options: GridFsDownloadByNameOptions,
+    timeout: Option<Duration>,
 }
 
 impl OpenDownloadStreamByName<'_> {
     crate::options::gridfs_download_by_name_setters::setters!();
 
+    /// `timeoutMS` for opening the stream and reading it to the end, over the bucket's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     async fn execute(self) -> Result<GridFsDownloadStream> {
         let revision = self.options.revision.unwrap_or(-1);
-        let file = self.bucket.file_by_name(&self.filename, revision).await?;
-        GridFsDownloadStream::new(self.bucket, file).await
+        let budget = Budget::start(self.bucket, self.timeout);
+        let file = self
+            .bucket
+            .file_by_name(&self.filename, revision, &budget)
+            .await?;
+        GridFsDownloadStream::new(self.bucket, file, &budget).await
     }
 }
 into_future!(impl<'a> OpenDownloadStreamByName<'a> => GridFsDownloadStream);

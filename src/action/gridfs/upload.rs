@@ -17,6 +17,7 @@ impl GridFsBucket {
             filename: filename.as_ref().to_owned(),
             id: None,
             options: GridFsUploadOptions::default(),
+            timeout: None,
         }
     }
 }
@@ -28,6 +29,7 @@ pub struct OpenUploadStream<'a> {
     filename: String,
     id: Option<Bson>,
     options: GridFsUploadOptions,
+    timeout: Option<std::time::Duration>,
 }
 
 impl OpenUploadStream<'_> {
@@ -39,7 +41,15 @@ impl OpenUploadStream<'_> {
         self
     }
 
+    /// `timeoutMS` for the whole upload, from here to the stream's `close`, over the
+    /// bucket's.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     async fn execute(self) -> Result<GridFsUploadStream> {
+        let budget = super::Budget::start(self.bucket, self.timeout);
         let id = self.id.unwrap_or_else(|| ObjectId::new().into());
         let chunk_size = self
             .options
@@ -51,6 +61,7 @@ impl OpenUploadStream<'_> {
             self.filename,
             chunk_size,
             self.options.metadata,
+            budget,
         )
     }
 }

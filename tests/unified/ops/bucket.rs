@@ -22,20 +22,60 @@ pub async fn run(name: &str, mut a: Args, bucket: &GridFsBucket) -> OpResult {
             if a.bool("disableMD5")? == Some(false) {
                 return Err("upload: disableMD5 false asks for an MD5 digest, which the crate does not write".into());
             }
+            let timeout = a.millis("timeoutMS")?;
             a.finish()?;
-            bucket
-                .upload_from_futures_0_3_reader(filename, &source[..], options)
-                .await
-                .map(|id| Outcome::Value(Bson::ObjectId(id)))
+            match timeout {
+                // The operation's own timeoutMS: the stream's action takes it.
+                Some(t) => {
+                    use futures_util::io::AsyncWriteExt;
+                    match bucket
+                        .open_upload_stream(filename)
+                        .with_options(options)
+                        .timeout(t)
+                        .await
+                    {
+                        Ok(mut up) => {
+                            let id = up.id().clone();
+                            let written = match up.write_all(&source).await {
+                                Ok(()) => up.close().await,
+                                Err(e) => Err(e),
+                            };
+                            written
+                                .map(|()| Outcome::Value(id))
+                                .map_err(mongo_x509::error::Error::from)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                None => bucket
+                    .upload_from_futures_0_3_reader(filename, &source[..], options)
+                    .await
+                    .map(|id| Outcome::Value(Bson::ObjectId(id))),
+            }
         }
         "download" => {
             let id = a.req("id")?;
+            let timeout = a.millis("timeoutMS")?;
             a.finish()?;
             let mut out = Vec::new();
-            bucket
-                .download_to_futures_0_3_writer(id, &mut out)
-                .await
-                .map(|()| bytes(out))
+            match timeout {
+                // The operation's own timeoutMS: the stream's action takes it.
+                Some(t) => match bucket.open_download_stream(id).timeout(t).await {
+                    Ok(mut stream) => {
+                        use futures_util::io::AsyncReadExt;
+                        stream
+                            .read_to_end(&mut out)
+                            .await
+                            .map(|_| bytes(out))
+                            .map_err(mongo_x509::error::Error::from)
+                    }
+                    Err(e) => Err(e),
+                },
+                None => bucket
+                    .download_to_futures_0_3_writer(id, &mut out)
+                    .await
+                    .map(|()| bytes(out)),
+            }
         }
         "downloadByName" => {
             let filename = a.req_str("filename")?;
