@@ -264,9 +264,10 @@ impl Client {
                     } else {
                         std::time::Duration::ZERO
                     };
+                    // (timeoutMS=0: no limit.)
                     let in_time = deadline.is_none_or(|d| {
                         d.remaining(tokio::time::Instant::now())
-                            .is_some_and(|left| left > wait)
+                            .is_none_or(|left| left > wait)
                     });
                     if in_time {
                         retries += 1;
