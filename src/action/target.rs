@@ -111,7 +111,8 @@ impl<'a> Target<'a> {
     pub(crate) fn deadline_in(&self, session: Option<&ClientSession>) -> Result<Option<Deadline>> {
         match session.and_then(|s| s.convenient_deadline) {
             Some(_) if self.timeout_set => Err(crate::error::Error::invalid_argument(
-                "timeoutMS cannot be set on an operation inside a convenient transaction                  (and_run): the transaction's timeoutMS applies to it; remove .timeout()",
+                "timeoutMS cannot be set on an operation inside a convenient transaction \
+                 (and_run): the transaction's timeoutMS applies to it; remove .timeout()",
             )),
             Some(d) => Ok(Some(d)),
             None => Ok(self.deadline()),
@@ -211,13 +212,16 @@ impl<'a> Target<'a> {
         let invalid = crate::error::Error::invalid_argument;
         match c.mode {
             Some(_) if self.timeout.is_none() => Err(invalid(
-                "timeoutMode requires timeoutMS: set a timeout on the operation, its handle or                  the client, or remove timeout_mode",
+                "timeoutMode requires timeoutMS: set a timeout on the operation, its handle or \
+                 the client, or remove timeout_mode",
             )),
             Some(TimeoutMode::CursorLifetime) if c.tailable => Err(invalid(
-                "a tailable cursor takes timeoutMode Iteration only (each next gets timeoutMS                  afresh)",
+                "a tailable cursor takes timeoutMode Iteration only (each next gets timeoutMS \
+                 afresh)",
             )),
             Some(TimeoutMode::Iteration) if c.writes => Err(invalid(
-                "timeoutMode Iteration cannot apply to an aggregate with $out or $merge: its                  command must finish under one timeoutMS; use CursorLifetime",
+                "timeoutMode Iteration cannot apply to an aggregate with $out or $merge: its \
+                 command must finish under one timeoutMS; use CursorLifetime",
             )),
             Some(mode) => Ok(mode),
             None if c.tailable => Ok(TimeoutMode::Iteration),
