@@ -320,6 +320,45 @@ mod tests {
     }
 
     #[test]
+    fn timeout_mode_needs_timeout_ms_and_suits_the_cursor() {
+        let mode = |m: Option<TimeoutMode>, tailable: bool, writes: bool| CursorTimeout {
+            mode: m,
+            tailable,
+            await_data: false,
+            writes,
+        };
+        let untimed = client(None);
+        let coll = untimed.database("db").collection::<()>("c");
+        let t = coll.target();
+        assert!(t
+            .timeout_mode(mode(Some(TimeoutMode::Iteration), false, false))
+            .is_err());
+        assert_eq!(
+            t.timeout_mode(mode(None, false, false)).unwrap(),
+            TimeoutMode::CursorLifetime
+        );
+        let timed = client(Some(Duration::from_secs(1)));
+        let coll = timed.database("db").collection::<()>("c");
+        let t = coll.target();
+        assert_eq!(
+            t.timeout_mode(mode(None, true, false)).unwrap(),
+            TimeoutMode::Iteration,
+            "tailable cursors iterate"
+        );
+        assert!(t
+            .timeout_mode(mode(Some(TimeoutMode::CursorLifetime), true, false))
+            .is_err());
+        assert!(t
+            .timeout_mode(mode(Some(TimeoutMode::Iteration), false, true))
+            .is_err());
+        assert_eq!(
+            t.timeout_mode(mode(Some(TimeoutMode::Iteration), false, false))
+                .unwrap(),
+            TimeoutMode::Iteration
+        );
+    }
+
+    #[test]
     fn the_operation_wins_over_the_collection_over_the_database_over_the_client() {
         let client = client(Some(Duration::from_secs(9)));
         let db = client.database_with_options(

@@ -105,3 +105,35 @@ fn get_more_carries_no_max_time_ms_kill_cursors_does() {
     assert!(takes_max_time_ms("find"));
     assert!(takes_max_time_ms("insert"));
 }
+
+#[test]
+fn a_deadline_without_max_time_ms_keeps_its_expiry() {
+    let t0 = Instant::now();
+    let d = Deadline::starting_at(ms(100), t0);
+    let quiet = d.without_max_time_ms();
+    assert!(d.sends_max_time_ms());
+    assert!(!quiet.sends_max_time_ms());
+    assert_eq!(quiet.expires(), d.expires());
+    assert!(quiet.is_expired(t0 + ms(100)));
+}
+
+#[test]
+fn a_write_concern_max_time_ms_expired_is_the_timeout() {
+    let t0 = Instant::now();
+    let d = Deadline::starting_at(ms(100), t0);
+    let write = |write_concern_error: Option<&str>| {
+        Error::new(ErrorKind::Write {
+            message: "write concern error".into(),
+            write_errors: Vec::new(),
+            write_concern_error: write_concern_error.map(str::to_owned),
+            inserted_ids: Default::default(),
+        })
+    };
+    assert!(is_operation_timeout(
+        &d.transform(write(Some("maxTimeMS expired (code 50)")), t0)
+    ));
+    assert!(!is_operation_timeout(&d.transform(
+        write(Some("waiting for replication timed out (code 64)")),
+        t0
+    )));
+}
