@@ -24,6 +24,7 @@ use crate::operation::RunCommand;
 use crate::operation::{Operation, Retryability, Selection, StreamDescription};
 use crate::options::ServerAddress;
 use crate::options::SessionOptions;
+use crate::pool::PinnedTo;
 use crate::sdam::{SelectionCriteria, ServerType};
 use crate::session::transaction::{self, PinnedConnection};
 use crate::session::{self, ClientSession, Pin};
@@ -65,6 +66,9 @@ pub(crate) struct Run<'a> {
 pub(crate) struct Leftovers {
     pub(crate) session: Option<ClientSession>,
     pub(crate) connection: Option<ConnectionHandle>,
+    /// Load-balanced mode: the connection of the transaction the cursor was opened in, which
+    /// the cursor shares (its `killCursors` goes there too).
+    pub(crate) txn_connection: Option<PinnedConnection>,
 }
 
 impl Client {
@@ -273,9 +277,17 @@ impl Client {
             if let (Some(s), Some(pin)) = (session, pin) {
                 pin.apply(s, &mut owned);
             }
+            let mut connection = owned.filter(|_| run.keep_connection);
+            if let Some(c) = connection.as_mut() {
+                c.pin_to(PinnedTo::Cursor);
+            }
             let leftovers = Leftovers {
                 session: implicit.filter(|_| run.keep_session),
-                connection: owned.filter(|_| run.keep_connection),
+                connection,
+                txn_connection: run
+                    .keep_connection
+                    .then(|| role.pinned_connection(run.session.as_deref()))
+                    .flatten(),
             };
             return (out, leftovers);
         }
@@ -525,7 +537,8 @@ impl NewPin {
         match self {
             NewPin::Mongos(address) => session.transaction.set_pin(Pin::Mongos(address)),
             NewPin::Connection => {
-                if let Some(conn) = owned.take() {
+                if let Some(mut conn) = owned.take() {
+                    conn.pin_to(PinnedTo::Transaction);
                     let conn: PinnedConnection = std::sync::Arc::new(conn.into());
                     session.transaction.set_pin(Pin::Connection(conn));
                 }
