@@ -18,6 +18,7 @@
 use super::retry::{self, Reached};
 use super::{Client, ConnectionHandle};
 use crate::csot::{self, Deadline};
+use crate::cursor::KILL_CURSORS_TIMEOUT;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::command::next_operation_id;
 use crate::operation::RunCommand;
@@ -126,13 +127,21 @@ impl Client {
                 Ok(s) => s,
                 Err(e) => return (Err(e), Leftovers::default()),
             };
-            // A load-balanced transaction's connection, shared with the session's copies. Held
-            // elsewhere only by a cursor's getMore left in flight by a dropped `next` (the
-            // session is `&mut`): waiting for it could wait for ever, as nothing polls it.
+            // A load-balanced transaction's connection, shared with the session's copies and its
+            // cursors. Held elsewhere only by the background `killCursors` of a dropped cursor
+            // (bounded by KILL_CURSORS_TIMEOUT), or by a cursor's getMore left in flight by a
+            // dropped `next` (the session is `&mut`), which nothing polls: the wait is bounded.
             let mut txn_conn = match role.pinned_connection(run.session.as_deref()) {
-                Some(c) if !pinned => match c.try_lock_owned() {
+                Some(c) if !pinned => match c.clone().try_lock_owned() {
                     Ok(guard) => Some(guard),
-                    Err(_) => return (Err(transaction::connection_busy()), Leftovers::default()),
+                    Err(_) => {
+                        match tokio::time::timeout(KILL_CURSORS_TIMEOUT, c.lock_owned()).await {
+                            Ok(guard) => Some(guard),
+                            Err(_) => {
+                                return (Err(transaction::connection_busy()), Leftovers::default())
+                            }
+                        }
+                    }
                 },
                 _ => None,
             };

@@ -19,7 +19,7 @@ use crate::{Client, ClientSession};
 /// How long a background `killCursors` may take in all (selection, check-out, the round
 /// trip). The task holds the client only while it runs: bounded, a dropped client ends soon
 /// after, whatever the server does.
-const KILL_CURSORS_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const KILL_CURSORS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a `getMore` in flight hands back: the batch, the session and connection it ran with,
 /// and for an explicit session the copy it ran in.
