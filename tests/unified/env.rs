@@ -66,6 +66,10 @@ pub fn lease_server() -> ServerLease {
     ServerLease { slot, server }
 }
 
+/// The connection string with extra options; `true`: the load balancer fronting several
+/// mongoses (load-balanced deployment only).
+type BaseUri = Box<dyn Fn(&str, bool) -> String + Send + Sync>;
+
 /// What the runner knows about the deployment.
 pub struct Env {
     pub internal: Client,
@@ -75,9 +79,7 @@ pub struct Env {
     pub topology: &'static str,
     /// Whether the server requires authentication.
     pub auth: bool,
-    /// The connection string with extra options; `true`: the load balancer fronting several
-    /// mongoses (load-balanced deployment only).
-    base_uri: Box<dyn Fn(&str, bool) -> String + Send + Sync>,
+    base_uri: BaseUri,
     params: Mutex<HashMap<String, Option<Bson>>>,
     _proxy: Option<common::lb_proxy::LbProxy>,
 }
@@ -122,7 +124,7 @@ impl Env {
 
     async fn describe(
         internal: Client,
-        base_uri: Box<dyn Fn(&str, bool) -> String + Send + Sync>,
+        base_uri: BaseUri,
         auth: bool,
         proxy: Option<common::lb_proxy::LbProxy>,
     ) -> Result<Env, String> {
