@@ -57,6 +57,12 @@ impl<T> SessionChangeStream<T> {
         self.0.watcher.is_alive()
     }
 
+    /// Closes the stream now, waiting for its `killCursors` (see
+    /// [`ChangeStream::close`](super::ChangeStream::close)).
+    pub async fn close(self) {
+        self.0.watcher.close_now().await
+    }
+
     /// The same stream, decoding its events as `U`.
     pub fn with_type<U>(self) -> SessionChangeStream<U> {
         SessionChangeStream(self.0.retype())

@@ -223,11 +223,21 @@ impl Watcher {
     /// cached token, under `deadline`, else a `timeoutMS` of its own.
     fn start_resume(&mut self, session: Option<&ClientSession>, deadline: Option<Deadline>) {
         let implicit = self.driver.state.take_session();
+        // Load-balanced mode: the old cursor lets go of its connection (killed there unless the
+        // error closed it) before the resume checks one out.
+        self.driver.abandon();
         let copy = session.map(DetachedSession::of);
         let op = ChangeStreamAggregate::resume(self.args.clone(), self.resume.point());
         let client = self.driver.client().clone();
         let deadline = deadline.or_else(|| Deadline::start(self.args.timeout));
         self.reopening = Some(Box::pin(reopen(client, op, implicit, copy, deadline)));
+    }
+
+    /// Ends the stream, waiting for its server cursor's `killCursors` (a resume in flight is
+    /// given up).
+    pub(super) async fn close_now(self) {
+        drop(self.reopening);
+        self.driver.close(None).await;
     }
 
     /// Ends the stream now, killing its server cursor.

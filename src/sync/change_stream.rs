@@ -54,6 +54,13 @@ impl<T> ChangeStream<T> {
     pub fn with_type<U>(self) -> ChangeStream<U> {
         ChangeStream::from_held(self.held.map(crate::change_stream::ChangeStream::with_type))
     }
+
+    /// Closes the stream now, blocking until the server has answered the `killCursors`; see
+    /// [`ChangeStream::close`](crate::change_stream::ChangeStream::close).
+    pub fn close(self) {
+        let (stream, runtime) = self.held.into_parts();
+        runtime.block_on(stream.close());
+    }
 }
 
 impl<T: DeserializeOwned + 'static> ChangeStream<T> {
@@ -133,6 +140,13 @@ impl<T> SessionChangeStream<T> {
             self.held
                 .map(crate::change_stream::SessionChangeStream::with_type),
         )
+    }
+
+    /// Closes the stream now, blocking until the server has answered the `killCursors`; see
+    /// [`ChangeStream::close`](crate::change_stream::ChangeStream::close).
+    pub fn close(self) {
+        let (stream, runtime) = self.held.into_parts();
+        runtime.block_on(stream.close());
     }
 }
 

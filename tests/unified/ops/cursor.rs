@@ -94,10 +94,12 @@ pub async fn run(name: &str, mut a: Args, cursor: &Arc<Mutex<CursorEntity>>) -> 
                 (CursorEntity::Plain(cur), None) => cur.close().await,
                 (CursorEntity::InSession(cur, _), Some(t)) => cur.close_with_timeout(t).await,
                 (CursorEntity::InSession(cur, _), None) => cur.close().await,
-                // Dropping a change stream kills its cursor.
-                (CursorEntity::Stream(_), _)
-                | (CursorEntity::SessionStream(..), _)
-                | (CursorEntity::Closed, _) => {}
+                (CursorEntity::Stream(_) | CursorEntity::SessionStream(..), Some(_)) => {
+                    return Err("close: a change stream's close takes no timeoutMS".into())
+                }
+                (CursorEntity::Stream(cs), None) => cs.close().await,
+                (CursorEntity::SessionStream(cs, _), None) => cs.close().await,
+                (CursorEntity::Closed, _) => {}
             }
             Ok(Ok(Outcome::None))
         }
