@@ -57,10 +57,9 @@ impl<'a> Insert<'a> {
     }
 }
 
-impl Operation for Insert<'_> {
-    type Output = InsertBatchResult;
-    const NAME: &'static str = "insert";
+operation_output!(Insert<'_> => InsertBatchResult, "insert");
 
+impl Operation for Insert<'_> {
     /// At most `maxWriteBatchSize` documents and one message's worth of bytes; the connection
     /// then cuts the batch to exactly what fits beside the final command
     /// ([`Operation::sequence_sent`]). Each document is copied as serialized, never re-encoded.

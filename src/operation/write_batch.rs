@@ -145,10 +145,9 @@ impl<'a> WriteBatch<'a> {
     }
 }
 
-impl Operation for WriteBatch<'_> {
-    type Output = BatchResult;
-    const NAME: &'static str = "bulkWrite (collection)";
+operation_output!(WriteBatch<'_> => BatchResult, "bulkWrite (collection)");
 
+impl Operation for WriteBatch<'_> {
     fn build(&mut self, server: &StreamDescription) -> Result<Command> {
         let (kind, models) = (self.kind, &self.run.models);
         let too_large = |i: usize, size: usize| {
