@@ -1,5 +1,6 @@
 //! [`Client`]: the entry point. One client serves a whole application.
 
+mod backpressure;
 mod end_sessions;
 mod executor;
 mod identity_watch;

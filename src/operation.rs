@@ -131,6 +131,11 @@ pub(crate) trait Operation: OperationOutput {
     /// fields are in (only `insert` sends sequences).
     fn sequence_sent(&mut self, _documents: usize) {}
 
+    /// The next attempt re-sends the command because the server shed it for overload (Client
+    /// Backpressure specification): an operation whose retries differ from its first attempt
+    /// (a commit sent again with `w: majority`) builds it as the last attempt instead.
+    fn before_overload_retry(&mut self) {}
+
     /// The last word on an error, after retries (e.g. `drop` of a missing namespace succeeds).
     fn handle_error(&self, error: Error) -> Result<Self::Output> {
         Err(error)

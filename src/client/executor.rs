@@ -15,6 +15,7 @@
 //! read preference, its pin to a mongos or a load-balanced connection, no retries inside it,
 //! the labels of its errors); the decisions themselves are pure, in `session::transaction`.
 
+use super::backpressure;
 use super::retry::{self, Reached};
 use super::{Client, ConnectionHandle};
 use crate::csot::{self, Deadline};
@@ -109,10 +110,18 @@ impl Client {
         let operation_id = run.operation_id.unwrap_or_else(next_operation_id);
         let load_balanced = self.is_load_balanced();
         let retry_writes = self.options().retry_writes != Some(false);
+        let max_adaptive_retries = self
+            .options()
+            .max_adaptive_retries
+            .unwrap_or(backpressure::DEFAULT_MAX_ADAPTIVE_RETRIES);
         let role = TxnRole::of(&op, run.session.as_deref_mut());
         let mut implicit: Option<ClientSession> = None;
-        // The first attempt's error, once a retry is under way.
+        // Once a retry is under way, the error to return if the next attempt writes nothing
+        // ([`retry::kept_error`]).
         let mut first_error: Option<Error> = None;
+        // Retries made, and whether an attempt was shed for overload (more retries, backoff).
+        let mut retries: u32 = 0;
+        let mut overloaded = false;
         let mut txn_number: Option<i64> = None;
         let mut deprioritized: Vec<ServerAddress> = Vec::new();
         loop {
@@ -209,6 +218,11 @@ impl Client {
                 )
                 .await;
             let reached = sent.as_ref().err().map_or(Reached::Server, |(_, r)| *r);
+            // Whether this attempt was the transaction's first command: one shed for overload
+            // started nothing, and its retry starts the transaction again.
+            let starting = session
+                .as_deref()
+                .is_some_and(|s| s.transaction.is_starting());
             let pin = match session.as_deref_mut() {
                 Some(s) if reached == Reached::Server => role.first_command_sent(s, conn),
                 _ => None,
@@ -223,20 +237,53 @@ impl Client {
                     max_wire_version,
                 };
                 // A pinned connection cannot be swapped for another, nor can an operation
-                // inside a transaction be retried: no retry.
-                if first_error.is_none()
-                    && !pinned
-                    && role != TxnRole::Inside
-                    && retry::should_retry(&e, op.retryability(), &attempt)
-                {
-                    tracing::debug!(operation = Op::NAME, error = %e, "retrying once");
-                    if let Some(s) = session {
-                        // The retry of a commit or abort selects a server afresh.
-                        s.transaction.unpin();
+                // inside a transaction be retried, unless the server shed it for overload and
+                // says it is safe to send again (Client Backpressure specification).
+                let shed = backpressure::is_overload_retryable(&e);
+                overloaded |= e.contains_label(backpressure::SYSTEM_OVERLOADED_ERROR);
+                let retryable = !pinned
+                    && (shed
+                        || role != TxnRole::Inside
+                            && retry::should_retry(&e, op.retryability(), &attempt));
+                let limit = backpressure::retry_limit(overloaded, max_adaptive_retries);
+                if retryable && retries < limit {
+                    // After an overload error, a backoff first; none that outlasts timeoutMS.
+                    let wait = if overloaded {
+                        backpressure::backoff(retries + 1, backpressure::jitter())
+                    } else {
+                        std::time::Duration::ZERO
+                    };
+                    let in_time = deadline.is_none_or(|d| {
+                        d.remaining(tokio::time::Instant::now())
+                            .is_some_and(|left| left > wait)
+                    });
+                    if in_time {
+                        retries += 1;
+                        tracing::debug!(
+                            operation = Op::NAME,
+                            error = %e,
+                            retry = retries,
+                            backoff_ms = wait.as_millis() as u64,
+                            "retrying"
+                        );
+                        if let Some(s) = session {
+                            // The retry of a commit or abort selects a server afresh.
+                            s.transaction.unpin();
+                            if shed && starting {
+                                s.transaction.restart();
+                            }
+                        }
+                        if shed {
+                            op.before_overload_retry();
+                        }
+                        deprioritized.push(conn.address().clone());
+                        first_error = Some(retry::kept_error(first_error, e, reached));
+                        drop(owned);
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
+                        continue;
                     }
-                    deprioritized.push(conn.address().clone());
-                    first_error = Some(e);
-                    continue;
                 }
                 if let (Some(s), Some(pin)) = (session.as_deref_mut(), pin) {
                     pin.apply(s, &mut owned);
@@ -253,11 +300,12 @@ impl Client {
             // A retryable write answered `ok: 1` with a writeConcernError that the server
             // labelled RetryableWriteError is retried as an error would be (Retryable Writes
             // specification); the retry's answer is read as usual.
-            if first_error.is_none() && !pinned && role == TxnRole::None && txn_number.is_some() {
+            if retries == 0 && !pinned && role == TxnRole::None && txn_number.is_some() {
                 if let Some(e) = transaction::write_concern_error(conn.reply())
                     .filter(|e| e.contains_label(retry::RETRYABLE_WRITE_ERROR))
                 {
                     tracing::debug!(operation = Op::NAME, error = %e, "retrying once");
+                    retries += 1;
                     deprioritized.push(conn.address().clone());
                     first_error = Some(e);
                     continue;

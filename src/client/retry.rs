@@ -121,6 +121,19 @@ pub(crate) fn error_after_retry(first: Error, retry: Error, reached: Reached) ->
     }
 }
 
+/// The error to keep while retrying, returned if every later attempt writes nothing
+/// (Retryable Writes specification, "more than one error"): the latest error of an attempt
+/// that may have written (it reached a server and is not labelled `NoWritesPerformed`), else
+/// the first error.
+pub(crate) fn kept_error(kept: Option<Error>, latest: Error, reached: Reached) -> Error {
+    match kept {
+        Some(kept) if reached == Reached::Client || latest.contains_label(NO_WRITES_PERFORMED) => {
+            kept
+        }
+        _ => latest,
+    }
+}
+
 /// A deployment that refuses `txnNumber` (IllegalOperation, code 20, "Transaction numbers
 /// ...", e.g. a storage engine without document-level locking) gets the actionable message the
 /// Retryable Writes specification asks for; other errors are returned as they are.

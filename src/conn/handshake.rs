@@ -80,6 +80,8 @@ pub(crate) fn build_hello(opts: &EstablishOptions) -> Document {
         .map(crate::wire::compression::name)
         .collect();
     cmd.insert("compression", names);
+    // Client Backpressure spec: this client retries what an overloaded server sheds.
+    cmd.insert("backpressure", true);
     if opts.load_balanced {
         cmd.insert("loadBalanced", true);
     }
@@ -259,7 +261,7 @@ mod tests {
         let keys: Vec<_> = hello.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["hello", "helloOk", "client", "compression"],
+            ["hello", "helloOk", "client", "compression", "backpressure"],
             "hello first, no auth"
         );
         assert_eq!(
@@ -269,6 +271,7 @@ mod tests {
         );
         assert_eq!(hello.get_i32("hello").unwrap(), 1);
         assert!(hello.get_bool("helloOk").unwrap());
+        assert_eq!(hello.get_bool("backpressure"), Ok(true));
         let client = hello.get_document("client").unwrap();
         assert!(!client.contains_key("application"));
         let driver = client.get_document("driver").unwrap();

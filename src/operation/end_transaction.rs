@@ -84,6 +84,11 @@ impl Operation for EndTransaction {
         Ok(())
     }
 
+    fn before_overload_retry(&mut self) {
+        // The server refused the last attempt unread: it is sent again as it was.
+        self.attempts = self.attempts.saturating_sub(1);
+    }
+
     fn retryability(&self) -> Retryability {
         Retryability::Write
     }
@@ -130,6 +135,17 @@ mod tests {
             retry.body.get_document("writeConcern").unwrap(),
             &doc! { "w": "majority", "wtimeout": 5000_i64, "j": true }
         );
+    }
+
+    #[test]
+    fn a_commit_shed_for_overload_is_sent_again_as_it_was() {
+        let mut op = EndTransaction::commit(None, None, false);
+        let first = op.build(&description()).unwrap();
+        op.before_overload_retry();
+        assert_eq!(op.build(&description()).unwrap().body, first.body);
+        // A retryable-write retry after that still asks for a majority.
+        let retry = op.build(&description()).unwrap();
+        assert!(retry.body.get_document("writeConcern").is_ok());
     }
 
     #[test]

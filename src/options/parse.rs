@@ -258,6 +258,7 @@ fn build(parts: Parts, srv_origin: Option<SrvOrigin>) -> Result<ClientOptions> {
         srv_max_hosts: opts.srv_max_hosts,
         retry_reads: opts.retry_reads,
         retry_writes: opts.retry_writes,
+        max_adaptive_retries: opts.max_adaptive_retries,
         read_preference,
         local_threshold: opts.local_threshold,
         load_balanced: opts.load_balanced,

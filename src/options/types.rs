@@ -632,6 +632,17 @@ pub struct ClientOptions {
     pub retry_reads: Option<bool>,
     /// `retryWrites`. Default true.
     pub retry_writes: Option<bool>,
+    /// `maxAdaptiveRetries`: how many times an operation is retried after the server shed it
+    /// for overload (an error labelled both `SystemOverloadedError` and `RetryableError`; Client
+    /// Backpressure specification), with exponential backoff and jitter between attempts.
+    /// Default 2; 0 turns these retries off (the retryable reads and writes' one retry stays).
+    ///
+    /// ```
+    /// # use mongo_x509::options::ClientOptions;
+    /// let options = ClientOptions::builder().max_adaptive_retries(0).build();
+    /// assert_eq!(options.max_adaptive_retries, Some(0));
+    /// ```
+    pub max_adaptive_retries: Option<u32>,
     /// `readPreference`, `readPreferenceTags`, `maxStalenessSeconds`.
     pub read_preference: Option<ReadPreference>,
     /// `localThresholdMS`. Default 15 ms.

@@ -221,6 +221,14 @@ impl Transaction {
         }
     }
 
+    /// The transaction's first command was refused unread (shed for overload): its retry
+    /// starts the transaction again, with `startTransaction` and the read concern.
+    pub(crate) fn restart(&mut self) {
+        if self.state == State::InProgress {
+            self.state = State::Starting;
+        }
+    }
+
     /// True until the first command reached a server.
     pub(crate) fn is_starting(&self) -> bool {
         self.state == State::Starting

@@ -77,7 +77,6 @@ suites! {
     client_side_operations_timeout: ["client-side-operations-timeout"];
     #[ignore = "not green yet: the crate gaps listed in docs/testing.md (Unified-format suites); run with `cargo test --test unified -- --ignored`"]
     load_balancers: ["load-balancers"] on LoadBalancer;
-    #[ignore = "not green yet: the crate gaps listed in docs/testing.md (Unified-format suites); run with `cargo test --test unified -- --ignored`"]
     transactions: ["transactions/unified"];
     transactions_convenient_api: ["transactions-convenient-api/unified"];
     change_streams: ["change-streams/unified"];

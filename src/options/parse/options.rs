@@ -26,6 +26,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("journal", "journal"),
     ("loadbalanced", "loadBalanced"),
     ("localthresholdms", "localThresholdMS"),
+    ("maxadaptiveretries", "maxAdaptiveRetries"),
     ("maxconnecting", "maxConnecting"),
     ("maxidletimems", "maxIdleTimeMS"),
     ("maxpoolsize", "maxPoolSize"),
@@ -102,6 +103,7 @@ pub(super) struct UriOptions {
     pub(super) max_pool_size: Option<u32>,
     pub(super) min_pool_size: Option<u32>,
     pub(super) max_connecting: Option<u32>,
+    pub(super) max_adaptive_retries: Option<u32>,
     pub(super) srv_max_hosts: Option<u32>,
     pub(super) direct_connection: Option<bool>,
     pub(super) retry_reads: Option<bool>,
@@ -243,6 +245,7 @@ impl UriOptions {
                 }
                 self.max_staleness_seconds = Some(n);
             }
+            "maxadaptiveretries" => self.max_adaptive_retries = Some(v.count(0)?),
             "minpoolsize" => self.min_pool_size = Some(v.count(0)?),
             "readconcernlevel" => self.read_concern_level = Some(v.string()?),
             "readpreference" => self.read_preference = Some(v.read_preference()?),

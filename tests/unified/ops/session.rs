@@ -5,12 +5,27 @@ use bson::{Bson, Document};
 use futures_util::future::BoxFuture;
 use mongo_x509::error::Error;
 use mongo_x509::options::TransactionOptions;
-use mongo_x509::ClientSession;
+use mongo_x509::{ClientSession, TransactionState};
 
 use super::{Args, OpResult, Outcome};
-use crate::unified::entities::SessionEntity;
+use crate::unified::entities::{ClientEntity, SessionEntity};
+use crate::unified::events::{CommandKind, Event};
 use crate::unified::runner::{run_operation_keeping_error, TestCtx};
 use crate::unified::spec::Operation;
+
+/// How many `abortTransaction` commands the client started for the session `lsid`.
+fn abort_started(client: &ClientEntity, lsid: &Document) -> usize {
+    client
+        .recorder
+        .events()
+        .iter()
+        .filter(|e| {
+            matches!(e, Event::Command(c) if c.kind == CommandKind::Started
+                && c.command_name == "abortTransaction"
+                && c.body.get_document("lsid").ok() == Some(lsid))
+        })
+        .count()
+}
 
 pub async fn run(name: &str, mut a: Args, s: &SessionEntity, ctx: &TestCtx) -> OpResult {
     match name {
@@ -18,7 +33,37 @@ pub async fn run(name: &str, mut a: Args, s: &SessionEntity, ctx: &TestCtx) -> O
             a.finish()?;
             // Dropping the session returns its server session to the pool (or discards it when
             // dirty); the lsid stays known for matching.
-            s.lock().await.take();
+            let ended = s.lock().await.take();
+            let in_progress = ended
+                .as_ref()
+                .is_some_and(|s| s.transaction_state() == TransactionState::InProgress);
+            let started = |c: &ClientEntity| abort_started(c, &s.lsid);
+            let client = ctx.client(&s.client)?;
+            let before = started(&client);
+            drop(ended);
+            // A transaction in progress is aborted in the background by the drop: the test's
+            // expected events include that abortTransaction, so wait for it to start (when
+            // command events are observed), as an application would see it later.
+            if in_progress
+                && client
+                    .recorder
+                    .observe
+                    .events
+                    .contains("commandStartedEvent")
+            {
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+                loop {
+                    let notified = client.recorder.changed.notified();
+                    if started(&client) > before {
+                        break;
+                    }
+                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                        return Err("endSession: the transaction in progress was not aborted \
+                                    within 5 s of the session's drop"
+                            .into());
+                    }
+                }
+            }
             Ok(Ok(Outcome::None))
         }
         "startTransaction" => {
