@@ -26,19 +26,26 @@ blocking_wrapper! {
     pub fn with_type;
 }
 
-impl<T> ChangeStream<T> {
-    /// The token to resume after the last event handed out; see
-    /// [`ChangeStream::resume_token`](crate::change_stream::ChangeStream::resume_token).
-    pub fn resume_token(&self) -> Option<ResumeToken> {
-        self.held.get().resume_token()
-    }
+/// The methods the blocking change streams share: `resume_token` and `is_alive`.
+macro_rules! change_stream_methods {
+    ($name:ident) => {
+        impl<T> $name<T> {
+            /// The token to resume after the last event handed out; see
+            /// [`ChangeStream::resume_token`](crate::change_stream::ChangeStream::resume_token).
+            pub fn resume_token(&self) -> Option<ResumeToken> {
+                self.held.get().resume_token()
+            }
 
-    /// Whether more events may come: false once the server has ended the stream or an error
-    /// has.
-    pub fn is_alive(&self) -> bool {
-        self.held.get().is_alive()
-    }
+            /// Whether more events may come: false once the server has ended the stream or an
+            /// error has.
+            pub fn is_alive(&self) -> bool {
+                self.held.get().is_alive()
+            }
+        }
+    };
 }
+
+change_stream_methods!(ChangeStream);
 
 impl<T: DeserializeOwned + 'static> ChangeStream<T> {
     /// The next event if one arrives with at most one `getMore`: `Ok(None)` when the batch
@@ -88,17 +95,7 @@ blocking_wrapper! {
     pub fn with_type;
 }
 
-impl<T> SessionChangeStream<T> {
-    /// The token to resume after the last event handed out.
-    pub fn resume_token(&self) -> Option<ResumeToken> {
-        self.held.get().resume_token()
-    }
-
-    /// Whether more events may come.
-    pub fn is_alive(&self) -> bool {
-        self.held.get().is_alive()
-    }
-}
+change_stream_methods!(SessionChangeStream);
 
 impl<T: DeserializeOwned + 'static> SessionChangeStream<T> {
     /// The next event, waiting for one, with `getMore`s in `session` (the session the stream

@@ -32,17 +32,31 @@ blocking_wrapper! {
     pub fn with_type;
 }
 
-impl<T> Cursor<T> {
-    /// The server-side cursor id; 0 once the server has no more results.
-    pub fn id(&self) -> i64 {
-        self.held.get().id()
-    }
+/// The methods the blocking cursors share: `id`, `address`, and `close` (documented by the
+/// caller).
+macro_rules! cursor_methods {
+    ($(#[$close:meta])* $name:ident) => {
+        impl<T> $name<T> {
+            /// The server-side cursor id; 0 once the server has no more results.
+            pub fn id(&self) -> i64 {
+                self.held.get().id()
+            }
 
-    /// The server the cursor lives on.
-    pub fn address(&self) -> &ServerAddress {
-        self.held.get().address()
-    }
+            /// The server the cursor lives on.
+            pub fn address(&self) -> &ServerAddress {
+                self.held.get().address()
+            }
 
+            $(#[$close])*
+            pub fn close(self) {
+                let (cursor, runtime) = self.held.into_parts();
+                runtime.block_on(cursor.close());
+            }
+        }
+    };
+}
+
+cursor_methods! {
     /// Closes the cursor now, blocking until the server has answered the `killCursors`;
     /// see [`Cursor::close`](crate::Cursor::close).
     ///
@@ -54,10 +68,7 @@ impl<T> Cursor<T> {
     /// cursor.close();
     /// # let _ = first; Ok(()) }
     /// ```
-    pub fn close(self) {
-        let (cursor, runtime) = self.held.into_parts();
-        runtime.block_on(cursor.close());
-    }
+    Cursor
 }
 
 impl<T: DeserializeOwned + 'static> Cursor<T> {
@@ -107,22 +118,9 @@ blocking_wrapper! {
     pub fn with_type;
 }
 
-impl<T> SessionCursor<T> {
-    /// The server-side cursor id; 0 once the server has no more results.
-    pub fn id(&self) -> i64 {
-        self.held.get().id()
-    }
-
-    /// The server the cursor lives on.
-    pub fn address(&self) -> &ServerAddress {
-        self.held.get().address()
-    }
-
+cursor_methods! {
     /// Closes the cursor now, as [`Cursor::close`] does.
-    pub fn close(self) {
-        let (cursor, runtime) = self.held.into_parts();
-        runtime.block_on(cursor.close());
-    }
+    SessionCursor
 }
 
 impl<T: DeserializeOwned + 'static> SessionCursor<T> {
