@@ -118,6 +118,21 @@ impl<T> ChangeStream<T> {
     pub(crate) fn new(client: Client, args: WatchArgs, opened: Opened, left: Leftovers) -> Self {
         Self(Typed::new(Watcher::new(client, args, opened, left, None)))
     }
+
+    /// Closes the stream now: when its server cursor is still open, `killCursors` is sent and
+    /// its reply read before this returns (dropping the stream sends it in the background
+    /// instead). Errors are ignored. In load-balanced mode the stream's pinned connection is
+    /// back in the pool when this returns.
+    ///
+    /// ```no_run
+    /// # async fn f(coll: mongo_x509::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
+    /// let stream = coll.watch().await?;
+    /// stream.close().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn close(self) {
+        self.0.watcher.close_now().await
+    }
 }
 
 impl<T: DeserializeOwned + 'static> ChangeStream<T> {

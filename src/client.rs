@@ -282,6 +282,7 @@ impl Client {
                 },
                 topology_id: Some(topology_id),
             },
+            load_balanced: options.load_balanced == Some(true),
             ..PoolOptions::default()
         };
         let establish = EstablishOptions {

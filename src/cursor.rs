@@ -22,7 +22,7 @@ use crate::operation::CursorSpec;
 use crate::options::ServerAddress;
 use crate::{Client, ClientSession};
 use decode::decode;
-pub(crate) use driver::{Driver, Polled};
+pub(crate) use driver::{Driver, Polled, KILL_CURSORS_TIMEOUT};
 pub(crate) use state::CursorState;
 
 /// A server-side cursor over the results of `find` or `aggregate`.

@@ -119,6 +119,9 @@ pub(crate) struct PoolOptions {
     pub(crate) events: CmapEmitter,
     /// Between two runs of the background task (pruning, `minPoolSize`).
     pub(crate) maintenance_interval: Duration,
+    /// Load-balanced mode: the wait queue timeout error says what the connections in use are
+    /// pinned to (Load Balancer specification).
+    pub(crate) load_balanced: bool,
 }
 
 impl Default for PoolOptions {
@@ -132,8 +135,19 @@ impl Default for PoolOptions {
             wait_queue_timeout_option: "serverSelectionTimeoutMS",
             events: CmapEmitter::default(),
             maintenance_interval: MAINTENANCE_INTERVAL,
+            load_balanced: false,
         }
     }
+}
+
+/// What a checked-out connection is kept for beyond one operation (load-balanced mode), as the
+/// wait queue timeout error counts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PinnedTo {
+    /// A cursor's `getMore`s and `killCursors`.
+    Cursor,
+    /// A transaction's commands.
+    Transaction,
 }
 
 /// What the pool needs from a connection.
@@ -221,6 +235,9 @@ struct State<T> {
     idle: VecDeque<Idle<T>>,
     /// Established connections not idle.
     checked_out: u32,
+    /// Of those, the ones pinned to cursors and to transactions ([`PinnedTo`]).
+    pinned_cursors: u32,
+    pinned_transactions: u32,
     /// Connections being opened.
     pending: u32,
     generation: u32,
@@ -597,6 +614,8 @@ impl<C: Connector> Pool<C> {
                 state: Mutex::new(State {
                     idle: VecDeque::new(),
                     checked_out: 0,
+                    pinned_cursors: 0,
+                    pinned_transactions: 0,
                     pending: 0,
                     generation: 0,
                     service_generations: HashMap::new(),
@@ -871,6 +890,7 @@ impl<C: Connector> Pool<C> {
                             identity: idle.identity,
                             pool: Arc::clone(&self.inner),
                             discard: false,
+                            pinned: None,
                         }))
                     } else if (max == 0 || st.total() < max)
                         && st.pending < inner.options.max_connecting
@@ -914,7 +934,7 @@ impl<C: Connector> Pool<C> {
                         inner.options.wait_queue_timeout_option,
                     ),
                 };
-                let msg = format!(
+                let mut msg = format!(
                     "waited {waited} ({option}) for a connection to {} from the pool, but all {} \
                      (maxPoolSize={}) stayed in use; raise {option} or maxPoolSize, or run fewer \
                      operations at once",
@@ -922,6 +942,19 @@ impl<C: Connector> Pool<C> {
                     st.total(),
                     inner.options.max_pool_size,
                 );
+                if inner.options.load_balanced {
+                    // Load Balancer specification: the connections in use, by purpose.
+                    let pinned = st.pinned_cursors.saturating_add(st.pinned_transactions);
+                    msg = format!(
+                        "Timeout waiting for connection from the connection pool. maxPoolSize: \
+                         {}, connections in use by cursors: {}, connections in use by \
+                         transactions: {}, connections in use by other operations: {} ({msg})",
+                        inner.options.max_pool_size,
+                        st.pinned_cursors,
+                        st.pinned_transactions,
+                        st.checked_out.saturating_sub(pinned),
+                    );
+                }
                 break Err(Error::new(ErrorKind::WaitQueueTimeout { message: msg }));
             }
         };
@@ -1018,6 +1051,7 @@ impl<C: Connector> Pool<C> {
             identity: slot.identity,
             pool: Arc::clone(&self.inner),
             discard: false,
+            pinned: None,
         })
     }
 
@@ -1149,6 +1183,8 @@ pub(crate) struct PooledConnection<C: Connector> {
     identity: u32,
     pool: Arc<Inner<C>>,
     discard: bool,
+    /// Kept for a cursor or a transaction (counted in the pool's state until checked in).
+    pinned: Option<PinnedTo>,
 }
 
 impl<C: Connector> PooledConnection<C> {
@@ -1165,6 +1201,23 @@ impl<C: Connector> PooledConnection<C> {
     /// Closes the connection instead of returning it to the pool.
     pub(crate) fn discard(&mut self) {
         self.discard = true;
+    }
+
+    /// Counts the connection as kept for `purpose` until it is checked in (a connection a
+    /// transaction shares with a cursor stays counted for the transaction).
+    pub(crate) fn pin_to(&mut self, purpose: PinnedTo) {
+        if self.pinned == Some(PinnedTo::Transaction) || self.pinned == Some(purpose) {
+            return;
+        }
+        let mut st = self.pool.lock();
+        if self.pinned == Some(PinnedTo::Cursor) {
+            st.pinned_cursors = st.pinned_cursors.saturating_sub(1);
+        }
+        match purpose {
+            PinnedTo::Cursor => st.pinned_cursors += 1,
+            PinnedTo::Transaction => st.pinned_transactions += 1,
+        }
+        self.pinned = Some(purpose);
     }
 }
 
@@ -1200,6 +1253,13 @@ impl<C: Connector> Drop for PooledConnection<C> {
         conn.release_memory();
         let mut st = inner.lock();
         st.checked_out = st.checked_out.saturating_sub(1);
+        match self.pinned {
+            Some(PinnedTo::Cursor) => st.pinned_cursors = st.pinned_cursors.saturating_sub(1),
+            Some(PinnedTo::Transaction) => {
+                st.pinned_transactions = st.pinned_transactions.saturating_sub(1);
+            }
+            None => {}
+        }
         let interrupted = conn.interrupter().is_some_and(|i| i.is_interrupted());
         let reason = if st.closed.is_some() {
             Some(ConnectionClosedReason::PoolClosed)

@@ -131,6 +131,61 @@ async fn explicit_sessions_pin_cursors_too() {
 }
 
 #[tokio::test]
+async fn a_transaction_shares_its_connection_with_its_cursors() {
+    let lb = FakeLoadBalancer::start(FakeOptions::default());
+    lb.seed("db", "c", (0..5).map(|i| doc! { "_id": i }));
+    let c = client(lb.uri(CERT, LB)).await;
+    let coll = c.database("db").collection::<Document>("c");
+    let mut s = c.start_session().await.unwrap();
+    assert_eq!(
+        lb.stats(0).connections_accepted,
+        0,
+        "starting a session checks out nothing"
+    );
+    s.start_transaction().await.unwrap();
+    coll.insert_one(doc! { "_id": 10 })
+        .session(&mut s)
+        .await
+        .unwrap();
+    let mut cursor = coll
+        .find(doc! {})
+        .batch_size(2)
+        .session(&mut s)
+        .await
+        .unwrap();
+    assert!(cursor.next(&mut s).await.unwrap().is_ok());
+    assert_eq!(checked_out(&c), 1, "one connection for both");
+    // Dropped: killed in the background on the transaction's connection, which the next
+    // command of the transaction waits for rather than failing.
+    drop(cursor);
+    coll.insert_one(doc! { "_id": 11 })
+        .session(&mut s)
+        .await
+        .unwrap();
+    lb.wait_for("killCursors", WAIT, |d| {
+        d.stats(0).count("killCursors") == 1
+    })
+    .await;
+    s.commit_transaction().await.unwrap();
+    assert_eq!(
+        lb.stats(0).connections_accepted,
+        1,
+        "the transaction, its cursor and the kill used one connection"
+    );
+    // Pinned until the session ends.
+    assert_eq!(checked_out(&c), 1);
+    drop(s);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while checked_out(&c) != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "connection not released"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
 async fn an_unreachable_load_balancer_fails_the_operation_at_once() {
     let lb = FakeLoadBalancer::start(FakeOptions::default());
     let uri = lb.uri(CERT, LB);

@@ -41,6 +41,16 @@ impl StartSession<'_> {
 
     async fn execute(self) -> Result<ClientSession> {
         check_options(&self.options)?;
+        // Load Balancer specification: sessions are always supported, and
+        // logicalSessionTimeoutMinutes is ignored; no connection is checked out to ask.
+        if self.client.is_load_balanced() {
+            return Ok(ClientSession::new(
+                self.client.clone(),
+                self.options,
+                false,
+                None,
+            ));
+        }
         // Whether the deployment supports sessions is known once a server has answered: any
         // data-bearing one (Driver Sessions specification), not one the client's read
         // preference asks for, which the deployment may lack (a secondary).

@@ -40,6 +40,12 @@ impl<T> SessionChangeStream<T> {
         let lsid = Some(session.id().clone());
         Self(Typed::new(Watcher::new(client, args, opened, left, lsid)))
     }
+
+    /// Closes the stream now, waiting for its `killCursors` (see
+    /// [`ChangeStream::close`](super::ChangeStream::close)).
+    pub async fn close(self) {
+        self.0.watcher.close_now().await
+    }
 }
 
 impl<T: DeserializeOwned + 'static> SessionChangeStream<T> {

@@ -183,6 +183,9 @@ impl Watcher {
                     // server again and continue where the cached token says.
                     tracing::debug!(error = %e, "resuming the change stream");
                     let implicit = self.driver.state.take_session();
+                    // Load-balanced mode: the old cursor lets go of its connection (killed
+                    // there unless the error closed it) before the resume checks one out.
+                    self.driver.abandon();
                     let copy = session.as_deref().map(DetachedSession::of);
                     let op = ChangeStreamAggregate::resume(self.args.clone(), self.resume.point());
                     let client = self.driver.client().clone();
@@ -194,6 +197,13 @@ impl Watcher {
                 }
             }
         }
+    }
+
+    /// Ends the stream, waiting for its server cursor's `killCursors` (a resume in flight is
+    /// given up).
+    pub(super) async fn close_now(self) {
+        drop(self.reopening);
+        self.driver.close().await;
     }
 
     /// Ends the stream now, killing its server cursor.

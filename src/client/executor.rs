@@ -19,12 +19,14 @@ use super::backpressure;
 use super::retry::{self, Reached};
 use super::{Client, ConnectionHandle};
 use crate::csot::{self, Deadline};
+use crate::cursor::KILL_CURSORS_TIMEOUT;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::command::next_operation_id;
 use crate::operation::RunCommand;
 use crate::operation::{Operation, OperationOutput, Retryability, Selection, StreamDescription};
 use crate::options::ServerAddress;
 use crate::options::SessionOptions;
+use crate::pool::PinnedTo;
 use crate::sdam::{SelectionCriteria, ServerType};
 use crate::session::transaction::{self, PinnedConnection};
 use crate::session::{self, ClientSession, Pin};
@@ -66,6 +68,9 @@ pub(crate) struct Run<'a> {
 pub(crate) struct Leftovers {
     pub(crate) session: Option<ClientSession>,
     pub(crate) connection: Option<ConnectionHandle>,
+    /// Load-balanced mode: the connection of the transaction the cursor was opened in, which
+    /// the cursor shares (its `killCursors` goes there too).
+    pub(crate) txn_connection: Option<PinnedConnection>,
 }
 
 impl Client {
@@ -131,13 +136,21 @@ impl Client {
                 Ok(s) => s,
                 Err(e) => return (Err(e), Leftovers::default()),
             };
-            // A load-balanced transaction's connection, shared with the session's copies. Held
-            // elsewhere only by a cursor's getMore left in flight by a dropped `next` (the
-            // session is `&mut`): waiting for it could wait for ever, as nothing polls it.
+            // A load-balanced transaction's connection, shared with the session's copies and its
+            // cursors. Held elsewhere only by the background `killCursors` of a dropped cursor
+            // (bounded by KILL_CURSORS_TIMEOUT), or by a cursor's getMore left in flight by a
+            // dropped `next` (the session is `&mut`), which nothing polls: the wait is bounded.
             let mut txn_conn = match role.pinned_connection(run.session.as_deref()) {
-                Some(c) if !pinned => match c.try_lock_owned() {
+                Some(c) if !pinned => match c.clone().try_lock_owned() {
                     Ok(guard) => Some(guard),
-                    Err(_) => return (Err(transaction::connection_busy()), Leftovers::default()),
+                    Err(_) => {
+                        match tokio::time::timeout(KILL_CURSORS_TIMEOUT, c.lock_owned()).await {
+                            Ok(guard) => Some(guard),
+                            Err(_) => {
+                                return (Err(transaction::connection_busy()), Leftovers::default())
+                            }
+                        }
+                    }
                 },
                 _ => None,
             };
@@ -321,9 +334,17 @@ impl Client {
             if let (Some(s), Some(pin)) = (session, pin) {
                 pin.apply(s, &mut owned);
             }
+            let mut connection = owned.filter(|_| run.keep_connection);
+            if let Some(c) = connection.as_mut() {
+                c.pin_to(PinnedTo::Cursor);
+            }
             let leftovers = Leftovers {
                 session: implicit.filter(|_| run.keep_session),
-                connection: owned.filter(|_| run.keep_connection),
+                connection,
+                txn_connection: run
+                    .keep_connection
+                    .then(|| role.pinned_connection(run.session.as_deref()))
+                    .flatten(),
             };
             return (out, leftovers);
         }
@@ -573,7 +594,8 @@ impl NewPin {
         match self {
             NewPin::Mongos(address) => session.transaction.set_pin(Pin::Mongos(address)),
             NewPin::Connection => {
-                if let Some(conn) = owned.take() {
+                if let Some(mut conn) = owned.take() {
+                    conn.pin_to(PinnedTo::Transaction);
                     let conn: PinnedConnection = std::sync::Arc::new(conn.into());
                     session.transaction.set_pin(Pin::Connection(conn));
                 }

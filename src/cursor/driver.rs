@@ -19,7 +19,7 @@ use crate::{Client, ClientSession};
 /// How long a background `killCursors` may take in all (selection, check-out, the round
 /// trip). The task holds the client only while it runs: bounded, a dropped client ends soon
 /// after, whatever the server does.
-const KILL_CURSORS_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const KILL_CURSORS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a `getMore` in flight hands back: the batch, the session and connection it ran with,
 /// and for an explicit session the copy it ran in.
@@ -154,7 +154,7 @@ impl Driver {
 impl Driver {
     /// Gives the cursor up now: the `killCursors` (when the server cursor is still open) is
     /// sent and answered before this returns. A `getMore` in flight is dropped first.
-    pub(super) async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         self.in_flight = None;
         if let Some(kill) = self.state.kill() {
             kill_cursors(self.client.downgrade(), kill).await;
@@ -214,14 +214,26 @@ async fn kill_cursors(client: WeakClient, kill: Kill) {
     let Leftovers {
         session,
         mut connection,
+        txn_connection,
     } = leftovers;
     drop(session);
     let Some(client) = client.upgrade() else {
         return;
     };
-    let run = Run {
-        pinned: connection.as_mut(),
-        ..Run::default()
+    let kill = async {
+        // Load-balanced mode: a cursor opened in a transaction is killed on the connection it
+        // shares with the transaction (free once the transaction's command in flight, if any,
+        // has run).
+        let shared = txn_connection.filter(|_| connection.is_none());
+        let mut shared = match shared {
+            Some(c) => Some(c.lock_owned().await),
+            None => None,
+        };
+        let run = Run {
+            pinned: connection.as_mut().or(shared.as_deref_mut()),
+            ..Run::default()
+        };
+        client.run(op, run).await
     };
-    let _ = tokio::time::timeout(KILL_CURSORS_TIMEOUT, client.run(op, run)).await;
+    let _ = tokio::time::timeout(KILL_CURSORS_TIMEOUT, kill).await;
 }

@@ -55,6 +55,11 @@ pub(crate) struct CursorState {
     in_flight: bool,
     /// The failed `getMore`'s error, handed out after the kill.
     error: Option<Error>,
+    /// Load-balanced mode: a `getMore` failed and its error was handed out, but the cursor
+    /// keeps its pinned connection until it is closed (Load Balancer specification), and kills
+    /// its server cursor there then. `Some(true)`: a network error, after which the connection
+    /// is gone: no `killCursors`.
+    failed: Option<bool>,
     /// A kill leaves the implicit session here ([`take_session`](Self::take_session)): a
     /// change stream resumes in the session its cursor ran in.
     keep_session: bool,
@@ -87,6 +92,7 @@ impl CursorState {
             lsid,
             in_flight: false,
             error: None,
+            failed: None,
             keep_session: false,
         };
         state.after_batch();
@@ -132,6 +138,18 @@ impl CursorState {
                 "the cursor was asked for its next step while a getMore was in flight",
             ));
         }
+        if self.failed.is_some() {
+            return Step::Done;
+        }
+        // Load-balanced mode: the error first; the connection stays pinned, and the server
+        // cursor is killed on it when the cursor is closed.
+        if self.id != 0 && self.holds_connection() {
+            if let Some(e) = self.error.take() {
+                self.failed = Some(e.is_network_error());
+                self.buffer = RawBatch::default();
+                return Step::Error(e);
+            }
+        }
         // Everything asked for has arrived, or the server cursor may have survived an error:
         // free it before handing out what is left.
         if self.id != 0 && (self.error.is_some() || self.limit_reached()) {
@@ -165,6 +183,7 @@ impl CursorState {
         !self.in_flight
             && self.id != 0
             && self.error.is_none()
+            && self.failed.is_none()
             && !self.limit_reached()
             && self.buffer.front().is_none()
     }
@@ -194,11 +213,24 @@ impl CursorState {
         // A getMore given up with the cursor is no longer awaited.
         self.in_flight = false;
         self.error = None;
+        if self.failed.take() == Some(true) {
+            // The pinned connection saw a network error: no killCursors on it (Load Balancer
+            // specification); it goes back to the pool (to be closed) now.
+            self.id = 0;
+        }
         if self.id == 0 {
             self.pinned = None;
             return None;
         }
         Some(self.take_kill())
+    }
+
+    /// True while the cursor holds a load-balanced connection of its own or of its
+    /// transaction (a `getMore` in flight holds it meanwhile).
+    fn holds_connection(&self) -> bool {
+        self.pinned
+            .as_ref()
+            .is_some_and(|p| p.connection.is_some() || p.txn_connection.is_some())
     }
 
     fn limit_reached(&self) -> bool {
@@ -229,7 +261,7 @@ impl CursorState {
         if self.keep_session {
             self.pinned = Some(Leftovers {
                 session: leftovers.session.take(),
-                connection: None,
+                ..Leftovers::default()
             });
         }
         let op = KillCursors::new(self.address.clone(), self.db.clone(), self.coll.clone(), id)
@@ -341,7 +373,7 @@ mod tests {
         let session = ClientSession::new(client.clone(), SessionOptions::default(), true, None);
         Leftovers {
             session: Some(session),
-            connection: None,
+            ..Leftovers::default()
         }
     }
 

@@ -224,6 +224,49 @@ async fn wait_queue_timeout_names_the_option() {
 }
 
 #[tokio::test]
+async fn a_load_balanced_wait_queue_timeout_counts_pinned_connections() {
+    let p = pool(
+        Fake::default(),
+        PoolOptions {
+            max_pool_size: 3,
+            wait_queue_timeout: Duration::from_millis(50),
+            load_balanced: true,
+            ..PoolOptions::default()
+        },
+    );
+    async fn message(p: &Pool<Fake>) -> String {
+        match *p.check_out().await.err().expect("times out").kind {
+            ErrorKind::WaitQueueTimeout { message } => message,
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+    let mut cursor = p.check_out().await.unwrap();
+    let mut txn = p.check_out().await.unwrap();
+    let other = p.check_out().await.unwrap();
+    cursor.pin_to(PinnedTo::Cursor);
+    txn.pin_to(PinnedTo::Cursor);
+    // A transaction's connection that a cursor shares counts for the transaction.
+    txn.pin_to(PinnedTo::Transaction);
+    txn.pin_to(PinnedTo::Cursor);
+    let m = message(&p).await;
+    assert!(
+        m.contains(
+            "maxPoolSize: 3, connections in use by cursors: 1, connections in use by \
+             transactions: 1, connections in use by other operations: 1"
+        ),
+        "{m}"
+    );
+    // Checked in: no longer counted.
+    drop((cursor, other));
+    let _held = (p.check_out().await.unwrap(), p.check_out().await.unwrap());
+    let m = message(&p).await;
+    assert!(
+        m.contains("cursors: 0, connections in use by transactions: 1, connections in use by other operations: 2"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
 async fn waiter_gets_the_returned_connection() {
     let p = pool(
         Fake::default(),

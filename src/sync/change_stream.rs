@@ -26,7 +26,7 @@ blocking_wrapper! {
     pub fn with_type;
 }
 
-/// The methods the blocking change streams share: `resume_token` and `is_alive`.
+/// The methods the blocking change streams share: `resume_token`, `is_alive` and `close`.
 macro_rules! change_stream_methods {
     ($name:ident) => {
         impl<T> $name<T> {
@@ -40,6 +40,14 @@ macro_rules! change_stream_methods {
             /// error has.
             pub fn is_alive(&self) -> bool {
                 self.held.get().is_alive()
+            }
+
+            /// Closes the stream now, blocking until the server has answered the
+            /// `killCursors`; see
+            /// [`ChangeStream::close`](crate::change_stream::ChangeStream::close).
+            pub fn close(self) {
+                let (stream, runtime) = self.held.into_parts();
+                runtime.block_on(stream.close());
             }
         }
     };

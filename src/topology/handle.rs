@@ -13,7 +13,7 @@ use crate::conn::IoLimit;
 use crate::csot::{self, Deadline};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ServerAddress;
-use crate::pool::PooledConnection;
+use crate::pool::{PinnedTo, PooledConnection};
 use crate::sdam::{
     read_preference_document, ApplicationError, ApplicationErrorKind, ErrorPhase,
     SelectionCriteria, ServerDescription, TopologyVersion,
@@ -107,6 +107,12 @@ impl ConnectionHandle {
             self.on_error(e);
         }
         result
+    }
+
+    /// Counts the connection as kept for a cursor or a transaction until it is checked in
+    /// (load-balanced mode: the wait queue timeout error reports these).
+    pub(crate) fn pin_to(&mut self, purpose: PinnedTo) {
+        self.conn.pin_to(purpose);
     }
 
     /// The body of the last reply, in the connection's read buffer.

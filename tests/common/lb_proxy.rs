@@ -8,9 +8,15 @@
 //! untouched, except the connection handshake: a `hello`/`isMaster` carrying
 //! `loadBalanced: true` reaches the server without that field (SecantusDB is a replica-set
 //! member, not a mongos), and its reply gets what a mongos behind a load balancer answers:
-//! `serviceId` (one per proxy) and `msg: "isdbgrid"`, without the replica-set fields. A
-//! connection closed on one side is closed on the other, so a server-side `closeConnection`
-//! fail point reaches the client as a network error.
+//! `serviceId` and `msg: "isdbgrid"`, without the replica-set fields. A connection closed on
+//! one side is closed on the other, so a server-side `closeConnection` fail point reaches the
+//! client as a network error.
+//!
+//! It listens on two ports, as the Unified Test Format's two load balancers: on
+//! [`port`](LbProxy::port) it fronts a single mongos (one `serviceId`); on
+//! [`multi_port`](LbProxy::multi_port) two, handing connections to them in turn (round robin:
+//! the first, third, ... get the first `serviceId`, the others the second). Both "mongoses"
+//! front the same server, as two mongoses front the same shards.
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -47,16 +53,22 @@ const REPLICA_SET_FIELDS: &[&str] = &[
 
 /// A running proxy; dropping it stops accepting (open connections end with their tasks).
 pub struct LbProxy {
-    /// The port it listens on at 127.0.0.1.
+    /// The port it listens on at 127.0.0.1, fronting one mongos.
     pub port: u16,
-    /// The `serviceId` of every handshake reply.
+    /// The `serviceId` of every handshake reply on [`port`](Self::port).
     pub service_id: ObjectId,
-    accept: JoinHandle<()>,
+    /// The port fronting two mongoses, at 127.0.0.1.
+    pub multi_port: u16,
+    /// Their `serviceId`s, given to connections on [`multi_port`](Self::multi_port) in turn.
+    pub multi_service_ids: [ObjectId; 2],
+    accept: [JoinHandle<()>; 2],
 }
 
 impl Drop for LbProxy {
     fn drop(&mut self) {
-        self.accept.abort();
+        for a in &self.accept {
+            a.abort();
+        }
     }
 }
 
@@ -64,30 +76,60 @@ impl LbProxy {
     /// Starts a proxy to `127.0.0.1:upstream_port`, connecting there with the test identity
     /// `client_cert` (a certificate-key file of the test certificate directory).
     pub async fn start(upstream_port: u16, client_cert: &str) -> std::io::Result<LbProxy> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-        let port = listener.local_addr()?.port();
-        let service_id = ObjectId::new();
         let acceptor = Arc::new(certs::client_cert_acceptor("server.pem"));
         let dir = certs::test_certs();
         let connector = Arc::new(upstream_connector(
             dir.join(client_cert),
             dir.join("ca.pem"),
         ));
-        let accept = tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                let connector = connector.clone();
-                tokio::spawn(async move {
-                    let _ = serve(tcp, &acceptor, &connector, upstream_port, service_id).await;
-                });
-            }
-        });
+        let service_id = ObjectId::new();
+        let multi_service_ids = [ObjectId::new(), ObjectId::new()];
+        let (port, single) = listen(
+            vec![service_id],
+            acceptor.clone(),
+            connector.clone(),
+            upstream_port,
+        )
+        .await?;
+        let (multi_port, multi) = listen(
+            multi_service_ids.to_vec(),
+            acceptor,
+            connector,
+            upstream_port,
+        )
+        .await?;
         Ok(LbProxy {
             port,
             service_id,
-            accept,
+            multi_port,
+            multi_service_ids,
+            accept: [single, multi],
         })
     }
+}
+
+/// Accepts connections on a new port of 127.0.0.1, giving them `services` in turn.
+async fn listen(
+    services: Vec<ObjectId>,
+    acceptor: Arc<openssl::ssl::SslAcceptor>,
+    connector: Arc<SslConnector>,
+    upstream_port: u16,
+) -> std::io::Result<(u16, JoinHandle<()>)> {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+    let port = listener.local_addr()?.port();
+    let accept = tokio::spawn(async move {
+        for service_id in services.iter().copied().cycle() {
+            let Ok((tcp, _)) = listener.accept().await else {
+                break;
+            };
+            let acceptor = acceptor.clone();
+            let connector = connector.clone();
+            tokio::spawn(async move {
+                let _ = serve(tcp, &acceptor, &connector, upstream_port, service_id).await;
+            });
+        }
+    });
+    Ok((port, accept))
 }
 
 fn upstream_connector(identity: PathBuf, ca: PathBuf) -> SslConnector {

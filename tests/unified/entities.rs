@@ -185,8 +185,9 @@ async fn create(kind: &str, spec: Document, ctx: &TestCtx) -> Result<Entity, Str
 
 async fn create_client(a: &mut Args, ctx: &TestCtx) -> Result<ClientEntity, String> {
     let uri_options = a.doc("uriOptions")?.unwrap_or_default();
-    // One server, no mongos: nothing to do for useMultipleMongoses.
-    a.bool("useMultipleMongoses")?;
+    // Load-balanced: true or unset, the load balancer fronting two mongoses; on the replica set
+    // (one server, no mongos) it changes nothing.
+    let multiple_mongoses = a.bool("useMultipleMongoses")?.unwrap_or(true);
     let mut observe = Observe::default();
     for e in a
         .take("observeEvents")
@@ -220,7 +221,7 @@ async fn create_client(a: &mut Args, ctx: &TestCtx) -> Result<ClientEntity, Stri
         return Err("observeTracingMessages: tracing spans are not in the crate".into());
     }
 
-    let uri = ctx.env.uri_with(&uri_options)?;
+    let uri = ctx.env.uri_with(&uri_options, multiple_mongoses)?;
     let mut options = mongo_x509::options::ClientOptions::parse(&uri)
         .await
         .map_err(|e| format!("client uriOptions {uri_options}: {e}"))?;

@@ -66,6 +66,10 @@ pub fn lease_server() -> ServerLease {
     ServerLease { slot, server }
 }
 
+/// The connection string with extra options; `true`: the load balancer fronting several
+/// mongoses (load-balanced deployment only).
+type BaseUri = Box<dyn Fn(&str, bool) -> String + Send + Sync>;
+
 /// What the runner knows about the deployment.
 pub struct Env {
     pub internal: Client,
@@ -75,7 +79,7 @@ pub struct Env {
     pub topology: &'static str,
     /// Whether the server requires authentication.
     pub auth: bool,
-    base_uri: Box<dyn Fn(&str) -> String + Send + Sync>,
+    base_uri: BaseUri,
     params: Mutex<HashMap<String, Option<Bson>>>,
     _proxy: Option<common::lb_proxy::LbProxy>,
 }
@@ -84,8 +88,8 @@ impl Env {
     pub async fn start(deployment: Deployment, server: &'static TestServer) -> Result<Env, String> {
         match deployment {
             Deployment::Server => {
-                let base_uri = Box::new(move |extra: &str| server.uri(CERT, extra));
-                let internal = Client::with_uri_str(base_uri(""))
+                let base_uri = Box::new(move |extra: &str, _: bool| server.uri(CERT, extra));
+                let internal = Client::with_uri_str(base_uri("", false))
                     .await
                     .map_err(|e| format!("internal client: {e}"))?;
                 Env::describe(internal, base_uri, true, None).await
@@ -94,12 +98,12 @@ impl Env {
                 let proxy = common::lb_proxy::LbProxy::start(server.port, CERT)
                     .await
                     .map_err(|e| format!("starting the load balancer: {e}"))?;
-                let (direct, through) = (
-                    format!("localhost:{}", server.port),
-                    format!("127.0.0.1:{}", proxy.port),
-                );
+                let direct = format!("localhost:{}", server.port);
+                let (single, multi) = (proxy.port, proxy.multi_port);
                 let direct_uri = server.uri(CERT, "");
-                let base_uri = Box::new(move |extra: &str| {
+                let base_uri = Box::new(move |extra: &str, multiple: bool| {
+                    let port = if multiple { multi } else { single };
+                    let through = format!("127.0.0.1:{port}");
                     let extra = if extra.is_empty() {
                         "loadBalanced=true".to_owned()
                     } else if extra.contains("loadBalanced=") {
@@ -120,7 +124,7 @@ impl Env {
 
     async fn describe(
         internal: Client,
-        base_uri: Box<dyn Fn(&str) -> String + Send + Sync>,
+        base_uri: BaseUri,
         auth: bool,
         proxy: Option<common::lb_proxy::LbProxy>,
     ) -> Result<Env, String> {
@@ -164,8 +168,10 @@ impl Env {
         })
     }
 
-    /// The deployment's connection string with a client entity's `uriOptions` added.
-    pub fn uri_with(&self, options: &Document) -> Result<String, String> {
+    /// The deployment's connection string with a client entity's `uriOptions` added. Behind a
+    /// load balancer, `multiple_mongoses` picks the one fronting several mongoses (Unified Test
+    /// Format: when `useMultipleMongoses` is true or unset) or the one fronting a single one.
+    pub fn uri_with(&self, options: &Document, multiple_mongoses: bool) -> Result<String, String> {
         let mut extra = Vec::new();
         for (k, v) in options {
             let value = |v: &Bson| -> Result<String, String> {
@@ -201,7 +207,7 @@ impl Env {
                 _ => extra.push(format!("{k}={}", value(v)?)),
             }
         }
-        Ok((self.base_uri)(&extra.join("&")))
+        Ok((self.base_uri)(&extra.join("&"), multiple_mongoses))
     }
 
     /// A server parameter (`getParameter`), cached; `None` when the server does not have it.

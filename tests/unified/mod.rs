@@ -75,7 +75,6 @@ suites! {
     read_write_concern: ["read-write-concern/operation"];
     #[ignore = "not green yet: the crate gaps listed in docs/testing.md (Unified-format suites); run with `cargo test --test unified -- --ignored`"]
     client_side_operations_timeout: ["client-side-operations-timeout"];
-    #[ignore = "not green yet: the crate gaps listed in docs/testing.md (Unified-format suites); run with `cargo test --test unified -- --ignored`"]
     load_balancers: ["load-balancers"] on LoadBalancer;
     transactions: ["transactions/unified"];
     transactions_convenient_api: ["transactions-convenient-api/unified"];

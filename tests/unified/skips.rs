@@ -27,12 +27,6 @@ const X509_NOT_SASL: &str = "deployment: the test server authenticates clients w
     MONGODB-X509, one `authenticate` command and no `saslContinue`, so a failCommand fail \
     point on saslContinue never fires (the operation succeeds)";
 
-/// The load-balancers suite's proxy fronts the one test server with one `serviceId`.
-const ONE_SERVICE: &str = "deployment: the suite's load balancer fronts one server, so every \
-    connection has the same serviceId (the test expects two mongoses, two serviceIds): the \
-    insert's failure clears that one service, which makes both pooled connections stale (both \
-    are closed `stale`) and the next insert opens a new connection, where the test expects the \
-    other service's connection to be reused";
 /// What SecantusDB answers to a snapshot read at a given time (checked with `insert {_id: 1,
 /// x: 11}`, `find` (its `operationTime` T), `update` to `{x: 13}`, then `find` with `readConcern:
 /// {level: "snapshot", atClusterTime: T}`).
@@ -255,11 +249,6 @@ pub const SKIPS: &[Skip] = &[
         "load-balancers/sdam-error-handling.json",
         Some("errors during authentication are processed"),
         X509_NOT_SASL,
-    ),
-    skip(
-        "load-balancers/sdam-error-handling.json",
-        Some("only connections for a specific serviceId are closed when pools are cleared"),
-        ONE_SERVICE,
     ),
     // The retry's commandStartedEvent never comes: the first attempt is not failed.
     skip(

@@ -84,10 +84,9 @@ pub async fn run(name: &str, a: Args, cursor: &Arc<Mutex<CursorEntity>>) -> OpRe
             match std::mem::replace(&mut *c, CursorEntity::Closed) {
                 CursorEntity::Plain(cur) => cur.close().await,
                 CursorEntity::InSession(cur, _) => cur.close().await,
-                // Dropping a change stream kills its cursor.
-                CursorEntity::Stream(_)
-                | CursorEntity::SessionStream(..)
-                | CursorEntity::Closed => {}
+                CursorEntity::Stream(cs) => cs.close().await,
+                CursorEntity::SessionStream(cs, _) => cs.close().await,
+                CursorEntity::Closed => {}
             }
             Ok(Ok(Outcome::None))
         }
