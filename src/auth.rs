@@ -296,3 +296,35 @@ pub(crate) async fn authenticate(
 fn truthy(value: &Bson) -> bool {
     crate::sdam::server::truthy(value)
 }
+
+/// For tests: the fields of an authentication error, borrowed, to compare at once.
+#[cfg(test)]
+#[derive(Debug, PartialEq)]
+pub(crate) struct AuthFailure<'e> {
+    pub(crate) mechanism: &'e str,
+    pub(crate) user: Option<&'e str>,
+    pub(crate) code: Option<i32>,
+    pub(crate) subject: Option<&'e str>,
+    pub(crate) message: &'e str,
+}
+
+/// For tests: `err` as an [`AuthFailure`]; panics on any other kind of error.
+#[cfg(test)]
+pub(crate) fn auth_failure(err: &Error) -> AuthFailure<'_> {
+    match &*err.kind {
+        ErrorKind::Authentication {
+            message,
+            mechanism,
+            user,
+            code,
+            subject,
+        } => AuthFailure {
+            mechanism,
+            user: user.as_deref(),
+            code: *code,
+            subject: subject.as_deref(),
+            message,
+        },
+        other => panic!("expected an authentication error, got {other:?}"),
+    }
+}

@@ -13,6 +13,38 @@
 //! too). A pipeline stage that removes `_id` from the events makes resuming impossible: the
 //! first such event is an error ([`ErrorKind::MissingResumeToken`](crate::error::ErrorKind::MissingResumeToken)).
 
+/// What both change stream types have alike over their [`Typed`] watcher: `Debug`,
+/// `resume_token`, `is_alive` and `with_type`.
+macro_rules! watcher_methods {
+    ($name:ident) => {
+        impl<T> std::fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.watcher.fmt(f)
+            }
+        }
+
+        impl<T> $name<T> {
+            /// The token to resume after the last event handed out (or later, when the server
+            /// has scanned further without finding one): what an automatic resume would use.
+            /// `None` before the first event when the server gave none.
+            pub fn resume_token(&self) -> Option<$crate::change_stream::event::ResumeToken> {
+                self.0.watcher.resume_token()
+            }
+
+            /// Whether more events may come: false once the server has ended the stream (after
+            /// an `invalidate` event) or an error has.
+            pub fn is_alive(&self) -> bool {
+                self.0.watcher.is_alive()
+            }
+
+            /// The same stream, decoding its events as `U` (for a pipeline that reshapes them).
+            pub fn with_type<U>(self) -> $name<U> {
+                $name(self.0.retype())
+            }
+        }
+    };
+}
+
 mod aggregate;
 pub mod event;
 mod resume;
@@ -30,7 +62,6 @@ use crate::client::Leftovers;
 use crate::error::Result;
 use crate::{Client, ClientSession};
 pub(crate) use aggregate::{Opened, WatchArgs};
-use event::ResumeToken;
 pub use session::SessionChangeStream;
 pub(crate) use watcher::open;
 use watcher::{Next, Watcher};
@@ -80,34 +111,12 @@ use watcher::{Next, Watcher};
 /// Dropping the stream kills its server cursor in the background.
 pub struct ChangeStream<T>(Typed<T>);
 
-impl<T> std::fmt::Debug for ChangeStream<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.watcher.fmt(f)
-    }
-}
+watcher_methods!(ChangeStream);
 
 impl<T> ChangeStream<T> {
     /// The stream over what its first `aggregate` returned.
     pub(crate) fn new(client: Client, args: WatchArgs, opened: Opened, left: Leftovers) -> Self {
         Self(Typed::new(Watcher::new(client, args, opened, left, None)))
-    }
-
-    /// The token to resume after the last event handed out (or later, when the server has
-    /// scanned further without finding one): what an automatic resume would use. `None`
-    /// before the first event when the server gave none.
-    pub fn resume_token(&self) -> Option<ResumeToken> {
-        self.0.watcher.resume_token()
-    }
-
-    /// Whether more events may come: false once the server has ended the stream (after an
-    /// `invalidate` event) or an error has.
-    pub fn is_alive(&self) -> bool {
-        self.0.watcher.is_alive()
-    }
-
-    /// The same stream, decoding its events as `U` (for a pipeline that reshapes them).
-    pub fn with_type<U>(self) -> ChangeStream<U> {
-        ChangeStream(self.0.retype())
     }
 
     /// Closes the stream now: when its server cursor is still open, `killCursors` is sent and

@@ -36,6 +36,34 @@
 //! documents and a server error keeps only its code, code name and labels. A password, a
 //! private key or a certificate password never appears in an event or a log line.
 
+/// Declares event structs that share fields: each struct has its own fields, then the shared
+/// ones, whose doc comments are written once here for all of them.
+///
+/// ```text
+/// events_sharing! {
+///     shared { /// Doc. pub server_address: ServerAddress, }
+///     /// Doc of the event.
+///     #[derive(Clone, Debug)]
+///     pub struct ServerHeartbeatFailedEvent { /// Doc. pub failure: Error, }
+/// }
+/// ```
+macro_rules! events_sharing {
+    (shared $shared:tt) => {};
+    (
+        shared { $($shared:tt)* }
+        $(#[$meta:meta])*
+        pub struct $name:ident { $($fields:tt)* }
+        $($rest:tt)*
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($fields)*
+            $($shared)*
+        }
+        events_sharing! { shared { $($shared)* } $($rest)* }
+    };
+}
+
 pub mod cmap;
 pub mod command;
 pub mod identity;

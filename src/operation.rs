@@ -6,10 +6,30 @@
 //! tested by building its command against a fixed [`StreamDescription`] and parsing canned
 //! replies.
 
+/// Declares what an operation returns and its command's name ([`OperationOutput`]):
+/// `operation_output!(Insert<'_> => InsertBatchResult, "insert");`.
+macro_rules! operation_output {
+    ($op:ty => $output:ty, $name:expr) => {
+        impl $crate::operation::OperationOutput for $op {
+            type Output = $output;
+            const NAME: &'static str = $name;
+        }
+    };
+}
+pub(crate) use operation_output;
+
 /// Declares an operation's input: the struct, and a `new` that takes every field in order
 /// (each as anything that converts into it, so `&str` for a `String`). Most operations are
 /// plain data until `build`; this keeps their constructors from being written out again.
+/// A last line `=> Output, "name"` declares its [`OperationOutput`] too.
 macro_rules! operation_input {
+    (
+        $(#[$doc:meta])* $name:ident { $($fields:tt)* }
+        => $output:ty, $cmd:literal
+    ) => {
+        operation_input! { $(#[$doc])* $name { $($fields)* } }
+        operation_output!($name => $output, $cmd);
+    };
     ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty),+ $(,)? }) => {
         $(#[$doc])*
         pub(crate) struct $name {
@@ -86,13 +106,17 @@ pub(crate) use update::{check_replacement, update_bson, Update};
 pub(crate) use write_batch::{CollectionOutcome, Run as WriteRun, WriteBatch, WriteKind};
 pub(crate) use write_reply::write_result;
 
-/// One server command: what to send, where it may run, and how to read the reply.
-pub(crate) trait Operation {
+/// What an operation returns, and its command's name: declared with the operation's input
+/// (`operation_input!`) or by `operation_output!`.
+pub(crate) trait OperationOutput {
     /// What the operation returns.
     type Output;
     /// The command's name, for logs.
     const NAME: &'static str;
+}
 
+/// One server command: what to send, where it may run, and how to read the reply.
+pub(crate) trait Operation: OperationOutput {
     /// The command for the server this connection is to. Called once per attempt, so a retry
     /// on another server builds against that server's limits.
     fn build(&mut self, server: &StreamDescription) -> Result<Command>;

@@ -53,6 +53,59 @@
 //! (the `killCursors` of a cursor dropped just before, for instance: the server times such
 //! cursors out). Neither waits more than a few seconds.
 
+/// Declares the blocking wrapper of an async cursor or change stream `$inner<T>`: the struct,
+/// which holds it with the client's runtime, `Debug` as the inner value's, `from_held`, and
+/// `with_type` (another document type).
+macro_rules! blocking_wrapper {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident<T>($($inner:ident)::+<T>);
+        $(#[$with_type:meta])*
+        pub fn with_type;
+    ) => {
+        $(#[$meta])*
+        pub struct $name<T> {
+            held: $crate::sync::held::Held<$($inner)::+<T>>,
+        }
+
+        impl<T> std::fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.held.fmt(f)
+            }
+        }
+
+        impl<T> $name<T> {
+            pub(crate) fn from_held(held: $crate::sync::held::Held<$($inner)::+<T>>) -> Self {
+                Self { held }
+            }
+
+            $(#[$with_type])*
+            pub fn with_type<U>(self) -> $name<U> {
+                $name::from_held(self.held.map($($inner)::+::with_type))
+            }
+        }
+    };
+}
+
+/// `Iterator` for a blocking wrapper of a `Stream` of `Result<T>`: `next` blocks on the
+/// stream's next item.
+macro_rules! blocking_iterator {
+    ($(#[$next:meta])* impl Iterator for $name:ident) => {
+        impl<T: serde::de::DeserializeOwned + 'static> Iterator for $name<T> {
+            type Item = $crate::error::Result<T>;
+
+            $(#[$next])*
+            fn next(&mut self) -> Option<$crate::error::Result<T>> {
+                self.held.block_on(|stream| {
+                    std::future::poll_fn(|cx| {
+                        futures_core::Stream::poll_next(std::pin::Pin::new(&mut *stream), cx)
+                    })
+                })
+            }
+        }
+    };
+}
+
 mod change_stream;
 mod client;
 mod coll;

@@ -19,6 +19,25 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::error::{Error, Result};
 use crate::options::{TlsBackendKind, TlsOptions};
 
+/// The [`TlsBackend`] methods the built-in backends share: the module's `NAME`, and the
+/// client certificate's subject and expiry from the backend's `subject` and `not_after`.
+#[cfg(any(feature = "openssl", feature = "native-tls"))]
+macro_rules! builtin_backend_accessors {
+    () => {
+        fn name(&self) -> &str {
+            NAME
+        }
+
+        fn client_subject(&self) -> Option<String> {
+            self.subject.clone()
+        }
+
+        fn client_certificate_not_after(&self) -> Option<std::time::SystemTime> {
+            self.not_after
+        }
+    };
+}
+
 pub(crate) mod identity;
 mod limits;
 #[cfg(feature = "native-tls")]

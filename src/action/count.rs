@@ -2,9 +2,7 @@
 
 use bson::Document;
 
-use super::SessionMode;
 use crate::coll::Collection;
-use crate::error::Result;
 use crate::operation;
 use crate::options::{CountOptions, EstimatedDocumentCountOptions};
 
@@ -29,30 +27,18 @@ action! {
         filter: Document,
     }
     options: CountOptions, count_setters;
-}
-
-impl<'a, S: SessionMode<'a>> CountDocuments<'a, S> {
-    async fn execute(self) -> Result<u64> {
-        let (t, mut o) = (self.target, self.options);
-        let reads = t.reads_of(&mut o);
-        let op = operation::CountDocuments::new(t.db(), t.coll(), self.filter, o, reads);
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> u64 {
+        let (o, reads) = t.reading(this.options);
+        operation::CountDocuments::new(t.db(), t.coll(), this.filter, o, reads)
     }
 }
-into_future!(impl<'a, S> CountDocuments<'a, S> => u64 where S: SessionMode<'a>);
 
 action! {
     /// Estimates the document count: [`Collection::estimated_document_count`].
     pub struct EstimatedDocumentCount<'a> {}
     options: EstimatedDocumentCountOptions, estimated_document_count_setters;
-}
-
-impl<'a, S: SessionMode<'a>> EstimatedDocumentCount<'a, S> {
-    async fn execute(self) -> Result<u64> {
-        let (t, mut o) = (self.target, self.options);
-        let reads = t.reads_of(&mut o);
-        let op = operation::EstimatedCount::new(t.db(), t.coll(), o, reads);
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> u64 {
+        let (o, reads) = t.reading(this.options);
+        operation::EstimatedCount::new(t.db(), t.coll(), o, reads)
     }
 }
-into_future!(impl<'a, S> EstimatedDocumentCount<'a, S> => u64 where S: SessionMode<'a>);

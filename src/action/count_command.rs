@@ -2,9 +2,7 @@
 
 use bson::Document;
 
-use super::SessionMode;
 use crate::coll::Collection;
-use crate::error::Result;
 use crate::operation;
 use crate::options::CountOptions;
 
@@ -27,14 +25,8 @@ action! {
         filter: Document,
     }
     options: CountOptions, count_setters;
-}
-
-impl<'a, S: SessionMode<'a>> Count<'a, S> {
-    async fn execute(self) -> Result<u64> {
-        let (t, mut o) = (self.target, self.options);
-        let reads = t.reads_of(&mut o);
-        let op = operation::Count::new(t.db(), t.coll(), self.filter, o, reads);
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> u64 {
+        let (o, reads) = t.reading(this.options);
+        operation::Count::new(t.db(), t.coll(), this.filter, o, reads)
     }
 }
-into_future!(impl<'a, S> Count<'a, S> => u64 where S: SessionMode<'a>);

@@ -1,7 +1,5 @@
 //! [`Database::create_collection`].
 
-use super::SessionMode;
-use crate::error::Result;
 use crate::operation::SimpleCommand;
 use crate::options::CreateCollectionOptions;
 use crate::Database;
@@ -31,13 +29,7 @@ action! {
         name: String,
     }
     options: CreateCollectionOptions, create_collection_setters;
-}
-
-impl<'a, S: SessionMode<'a>> CreateCollection<'a, S> {
-    async fn execute(self) -> Result<()> {
-        let t = self.target;
-        let op = SimpleCommand::create(t.db(), &self.name, t.writes(self.options));
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> () {
+        SimpleCommand::create(t.db(), &this.name, t.writes(this.options))
     }
 }
-into_future!(impl<'a, S> CreateCollection<'a, S> => () where S: SessionMode<'a>);

@@ -16,7 +16,42 @@
 /// [`ExplicitSession`](crate::action::ExplicitSession); and the setters of the options type. A
 /// document type parameter may follow the lifetime (`Find<'a, T>`). The `.await` is declared
 /// with [`into_future!`] next to the action's `execute`.
+///
+/// An action that runs one operation says how to make it after its options, and gets its
+/// `execute` and `.await` from here:
+///
+/// ```text
+///     options: DeleteOptions, delete_setters;
+///     runs: |t, this| -> DeleteResult { operation::Delete::new(/* from t and this */) }
+/// ```
+///
+/// `t` is the action's [`Target`](crate::action::Target) and `this` the action (its fields, its
+/// options); the block yields the operation, which runs in the action's session.
 macro_rules! action {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident<'a> {
+            $($field:ident : $fty:ty),* $(,)?
+        }
+        options: $opts:ident, $setters:ident;
+        runs: |$t:ident, $this:ident| -> $out:ty $op:block
+    ) => {
+        action! {
+            $(#[$meta])*
+            pub struct $name<'a> { $($field: $fty),* }
+            options: $opts, $setters;
+        }
+
+        impl<'a, S: $crate::action::SessionMode<'a>> $name<'a, S> {
+            async fn execute(self) -> $crate::error::Result<$out> {
+                let $this = self;
+                let $t = $this.target;
+                let op = $op;
+                $t.execute(op, $this.session.into_session()).await
+            }
+        }
+        into_future!(impl<'a, S> $name<'a, S> => $out where S: $crate::action::SessionMode<'a>);
+    };
     (
         $(#[$meta:meta])*
         pub struct $name:ident<'a $(, $t:ident)?> {

@@ -2,9 +2,7 @@
 
 use bson::Document;
 
-use super::SessionMode;
 use crate::coll::Collection;
-use crate::error::Result;
 use crate::operation;
 use crate::options::DeleteOptions;
 use crate::results::DeleteResult;
@@ -35,14 +33,8 @@ action! {
         many: bool,
     }
     options: DeleteOptions, delete_setters;
-}
-
-impl<'a, S: SessionMode<'a>> Delete<'a, S> {
-    async fn execute(self) -> Result<DeleteResult> {
-        let t = self.target;
-        let (db, coll, options) = (t.db(), t.coll(), t.writes(self.options));
-        let op = operation::Delete::new(db, coll, self.filter, self.many, options);
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> DeleteResult {
+        let (db, coll, options) = (t.db(), t.coll(), t.writes(this.options));
+        operation::Delete::new(db, coll, this.filter, this.many, options)
     }
 }
-into_future!(impl<'a, S> Delete<'a, S> => DeleteResult where S: SessionMode<'a>);

@@ -2,9 +2,7 @@
 
 use bson::{Bson, Document};
 
-use super::SessionMode;
 use crate::coll::Collection;
-use crate::error::Result;
 use crate::operation;
 use crate::options::DistinctOptions;
 
@@ -31,14 +29,8 @@ action! {
         filter: Document,
     }
     options: DistinctOptions, distinct_setters;
-}
-
-impl<'a, S: SessionMode<'a>> Distinct<'a, S> {
-    async fn execute(self) -> Result<Vec<Bson>> {
-        let (t, mut o) = (self.target, self.options);
-        let reads = t.reads_of(&mut o);
-        let op = operation::Distinct::new(t.db(), t.coll(), &self.field, self.filter, o, reads);
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> Vec<Bson> {
+        let (o, reads) = t.reading(this.options);
+        operation::Distinct::new(t.db(), t.coll(), &this.field, this.filter, o, reads)
     }
 }
-into_future!(impl<'a, S> Distinct<'a, S> => Vec<Bson> where S: SessionMode<'a>);

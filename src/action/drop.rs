@@ -1,8 +1,6 @@
 //! [`Collection::drop`] and [`Database::drop`]: dropping what does not exist succeeds.
 
-use super::SessionMode;
 use crate::coll::Collection;
-use crate::error::Result;
 use crate::operation::SimpleCommand;
 use crate::options::DropOptions;
 use crate::Database;
@@ -27,28 +25,16 @@ action! {
     /// Drops a collection: [`Collection::drop`].
     pub struct DropCollection<'a> {}
     options: DropOptions, drop_setters;
-}
-
-impl<'a, S: SessionMode<'a>> DropCollection<'a, S> {
-    async fn execute(self) -> Result<()> {
-        let t = self.target;
-        let op = SimpleCommand::drop(t.db(), t.coll(), t.writes(self.options));
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> () {
+        SimpleCommand::drop(t.db(), t.coll(), t.writes(this.options))
     }
 }
-into_future!(impl<'a, S> DropCollection<'a, S> => () where S: SessionMode<'a>);
 
 action! {
     /// Drops a database: [`Database::drop`].
     pub struct DropDatabase<'a> {}
     options: DropOptions, drop_setters;
-}
-
-impl<'a, S: SessionMode<'a>> DropDatabase<'a, S> {
-    async fn execute(self) -> Result<()> {
-        let t = self.target;
-        let op = SimpleCommand::drop_database(t.db(), t.writes(self.options));
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> () {
+        SimpleCommand::drop_database(t.db(), t.writes(this.options))
     }
 }
-into_future!(impl<'a, S> DropDatabase<'a, S> => () where S: SessionMode<'a>);

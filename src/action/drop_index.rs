@@ -1,8 +1,6 @@
 //! [`Collection::drop_index`] and [`Collection::drop_indexes`].
 
-use super::SessionMode;
 use crate::coll::Collection;
-use crate::error::Result;
 use crate::operation::SimpleCommand;
 use crate::options::DropIndexOptions;
 
@@ -24,13 +22,7 @@ action! {
         name: String,
     }
     options: DropIndexOptions, drop_index_setters;
-}
-
-impl<'a, S: SessionMode<'a>> DropIndex<'a, S> {
-    async fn execute(self) -> Result<()> {
-        let t = self.target;
-        let op = SimpleCommand::drop_indexes(t.db(), t.coll(), &self.name, t.writes(self.options));
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> () {
+        SimpleCommand::drop_indexes(t.db(), t.coll(), &this.name, t.writes(this.options))
     }
 }
-into_future!(impl<'a, S> DropIndex<'a, S> => () where S: SessionMode<'a>);

@@ -1,8 +1,6 @@
 //! [`Collection::drop_search_index`].
 
-use super::SessionMode;
 use crate::coll::Collection;
-use crate::error::Result;
 use crate::operation::SearchIndexCommand;
 use crate::options::DropSearchIndexOptions;
 
@@ -20,13 +18,7 @@ action! {
         name: String,
     }
     options: DropSearchIndexOptions, drop_search_index_setters;
-}
-
-impl<'a, S: SessionMode<'a>> DropSearchIndex<'a, S> {
-    async fn execute(self) -> Result<()> {
-        let t = self.target;
-        let op = SearchIndexCommand::drop(t.db(), t.coll(), &self.name);
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> () {
+        SearchIndexCommand::drop(t.db(), t.coll(), &this.name)
     }
 }
-into_future!(impl<'a, S> DropSearchIndex<'a, S> => () where S: SessionMode<'a>);

@@ -83,62 +83,66 @@ async fn run<T: DeserializeOwned>(
     }
 }
 
-action! {
+/// Declares a find-and-modify action: the action, and an `execute` that makes its
+/// [`FindAndModify`] from the target `t`, the action `this` and its `options` (with the
+/// write concern applied), runs it and reads the document into `T`.
+macro_rules! find_and_modify_action {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident<'a, T> { $($field:ident: $fty:ty,)* }
+        options: $opts:ident, $setters:ident;
+        runs: |$t:ident, $this:ident, $options:ident| $op:block
+    ) => {
+        action! {
+            $(#[$meta])*
+            pub struct $name<'a, T> { $($field: $fty,)* }
+            options: $opts, $setters;
+        }
+
+        impl<'a, T: DeserializeOwned + Send + Sync, S: SessionMode<'a>> $name<'a, T, S> {
+            async fn execute(self) -> Result<Option<T>> {
+                let $this = self;
+                let $t = $this.target;
+                let $options = $t.writes($this.options);
+                let op = $op;
+                run($t, op, $this.session.into_session()).await
+            }
+        }
+        into_future!(impl<'a, T, S> $name<'a, T, S> => Option<T>
+            where T: DeserializeOwned + Send + Sync + 'a, S: SessionMode<'a>);
+    };
+}
+
+find_and_modify_action! {
     /// Finds and deletes a document: [`Collection::find_one_and_delete`].
     pub struct FindOneAndDelete<'a, T> {
         filter: Document,
     }
     options: FindOneAndDeleteOptions, find_one_and_delete_setters;
+    runs: |t, this, options| { FindAndModify::delete(t.db(), t.coll(), this.filter, options)? }
 }
 
-impl<'a, T: DeserializeOwned + Send + Sync, S: SessionMode<'a>> FindOneAndDelete<'a, T, S> {
-    async fn execute(self) -> Result<Option<T>> {
-        let t = self.target;
-        let options = t.writes(self.options);
-        let op = FindAndModify::delete(t.db(), t.coll(), self.filter, options)?;
-        run(t, op, self.session.into_session()).await
-    }
-}
-into_future!(impl<'a, T, S> FindOneAndDelete<'a, T, S> => Option<T>
-    where T: DeserializeOwned + Send + Sync + 'a, S: SessionMode<'a>);
-
-action! {
+find_and_modify_action! {
     /// Finds and updates a document: [`Collection::find_one_and_update`].
     pub struct FindOneAndUpdate<'a, T> {
         filter: Document,
         update: UpdateModifications,
     }
     options: FindOneAndUpdateOptions, find_one_and_update_setters;
-}
-
-impl<'a, T: DeserializeOwned + Send + Sync, S: SessionMode<'a>> FindOneAndUpdate<'a, T, S> {
-    async fn execute(self) -> Result<Option<T>> {
-        let t = self.target;
-        let options = t.writes(self.options);
-        let op = FindAndModify::update(t.db(), t.coll(), self.filter, self.update, options)?;
-        run(t, op, self.session.into_session()).await
+    runs: |t, this, options| {
+        FindAndModify::update(t.db(), t.coll(), this.filter, this.update, options)?
     }
 }
-into_future!(impl<'a, T, S> FindOneAndUpdate<'a, T, S> => Option<T>
-    where T: DeserializeOwned + Send + Sync + 'a, S: SessionMode<'a>);
 
-action! {
+find_and_modify_action! {
     /// Finds and replaces a document: [`Collection::find_one_and_replace`].
     pub struct FindOneAndReplace<'a, T> {
         filter: Document,
         replacement: Result<Document>,
     }
     options: FindOneAndReplaceOptions, find_one_and_replace_setters;
-}
-
-impl<'a, T: DeserializeOwned + Send + Sync, S: SessionMode<'a>> FindOneAndReplace<'a, T, S> {
-    async fn execute(self) -> Result<Option<T>> {
-        let t = self.target;
-        let options = t.writes(self.options);
-        let replacement = self.replacement?;
-        let op = FindAndModify::replace(t.db(), t.coll(), self.filter, replacement, options)?;
-        run(t, op, self.session.into_session()).await
+    runs: |t, this, options| {
+        let replacement = this.replacement?;
+        FindAndModify::replace(t.db(), t.coll(), this.filter, replacement, options)?
     }
 }
-into_future!(impl<'a, T, S> FindOneAndReplace<'a, T, S> => Option<T>
-    where T: DeserializeOwned + Send + Sync + 'a, S: SessionMode<'a>);

@@ -1,8 +1,6 @@
 //! [`Collection::rename`].
 
-use super::SessionMode;
 use crate::coll::Collection;
-use crate::error::Result;
 use crate::operation::SimpleCommand;
 use crate::options::RenameCollectionOptions;
 
@@ -20,17 +18,11 @@ action! {
         to: String,
     }
     options: RenameCollectionOptions, rename_setters;
-}
-
-impl<'a, S: SessionMode<'a>> Rename<'a, S> {
-    async fn execute(self) -> Result<()> {
-        let t = self.target;
+    runs: |t, this| -> () {
         let (from, to) = (
             format!("{}.{}", t.db(), t.coll()),
-            format!("{}.{}", t.db(), self.to),
+            format!("{}.{}", t.db(), this.to),
         );
-        let op = SimpleCommand::rename(&from, &to, t.writes(self.options));
-        t.execute(op, self.session.into_session()).await
+        SimpleCommand::rename(&from, &to, t.writes(this.options))
     }
 }
-into_future!(impl<'a, S> Rename<'a, S> => () where S: SessionMode<'a>);

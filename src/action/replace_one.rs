@@ -5,7 +5,6 @@ use std::borrow::Borrow;
 use bson::Document;
 use serde::Serialize;
 
-use super::SessionMode;
 use crate::coll::{to_document, Collection};
 use crate::error::Result;
 use crate::operation;
@@ -27,14 +26,8 @@ action! {
         replacement: Result<Document>,
     }
     options: ReplaceOptions, replace_setters;
-}
-
-impl<'a, S: SessionMode<'a>> ReplaceOne<'a, S> {
-    async fn execute(self) -> Result<UpdateResult> {
-        let t = self.target;
-        let (db, coll, options) = (t.db(), t.coll(), t.writes(self.options));
-        let op = operation::Update::replace(db, coll, self.filter, self.replacement?, options)?;
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> UpdateResult {
+        let (db, coll, options) = (t.db(), t.coll(), t.writes(this.options));
+        operation::Update::replace(db, coll, this.filter, this.replacement?, options)?
     }
 }
-into_future!(impl<'a, S> ReplaceOne<'a, S> => UpdateResult where S: SessionMode<'a>);

@@ -2,8 +2,6 @@
 
 use bson::Document;
 
-use super::SessionMode;
-use crate::error::Result;
 use crate::operation;
 use crate::options::RunCommandOptions;
 use crate::Database;
@@ -37,13 +35,8 @@ action! {
         command: Document,
     }
     options: RunCommandOptions, run_command_setters;
-}
-
-impl<'a, S: SessionMode<'a>> RunCommand<'a, S> {
-    async fn execute(self) -> Result<Document> {
-        let op = operation::RunCommand::new(self.target.db(), self.command)
-            .with_read_preference(self.options.read_preference);
-        self.target.execute(op, self.session.into_session()).await
+    runs: |t, this| -> Document {
+        operation::RunCommand::new(t.db(), this.command)
+            .with_read_preference(this.options.read_preference)
     }
 }
-into_future!(impl<'a, S> RunCommand<'a, S> => Document where S: SessionMode<'a>);

@@ -147,6 +147,12 @@ impl<'a> Target<'a> {
         options
     }
 
+    /// The options of a read with its [`Reads`], as [`reads_of`](Self::reads_of) sets them.
+    pub(crate) fn reading<O: ReadOptions>(&self, mut options: O) -> (O, Reads) {
+        let reads = self.reads_of(&mut options);
+        (options, reads)
+    }
+
     /// How a read runs: the read preference and read concern taken out of its options, else
     /// the handle's.
     pub(crate) fn reads_of<O: ReadOptions>(&self, options: &mut O) -> Reads {

@@ -2,9 +2,7 @@
 
 use bson::Document;
 
-use super::SessionMode;
 use crate::coll::Collection;
-use crate::error::Result;
 use crate::operation;
 use crate::options::{UpdateModifications, UpdateOptions};
 use crate::results::UpdateResult;
@@ -45,15 +43,8 @@ action! {
         multi: bool,
     }
     options: UpdateOptions, update_setters;
-}
-
-impl<'a, S: SessionMode<'a>> Update<'a, S> {
-    async fn execute(self) -> Result<UpdateResult> {
-        let t = self.target;
-        let (db, coll, options) = (t.db(), t.coll(), t.writes(self.options));
-        let op =
-            operation::Update::modify(db, coll, self.filter, self.update, self.multi, options)?;
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> UpdateResult {
+        let (db, coll, options) = (t.db(), t.coll(), t.writes(this.options));
+        operation::Update::modify(db, coll, this.filter, this.update, this.multi, options)?
     }
 }
-into_future!(impl<'a, S> Update<'a, S> => UpdateResult where S: SessionMode<'a>);

@@ -2,9 +2,7 @@
 
 use bson::Document;
 
-use super::SessionMode;
 use crate::coll::Collection;
-use crate::error::Result;
 use crate::operation::SearchIndexCommand;
 use crate::options::UpdateSearchIndexOptions;
 
@@ -28,13 +26,7 @@ action! {
         definition: Document,
     }
     options: UpdateSearchIndexOptions, update_search_index_setters;
-}
-
-impl<'a, S: SessionMode<'a>> UpdateSearchIndex<'a, S> {
-    async fn execute(self) -> Result<()> {
-        let t = self.target;
-        let op = SearchIndexCommand::update(t.db(), t.coll(), &self.name, self.definition);
-        t.execute(op, self.session.into_session()).await
+    runs: |t, this| -> () {
+        SearchIndexCommand::update(t.db(), t.coll(), &this.name, this.definition)
     }
 }
-into_future!(impl<'a, S> UpdateSearchIndex<'a, S> => () where S: SessionMode<'a>);

@@ -64,10 +64,9 @@ impl ChangeStreamAggregate {
     }
 }
 
-impl Operation for ChangeStreamAggregate {
-    type Output = Opened;
-    const NAME: &'static str = "aggregate";
+crate::operation::operation_output!(ChangeStreamAggregate => Opened, "aggregate");
 
+impl Operation for ChangeStreamAggregate {
     fn build(&mut self, server: &StreamDescription) -> Result<Command> {
         self.wire_version = server.max_wire_version;
         let a = &self.args;

@@ -2,7 +2,6 @@
 
 use serde::de::DeserializeOwned;
 
-use super::event::ResumeToken;
 use super::watcher::Watcher;
 use super::{Opened, Typed, WatchArgs};
 use crate::client::Leftovers;
@@ -27,11 +26,7 @@ use crate::{Client, ClientSession};
 /// ```
 pub struct SessionChangeStream<T>(Typed<T>);
 
-impl<T> std::fmt::Debug for SessionChangeStream<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.watcher.fmt(f)
-    }
-}
+watcher_methods!(SessionChangeStream);
 
 impl<T> SessionChangeStream<T> {
     /// The stream over what its first `aggregate` returned in `session`.
@@ -46,26 +41,10 @@ impl<T> SessionChangeStream<T> {
         Self(Typed::new(Watcher::new(client, args, opened, left, lsid)))
     }
 
-    /// The token to resume after the last event handed out (see
-    /// [`ChangeStream::resume_token`](super::ChangeStream::resume_token)).
-    pub fn resume_token(&self) -> Option<ResumeToken> {
-        self.0.watcher.resume_token()
-    }
-
-    /// Whether more events may come.
-    pub fn is_alive(&self) -> bool {
-        self.0.watcher.is_alive()
-    }
-
     /// Closes the stream now, waiting for its `killCursors` (see
     /// [`ChangeStream::close`](super::ChangeStream::close)).
     pub async fn close(self) {
         self.0.watcher.close_now().await
-    }
-
-    /// The same stream, decoding its events as `U`.
-    pub fn with_type<U>(self) -> SessionChangeStream<U> {
-        SessionChangeStream(self.0.retype())
     }
 }
 

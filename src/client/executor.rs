@@ -23,7 +23,7 @@ use crate::cursor::KILL_CURSORS_TIMEOUT;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::command::next_operation_id;
 use crate::operation::RunCommand;
-use crate::operation::{Operation, Retryability, Selection, StreamDescription};
+use crate::operation::{Operation, OperationOutput, Retryability, Selection, StreamDescription};
 use crate::options::ServerAddress;
 use crate::options::SessionOptions;
 use crate::pool::PinnedTo;

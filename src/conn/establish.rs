@@ -105,7 +105,14 @@ pub(crate) async fn establish_with_step(
     )
     .map_err(|e| failed(e, &step))?;
     let timeout = opts.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let work = establish_diagnosed(address, opts, id, plan.as_ref(), &step);
+    let attempt = Attempt {
+        address,
+        opts,
+        id,
+        plan: plan.as_ref(),
+        step: &step,
+    };
+    let work = establish_diagnosed(&attempt);
     let result = if timeout.is_zero() {
         // connectTimeoutMS=0 means "no timeout" (URI options spec).
         work.await
@@ -132,6 +139,16 @@ fn reach(step: &Mutex<EstablishStep>, now: EstablishStep) {
     *step.lock().unwrap_or_else(|p| p.into_inner()) = now;
 }
 
+/// What every try at establishing one connection works from.
+#[derive(Clone, Copy)]
+struct Attempt<'a, 'p> {
+    address: &'a ServerAddress,
+    opts: &'a EstablishOptions,
+    id: u32,
+    plan: Option<&'a AuthPlan<'p>>,
+    step: &'a Mutex<EstablishStep>,
+}
+
 /// Why an attempt failed: closed by the server right after the TLS handshake with nothing to
 /// say why (a refusal of the client certificate, or a restart), or anything else.
 enum Failure {
@@ -143,20 +160,15 @@ enum Failure {
 /// to go by, one fresh connection decides: closed the same way again, the server refuses the
 /// client (certificate); otherwise (a server restarting under a running client) the fresh
 /// attempt's own outcome is what counts.
-async fn establish_diagnosed(
-    address: &ServerAddress,
-    opts: &EstablishOptions,
-    id: u32,
-    plan: Option<&AuthPlan<'_>>,
-    step: &Mutex<EstablishStep>,
-) -> Result<Connection> {
-    let first = match establish_inner(address, opts, id, plan, step).await {
+async fn establish_diagnosed(attempt: &Attempt<'_, '_>) -> Result<Connection> {
+    let Attempt { address, opts, .. } = *attempt;
+    let first = match establish_inner(attempt).await {
         Ok(conn) => return Ok(conn),
         Err(Failure::Other(e)) => return Err(e),
         Err(Failure::ClosedAfterTls(e)) => e,
     };
     tracing::debug!(%address, error = %first, "closed right after the TLS handshake; trying a fresh connection");
-    match establish_inner(address, opts, id, plan, step).await {
+    match establish_inner(attempt).await {
         Ok(conn) => Ok(conn),
         Err(Failure::Other(e)) => Err(e),
         Err(Failure::ClosedAfterTls(_)) => Err(refused(
@@ -168,26 +180,27 @@ async fn establish_diagnosed(
     }
 }
 
-async fn establish_inner(
-    address: &ServerAddress,
-    opts: &EstablishOptions,
-    id: u32,
-    plan: Option<&AuthPlan<'_>>,
-    step: &Mutex<EstablishStep>,
-) -> std::result::Result<Connection, Failure> {
+async fn establish_inner(attempt: &Attempt<'_, '_>) -> std::result::Result<Connection, Failure> {
+    let Attempt {
+        address,
+        opts,
+        step,
+        ..
+    } = *attempt;
     reach(step, EstablishStep::Handshake);
-    establish_attempt(address, opts, id, plan, step)
+    establish_attempt(attempt)
         .await
         .map_err(|e| classify(address, opts.tls.as_deref(), e))
 }
 
-async fn establish_attempt(
-    address: &ServerAddress,
-    opts: &EstablishOptions,
-    id: u32,
-    plan: Option<&AuthPlan<'_>>,
-    step: &Mutex<EstablishStep>,
-) -> std::result::Result<Connection, Failure> {
+async fn establish_attempt(attempt: &Attempt<'_, '_>) -> std::result::Result<Connection, Failure> {
+    let Attempt {
+        address,
+        opts,
+        id,
+        plan,
+        step,
+    } = *attempt;
     let other = Failure::Other;
     let (stream, interrupter) = open_stream(address, opts.resolver.as_ref())
         .await

@@ -58,82 +58,64 @@ pub struct ConnectionInfo {
     pub address: ServerAddress,
 }
 
-/// A command is about to be sent.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct CommandStartedEvent {
-    /// The command as sent: its fields, then `$db` (and `$clusterTime` when sent), with each
-    /// document sequence as an array named by its identifier (e.g. the `documents` of an
-    /// `insert`). Empty when [`redacted`](Self::redacted).
-    pub command: Document,
-    /// The database the command runs on.
-    pub db: String,
-    /// The command's name, its first field (e.g. `find`, `insert`, `saslStart`).
-    pub command_name: String,
-    /// The id of the request on the wire; the command's succeeded or failed event has the same.
-    pub request_id: i32,
-    /// The id of the user operation the command is part of, the same on all of its commands:
-    /// the batches of an `insert_many` or a bulk write, and a retry. `None` for the commands
-    /// of a connection's authentication.
-    pub operation_id: Option<i64>,
-    /// The connection the command is sent on.
-    pub connection: ConnectionInfo,
-    /// The `serviceId` of the server behind a load balancer (load-balanced mode only).
-    pub service_id: Option<ObjectId>,
-    /// True when the command is security-sensitive and its body was replaced with an empty
-    /// document.
-    pub redacted: bool,
-}
+events_sharing! {
+    shared {
+        /// The command's name, its first field (e.g. `find`, `insert`, `saslStart`).
+        pub command_name: String,
+        /// The database the command runs on.
+        pub db: String,
+        /// The id of the request on the wire, the same in a command's started event and in its
+        /// succeeded or failed event.
+        pub request_id: i32,
+        /// The id of the user operation the command is part of, the same on all of its commands:
+        /// the batches of an `insert_many` or a bulk write, and a retry. `None` for the commands
+        /// of a connection's authentication.
+        pub operation_id: Option<i64>,
+        /// The connection the command is sent on.
+        pub connection: ConnectionInfo,
+        /// The `serviceId` of the server behind a load balancer (load-balanced mode only).
+        pub service_id: Option<ObjectId>,
+    }
 
-/// A command's reply arrived with `ok: 1`.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct CommandSucceededEvent {
-    /// From just before the request was written to the reply read.
-    pub duration: Duration,
-    /// The reply. Empty when [`redacted`](Self::redacted).
-    pub reply: Document,
-    /// The command's name.
-    pub command_name: String,
-    /// The database the command ran on.
-    pub db: String,
-    /// The id of the request, as in its [`CommandStartedEvent`].
-    pub request_id: i32,
-    /// The id of the user operation, as in its [`CommandStartedEvent`].
-    pub operation_id: Option<i64>,
-    /// The connection the command ran on.
-    pub connection: ConnectionInfo,
-    /// The `serviceId` of the server behind a load balancer (load-balanced mode only).
-    pub service_id: Option<ObjectId>,
-    /// True when the command is security-sensitive and its reply was replaced with an empty
-    /// document.
-    pub redacted: bool,
-}
+    /// A command is about to be sent.
+    #[derive(Clone, Debug)]
+    #[non_exhaustive]
+    pub struct CommandStartedEvent {
+        /// The command as sent: its fields, then `$db` (and `$clusterTime` when sent), with each
+        /// document sequence as an array named by its identifier (e.g. the `documents` of an
+        /// `insert`). Empty when [`redacted`](Self::redacted).
+        pub command: Document,
+        /// True when the command is security-sensitive and its body was replaced with an empty
+        /// document.
+        pub redacted: bool,
+    }
 
-/// A command failed: the server answered with `ok` other than 1, or sending the request or
-/// reading the reply failed.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct CommandFailedEvent {
-    /// From just before the request was written to the failure.
-    pub duration: Duration,
-    /// The command's name.
-    pub command_name: String,
-    /// The database the command ran on.
-    pub db: String,
-    /// The error. For a redacted command, a server error keeps its code, code name and labels
-    /// only.
-    pub failure: Error,
-    /// The id of the request, as in its [`CommandStartedEvent`].
-    pub request_id: i32,
-    /// The id of the user operation, as in its [`CommandStartedEvent`].
-    pub operation_id: Option<i64>,
-    /// The connection the command ran on.
-    pub connection: ConnectionInfo,
-    /// The `serviceId` of the server behind a load balancer (load-balanced mode only).
-    pub service_id: Option<ObjectId>,
-    /// True when the command is security-sensitive and the failure was redacted.
-    pub redacted: bool,
+    /// A command's reply arrived with `ok: 1`.
+    #[derive(Clone, Debug)]
+    #[non_exhaustive]
+    pub struct CommandSucceededEvent {
+        /// From just before the request was written to the reply read.
+        pub duration: Duration,
+        /// The reply. Empty when [`redacted`](Self::redacted).
+        pub reply: Document,
+        /// True when the command is security-sensitive and its reply was replaced with an empty
+        /// document.
+        pub redacted: bool,
+    }
+
+    /// A command failed: the server answered with `ok` other than 1, or sending the request or
+    /// reading the reply failed.
+    #[derive(Clone, Debug)]
+    #[non_exhaustive]
+    pub struct CommandFailedEvent {
+        /// From just before the request was written to the failure.
+        pub duration: Duration,
+        /// The error. For a redacted command, a server error keeps its code, code name and labels
+        /// only.
+        pub failure: Error,
+        /// True when the command is security-sensitive and the failure was redacted.
+        pub redacted: bool,
+    }
 }
 
 /// A command monitoring event.

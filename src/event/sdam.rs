@@ -103,57 +103,45 @@ pub struct TopologyClosedEvent {
     pub topology_id: ObjectId,
 }
 
-/// A monitor is about to check its server (before opening a monitoring connection, or before
-/// sending or awaiting a `hello`).
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct ServerHeartbeatStartedEvent {
-    /// The server.
-    pub server_address: ServerAddress,
-    /// True for an awaitable `hello` (streaming: the server answers when something changes).
-    pub awaited: bool,
-    /// The client's id of the monitoring connection (for a check that opens one, the id it
-    /// will have). Monitoring connections are not pooled: their ids are unique in the process,
-    /// from a counter of their own.
-    pub driver_connection_id: u32,
-    /// The server's id of the monitoring connection, once known.
-    pub server_connection_id: Option<i64>,
-}
+events_sharing! {
+    shared {
+        /// The server.
+        pub server_address: ServerAddress,
+        /// True for an awaitable `hello` (streaming: the server answers when something changes).
+        pub awaited: bool,
+        /// The client's id of the monitoring connection (for a check that opens one, the id it
+        /// will have). Monitoring connections are not pooled: their ids are unique in the
+        /// process, from a counter of their own.
+        pub driver_connection_id: u32,
+        /// The server's id of the monitoring connection, once known.
+        pub server_connection_id: Option<i64>,
+    }
 
-/// A check succeeded.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ServerHeartbeatSucceededEvent {
-    /// How long the check took; for an awaited check, how long the server held it.
-    pub duration: Duration,
-    /// The `hello` reply.
-    pub reply: Document,
-    /// The server.
-    pub server_address: ServerAddress,
-    /// True for an awaitable `hello`.
-    pub awaited: bool,
-    /// The client's id of the monitoring connection.
-    pub driver_connection_id: u32,
-    /// The server's id of the monitoring connection.
-    pub server_connection_id: Option<i64>,
-}
+    /// A monitor is about to check its server (before opening a monitoring connection, or
+    /// before sending or awaiting a `hello`).
+    #[derive(Clone, Debug, PartialEq)]
+    #[non_exhaustive]
+    pub struct ServerHeartbeatStartedEvent {}
 
-/// A check failed (the server could not be reached, or answered with an error).
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ServerHeartbeatFailedEvent {
-    /// How long the check took.
-    pub duration: Duration,
-    /// The error.
-    pub failure: Error,
-    /// The server.
-    pub server_address: ServerAddress,
-    /// True for an awaitable `hello`.
-    pub awaited: bool,
-    /// The client's id of the monitoring connection.
-    pub driver_connection_id: u32,
-    /// The server's id of the monitoring connection, when known.
-    pub server_connection_id: Option<i64>,
+    /// A check succeeded.
+    #[derive(Clone, Debug)]
+    #[non_exhaustive]
+    pub struct ServerHeartbeatSucceededEvent {
+        /// How long the check took; for an awaited check, how long the server held it.
+        pub duration: Duration,
+        /// The `hello` reply.
+        pub reply: Document,
+    }
+
+    /// A check failed (the server could not be reached, or answered with an error).
+    #[derive(Clone, Debug)]
+    #[non_exhaustive]
+    pub struct ServerHeartbeatFailedEvent {
+        /// How long the check took.
+        pub duration: Duration,
+        /// The error.
+        pub failure: Error,
+    }
 }
 
 /// A topology event.

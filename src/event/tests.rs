@@ -274,29 +274,18 @@ fn a_stale_primary_made_unknown_by_another_members_reply_is_published() {
     let a = ServerAddress::parse("a:27017").unwrap();
     let b = ServerAddress::parse("b:27017").unwrap();
     let mut topology = TopologyDescription::new(&[a.clone(), b.clone()], None, None, false);
-    let primary = |me: &str, election: &str| {
-        doc! {
+    // The description of a primary at `address` with `election` as its electionId.
+    let primary = |address: &ServerAddress, election: &str| {
+        let hello = doc! {
             "ok": 1, "isWritablePrimary": true, "setName": "rs", "setVersion": 1,
-            "electionId": ObjectId::parse_str(election).unwrap(), "me": me,
+            "electionId": ObjectId::parse_str(election).unwrap(), "me": address.to_string(),
             "hosts": ["a:27017", "b:27017"], "minWireVersion": 0, "maxWireVersion": 21,
-        }
+        };
+        ServerDescription::from_hello(address.clone(), &hello, None, Duration::ZERO).unwrap()
     };
-    let first = ServerDescription::from_hello(
-        a.clone(),
-        &primary("a:27017", "000000000000000000000001"),
-        None,
-        Duration::ZERO,
-    )
-    .unwrap();
-    topology.update(first);
+    topology.update(primary(&a, "000000000000000000000001"));
     let before = topology.clone();
-    let second = ServerDescription::from_hello(
-        b.clone(),
-        &primary("b:27017", "000000000000000000000002"),
-        None,
-        Duration::ZERO,
-    )
-    .unwrap();
+    let second = primary(&b, "000000000000000000000002");
     topology.update(second.clone());
     let changes: Vec<(String, ServerType, ServerType)> =
         update_events(ObjectId::new(), &before, &topology, Some(&second))

@@ -80,10 +80,9 @@ impl Aggregate {
     }
 }
 
-impl Operation for Aggregate {
-    type Output = CursorSpec;
-    const NAME: &'static str = "aggregate";
+operation_output!(Aggregate => CursorSpec, "aggregate");
 
+impl Operation for Aggregate {
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let o = &self.options;
         let writes = self.writes();

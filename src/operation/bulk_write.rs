@@ -124,10 +124,9 @@ fn ops_document(model: &WriteModel, ns: i32) -> Result<Vec<u8>> {
     Ok(bytes?)
 }
 
-impl Operation for BulkWrite<'_> {
-    type Output = BulkWriteReply;
-    const NAME: &'static str = "bulkWrite";
+operation_output!(BulkWrite<'_> => BulkWriteReply, "bulkWrite");
 
+impl Operation for BulkWrite<'_> {
     /// At most `maxWriteBatchSize` models, and `ops` plus `nsInfo` within
     /// `maxMessageSizeBytes - 1000 - (the command's size)`; `nsInfo` names only the
     /// namespaces this batch's models use, each once.

@@ -12,12 +12,10 @@ use super::cursor_reply::parse_batch;
 
 operation_input! {
     CountDocuments { db: String, coll: String, filter: Document, options: CountOptions, reads: Reads }
+    => u64, "countDocuments"
 }
 
 impl Operation for CountDocuments {
-    type Output = u64;
-    const NAME: &'static str = "countDocuments";
-
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let o = &self.options;
         let mut pipeline = vec![doc! { "$match": self.filter.clone() }];

@@ -34,10 +34,9 @@ impl Count {
     }
 }
 
-impl Operation for Count {
-    type Output = u64;
-    const NAME: &'static str = "count";
+operation_output!(Count => u64, "count");
 
+impl Operation for Count {
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let o = &self.options;
         let mut cmd = doc! { "count": self.coll.as_str() };

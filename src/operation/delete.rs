@@ -12,12 +12,10 @@ use crate::results::DeleteResult;
 operation_input! {
     /// `options.write_concern` must already hold the client's default when none was set.
     Delete { db: String, coll: String, filter: Document, many: bool, options: DeleteOptions }
+    => DeleteResult, "delete"
 }
 
 impl Operation for Delete {
-    type Output = DeleteResult;
-    const NAME: &'static str = "delete";
-
     fn build(&mut self, server: &StreamDescription) -> Result<Command> {
         let o = &self.options;
         let acknowledged = super::acknowledged(o.write_concern.as_ref());

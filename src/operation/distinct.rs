@@ -12,12 +12,10 @@ operation_input! {
         db: String, coll: String, key: String, filter: Document, options: DistinctOptions,
         reads: Reads,
     }
+    => Vec<Bson>, "distinct"
 }
 
 impl Operation for Distinct {
-    type Output = Vec<Bson>;
-    const NAME: &'static str = "distinct";
-
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let o = &self.options;
         let mut cmd = doc! {

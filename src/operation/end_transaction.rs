@@ -53,10 +53,9 @@ impl EndTransaction {
     }
 }
 
-impl Operation for EndTransaction {
-    type Output = ();
-    const NAME: &'static str = "endTransaction";
+operation_output!(EndTransaction => (), "endTransaction");
 
+impl Operation for EndTransaction {
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let mut cmd = match self.end {
             End::Commit => doc! { "commitTransaction": 1 },

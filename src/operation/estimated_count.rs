@@ -9,12 +9,10 @@ use crate::options::{EstimatedDocumentCountOptions, ServerAddress};
 
 operation_input! {
     EstimatedCount { db: String, coll: String, options: EstimatedDocumentCountOptions, reads: Reads }
+    => u64, "count"
 }
 
 impl Operation for EstimatedCount {
-    type Output = u64;
-    const NAME: &'static str = "count";
-
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let mut cmd = doc! { "count": self.coll.as_str() };
         append_options(&mut cmd, &self.options)?;

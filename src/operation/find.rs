@@ -9,6 +9,7 @@ use crate::options::{CursorType, FindOptions};
 
 operation_input! {
     Find { db: String, coll: String, filter: Document, options: FindOptions, reads: Reads }
+    => CursorSpec, "find"
 }
 
 impl Find {
@@ -19,9 +20,6 @@ impl Find {
 }
 
 impl Operation for Find {
-    type Output = CursorSpec;
-    const NAME: &'static str = "find";
-
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let o = &self.options;
         let mut cmd = doc! { "find": self.coll.as_str(), "filter": self.filter.clone() };

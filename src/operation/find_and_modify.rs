@@ -120,12 +120,11 @@ impl FindAndModify {
     }
 }
 
-impl Operation for FindAndModify {
-    /// The document before or after the change (`return_document`), `None` when nothing
-    /// matched (and, returning the document before, when an upsert inserted one).
-    type Output = Option<Document>;
-    const NAME: &'static str = "findAndModify";
+// The document before or after the change (`return_document`), `None` when nothing
+// matched (and, returning the document before, when an upsert inserted one).
+operation_output!(FindAndModify => Option<Document>, "findAndModify");
 
+impl Operation for FindAndModify {
     fn build(&mut self, server: &StreamDescription) -> Result<Command> {
         let has_hint = self.options.contains_key("hint");
         let acknowledged = self.is_acknowledged();

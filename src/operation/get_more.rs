@@ -66,10 +66,9 @@ impl GetMore {
     }
 }
 
-impl Operation for GetMore {
-    type Output = GetMoreResult;
-    const NAME: &'static str = "getMore";
+operation_output!(GetMore => GetMoreResult, "getMore");
 
+impl Operation for GetMore {
     fn build(&mut self, server: &StreamDescription) -> Result<Command> {
         let mut cmd = doc! { "getMore": self.id, "collection": self.coll.as_str() };
         // 0 would mean "the server's default" to find but is refused by getMore: not sent.

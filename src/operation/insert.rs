@@ -3,8 +3,8 @@
 
 use bson::{doc, RawDocument};
 
-use super::statements::cut_batch;
-use super::write_reply::{self, WriteReply};
+use super::statements::Batch;
+use super::write_reply::WriteReply;
 use super::{append_options, Command, Operation, Retryability, StreamDescription};
 use crate::error::{Error, Result, WriteError};
 use crate::options::InsertManyOptions;
@@ -12,14 +12,9 @@ use crate::options::ServerAddress;
 
 /// One `insert` command: `docs[offset..]`, cut to the server's limits when built.
 pub(crate) struct Insert<'a> {
-    db: &'a str,
-    coll: &'a str,
+    batch: Batch<'a, InsertManyOptions>,
     /// Serialized documents, `_id` included.
     docs: &'a [Vec<u8>],
-    offset: usize,
-    options: &'a InsertManyOptions,
-    /// How many documents the last `build` put in the batch.
-    taken: usize,
 }
 
 /// What one batch did, with indexes into the whole input.
@@ -42,25 +37,14 @@ impl<'a> Insert<'a> {
         offset: usize,
         options: &'a InsertManyOptions,
     ) -> Self {
-        Self {
-            db,
-            coll,
-            docs,
-            offset,
-            options,
-            taken: 0,
-        }
-    }
-
-    fn ordered(&self) -> bool {
-        self.options.ordered.unwrap_or(true)
+        let batch = Batch::new(db, coll, offset, options);
+        Self { batch, docs }
     }
 }
 
-impl Operation for Insert<'_> {
-    type Output = InsertBatchResult;
-    const NAME: &'static str = "insert";
+operation_output!(Insert<'_> => InsertBatchResult, "insert");
 
+impl Operation for Insert<'_> {
     /// At most `maxWriteBatchSize` documents and one message's worth of bytes; the connection
     /// then cuts the batch to exactly what fits beside the final command
     /// ([`Operation::sequence_sent`]). Each document is copied as serialized, never re-encoded.
@@ -74,26 +58,15 @@ impl Operation for Insert<'_> {
                 ))
             })
         };
-        let batch = cut_batch(
-            "insert",
-            "documents",
-            self.docs,
-            self.offset,
-            server,
-            too_large,
-        )?;
-        self.taken = batch.len();
-        let mut cmd = doc! { "insert": self.coll, "ordered": self.ordered() };
-        append_options(&mut cmd, self.options)?;
-        Ok(Command {
-            db: self.db.to_owned(),
-            body: cmd,
-            sequences: vec![batch],
-        })
+        let b = &mut self.batch;
+        let batch = b.cut("insert", "documents", self.docs, server, too_large)?;
+        let mut cmd = doc! { "insert": b.coll, "ordered": b.ordered() };
+        append_options(&mut cmd, b.options)?;
+        Ok(b.command(cmd, batch))
     }
 
     fn sequence_sent(&mut self, documents: usize) {
-        self.taken = documents;
+        self.batch.taken = documents;
     }
 
     fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<InsertBatchResult> {
@@ -101,11 +74,10 @@ impl Operation for Insert<'_> {
             write_errors,
             write_concern_error,
             ..
-        } = write_reply::parse(reply, self.taken, self.offset)?;
-        let inserted =
-            write_reply::applied(self.offset, self.taken, &write_errors, self.ordered()).collect();
+        } = self.batch.parse(reply)?;
+        let inserted = self.batch.applied(&write_errors).collect();
         Ok(InsertBatchResult {
-            taken: self.taken,
+            taken: self.batch.taken,
             inserted,
             write_errors,
             write_concern_error,
@@ -117,7 +89,7 @@ impl Operation for Insert<'_> {
     }
 
     fn is_acknowledged(&self) -> bool {
-        super::acknowledged(self.options.write_concern.as_ref())
+        self.batch.is_acknowledged()
     }
 }
 
@@ -146,10 +118,10 @@ mod tests {
         assert_eq!(cmd.sequences[0].identifier, "documents");
         assert_eq!(cmd.sequences[0].bytes, docs[1..3].concat());
         assert_eq!(cmd.sequences[0].len(), 2);
-        assert_eq!(op.taken, 2);
+        assert_eq!(op.batch.taken, 2);
         // The connection sent fewer (the rest did not fit): the batch is what was sent.
         op.sequence_sent(1);
-        assert_eq!(op.taken, 1);
+        assert_eq!(op.batch.taken, 1);
     }
 
     #[test]
@@ -183,7 +155,7 @@ mod tests {
             let mut op = Insert::new("db", "c", &docs, 0, &options);
             op.build(&description()).unwrap();
             // Pretend this batch started at input index 10.
-            op.offset = 10;
+            op.batch.offset = 10;
             let r = op.handle_response(&raw(&reply.clone()), &server()).unwrap();
             assert_eq!(r.taken, 4);
             assert_eq!(r.inserted, inserted, "ordered={ordered}");

@@ -34,10 +34,9 @@ impl KillCursors {
     }
 }
 
-impl Operation for KillCursors {
-    type Output = ();
-    const NAME: &'static str = "killCursors";
+operation_output!(KillCursors => (), "killCursors");
 
+impl Operation for KillCursors {
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let mut cmd = doc! { "killCursors": self.coll.as_str(), "cursors": [self.id] };
         if let Some(lsid) = &self.lsid {

@@ -9,12 +9,10 @@ use crate::options::ServerAddress;
 
 operation_input! {
     ListCollections { db: String, options: ListCollectionsOptions, name_only: bool, reads: Reads }
+    => CursorSpec, "listCollections"
 }
 
 impl Operation for ListCollections {
-    type Output = CursorSpec;
-    const NAME: &'static str = "listCollections";
-
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let mut cmd = doc! { "listCollections": 1 };
         if self.name_only {

@@ -15,12 +15,10 @@ operation_input! {
         name_only: bool,
         reads: Reads,
     }
+    => Vec<DatabaseSpecification>, "listDatabases"
 }
 
 impl Operation for ListDatabases {
-    type Output = Vec<DatabaseSpecification>;
-    const NAME: &'static str = "listDatabases";
-
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let mut cmd = doc! { "listDatabases": 1 };
         if self.name_only {

@@ -8,12 +8,10 @@ use crate::options::{ListIndexesOptions, ServerAddress};
 
 operation_input! {
     ListIndexes { db: String, coll: String, options: ListIndexesOptions, reads: Reads }
+    => CursorSpec, "listIndexes"
 }
 
 impl Operation for ListIndexes {
-    type Output = CursorSpec;
-    const NAME: &'static str = "listIndexes";
-
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let mut cursor = Document::new();
         if let Some(b) = self.options.batch_size {

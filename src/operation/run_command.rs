@@ -41,10 +41,9 @@ impl RunCommand {
     }
 }
 
-impl Operation for RunCommand {
-    type Output = Document;
-    const NAME: &'static str = "runCommand";
+operation_output!(RunCommand => Document, "runCommand");
 
+impl Operation for RunCommand {
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         Ok(Command::new(self.db.clone(), self.command.clone()))
     }

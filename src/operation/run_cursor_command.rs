@@ -10,12 +10,10 @@ use crate::sdam::SelectionCriteria;
 operation_input! {
     /// A user's cursor-opening command.
     RunCursorCommand { db: String, command: Document, options: RunCursorCommandOptions }
+    => CursorSpec, "runCursorCommand"
 }
 
 impl Operation for RunCursorCommand {
-    type Output = CursorSpec;
-    const NAME: &'static str = "runCursorCommand";
-
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         Ok(Command::new(self.db.clone(), self.command.clone()))
     }

@@ -27,10 +27,9 @@ impl CreateSearchIndexes {
     }
 }
 
-impl Operation for CreateSearchIndexes {
-    type Output = Vec<String>;
-    const NAME: &'static str = "createSearchIndexes";
+operation_output!(CreateSearchIndexes => Vec<String>, "createSearchIndexes");
 
+impl Operation for CreateSearchIndexes {
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let indexes = bson::to_bson(&self.models)?;
         let cmd = doc! { "createSearchIndexes": self.coll.as_str(), "indexes": indexes };
@@ -87,10 +86,9 @@ impl SearchIndexCommand {
     }
 }
 
-impl Operation for SearchIndexCommand {
-    type Output = ();
-    const NAME: &'static str = "searchIndex";
+operation_output!(SearchIndexCommand => (), "searchIndex");
 
+impl Operation for SearchIndexCommand {
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         Ok(Command::new(self.db.clone(), self.body.clone()))
     }

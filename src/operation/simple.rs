@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use bson::{doc, Document, RawDocument};
 use serde::Serialize;
 
-use super::{append_options, Command, Operation, Retryability, StreamDescription};
+use super::{append_options, Command, Operation, OperationOutput, Retryability, StreamDescription};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::{
     CreateCollectionOptions, CreateIndexOptions, DropIndexOptions, DropOptions, IndexModel,
@@ -55,10 +55,12 @@ impl<K: CommandKind> SimpleCommand<K> {
     }
 }
 
-impl<K: CommandKind> Operation for SimpleCommand<K> {
+impl<K: CommandKind> OperationOutput for SimpleCommand<K> {
     type Output = ();
     const NAME: &'static str = K::NAME;
+}
 
+impl<K: CommandKind> Operation for SimpleCommand<K> {
     fn build(&mut self, _: &StreamDescription) -> Result<Command> {
         let mut cmd = self.body.clone();
         append_options(&mut cmd, &self.options)?;

@@ -2,12 +2,16 @@
 //! classic `update`/`delete` statements and the `bulkWrite` ops carry the same options), and
 //! the cutting of statements into one command's document sequence.
 
-use bson::Document;
+use bson::{Document, RawDocument};
 use serde::Serialize;
 
-use super::StreamDescription;
-use crate::error::{Error, Result};
-use crate::options::{Collation, Hint, UpdateModifications, WriteModel};
+use super::write_reply::{self, WriteReply};
+use super::{Command, StreamDescription};
+use crate::error::{Error, Result, WriteError};
+use crate::options::{
+    Collation, CollectionBulkWriteOptions, Hint, InsertManyOptions, UpdateModifications,
+    WriteConcern, WriteModel,
+};
 use crate::wire::DocumentSequence;
 
 /// Update operators or a pipeline (serialized as a document or an array), or a replacement.
@@ -198,4 +202,96 @@ pub(crate) fn cut_batch<'s>(
         )));
     }
     Ok(batch)
+}
+
+/// The options a batched write reads: `ordered` and the write concern.
+pub(crate) trait BatchOptions {
+    fn ordered(&self) -> Option<bool>;
+    fn write_concern(&self) -> Option<&WriteConcern>;
+}
+
+macro_rules! batch_options {
+    ($($name:ty),*) => {$(
+        impl BatchOptions for $name {
+            fn ordered(&self) -> Option<bool> {
+                self.ordered
+            }
+
+            fn write_concern(&self) -> Option<&WriteConcern> {
+                self.write_concern.as_ref()
+            }
+        }
+    )*};
+}
+batch_options!(InsertManyOptions, CollectionBulkWriteOptions);
+
+/// One command of a write sent in batches (`insert_many`'s `insert`s, a collection bulk
+/// write's commands): the namespace, the options, the first statement it sends (`offset`)
+/// and how many it took.
+pub(crate) struct Batch<'a, O> {
+    pub(crate) db: &'a str,
+    pub(crate) coll: &'a str,
+    pub(crate) offset: usize,
+    pub(crate) options: &'a O,
+    /// How many statements the last `build` put in the batch (then, what the connection
+    /// sent).
+    pub(crate) taken: usize,
+}
+
+impl<'a, O: BatchOptions> Batch<'a, O> {
+    /// `options.write_concern` must already hold the default when none was set.
+    pub(crate) fn new(db: &'a str, coll: &'a str, offset: usize, options: &'a O) -> Self {
+        Self {
+            db,
+            coll,
+            offset,
+            options,
+            taken: 0,
+        }
+    }
+
+    /// Ordered unless the options say otherwise.
+    pub(crate) fn ordered(&self) -> bool {
+        self.options.ordered().unwrap_or(true)
+    }
+
+    pub(crate) fn is_acknowledged(&self) -> bool {
+        super::acknowledged(self.options.write_concern())
+    }
+
+    /// [`cut_batch`] from the offset, remembering how many statements it took.
+    pub(crate) fn cut<'s>(
+        &mut self,
+        what: &str,
+        identifier: &str,
+        statements: impl IntoIterator<Item = &'s Vec<u8>>,
+        server: &StreamDescription,
+        too_large: impl Fn(usize, usize) -> Option<Error>,
+    ) -> Result<DocumentSequence> {
+        let batch = cut_batch(what, identifier, statements, self.offset, server, too_large)?;
+        self.taken = batch.len();
+        Ok(batch)
+    }
+
+    /// The command: `body`, with the batch as its document sequence.
+    pub(crate) fn command(&self, body: Document, batch: DocumentSequence) -> Command {
+        Command {
+            db: self.db.to_owned(),
+            body,
+            sequences: vec![batch],
+        }
+    }
+
+    /// The reply, its statement indexes counted from the offset.
+    pub(crate) fn parse(&self, reply: &RawDocument) -> Result<WriteReply> {
+        write_reply::parse(reply, self.taken, self.offset)
+    }
+
+    /// The indexes of the statements the server applied.
+    pub(crate) fn applied<'e>(
+        &self,
+        write_errors: &'e [WriteError],
+    ) -> impl Iterator<Item = usize> + 'e {
+        write_reply::applied(self.offset, self.taken, write_errors, self.ordered())
+    }
 }

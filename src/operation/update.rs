@@ -102,10 +102,9 @@ impl Update {
     }
 }
 
-impl Operation for Update {
-    type Output = UpdateResult;
-    const NAME: &'static str = "update";
+operation_output!(Update => UpdateResult, "update");
 
+impl Operation for Update {
     fn build(&mut self, server: &StreamDescription) -> Result<Command> {
         let o = &self.options;
         let acknowledged = super::acknowledged(o.write_concern.as_ref());

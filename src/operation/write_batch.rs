@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use bson::{doc, Bson, RawDocument};
 
 use super::bulk_failures::Failures;
-use super::statements::{cut_batch, DeleteStatement, ModelStatement, UpdateStatement};
-use super::write_reply::{self, WriteReply};
+use super::statements::{Batch, DeleteStatement, ModelStatement, UpdateStatement};
+use super::write_reply::WriteReply;
 use super::{append_opt, append_options, Command, Operation, Retryability, StreamDescription};
 use crate::error::{Error, PartialBulkWriteResult, Result, WriteConcernError, WriteError};
 use crate::options::{CollectionBulkWriteOptions, ServerAddress, WriteModel};
@@ -94,13 +94,9 @@ impl Run {
 
 /// One command of a run: `run.statements[offset..]` cut to the server's limits.
 pub(crate) struct WriteBatch<'a> {
-    db: &'a str,
-    coll: &'a str,
+    batch: Batch<'a, CollectionBulkWriteOptions>,
     kind: WriteKind,
     run: &'a Run,
-    offset: usize,
-    options: &'a CollectionBulkWriteOptions,
-    taken: usize,
 }
 
 /// What one command did, with model indexes.
@@ -129,26 +125,14 @@ impl<'a> WriteBatch<'a> {
         offset: usize,
         options: &'a CollectionBulkWriteOptions,
     ) -> Self {
-        Self {
-            db,
-            coll,
-            kind,
-            run,
-            offset,
-            options,
-            taken: 0,
-        }
-    }
-
-    fn ordered(&self) -> bool {
-        self.options.ordered.unwrap_or(true)
+        let batch = Batch::new(db, coll, offset, options);
+        Self { batch, kind, run }
     }
 }
 
-impl Operation for WriteBatch<'_> {
-    type Output = BatchResult;
-    const NAME: &'static str = "bulkWrite (collection)";
+operation_output!(WriteBatch<'_> => BatchResult, "bulkWrite (collection)");
 
+impl Operation for WriteBatch<'_> {
     fn build(&mut self, server: &StreamDescription) -> Result<Command> {
         let (kind, models) = (self.kind, &self.run.models);
         let too_large = |i: usize, size: usize| {
@@ -160,43 +144,37 @@ impl Operation for WriteBatch<'_> {
                 ))
             })
         };
-        let statements = &self.run.statements;
-        let batch = cut_batch(
+        let b = &mut self.batch;
+        let batch = b.cut(
             "bulk_write",
             kind.sequence(),
-            statements,
-            self.offset,
+            &self.run.statements,
             server,
             too_large,
         )?;
-        if self.kind != WriteKind::Insert {
-            let hinted = (self.offset..self.offset + batch.len()).any(|i| self.run.hinted[i]);
-            let acknowledged = self.is_acknowledged();
+        if kind != WriteKind::Insert {
+            let hinted = (b.offset..b.offset + batch.len()).any(|i| self.run.hinted[i]);
+            let acknowledged = b.is_acknowledged();
             super::check_unacknowledged_hint(hinted, acknowledged, server, "bulk_write")?;
         }
-        self.taken = batch.len();
-        let o = self.options;
-        let mut cmd = doc! { self.kind.command(): self.coll, "ordered": self.ordered() };
+        let o = b.options;
+        let mut cmd = doc! { kind.command(): b.coll, "ordered": b.ordered() };
         append_options(&mut cmd, o)?;
-        if self.kind != WriteKind::Delete {
+        if kind != WriteKind::Delete {
             append_opt(
                 &mut cmd,
                 "bypassDocumentValidation",
                 o.bypass_document_validation,
             );
         }
-        if self.kind != WriteKind::Insert {
+        if kind != WriteKind::Insert {
             append_opt(&mut cmd, "let", o.let_vars.clone());
         }
-        Ok(Command {
-            db: self.db.to_owned(),
-            body: cmd,
-            sequences: vec![batch],
-        })
+        Ok(b.command(cmd, batch))
     }
 
     fn sequence_sent(&mut self, documents: usize) {
-        self.taken = documents;
+        self.batch.taken = documents;
     }
 
     fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<BatchResult> {
@@ -207,13 +185,11 @@ impl Operation for WriteBatch<'_> {
             write_errors,
             write_concern_error_detail,
             ..
-        } = write_reply::parse(reply, self.taken, self.offset)?;
+        } = self.batch.parse(reply)?;
         let model = |i: usize| self.run.models[i];
-        let applied = write_reply::applied(self.offset, self.taken, &write_errors, self.ordered())
-            .map(model)
-            .collect();
+        let applied = self.batch.applied(&write_errors).map(model).collect();
         Ok(BatchResult {
-            taken: self.taken,
+            taken: self.batch.taken,
             n,
             n_modified,
             upserted: upserted.into_iter().map(|(i, id)| (model(i), id)).collect(),
@@ -231,11 +207,11 @@ impl Operation for WriteBatch<'_> {
 
     /// A retryable write unless a statement may change several documents.
     fn retryability(&self) -> Retryability {
-        Retryability::write_unless_multi(self.run.multi[self.offset..].iter().any(|m| *m))
+        Retryability::write_unless_multi(self.run.multi[self.batch.offset..].iter().any(|m| *m))
     }
 
     fn is_acknowledged(&self) -> bool {
-        super::acknowledged(self.options.write_concern.as_ref())
+        self.batch.is_acknowledged()
     }
 }
 

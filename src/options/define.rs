@@ -28,6 +28,150 @@
 ///   same doc comment, plus `with_options`. `=> into` makes the setter take `impl Into<Type>`,
 ///   `=> iter` an `impl IntoIterator<Item = Item>` (as the official crate's setters do).
 macro_rules! options {
+    // A struct whose fields name groups (`..read_tail,`): each group is spliced in where it is
+    // named, field by field, then the struct is declared as below.
+    (@munch $head:tt [$($done:tt)*] $(,)?) => {
+        options! { @emit $head { $($done)* } }
+    };
+    (@munch $head:tt [$($done:tt)*] ..$group:ident, $($rest:tt)*) => {
+        options! { @munch $head [$($done)*] @group $group $($rest)* }
+    };
+    (@munch $head:tt [$($done:tt)*] @group read_tail $($rest:tt)*) => {
+        options! { @munch $head [$($done)*]
+            /// Where the read goes (its read preference), over the collection's. Named as in the
+            /// official crate, where it is `SelectionCriteria::ReadPreference`.
+            #[serde(skip)]
+            selection_criteria: ReadPreference => into,
+            /// The read concern, over the collection's.
+            #[serde(skip)]
+            read_concern: ReadConcern,
+            ..raw_data,
+            $($rest)*
+        }
+    };
+    (@munch $head:tt [$($done:tt)*] @group count_tail $($rest:tt)*) => {
+        options! { @munch $head [$($done)*]
+            /// `maxTimeMS`: the server's time limit.
+            #[serde(rename = "maxTimeMS", serialize_with = "ser::millis")]
+            max_time: Duration,
+            /// The index to use.
+            hint: Hint => into,
+            /// The collation for string comparisons.
+            collation: Collation,
+            /// A comment (any BSON value).
+            comment: Bson => into,
+            ..read_tail,
+            $($rest)*
+        }
+    };
+    (@munch $head:tt [$($done:tt)*] @group find_and_modify_change $($rest:tt)*) => {
+        options! { @munch $head [$($done)*]
+            /// Which document is changed when several match.
+            sort: Document,
+            /// Which fields of the returned document to return.
+            #[serde(rename = "fields")]
+            projection: Document,
+            /// Insert a document (the update's result, or the replacement) when none matches.
+            upsert: bool,
+            /// Return the document before (the default) or after the change.
+            #[serde(skip)]
+            return_document: ReturnDocument,
+            $($rest)*
+        }
+    };
+    (@munch $head:tt [$($done:tt)*] @group raw_data $($rest:tt)*) => {
+        options! { @munch $head [$($done)*]
+            /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
+            /// time-series collection's underlying buckets. Not meant for applications; may go
+            /// away in any release. Sent only to MongoDB 8.2 and later.
+            raw_data: bool,
+            $($rest)*
+        }
+    };
+    (@munch $head:tt [$($done:tt)*] @group write_tail $($rest:tt)*) => {
+        options! { @munch $head [$($done)*]
+            /// The write concern (default: the collection's).
+            write_concern: WriteConcern,
+            /// Variables the filter (and the update) may use as `$$name` (`let`).
+            #[serde(rename = "let")]
+            let_vars: Document,
+            /// A comment (any BSON value).
+            comment: Bson => into,
+            ..raw_data,
+            $($rest)*
+        }
+    };
+    (@munch $head:tt [$($done:tt)*] @group index_range $($rest:tt)*) => {
+        options! { @munch $head [$($done)*]
+            /// On a sharded cluster, return what the reachable shards have rather than an error.
+            allow_partial_results: bool,
+            /// Return only the index keys.
+            return_key: bool,
+            /// Add each document's record id as `$recordId`.
+            show_record_id: bool,
+            /// The exclusive upper bound of an index range (with `hint`).
+            max: Document,
+            /// The inclusive lower bound of an index range (with `hint`).
+            min: Document,
+            $($rest)*
+        }
+    };
+    (@munch $head:tt [$($done:tt)*] @group update_common $($rest:tt)*) => {
+        options! { @munch $head [$($done)*]
+            /// Skip the collection's schema validation.
+            bypass_document_validation: bool,
+            /// The index to use.
+            #[serde(skip)]
+            hint: Hint => into,
+            /// The collation for string comparisons.
+            #[serde(skip)]
+            collation: Collation,
+            /// Which document `update_one` or `replace_one` changes when several match
+            /// (MongoDB 8.0+).
+            #[serde(skip)]
+            sort: Document,
+            $($rest)*
+        }
+    };
+    (@munch $head:tt [$($done:tt)*] @group find_and_modify_tail $($rest:tt)*) => {
+        options! { @munch $head [$($done)*]
+            /// The index to use.
+            hint: Hint => into,
+            /// The collation for string comparisons.
+            collation: Collation,
+            /// The write concern (default: the collection's).
+            write_concern: WriteConcern,
+            /// Skip the collection's schema validation.
+            bypass_document_validation: bool,
+            /// `maxTimeMS`: the server's time limit.
+            #[serde(rename = "maxTimeMS", serialize_with = "ser::millis")]
+            max_time: Duration,
+            /// Variables (`let`).
+            #[serde(rename = "let")]
+            let_vars: Document,
+            /// A comment (any BSON value).
+            comment: Bson => into,
+            ..raw_data,
+            $($rest)*
+        }
+    };
+    (
+        @munch $head:tt [$($done:tt)*]
+        $(#[doc = $doc:expr])*
+        $(#[serde($($serde:tt)*)])*
+        $field:ident : $ty:ty $(=> $conv:ident)?,
+        $($rest:tt)*
+    ) => {
+        options! { @munch $head [
+            $($done)*
+            $(#[doc = $doc])*
+            $(#[serde($($serde)*)])*
+            $field: $ty $(=> $conv)?,
+        ] $($rest)* }
+    };
+    (@emit [$($head:tt)*] { $($fields:tt)* }) => {
+        options! { $($head)* { $($fields)* } }
+    };
     ($(
         $(#[$meta:meta])*
         pub struct $name:ident => $setters:ident {
@@ -79,6 +223,13 @@ macro_rules! options {
             #[allow(unused_imports)]
             pub(crate) use setters;
         }
+    )*};
+    // Structs naming field groups: each one munched on its own.
+    ($(
+        $(#[$meta:meta])*
+        pub struct $name:ident => $setters:ident { $($body:tt)* }
+    )*) => {$(
+        options! { @munch [$(#[$meta])* pub struct $name => $setters] [] $($body)* }
     )*};
 }
 #[allow(unused_imports)]

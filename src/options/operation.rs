@@ -231,27 +231,8 @@ options! {
         max_await_time: Duration,
         /// Keep the server cursor alive while idle (the server's 10-minute timeout off).
         no_cursor_timeout: bool,
-        /// On a sharded cluster, return what the reachable shards have rather than an error.
-        allow_partial_results: bool,
-        /// Return only the index keys.
-        return_key: bool,
-        /// Add each document's record id as `$recordId`.
-        show_record_id: bool,
-        /// The exclusive upper bound of an index range (with `hint`).
-        max: Document,
-        /// The inclusive lower bound of an index range (with `hint`).
-        min: Document,
-        /// Where the read goes (its read preference), over the collection's. Named as in the
-        /// official crate, where it is `SelectionCriteria::ReadPreference`.
-        #[serde(skip)]
-        selection_criteria: ReadPreference => into,
-        /// The read concern, over the collection's.
-        #[serde(skip)]
-        read_concern: ReadConcern,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..index_range,
+        ..read_tail,
     }
 
     /// Options for [`Collection::find_one`](crate::Collection::find_one).
@@ -277,27 +258,8 @@ options! {
         /// Variables the filter may use as `$$name` (`let`).
         #[serde(rename = "let")]
         let_vars: Document,
-        /// On a sharded cluster, return what the reachable shards have rather than an error.
-        allow_partial_results: bool,
-        /// Return only the index keys.
-        return_key: bool,
-        /// Add the document's record id as `$recordId`.
-        show_record_id: bool,
-        /// The exclusive upper bound of an index range (with `hint`).
-        max: Document,
-        /// The inclusive lower bound of an index range (with `hint`).
-        min: Document,
-        /// Where the read goes (its read preference), over the collection's. Named as in the
-        /// official crate, where it is `SelectionCriteria::ReadPreference`.
-        #[serde(skip)]
-        selection_criteria: ReadPreference => into,
-        /// The read concern, over the collection's.
-        #[serde(skip)]
-        read_concern: ReadConcern,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..index_range,
+        ..read_tail,
     }
 
     /// Options for [`Collection::insert_one`](crate::Collection::insert_one).
@@ -340,28 +302,8 @@ options! {
         /// Filters for positional `$[identifier]` updates of arrays.
         #[serde(skip)]
         array_filters: Vec<Document> => iter,
-        /// Skip the collection's schema validation.
-        bypass_document_validation: bool,
-        /// The index to use.
-        #[serde(skip)]
-        hint: Hint => into,
-        /// The collation for string comparisons.
-        #[serde(skip)]
-        collation: Collation,
-        /// Which document `update_one` updates when several match (MongoDB 8.0+).
-        #[serde(skip)]
-        sort: Document,
-        /// The write concern (default: the collection's).
-        write_concern: WriteConcern,
-        /// Variables the filter and update may use as `$$name` (`let`).
-        #[serde(rename = "let")]
-        let_vars: Document,
-        /// A comment (any BSON value).
-        comment: Bson => into,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..update_common,
+        ..write_tail,
     }
 
     /// Options for [`Collection::replace_one`](crate::Collection::replace_one).
@@ -369,28 +311,8 @@ options! {
         /// Insert the replacement when no document matches.
         #[serde(skip)]
         upsert: bool,
-        /// Skip the collection's schema validation.
-        bypass_document_validation: bool,
-        /// The index to use.
-        #[serde(skip)]
-        hint: Hint => into,
-        /// The collation for string comparisons.
-        #[serde(skip)]
-        collation: Collation,
-        /// Which document is replaced when several match (MongoDB 8.0+).
-        #[serde(skip)]
-        sort: Document,
-        /// The write concern (default: the collection's).
-        write_concern: WriteConcern,
-        /// Variables the filter may use as `$$name` (`let`).
-        #[serde(rename = "let")]
-        let_vars: Document,
-        /// A comment (any BSON value).
-        comment: Bson => into,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..update_common,
+        ..write_tail,
     }
 
     /// Options for [`Collection::delete_one`](crate::Collection::delete_one) and
@@ -402,17 +324,7 @@ options! {
         /// The collation for string comparisons.
         #[serde(skip)]
         collation: Collation,
-        /// The write concern (default: the collection's).
-        write_concern: WriteConcern,
-        /// Variables the filter may use as `$$name` (`let`).
-        #[serde(rename = "let")]
-        let_vars: Document,
-        /// A comment (any BSON value).
-        comment: Bson => into,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..write_tail,
     }
 
     /// Options for [`Collection::count_documents`](crate::Collection::count_documents).
@@ -423,50 +335,12 @@ options! {
         /// Skip this many matching documents first.
         #[serde(skip)]
         skip: u64,
-        /// `maxTimeMS`: the server's time limit.
-        #[serde(rename = "maxTimeMS", serialize_with = "ser::millis")]
-        max_time: Duration,
-        /// The index to use.
-        hint: Hint => into,
-        /// The collation for string comparisons.
-        collation: Collation,
-        /// A comment (any BSON value).
-        comment: Bson => into,
-        /// Where the read goes (its read preference), over the collection's. Named as in the
-        /// official crate, where it is `SelectionCriteria::ReadPreference`.
-        #[serde(skip)]
-        selection_criteria: ReadPreference => into,
-        /// The read concern, over the collection's.
-        #[serde(skip)]
-        read_concern: ReadConcern,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..count_tail,
     }
 
     /// Options for [`Collection::distinct`](crate::Collection::distinct).
     pub struct DistinctOptions => distinct_setters {
-        /// `maxTimeMS`: the server's time limit.
-        #[serde(rename = "maxTimeMS", serialize_with = "ser::millis")]
-        max_time: Duration,
-        /// The index to use.
-        hint: Hint => into,
-        /// The collation for string comparisons.
-        collation: Collation,
-        /// A comment (any BSON value).
-        comment: Bson => into,
-        /// Where the read goes (its read preference), over the collection's. Named as in the
-        /// official crate, where it is `SelectionCriteria::ReadPreference`.
-        #[serde(skip)]
-        selection_criteria: ReadPreference => into,
-        /// The read concern, over the collection's.
-        #[serde(skip)]
-        read_concern: ReadConcern,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..count_tail,
     }
 
     /// Options for [`Collection::aggregate`](crate::Collection::aggregate) and
@@ -502,17 +376,7 @@ options! {
         /// Skip the collection's schema validation (`$out`/`$merge`).
         #[serde(skip)]
         bypass_document_validation: bool,
-        /// Where the read goes (its read preference), over the collection's. Named as in the
-        /// official crate, where it is `SelectionCriteria::ReadPreference`.
-        #[serde(skip)]
-        selection_criteria: ReadPreference => into,
-        /// The read concern, over the collection's.
-        #[serde(skip)]
-        read_concern: ReadConcern,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..read_tail,
     }
 
     /// Options for [`Collection::find_one_and_delete`](crate::Collection::find_one_and_delete).
@@ -529,88 +393,22 @@ options! {
         hint: Hint => into,
         /// The collation for string comparisons.
         collation: Collation,
-        /// The write concern (default: the collection's).
-        write_concern: WriteConcern,
-        /// Variables (`let`).
-        #[serde(rename = "let")]
-        let_vars: Document,
-        /// A comment (any BSON value).
-        comment: Bson => into,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..write_tail,
     }
 
     /// Options for [`Collection::find_one_and_update`](crate::Collection::find_one_and_update).
     pub struct FindOneAndUpdateOptions => find_one_and_update_setters {
-        /// Which document is updated when several match.
-        sort: Document,
-        /// Which fields of the returned document to return.
-        #[serde(rename = "fields")]
-        projection: Document,
-        /// Insert a document when none matches.
-        upsert: bool,
-        /// Return the document before (the default) or after the update.
-        #[serde(skip)]
-        return_document: ReturnDocument,
+        ..find_and_modify_change,
         /// Filters for positional `$[identifier]` updates of arrays.
         array_filters: Vec<Document> => iter,
-        /// The index to use.
-        hint: Hint => into,
-        /// The collation for string comparisons.
-        collation: Collation,
-        /// The write concern (default: the collection's).
-        write_concern: WriteConcern,
-        /// Skip the collection's schema validation.
-        bypass_document_validation: bool,
-        /// `maxTimeMS`: the server's time limit.
-        #[serde(rename = "maxTimeMS", serialize_with = "ser::millis")]
-        max_time: Duration,
-        /// Variables (`let`).
-        #[serde(rename = "let")]
-        let_vars: Document,
-        /// A comment (any BSON value).
-        comment: Bson => into,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..find_and_modify_tail,
     }
 
     /// Options for
     /// [`Collection::find_one_and_replace`](crate::Collection::find_one_and_replace).
     pub struct FindOneAndReplaceOptions => find_one_and_replace_setters {
-        /// Which document is replaced when several match.
-        sort: Document,
-        /// Which fields of the returned document to return.
-        #[serde(rename = "fields")]
-        projection: Document,
-        /// Insert the replacement when no document matches.
-        upsert: bool,
-        /// Return the document before (the default) or after the replacement.
-        #[serde(skip)]
-        return_document: ReturnDocument,
-        /// The index to use.
-        hint: Hint => into,
-        /// The collation for string comparisons.
-        collation: Collation,
-        /// The write concern (default: the collection's).
-        write_concern: WriteConcern,
-        /// Skip the collection's schema validation.
-        bypass_document_validation: bool,
-        /// `maxTimeMS`: the server's time limit.
-        #[serde(rename = "maxTimeMS", serialize_with = "ser::millis")]
-        max_time: Duration,
-        /// Variables (`let`).
-        #[serde(rename = "let")]
-        let_vars: Document,
-        /// A comment (any BSON value).
-        comment: Bson => into,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..find_and_modify_change,
+        ..find_and_modify_tail,
     }
 
     /// Options for [`Database::drop`](crate::Database::drop) and
@@ -752,17 +550,7 @@ options! {
         max_time: Duration,
         /// A comment (any BSON value).
         comment: Bson => into,
-        /// Where the read goes (its read preference), over the collection's. Named as in the
-        /// official crate, where it is `SelectionCriteria::ReadPreference`.
-        #[serde(skip)]
-        selection_criteria: ReadPreference => into,
-        /// The read concern, over the collection's.
-        #[serde(skip)]
-        read_concern: ReadConcern,
-        /// Internal, for MongoDB's own tools (the CRUD specification's `rawData`): act on a
-        /// time-series collection's underlying buckets. Not meant for applications; may go
-        /// away in any release. Sent only to MongoDB 8.2 and later.
-        raw_data: bool,
+        ..read_tail,
     }
 
     /// Options for [`Database::create_collection`](crate::Database::create_collection).

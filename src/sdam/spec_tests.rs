@@ -79,6 +79,36 @@ fn address(s: &str) -> ServerAddress {
     ServerAddress::parse(s).unwrap_or_else(|e| panic!("address {s}: {e}"))
 }
 
+/// The phases of an SDAM scenario, each with the name to report it by (`"{name} phase {i}"`).
+pub(crate) fn phases<'a>(
+    name: &'a str,
+    test: &'a Value,
+) -> impl Iterator<Item = (String, &'a Value)> + 'a {
+    let phases = test["phases"].as_array().expect("phases").iter();
+    phases
+        .enumerate()
+        .map(move |(i, phase)| (format!("{name} phase {i}"), phase))
+}
+
+/// The descriptions a phase's `responses` make of their servers, one millisecond apart on
+/// `clock` (the time the checks took).
+pub(crate) fn phase_descriptions(
+    ctx: &str,
+    phase: &Value,
+    clock: &mut Duration,
+) -> Vec<ServerDescription> {
+    let responses = phase["responses"].as_array().into_iter().flatten();
+    responses
+        .map(|response| {
+            *clock += Duration::from_millis(1);
+            let addr = address(response[0].as_str().expect("address"));
+            let reply = to_document(&response[1]);
+            ServerDescription::from_hello(addr, &reply, None, *clock)
+                .unwrap_or_else(|e| panic!("{ctx}: {e}"))
+        })
+        .collect()
+}
+
 fn server_type(name: &str) -> ServerType {
     match name {
         "Standalone" => ServerType::Standalone,

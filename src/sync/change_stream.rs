@@ -1,67 +1,59 @@
 //! [`ChangeStream`] and [`SessionChangeStream`]: change streams read by blocking.
 
-use std::pin::Pin;
-
-use futures_core::Stream;
 use serde::de::DeserializeOwned;
 
-use super::held::Held;
 use super::ClientSession;
 use crate::change_stream::event::ResumeToken;
 use crate::error::Result;
 
-/// A change stream opened with `watch().run()`: an [`Iterator`] of events that waits for the
-/// next one (resuming after a network error as the async
-/// [`ChangeStream`](crate::change_stream::ChangeStream) does), and ends after an `invalidate`
-/// event or an error.
-///
-/// ```no_run
-/// # fn f(coll: mongo_x509::sync::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
-/// for event in coll.watch().run()? {
-///     let event = event?;
-///     println!("{:?} {:?}", event.operation_type, event.document_key);
-/// }
-/// # Ok(()) }
-/// ```
-pub struct ChangeStream<T> {
-    held: Held<crate::change_stream::ChangeStream<T>>,
-}
-
-impl<T> std::fmt::Debug for ChangeStream<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.held.fmt(f)
-    }
-}
-
-impl<T> ChangeStream<T> {
-    pub(crate) fn from_held(held: Held<crate::change_stream::ChangeStream<T>>) -> Self {
-        Self { held }
-    }
-
-    /// The token to resume after the last event handed out; see
-    /// [`ChangeStream::resume_token`](crate::change_stream::ChangeStream::resume_token).
-    pub fn resume_token(&self) -> Option<ResumeToken> {
-        self.held.get().resume_token()
-    }
-
-    /// Whether more events may come: false once the server has ended the stream or an error
-    /// has.
-    pub fn is_alive(&self) -> bool {
-        self.held.get().is_alive()
-    }
+blocking_wrapper! {
+    /// A change stream opened with `watch().run()`: an [`Iterator`] of events that waits for the
+    /// next one (resuming after a network error as the async
+    /// [`ChangeStream`](crate::change_stream::ChangeStream) does), and ends after an `invalidate`
+    /// event or an error.
+    ///
+    /// ```no_run
+    /// # fn f(coll: mongo_x509::sync::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
+    /// for event in coll.watch().run()? {
+    ///     let event = event?;
+    ///     println!("{:?} {:?}", event.operation_type, event.document_key);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub struct ChangeStream<T>(crate::change_stream::ChangeStream<T>);
 
     /// The same stream, decoding its events as `U`.
-    pub fn with_type<U>(self) -> ChangeStream<U> {
-        ChangeStream::from_held(self.held.map(crate::change_stream::ChangeStream::with_type))
-    }
-
-    /// Closes the stream now, blocking until the server has answered the `killCursors`; see
-    /// [`ChangeStream::close`](crate::change_stream::ChangeStream::close).
-    pub fn close(self) {
-        let (stream, runtime) = self.held.into_parts();
-        runtime.block_on(stream.close());
-    }
+    pub fn with_type;
 }
+
+/// The methods the blocking change streams share: `resume_token`, `is_alive` and `close`.
+macro_rules! change_stream_methods {
+    ($name:ident) => {
+        impl<T> $name<T> {
+            /// The token to resume after the last event handed out; see
+            /// [`ChangeStream::resume_token`](crate::change_stream::ChangeStream::resume_token).
+            pub fn resume_token(&self) -> Option<ResumeToken> {
+                self.held.get().resume_token()
+            }
+
+            /// Whether more events may come: false once the server has ended the stream or an
+            /// error has.
+            pub fn is_alive(&self) -> bool {
+                self.held.get().is_alive()
+            }
+
+            /// Closes the stream now, blocking until the server has answered the
+            /// `killCursors`; see
+            /// [`ChangeStream::close`](crate::change_stream::ChangeStream::close).
+            pub fn close(self) {
+                let (stream, runtime) = self.held.into_parts();
+                runtime.block_on(stream.close());
+            }
+        }
+    };
+}
+
+change_stream_methods!(ChangeStream);
 
 impl<T: DeserializeOwned + 'static> ChangeStream<T> {
     /// The next event if one arrives with at most one `getMore`: `Ok(None)` when the batch
@@ -85,70 +77,33 @@ impl<T: DeserializeOwned + 'static> ChangeStream<T> {
     }
 }
 
-impl<T: DeserializeOwned + 'static> Iterator for ChangeStream<T> {
-    type Item = Result<T>;
-
+blocking_iterator! {
     /// The next event, waiting for it; `None` once the stream has ended.
-    fn next(&mut self) -> Option<Result<T>> {
-        self.held
-            .block_on(|stream| std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)))
-    }
+    impl Iterator for ChangeStream
 }
 
-/// A change stream opened in an explicit session (`watch().session(&mut session).run()`):
-/// read it with [`next`](Self::next) and the same session.
-///
-/// ```no_run
-/// # fn f(client: mongo_x509::sync::Client) -> mongo_x509::error::Result<()> {
-/// use mongo_x509::bson::Document;
-/// let coll = client.database("app").collection::<Document>("events");
-/// let mut session = client.start_session().run()?;
-/// let mut stream = coll.watch().session(&mut session).run()?;
-/// while let Some(event) = stream.next(&mut session)? {
-///     println!("{:?}", event.operation_type);
-/// }
-/// # Ok(()) }
-/// ```
-pub struct SessionChangeStream<T> {
-    held: Held<crate::change_stream::SessionChangeStream<T>>,
-}
-
-impl<T> std::fmt::Debug for SessionChangeStream<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.held.fmt(f)
-    }
-}
-
-impl<T> SessionChangeStream<T> {
-    pub(crate) fn from_held(held: Held<crate::change_stream::SessionChangeStream<T>>) -> Self {
-        Self { held }
-    }
-
-    /// The token to resume after the last event handed out.
-    pub fn resume_token(&self) -> Option<ResumeToken> {
-        self.held.get().resume_token()
-    }
-
-    /// Whether more events may come.
-    pub fn is_alive(&self) -> bool {
-        self.held.get().is_alive()
-    }
+blocking_wrapper! {
+    /// A change stream opened in an explicit session (`watch().session(&mut session).run()`):
+    /// read it with [`next`](Self::next) and the same session.
+    ///
+    /// ```no_run
+    /// # fn f(client: mongo_x509::sync::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::Document;
+    /// let coll = client.database("app").collection::<Document>("events");
+    /// let mut session = client.start_session().run()?;
+    /// let mut stream = coll.watch().session(&mut session).run()?;
+    /// while let Some(event) = stream.next(&mut session)? {
+    ///     println!("{:?}", event.operation_type);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub struct SessionChangeStream<T>(crate::change_stream::SessionChangeStream<T>);
 
     /// The same stream, decoding its events as `U`.
-    pub fn with_type<U>(self) -> SessionChangeStream<U> {
-        SessionChangeStream::from_held(
-            self.held
-                .map(crate::change_stream::SessionChangeStream::with_type),
-        )
-    }
-
-    /// Closes the stream now, blocking until the server has answered the `killCursors`; see
-    /// [`ChangeStream::close`](crate::change_stream::ChangeStream::close).
-    pub fn close(self) {
-        let (stream, runtime) = self.held.into_parts();
-        runtime.block_on(stream.close());
-    }
+    pub fn with_type;
 }
+
+change_stream_methods!(SessionChangeStream);
 
 impl<T: DeserializeOwned + 'static> SessionChangeStream<T> {
     /// The next event, waiting for one, with `getMore`s in `session` (the session the stream

@@ -1,51 +1,25 @@
 //! [`Cursor`] and [`SessionCursor`]: cursors iterated by blocking.
 
-use std::pin::Pin;
-
-use futures_core::Stream;
 use serde::de::DeserializeOwned;
 
-use super::held::Held;
 use super::ClientSession;
 use crate::error::Result;
 use crate::options::ServerAddress;
 
-/// A cursor over the results of `find`, `aggregate`, `list_collections`, … run with
-/// `.run()`: an [`Iterator`] of `Result<T>`. Each batch after the first is fetched with a
-/// `getMore` when the one before is used up (the [`async cursor`](crate::Cursor) does the
-/// work). Dropped before the end, it kills its server cursor in the background.
-///
-/// ```no_run
-/// # fn f(coll: mongo_x509::sync::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
-/// use mongo_x509::bson::doc;
-/// let cursor = coll.find(doc! { "qty": { "$gt": 5 } }).batch_size(100).run()?;
-/// let big: Vec<_> = cursor.collect::<Result<_, _>>()?;
-/// # let _ = big; Ok(()) }
-/// ```
-pub struct Cursor<T> {
-    held: Held<crate::Cursor<T>>,
-}
-
-impl<T> std::fmt::Debug for Cursor<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.held.fmt(f)
-    }
-}
-
-impl<T> Cursor<T> {
-    pub(crate) fn from_held(held: Held<crate::Cursor<T>>) -> Self {
-        Self { held }
-    }
-
-    /// The server-side cursor id; 0 once the server has no more results.
-    pub fn id(&self) -> i64 {
-        self.held.get().id()
-    }
-
-    /// The server the cursor lives on.
-    pub fn address(&self) -> &ServerAddress {
-        self.held.get().address()
-    }
+blocking_wrapper! {
+    /// A cursor over the results of `find`, `aggregate`, `list_collections`, … run with
+    /// `.run()`: an [`Iterator`] of `Result<T>`. Each batch after the first is fetched with a
+    /// `getMore` when the one before is used up (the [`async cursor`](crate::Cursor) does the
+    /// work). Dropped before the end, it kills its server cursor in the background.
+    ///
+    /// ```no_run
+    /// # fn f(coll: mongo_x509::sync::Collection<mongo_x509::bson::Document>) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::doc;
+    /// let cursor = coll.find(doc! { "qty": { "$gt": 5 } }).batch_size(100).run()?;
+    /// let big: Vec<_> = cursor.collect::<Result<_, _>>()?;
+    /// # let _ = big; Ok(()) }
+    /// ```
+    pub struct Cursor<T>(crate::Cursor<T>);
 
     /// Converts to a cursor over another document type.
     ///
@@ -55,10 +29,34 @@ impl<T> Cursor<T> {
     /// let raw = coll.find(doc! {}).run()?.with_type::<RawDocumentBuf>();
     /// # let _ = raw; Ok(()) }
     /// ```
-    pub fn with_type<U>(self) -> Cursor<U> {
-        Cursor::from_held(self.held.map(crate::Cursor::with_type))
-    }
+    pub fn with_type;
+}
 
+/// The methods the blocking cursors share: `id`, `address`, and `close` (documented by the
+/// caller).
+macro_rules! cursor_methods {
+    ($(#[$close:meta])* $name:ident) => {
+        impl<T> $name<T> {
+            /// The server-side cursor id; 0 once the server has no more results.
+            pub fn id(&self) -> i64 {
+                self.held.get().id()
+            }
+
+            /// The server the cursor lives on.
+            pub fn address(&self) -> &ServerAddress {
+                self.held.get().address()
+            }
+
+            $(#[$close])*
+            pub fn close(self) {
+                let (cursor, runtime) = self.held.into_parts();
+                runtime.block_on(cursor.close());
+            }
+        }
+    };
+}
+
+cursor_methods! {
     /// Closes the cursor now, blocking until the server has answered the `killCursors`;
     /// see [`Cursor::close`](crate::Cursor::close).
     ///
@@ -70,10 +68,7 @@ impl<T> Cursor<T> {
     /// cursor.close();
     /// # let _ = first; Ok(()) }
     /// ```
-    pub fn close(self) {
-        let (cursor, runtime) = self.held.into_parts();
-        runtime.block_on(cursor.close());
-    }
+    Cursor
 }
 
 impl<T: DeserializeOwned + 'static> Cursor<T> {
@@ -96,66 +91,36 @@ impl<T: DeserializeOwned + 'static> Cursor<T> {
     }
 }
 
-impl<T: DeserializeOwned + 'static> Iterator for Cursor<T> {
-    type Item = Result<T>;
-
+blocking_iterator! {
     /// The next result, waiting for a `getMore` when the batch is used up; `None` at the end.
-    fn next(&mut self) -> Option<Result<T>> {
-        self.held
-            .block_on(|cursor| std::future::poll_fn(|cx| Pin::new(&mut *cursor).poll_next(cx)))
-    }
+    impl Iterator for Cursor
 }
 
-/// A cursor opened in an explicit session (`.session(&mut session).run()`): iterate it with
-/// [`next`](Self::next), or [`iter`](Self::iter), and the same session, whose `getMore`s it
-/// runs in.
-///
-/// ```no_run
-/// # fn f(client: mongo_x509::sync::Client) -> mongo_x509::error::Result<()> {
-/// use mongo_x509::bson::{doc, Document};
-/// let mut session = client.start_session().run()?;
-/// let coll = client.database("app").collection::<Document>("events");
-/// let mut cursor = coll.find(doc! {}).session(&mut session).run()?;
-/// while let Some(event) = cursor.next(&mut session) {
-///     println!("{}", event?);
-/// }
-/// # Ok(()) }
-/// ```
-pub struct SessionCursor<T> {
-    held: Held<crate::SessionCursor<T>>,
-}
-
-impl<T> std::fmt::Debug for SessionCursor<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.held.fmt(f)
-    }
-}
-
-impl<T> SessionCursor<T> {
-    pub(crate) fn from_held(held: Held<crate::SessionCursor<T>>) -> Self {
-        Self { held }
-    }
-
-    /// The server-side cursor id; 0 once the server has no more results.
-    pub fn id(&self) -> i64 {
-        self.held.get().id()
-    }
-
-    /// The server the cursor lives on.
-    pub fn address(&self) -> &ServerAddress {
-        self.held.get().address()
-    }
+blocking_wrapper! {
+    /// A cursor opened in an explicit session (`.session(&mut session).run()`): iterate it with
+    /// [`next`](Self::next), or [`iter`](Self::iter), and the same session, whose `getMore`s it
+    /// runs in.
+    ///
+    /// ```no_run
+    /// # fn f(client: mongo_x509::sync::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::{doc, Document};
+    /// let mut session = client.start_session().run()?;
+    /// let coll = client.database("app").collection::<Document>("events");
+    /// let mut cursor = coll.find(doc! {}).session(&mut session).run()?;
+    /// while let Some(event) = cursor.next(&mut session) {
+    ///     println!("{}", event?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub struct SessionCursor<T>(crate::SessionCursor<T>);
 
     /// Converts to a cursor over another document type.
-    pub fn with_type<U>(self) -> SessionCursor<U> {
-        SessionCursor::from_held(self.held.map(crate::SessionCursor::with_type))
-    }
+    pub fn with_type;
+}
 
+cursor_methods! {
     /// Closes the cursor now, as [`Cursor::close`] does.
-    pub fn close(self) {
-        let (cursor, runtime) = self.held.into_parts();
-        runtime.block_on(cursor.close());
-    }
+    SessionCursor
 }
 
 impl<T: DeserializeOwned + 'static> SessionCursor<T> {

@@ -224,17 +224,7 @@ fn hint(reason: &str, host: &str) -> Option<String> {
 
 #[async_trait]
 impl TlsBackend for NativeTlsBackend {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn client_subject(&self) -> Option<String> {
-        self.subject.clone()
-    }
-
-    fn client_certificate_not_after(&self) -> Option<std::time::SystemTime> {
-        self.not_after
-    }
+    builtin_backend_accessors!();
 
     async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream> {
         match self.connector.connect(host, stream).await {

@@ -239,17 +239,7 @@ fn read_ca_file(path: &Path) -> Result<Vec<X509>> {
 
 #[async_trait]
 impl TlsBackend for OpenSslBackend {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn client_subject(&self) -> Option<String> {
-        self.subject.clone()
-    }
-
-    fn client_certificate_not_after(&self) -> Option<std::time::SystemTime> {
-        self.not_after
-    }
+    builtin_backend_accessors!();
 
     async fn connect(&self, host: &str, stream: BoxStream) -> Result<BoxStream> {
         let setup = |e: ::openssl::error::ErrorStack| {

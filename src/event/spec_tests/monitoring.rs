@@ -4,12 +4,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use bson::oid::ObjectId;
-use bson::Bson;
 use serde_json::{json, Value};
 
 use super::{is_skipped, json_files, matches, read_json, relative};
 use crate::event::sdam::{opening_events, update_events, SdamEvent};
 use crate::options::ServerAddress;
+use crate::sdam::spec_tests::{phase_descriptions, phases};
 use crate::sdam::{ServerDescription, ServerType, TopologyDescription, TopologyType};
 
 const DIR: &str = "server-discovery-and-monitoring/monitoring";
@@ -52,22 +52,8 @@ fn run_file(path: &Path) {
     let mut topology = TopologyDescription::new(&seeds, direct, set, lb);
     let mut events = opening_events(id, &topology);
     let mut clock = Duration::ZERO;
-    for (i, phase) in test["phases"]
-        .as_array()
-        .expect("phases")
-        .iter()
-        .enumerate()
-    {
-        let ctx = format!("{name} phase {i}");
-        for response in phase["responses"].as_array().into_iter().flatten() {
-            clock += Duration::from_millis(1);
-            let addr = address(response[0].as_str().expect("address"));
-            let reply = match Bson::try_from(response[1].clone()) {
-                Ok(Bson::Document(d)) => d,
-                other => panic!("{ctx}: reply {other:?}"),
-            };
-            let d = ServerDescription::from_hello(addr, &reply, None, clock)
-                .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+    for (ctx, phase) in phases(&name, &test) {
+        for d in phase_descriptions(&ctx, phase, &mut clock) {
             let before = topology.clone();
             topology.update(d.clone());
             events.extend(update_events(id, &before, &topology, Some(&d)));

@@ -8,10 +8,12 @@ use bson::oid::ObjectId;
 use bson::Bson;
 use serde_json::Value;
 
-use super::{address, is_skipped, json_files, read_json, relative, to_bson, to_document};
+use super::{
+    address, is_skipped, json_files, phase_descriptions, phases, read_json, relative, to_bson,
+    to_document,
+};
 use crate::sdam::{
-    ApplicationError, ApplicationErrorKind, ErrorPhase, ServerDescription, TopologyDescription,
-    TopologyVersion,
+    ApplicationError, ApplicationErrorKind, ErrorPhase, TopologyDescription, TopologyVersion,
 };
 
 /// Directories and how many files each holds, so a missing file fails loudly.
@@ -82,19 +84,8 @@ fn run_file(path: &Path) {
     // The pool generation of each server, as the I/O layer would keep it.
     let mut generations: HashMap<String, u32> = HashMap::new();
     let mut clock = std::time::Duration::ZERO;
-    for (i, phase) in test["phases"]
-        .as_array()
-        .expect("phases")
-        .iter()
-        .enumerate()
-    {
-        let ctx = format!("{name} phase {i}");
-        for response in phase["responses"].as_array().into_iter().flatten() {
-            clock += std::time::Duration::from_millis(1);
-            let addr = address(response[0].as_str().expect("address"));
-            let reply = to_document(&response[1]);
-            let d = ServerDescription::from_hello(addr, &reply, None, clock)
-                .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+    for (ctx, phase) in phases(&name, &test) {
+        for d in phase_descriptions(&ctx, phase, &mut clock) {
             let change = topology.update(d);
             for a in change.clear_pools {
                 *generations.entry(key(&a)).or_default() += 1;
