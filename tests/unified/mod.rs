@@ -73,7 +73,6 @@ suites! {
     run_command: ["run-command/unified"];
     versioned_api: ["versioned-api"];
     read_write_concern: ["read-write-concern/operation"];
-    #[ignore = "not green yet: the crate gaps listed in docs/testing.md (Unified-format suites); run with `cargo test --test unified -- --ignored`"]
     client_side_operations_timeout: ["client-side-operations-timeout"];
     load_balancers: ["load-balancers"] on LoadBalancer;
     transactions: ["transactions/unified"];
