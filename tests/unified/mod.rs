@@ -60,6 +60,7 @@ macro_rules! suites {
     (@on $d:ident) => { Deployment::$d };
     (@expect) => { Expect::Pass };
     (@expect fail) => { Expect::Fail };
+    (@expect timed) => { Expect::PassTimed };
 }
 
 suites! {
@@ -73,7 +74,8 @@ suites! {
     run_command: ["run-command/unified"];
     versioned_api: ["versioned-api"];
     read_write_concern: ["read-write-concern/operation"];
-    client_side_operations_timeout: ["client-side-operations-timeout"];
+    // Timeouts of 10 to 200 ms on a shared 2-core machine: a failed test runs once more.
+    client_side_operations_timeout: ["client-side-operations-timeout"] => timed;
     load_balancers: ["load-balancers"] on LoadBalancer;
     transactions: ["transactions/unified"];
     transactions_convenient_api: ["transactions-convenient-api/unified"];
@@ -88,11 +90,18 @@ suites! {
 pub enum Expect {
     Pass,
     Fail,
+    /// Pass, and a test that fails is run once more (fresh entities, same server): the CSOT
+    /// files' budgets of 10 to 200 ms include connection set-up, which a loaded machine can
+    /// overrun (the specifications' DRIVERS-3134). A test passes only if that run passes; the
+    /// report names every test that needed it, with its first failure.
+    PassTimed,
 }
 
 /// What happened to one test.
 enum Verdict {
     Passed,
+    /// Passed when run again after this failure (suites that allow it: [`Expect::PassTimed`]).
+    PassedOnRerun(String),
     Failed(String),
     /// Failed on event assertions alone (the crate reports no events yet).
     EventsOnly(String),
@@ -185,7 +194,7 @@ async fn run_file(
         Ok(f) => f,
         Err(e) => {
             let v = match expect {
-                Expect::Pass => Verdict::Failed(format!("cannot load the file: {e}")),
+                Expect::Pass | Expect::PassTimed => Verdict::Failed(format!("cannot load the file: {e}")),
                 Expect::Fail => Verdict::Passed,
             };
             results.push((rel.to_owned(), "(the file)".to_owned(), v));
@@ -214,16 +223,21 @@ async fn run_file(
         } else if let Err(why) = env.check(&test.run_on_requirements).await {
             Verdict::NotApplicable(why)
         } else {
-            match tokio::time::timeout(TEST_TIMEOUT, runner::run_test(env, &file, test)).await {
-                Ok(Ok(())) => Verdict::Passed,
-                Ok(Err(e)) if e.starts_with(runner::EVENTS_ONLY) => Verdict::EventsOnly(e),
-                Ok(Err(e)) => Verdict::Failed(e),
-                Err(_) => Verdict::Failed(format!("did not finish within {TEST_TIMEOUT:?}")),
+            let first = run_one(env, &file, test).await;
+            match first {
+                Verdict::Failed(e) if expect == Expect::PassTimed => {
+                    match run_one(env, &file, test).await {
+                        Verdict::Passed => Verdict::PassedOnRerun(e),
+                        again => again,
+                    }
+                }
+                v => v,
             }
         };
         if std::env::var_os("UNIFIED_VERBOSE").is_some() {
             let v = match &verdict {
                 Verdict::Passed => "ok".to_owned(),
+                Verdict::PassedOnRerun(e) => format!("ok on a second run; first: {e}"),
                 Verdict::Failed(e) | Verdict::EventsOnly(e) => format!("FAILED {e}"),
                 Verdict::Skipped(r) => format!("skipped: {r}"),
                 Verdict::NotApplicable(r) => format!("n/a: {r}"),
@@ -241,6 +255,16 @@ async fn run_file(
     }
 }
 
+/// Runs one test within [`TEST_TIMEOUT`].
+async fn run_one(env: &Arc<Env>, file: &spec::TestFile, test: &spec::TestCase) -> Verdict {
+    match tokio::time::timeout(TEST_TIMEOUT, runner::run_test(env, file, test)).await {
+        Ok(Ok(())) => Verdict::Passed,
+        Ok(Err(e)) if e.starts_with(runner::EVENTS_ONLY) => Verdict::EventsOnly(e),
+        Ok(Err(e)) => Verdict::Failed(e),
+        Err(_) => Verdict::Failed(format!("did not finish within {TEST_TIMEOUT:?}")),
+    }
+}
+
 fn report(
     name: &str,
     results: &[(String, String, Verdict)],
@@ -248,6 +272,7 @@ fn report(
     took: Duration,
 ) -> String {
     let mut passed = 0;
+    let mut reruns = Vec::new();
     let mut failed = Vec::new();
     let mut events_only = Vec::new();
     let mut skipped: BTreeMap<&str, usize> = BTreeMap::new();
@@ -255,6 +280,10 @@ fn report(
     for (file, test, v) in results {
         match v {
             Verdict::Passed => passed += 1,
+            Verdict::PassedOnRerun(e) => {
+                passed += 1;
+                reruns.push(format!("{file}: {test}\n      first run: {e}"));
+            }
             Verdict::Failed(e) => failed.push(format!("{file}: {test}\n      {e}")),
             Verdict::EventsOnly(_) => events_only.push(format!("{file}: {test}")),
             Verdict::Skipped(r) => *skipped.entry(r).or_default() += 1,
@@ -280,6 +309,9 @@ fn report(
     }
     for (r, n) in &not_applicable {
         let _ = writeln!(out, "  not applicable {n}: {r}");
+    }
+    for r in &reruns {
+        let _ = writeln!(out, "  passed on a second run {r}");
     }
     for f in &failed {
         let _ = writeln!(out, "  FAILED {f}");
