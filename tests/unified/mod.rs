@@ -194,7 +194,9 @@ async fn run_file(
         Ok(f) => f,
         Err(e) => {
             let v = match expect {
-                Expect::Pass | Expect::PassTimed => Verdict::Failed(format!("cannot load the file: {e}")),
+                Expect::Pass | Expect::PassTimed => {
+                    Verdict::Failed(format!("cannot load the file: {e}"))
+                }
                 Expect::Fail => Verdict::Passed,
             };
             results.push((rel.to_owned(), "(the file)".to_owned(), v));
