@@ -639,7 +639,7 @@ pub struct ClientOptions {
     ///
     /// ```
     /// # use mongo_x509::options::ClientOptions;
-    /// let options = ClientOptions::builder().max_adaptive_retries(0).build();
+    /// let options = ClientOptions::builder().max_adaptive_retries(0_u32).build();
     /// assert_eq!(options.max_adaptive_retries, Some(0));
     /// ```
     pub max_adaptive_retries: Option<u32>,
