@@ -24,7 +24,7 @@ use mongo_x509::options::{
     Acknowledgment, ReadConcern, ReadPreference, ReadPreferenceMode, SessionOptions,
     TransactionOptions, WriteConcern,
 };
-use mongo_x509::{Client, TransactionState};
+use mongo_x509::{Client, ClientSession, TransactionState};
 
 const CERT: &str = "client-pkcs8.pem";
 const WAIT: Duration = Duration::from_secs(10);
@@ -492,9 +492,9 @@ async fn a_sharded_transaction_stays_on_one_mongos_until_the_next_operation() {
     assert_eq!(mongos.documents("db", "c").len(), 24);
 }
 
-#[tokio::test]
-async fn a_commit_whose_reply_is_lost_is_recovered_on_the_other_mongos() {
-    let mongos = FakeMongos::start(2, FakeOptions::default());
+/// A client of the two routers `mongos` with a session whose transaction inserted `{_id: 1}`
+/// into `db.c`, and the router it is pinned to.
+async fn transaction_pinned_by_an_insert(mongos: &FakeMongos) -> (Client, ClientSession, usize) {
     let c = client(mongos.uri(CERT, &format!("{FAST}&localThresholdMS=1000"))).await;
     let coll = c.database("db").collection::<Document>("c");
     let mut s = c.start_session().await.unwrap();
@@ -504,8 +504,15 @@ async fn a_commit_whose_reply_is_lost_is_recovered_on_the_other_mongos() {
         .await
         .unwrap();
     let pinned = (0..2)
-        .find(|i| !sent(&mongos, *i, "insert").is_empty())
+        .find(|i| !sent(mongos, *i, "insert").is_empty())
         .unwrap();
+    (c, s, pinned)
+}
+
+#[tokio::test]
+async fn a_commit_whose_reply_is_lost_is_recovered_on_the_other_mongos() {
+    let mongos = FakeMongos::start(2, FakeOptions::default());
+    let (_c, mut s, pinned) = transaction_pinned_by_an_insert(&mongos).await;
     let other = 1 - pinned;
     // The pinned router commits, then the connection drops before the reply.
     mongos.fail_next(pinned, "commitTransaction", FailAction::RunThenClose);
@@ -526,17 +533,7 @@ async fn a_commit_whose_reply_is_lost_is_recovered_on_the_other_mongos() {
 #[tokio::test]
 async fn a_commit_retried_before_it_ran_fails_transient_and_unpinned() {
     let mongos = FakeMongos::start(2, FakeOptions::default());
-    let c = client(mongos.uri(CERT, &format!("{FAST}&localThresholdMS=1000"))).await;
-    let coll = c.database("db").collection::<Document>("c");
-    let mut s = c.start_session().await.unwrap();
-    s.start_transaction().await.unwrap();
-    coll.insert_one(doc! { "_id": 1 })
-        .session(&mut s)
-        .await
-        .unwrap();
-    let pinned = (0..2)
-        .find(|i| !sent(&mongos, *i, "insert").is_empty())
-        .unwrap();
+    let (_c, mut s, pinned) = transaction_pinned_by_an_insert(&mongos).await;
     mongos.fail_next(pinned, "commitTransaction", FailAction::CloseConnection);
     let e = s.commit_transaction().await.unwrap_err();
     // The other router could not recover a commit that never started.
