@@ -271,8 +271,9 @@ impl Client {
                             && retry::should_retry(&e, op.retryability(), &attempt));
                 let limit = retry_limit(overloaded, max_adaptive_retries, deadline);
                 if retryable && retries < limit {
-                    // After an overload error, a backoff first; none that outlasts timeoutMS.
-                    let wait = if overloaded {
+                    // After an overload error, a backoff first (only after one: Client
+                    // Backpressure spec); none that outlasts timeoutMS.
+                    let wait = if e.contains_label(backpressure::SYSTEM_OVERLOADED_ERROR) {
                         backpressure::backoff(retries + 1, backpressure::jitter())
                     } else {
                         std::time::Duration::ZERO
