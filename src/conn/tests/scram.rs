@@ -254,6 +254,18 @@ fn scram_opts(mechanism: Option<AuthMechanism>, password: &str) -> EstablishOpti
     }
 }
 
+/// A server behaving as `fake`, and connection `id` to it with [`PASSWORD`] and `mechanism`.
+async fn scram_exchange(
+    fake: Fake,
+    mechanism: Option<AuthMechanism>,
+    id: u32,
+) -> (FakeServer, Connection) {
+    let server = scram_server(fake).await;
+    let opts = scram_opts(mechanism, PASSWORD);
+    let conn = establish(&server.address, &opts, id).await.unwrap();
+    (server, conn)
+}
+
 #[tokio::test]
 async fn speculative_scram_sha256_costs_one_round_trip_and_one_derivation_per_client() {
     bounded(async {
@@ -293,9 +305,7 @@ async fn scram_sha1_named_uses_the_md5_digest() {
             password: PASSWORD,
             ..Fake::default()
         };
-        let server = scram_server(fake).await;
-        let opts = scram_opts(Some(AuthMechanism::ScramSha1), PASSWORD);
-        establish(&server.address, &opts, 53).await.unwrap();
+        let (server, _) = scram_exchange(fake, Some(AuthMechanism::ScramSha1), 53).await;
         assert_eq!(server.command_names(), ["hello", "saslContinue"]);
         let spec = server.commands()[0]
             .get_document("speculativeAuthenticate")
@@ -309,9 +319,7 @@ async fn scram_sha1_named_uses_the_md5_digest() {
 #[tokio::test]
 async fn negotiation_uses_sha256_when_the_user_has_it() {
     bounded(async {
-        let server = scram_server(Fake::default()).await;
-        let opts = scram_opts(None, PASSWORD);
-        let conn = establish(&server.address, &opts, 54).await.unwrap();
+        let (server, conn) = scram_exchange(Fake::default(), None, 54).await;
         let hello = &server.commands()[0];
         assert_eq!(hello.get_str("saslSupportedMechs").unwrap(), "admin.alice");
         assert_eq!(
@@ -336,9 +344,7 @@ async fn negotiation_falls_back_to_sha1_for_a_sha1_only_user() {
             password: PASSWORD,
             ..Fake::default()
         };
-        let server = scram_server(fake).await;
-        let opts = scram_opts(None, PASSWORD);
-        establish(&server.address, &opts, 55).await.unwrap();
+        let (server, _) = scram_exchange(fake, None, 55).await;
         // The SHA-256 speculation was refused (no such credential): a SHA-1 conversation.
         assert_eq!(
             server.command_names(),
@@ -360,9 +366,7 @@ async fn without_speculation_sasl_start_and_an_old_server_gets_its_empty_round()
             skip_empty_exchange: false,
             ..Fake::default()
         };
-        let server = scram_server(fake).await;
-        let opts = scram_opts(Some(AuthMechanism::ScramSha256), PASSWORD);
-        establish(&server.address, &opts, 56).await.unwrap();
+        let (server, _) = scram_exchange(fake, Some(AuthMechanism::ScramSha256), 56).await;
         assert_eq!(
             server.command_names(),
             ["hello", "saslStart", "saslContinue", "saslContinue"]
@@ -406,10 +410,8 @@ async fn a_wrong_password_is_an_authentication_error_without_the_password() {
 #[tokio::test]
 async fn plain_is_one_sasl_start_on_external() {
     bounded(async {
-        let server = FakeServer::start(|cmd| {
-            if cmd.contains_key("hello") {
-                Reply::Doc(hello_reply())
-            } else if cmd.get_str("mechanism") == Ok("PLAIN") {
+        let server = FakeServer::after_hello(|cmd| {
+            if cmd.get_str("mechanism") == Ok("PLAIN") {
                 let ok = cmd.get_binary_generic("payload").unwrap() == b"\0ldap-user\0s3cret";
                 Reply::Doc(if ok {
                     doc! {"conversationId": 1, "payload": bin(""), "done": true, "ok": 1}
