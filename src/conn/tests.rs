@@ -602,7 +602,7 @@ async fn a_broken_reply_to_hello_is_an_invalid_response() {
         (
             "invalid hello fields",
             Reply::Doc(doc! {"ok": 1, "hosts": 5}),
-            "hosts",
+            "hello reply field hosts",
         ),
         (
             "oversized length prefix",
