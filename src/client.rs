@@ -1,6 +1,6 @@
 //! [`Client`]: the entry point. One client serves a whole application.
 
-mod backpressure;
+pub(crate) mod backpressure;
 mod end_sessions;
 mod executor;
 mod identity_watch;
@@ -302,6 +302,7 @@ impl Client {
                 operation_id: None,
             },
             server_api: options.server_api.clone(),
+            single_attempt: false,
         };
         let topology_options = TopologyOptions {
             establish: Arc::new(establish),

@@ -15,7 +15,7 @@ mod tests;
 pub(crate) use connection::check_ok;
 pub(crate) use connection::{to_document, Connection, IoLimit};
 pub(crate) use establish::{
-    establish, establish_with_step, EstablishError, EstablishOptions, EstablishStep,
+    establish, establish_with_step, refused_after_closes, EstablishError, EstablishOptions, EstablishStep,
     DEFAULT_CONNECT_TIMEOUT,
 };
 #[allow(unused_imports)]

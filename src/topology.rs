@@ -91,10 +91,21 @@ impl Connector for Establisher {
         let topology = self.topology.clone();
         let address = address.clone();
         async move {
-            let failure = match conn::establish_with_step(&address, &opts, id).await {
+            let mut failure = match conn::establish_with_step(&address, &opts, id).await {
                 Ok(conn) => return Ok(conn),
                 Err(failure) => failure,
             };
+            // CMAP "Backpressure-enabled": a network error or timeout while connecting or on
+            // the `hello` may be the server shedding load. Labelled, it is retryable as an
+            // overload error and SDAM leaves the server and its pool alone.
+            if failure.is_possible_overload() {
+                failure
+                    .error
+                    .add_label(crate::client::backpressure::SYSTEM_OVERLOADED_ERROR);
+                failure
+                    .error
+                    .add_label(crate::client::backpressure::RETRYABLE_ERROR);
+            }
             if let Some(topology) = topology.upgrade() {
                 topology.handle_connect_error(&address, generation, &failure);
             }
@@ -187,13 +198,15 @@ impl Server {
     }
 
     /// The monitor's last error when waiting will not fix it: a TLS or identity problem, not
-    /// the network.
+    /// the network, and not the server's answer to the `hello` (a command error such as
+    /// ShutdownInProgress: SDAM marks the server Unknown and selection waits for a check that
+    /// succeeds).
     fn configuration_error(&self) -> Option<Error> {
         self.last_error
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .filter(|e| !e.is_network_error())
+            .filter(|e| !e.is_network_error() && !matches!(&*e.kind, ErrorKind::Command { .. }))
             .cloned()
     }
 }
@@ -638,6 +651,15 @@ impl Shared {
         generation: u32,
         failure: &conn::EstablishError,
     ) {
+        // SDAM error handling: errors labelled for backpressure change nothing (no Unknown,
+        // no pool clear, no cancelled check).
+        if failure
+            .error
+            .contains_label(crate::client::backpressure::SYSTEM_OVERLOADED_ERROR)
+        {
+            tracing::trace!(%address, error = %failure.error, "could not open a connection (possible overload)");
+            return;
+        }
         let phase = match failure.step {
             conn::EstablishStep::Handshake => ErrorPhase::BeforeHandshake,
             conn::EstablishStep::Authentication { .. } => ErrorPhase::Authentication,

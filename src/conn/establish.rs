@@ -49,6 +49,11 @@ pub(crate) struct EstablishOptions {
     pub(crate) command_monitor: CommandMonitor,
     /// The declared Stable API version, sent in the handshake's `hello`.
     pub(crate) server_api: Option<ServerApi>,
+    /// One connection attempt only: a close right after the TLS handshake is reported as the
+    /// network error it is ([`EstablishError::closed_after_tls`]) instead of being diagnosed on
+    /// a fresh connection. Monitors set it: SDAM makes each check one `hello` and says when the
+    /// next check comes, so the monitor diagnoses across its checks.
+    pub(crate) single_attempt: bool,
 }
 
 /// The step of opening a connection that an error happened in: SDAM judges a timeout in the
@@ -67,6 +72,25 @@ pub(crate) enum EstablishStep {
 pub(crate) struct EstablishError {
     pub(crate) error: Error,
     pub(crate) step: EstablishStep,
+    /// The server closed the connection on the handshake's `hello`, right after the TLS
+    /// handshake (the last attempt's failure; `error` is the diagnosis when two attempts were
+    /// made).
+    pub(crate) closed_after_tls: bool,
+    /// The failure was an I/O error or a timeout in the handshake step, not a failed name
+    /// lookup: what an overloaded server causes (CMAP "Backpressure-enabled").
+    pub(crate) io_in_handshake: bool,
+}
+
+impl EstablishError {
+    /// CMAP "Backpressure-enabled": a network error or timeout while connecting or on the
+    /// handshake's `hello` may be the server shedding load (its ingress rate limiter closes the
+    /// connection); not a failed name lookup, a TLS error that is not I/O (an untrusted
+    /// certificate), or anything in the authentication step. An end of file right after the
+    /// TLS handshake is I/O too, even when diagnosed as a refusal of the client certificate
+    /// (the two look alike on the wire; the diagnosis stays in the message).
+    pub(crate) fn is_possible_overload(&self) -> bool {
+        self.step == EstablishStep::Handshake && (self.io_in_handshake || self.closed_after_tls)
+    }
 }
 
 /// Opens, handshakes and authenticates a connection to `address`. `id` names the connection in
@@ -94,9 +118,19 @@ pub(crate) async fn establish_with_step(
     id: u32,
 ) -> std::result::Result<Connection, EstablishError> {
     let step = Mutex::new(EstablishStep::Handshake);
-    let failed = |error: Error, step: &Mutex<EstablishStep>| EstablishError {
-        error,
-        step: *step.lock().unwrap_or_else(|p| p.into_inner()),
+    let closed_after_tls = std::sync::atomic::AtomicBool::new(false);
+    let failed = |error: Error, step: &Mutex<EstablishStep>| {
+        let io = match &*error.kind {
+            ErrorKind::Io(io) => !is_dns_failure(io),
+            ErrorKind::Timeout { .. } => true,
+            _ => false,
+        };
+        EstablishError {
+            error,
+            step: *step.lock().unwrap_or_else(|p| p.into_inner()),
+            closed_after_tls: closed_after_tls.load(std::sync::atomic::Ordering::Relaxed),
+            io_in_handshake: io,
+        }
     };
     let plan = auth::plan(
         opts.credential.as_ref(),
@@ -111,6 +145,7 @@ pub(crate) async fn establish_with_step(
         id,
         plan: plan.as_ref(),
         step: &step,
+        closed_after_tls: &closed_after_tls,
     };
     let work = establish_diagnosed(&attempt);
     let result = if timeout.is_zero() {
@@ -147,6 +182,8 @@ struct Attempt<'a, 'p> {
     id: u32,
     plan: Option<&'a AuthPlan<'p>>,
     step: &'a Mutex<EstablishStep>,
+    /// Set when the last try was closed right after the TLS handshake.
+    closed_after_tls: &'a std::sync::atomic::AtomicBool,
 }
 
 /// Why an attempt failed: closed by the server right after the TLS handshake with nothing to
@@ -161,23 +198,50 @@ enum Failure {
 /// client (certificate); otherwise (a server restarting under a running client) the fresh
 /// attempt's own outcome is what counts.
 async fn establish_diagnosed(attempt: &Attempt<'_, '_>) -> Result<Connection> {
-    let Attempt { address, opts, .. } = *attempt;
+    let Attempt {
+        address,
+        opts,
+        closed_after_tls,
+        ..
+    } = *attempt;
+    let closed = |e: Error| {
+        closed_after_tls.store(true, std::sync::atomic::Ordering::Relaxed);
+        e
+    };
     let first = match establish_inner(attempt).await {
         Ok(conn) => return Ok(conn),
         Err(Failure::Other(e)) => return Err(e),
+        Err(Failure::ClosedAfterTls(e)) if opts.single_attempt => return Err(closed(e)),
         Err(Failure::ClosedAfterTls(e)) => e,
     };
     tracing::debug!(%address, error = %first, "closed right after the TLS handshake; trying a fresh connection");
     match establish_inner(attempt).await {
         Ok(conn) => Ok(conn),
         Err(Failure::Other(e)) => Err(e),
-        Err(Failure::ClosedAfterTls(_)) => Err(refused(
+        Err(Failure::ClosedAfterTls(_)) => Err(closed(refused(
             address,
             opts.tls.as_deref(),
             &first,
             "twice, on a fresh connection too",
-        )),
+        ))),
     }
+}
+
+/// The diagnosis of a server that closed `closes` consecutive fresh connections right after
+/// their TLS handshake (`first`: the first of these errors): a refusal of the client
+/// certificate. For monitors, which make one attempt per check.
+pub(crate) fn refused_after_closes(
+    address: &ServerAddress,
+    opts: &EstablishOptions,
+    first: &Error,
+    closes: u32,
+) -> Error {
+    refused(
+        address,
+        opts.tls.as_deref(),
+        first,
+        &format!("on {closes} consecutive fresh connections"),
+    )
 }
 
 async fn establish_inner(attempt: &Attempt<'_, '_>) -> std::result::Result<Connection, Failure> {
@@ -200,6 +264,7 @@ async fn establish_attempt(attempt: &Attempt<'_, '_>) -> std::result::Result<Con
         id,
         plan,
         step,
+        ..
     } = *attempt;
     let other = Failure::Other;
     let (stream, interrupter) = open_stream(address, opts.resolver.as_ref())
@@ -352,7 +417,30 @@ async fn connect_tcp(
     }
     #[cfg(not(feature = "dns-srv"))]
     let _ = resolver;
-    TcpStream::connect((host, port)).await
+    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), DnsFailure(e.to_string())))?
+        .collect();
+    TcpStream::connect(&addresses[..]).await
+}
+
+/// A failed name lookup, inside the I/O error it is reported as (CMAP: no backpressure label;
+/// an overloaded server does not make its name unknown).
+#[derive(Debug)]
+struct DnsFailure(String);
+
+impl std::fmt::Display for DnsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DnsFailure {}
+
+/// True when an I/O error is a failed name lookup ([`DnsFailure`]), also once
+/// [`connect_error`] has put the address in its message (it keeps the marker).
+fn is_dns_failure(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<DnsFailure>())
 }
 
 /// What an error on the handshake's `hello` means. A server that refuses the client
@@ -431,8 +519,9 @@ fn refused(address: &ServerAddress, tls: Option<&dyn TlsBackend>, e: &Error, how
 
 /// The OS error, with the address in the message (an `io::Error` alone does not say where).
 fn connect_error(address: &ServerAddress, e: std::io::Error) -> Error {
-    Error::from(std::io::Error::new(
-        e.kind(),
-        format!("cannot connect to {address}: {e}"),
-    ))
+    let message = format!("cannot connect to {address}: {e}");
+    if is_dns_failure(&e) {
+        return Error::from(std::io::Error::new(e.kind(), DnsFailure(message)));
+    }
+    Error::from(std::io::Error::new(e.kind(), message))
 }

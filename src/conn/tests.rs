@@ -233,6 +233,7 @@ fn x509_opts(tls: Option<Arc<PassThroughTls>>, user: Option<&str>) -> EstablishO
         compressors: Vec::new(),
         command_monitor: Default::default(),
         server_api: None,
+        single_attempt: false,
     }
 }
 

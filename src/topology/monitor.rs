@@ -31,6 +31,10 @@ pub(super) fn spawn(runtime: &tokio::runtime::Handle, shared: &Arc<Shared>, serv
     // their reads are bounded per check, not by socketTimeoutMS.
     establish.credential = None;
     establish.socket_timeout = None;
+    // One connection attempt per check: SDAM says what follows a failed check (an immediate
+    // retry only after a network error on a known server); a close right after the TLS
+    // handshake is diagnosed across checks (`Closes`).
+    establish.single_attempt = true;
     // Heartbeats are SDAM events, not command events (and are not logged as commands).
     establish.command_monitor = CommandMonitor::default();
     let monitor = Monitor {
@@ -74,6 +78,7 @@ impl Monitor {
         let mut conn: Option<Connection> = None;
         let mut previous: Option<ServerDescription> = None;
         let mut rtt_task: Option<AbortOnDrop> = None;
+        let mut closes = Closes::default();
         let mut stop = self.stop.clone();
         loop {
             if self.stopped() {
@@ -84,7 +89,7 @@ impl Monitor {
                 && previous
                     .as_ref()
                     .is_some_and(|p| topology_version(p).is_some());
-            let check = self.check(&mut conn, previous.as_ref(), streaming);
+            let check = self.check(&mut conn, previous.as_ref(), streaming, &mut closes);
             let outcome = tokio::select! {
                 outcome = check => outcome,
                 _ = self.server.cancel_check.notified() => {
@@ -112,13 +117,16 @@ impl Monitor {
                 .as_ref()
                 .is_some_and(|p| p.server_type != ServerType::Unknown);
             let mut timed_out = false;
+            let mut network_error = false;
             let description = match outcome {
                 Ok(d) => {
                     self.server.set_last_error(None);
+                    closes = Closes::default();
                     d
                 }
                 Err(e) => {
                     timed_out = is_network_timeout(&e);
+                    network_error = e.is_network_error();
                     conn = None;
                     rtt_task = None;
                     self.rtt.lock().unwrap_or_else(|p| p.into_inner()).reset();
@@ -142,10 +150,12 @@ impl Monitor {
                 rtt_task = Some(self.spawn_rtt_task());
             }
             let previous_tv = previous.as_ref().and_then(topology_version);
-            if failed && was_known {
+            if failed && was_known && network_error {
                 previous = Some(description);
-                // A known server that fails a check is retried at once: a single network blip
-                // should not leave it Unknown for a whole heartbeat.
+                // Server Monitoring, "Network or command error during server check": after a
+                // network error (a timeout included) on a server that was known, the next
+                // check begins at once (a single blip should not leave it Unknown for a
+                // whole heartbeat); after a command error it waits like any other.
                 continue;
             }
             if now_streaming && conn.is_some() {
@@ -184,6 +194,7 @@ impl Monitor {
         conn: &mut Option<Connection>,
         previous: Option<&ServerDescription>,
         streaming: bool,
+        closes: &mut Closes,
     ) -> Result<ServerDescription> {
         if conn.as_ref().is_some_and(Connection::is_broken) {
             *conn = None;
@@ -193,9 +204,13 @@ impl Monitor {
             // SDAM: the started event comes before the socket is opened.
             let id = next_monitoring_connection_id();
             let beat = Beat::start(&self.topology, address, false, id, None);
-            let c = match conn::establish(address, &self.establish, id).await {
-                Ok(c) => c,
-                Err(e) => {
+            let c = match conn::establish_with_step(address, &self.establish, id).await {
+                Ok(c) => {
+                    *closes = Closes::default();
+                    c
+                }
+                Err(failure) => {
+                    let e = closes.diagnose(address, &self.establish, failure);
                     Beat::failed(beat, &e);
                     return Err(e);
                 }
@@ -307,6 +322,45 @@ impl Monitor {
                 }
             }
         }))
+    }
+}
+
+/// How many consecutive checks must find their fresh connection closed right after the TLS
+/// handshake before the monitor calls it a refusal of the client certificate (which a TLS 1.3
+/// server that sends no alert looks like). Two do not suffice: a server that fails the
+/// `hello` of a check twice (a restart, a fail point) gets the Unknown state and the waiting
+/// SDAM prescribes, not a configuration error that ends server selection at once.
+const CLOSES_FOR_REFUSAL: u32 = 3;
+
+/// The checks of a monitor whose new connection the server closed right after the TLS
+/// handshake, in a row (none once a check gets a reply or fails otherwise).
+#[derive(Default)]
+struct Closes {
+    count: u32,
+    first: Option<Error>,
+}
+
+impl Closes {
+    /// The error a failed connection attempt of a check reports: after
+    /// [`CLOSES_FOR_REFUSAL`] closes in a row, the diagnosis (a configuration error, which
+    /// server selection reports at once).
+    fn diagnose(
+        &mut self,
+        address: &ServerAddress,
+        opts: &conn::EstablishOptions,
+        failure: conn::EstablishError,
+    ) -> Error {
+        if !failure.closed_after_tls {
+            *self = Closes::default();
+            return failure.error;
+        }
+        self.count += 1;
+        let first = self.first.get_or_insert_with(|| failure.error.clone());
+        if self.count >= CLOSES_FOR_REFUSAL {
+            conn::refused_after_closes(address, opts, first, self.count)
+        } else {
+            failure.error
+        }
     }
 }
 

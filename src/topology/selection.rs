@@ -134,10 +134,15 @@ impl Topology {
                         }
                         // Load-balanced: the one server stays selectable, so selecting again
                         // would only retry the same connect; the operation sees the error.
+                        // Labelled for backpressure, the server stays selectable: the
+                        // operation's overload retries (with their backoff) take it from here.
                         Err(e)
                             if (e.is_network_error()
                                 || matches!(&*e.kind, ErrorKind::PoolCleared { .. }))
                                 && !shared.is_load_balanced()
+                                && !e.contains_label(
+                                    crate::client::backpressure::SYSTEM_OVERLOADED_ERROR,
+                                )
                                 && Instant::now() < deadline =>
                         {
                             // Reported to the topology by the check-out (which marks the
