@@ -15,8 +15,8 @@ mod tests;
 pub(crate) use connection::check_ok;
 pub(crate) use connection::{to_document, Connection, IoLimit};
 pub(crate) use establish::{
-    establish, establish_with_step, refused_after_closes, EstablishError, EstablishOptions, EstablishStep,
-    DEFAULT_CONNECT_TIMEOUT,
+    establish, establish_with_step, refused_after_closes, EstablishError, EstablishOptions,
+    EstablishStep, DEFAULT_CONNECT_TIMEOUT,
 };
 #[allow(unused_imports)]
 pub(crate) use handshake::HelloReply;

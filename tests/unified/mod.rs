@@ -81,6 +81,7 @@ suites! {
     transactions_convenient_api: ["transactions-convenient-api/unified"];
     change_streams: ["change-streams/unified"];
     gridfs: ["gridfs"];
+    sdam_unified: ["server-discovery-and-monitoring/unified"];
     unified_format_valid_pass: ["unified-test-format/valid-pass"];
     unified_format_valid_fail: ["unified-test-format/valid-fail"] => fail;
 }

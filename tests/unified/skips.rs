@@ -1,6 +1,6 @@
 //! The one skip list: tests this runner does not run, each with the reason, which is the test
 //! server's (quoted from running the test against it), a deployment the suite cannot provide,
-//! or (three tests) a defect of the test file itself. Never something the crate lacks: those
+//! or (four tests) a defect of the test file itself. Never something the crate lacks: those
 //! tests run and fail.
 
 /// One entry: a file (path under `tests/spec/json`), a test of it (`None`: every test of the
@@ -90,6 +90,42 @@ const LATE_BLOCKED_COMMAND: &str = "server: SecantusDB runs a command held by bl
 const REFRESHED_TIMEOUT_DEFECT: &str = "test file: the getMore is blocked 60 ms under a \
     timeoutMS of 100 ms refreshed for each getMore (timeoutMode iteration, or a tailable \
     cursor), so no timeout can occur; the test expects one (specifications DRIVERS-2965)";
+
+/// The suite's replica set has one member, `secantus`, seeded as `localhost:<port>` and naming
+/// itself `127.0.0.1:<port>`: a client sees three topology changes (the seed; the seed replaced
+/// by the member it names; that member the primary) and two heartbeats before the first
+/// streamed one, which comes a heartbeatFrequencyMS (10 s) later.
+const ONE_MEMBER_TOPOLOGY_CHANGES: &str = "deployment: a one-member replica set: the test waits \
+    for 4 topologyDescriptionChangedEvents (the seeds, then one per member of a three-member \
+    set); this set gives 3 (seed localhost:<port>, replaced by the 127.0.0.1:<port> it names, \
+    then that member primary) and no fourth within the 10 s of waitForEvent";
+const ONE_MEMBER_HEARTBEATS: &str = "deployment: a one-member replica set: the test waits for 3 \
+    serverHeartbeatSucceededEvents (one per member of a three-member set); this set gives 2 at \
+    once (the seed localhost:<port> and the 127.0.0.1:<port> it names), and the next is the \
+    streamed reply a heartbeatFrequencyMS (10 s) later, at the end of waitForEvent's 10 s";
+
+/// rediscover-quickly-after-step-down.json needs a secondary to take over.
+const NO_SECONDARY: &str = "deployment: a one-member replica set has no secondary: the test \
+    sends replSetFreeze with readPreference secondary, whose server selection waits out \
+    serverSelectionTimeoutMS (30 s, past the test's time limit), and then steps the only \
+    member down, leaving no member to become the new primary that waitForPrimaryChange waits for";
+
+/// What SecantusDB answers to the `$where` filter interruptInUse-pool-clear.json keeps a
+/// connection busy with (it has no JavaScript engine).
+const WHERE_NO_JAVASCRIPT: &str = "server: SecantusDB evaluates no JavaScript: find with \
+    filter {$where: 'sleep(2000) || true'} fails at once with {ok: 0, code: 6108304, codeName: \
+    'Location6108304', errmsg: 'no globalScriptEngine in $where parsing'} (an update with it the \
+    same, as a write error), so no connection is in use when the monitor's check times out and \
+    the pool clear has nothing to interrupt";
+
+/// logging-replicaset.json "Failing heartbeat" configures its hello fail point after creating
+/// the client and relies on the client's monitor not having sent its handshake yet.
+const FAIL_POINT_AFTER_MONITOR_HANDSHAKE: &str = "test file: the fail point on hello is \
+    configured after the client is created, with nothing ordering the two: here the setup \
+    client opens its first connection for configureFailPoint (about 14 ms) while the new \
+    client's monitor completes both handshakes (seed and member) before the fail point exists; \
+    the next hello is the streamed heartbeat a heartbeatFrequencyMS (10 s) later, when \
+    waitForEvent's 10 s are over";
 
 pub const SKIPS: &[Skip] = &[
     skip(
@@ -369,6 +405,66 @@ pub const SKIPS: &[Skip] = &[
         "retryable-writes/unified/handshakeError.json",
         None,
         X509_NOT_SASL,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/auth-error.json",
+        None,
+        X509_NOT_SASL,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/auth-misc-command-error.json",
+        None,
+        X509_NOT_SASL,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/auth-network-error.json",
+        None,
+        X509_NOT_SASL,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/auth-network-timeout-error.json",
+        None,
+        X509_NOT_SASL,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/auth-shutdown-error.json",
+        None,
+        X509_NOT_SASL,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/pool-clear-checkout-error.json",
+        Some("Pool is cleared before connection is closed (authentication error)"),
+        X509_NOT_SASL,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/logging-replicaset.json",
+        Some("Topology lifecycle"),
+        ONE_MEMBER_TOPOLOGY_CHANGES,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/replicaset-emit-topology-changed-before-close.json",
+        Some("Topology lifecycle"),
+        ONE_MEMBER_TOPOLOGY_CHANGES,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/logging-replicaset.json",
+        Some("Successful heartbeat"),
+        ONE_MEMBER_HEARTBEATS,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/logging-replicaset.json",
+        Some("Failing heartbeat"),
+        FAIL_POINT_AFTER_MONITOR_HANDSHAKE,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/rediscover-quickly-after-step-down.json",
+        None,
+        NO_SECONDARY,
+    ),
+    skip(
+        "server-discovery-and-monitoring/unified/interruptInUse-pool-clear.json",
+        None,
+        WHERE_NO_JAVASCRIPT,
     ),
 ];
 
