@@ -60,6 +60,77 @@ async fn without_tls_a_close_is_a_plain_network_error() {
     .await
 }
 
+#[tokio::test]
+async fn a_single_attempt_reports_the_close_as_a_network_error() {
+    bounded(async {
+        // Monitors: SDAM decides when the next check comes, so one connection per check.
+        let server = closing_server(usize::MAX).await;
+        let opts = EstablishOptions {
+            single_attempt: true,
+            ..x509_client()
+        };
+        let failure = establish_with_step(&server.address, &opts, 43)
+            .await
+            .unwrap_err();
+        assert!(failure.error.is_network_error(), "{:?}", failure.error);
+        assert!(failure.closed_after_tls);
+        assert_eq!(server.accepted(), 1, "no second attempt");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn closes_on_the_hello_may_be_overload_even_once_diagnosed() {
+    bounded(async {
+        // CMAP backpressure: an end of file on the hello is I/O, whatever the diagnosis says.
+        let server = closing_server(usize::MAX).await;
+        let failure = establish_with_step(&server.address, &x509_client(), 44)
+            .await
+            .unwrap_err();
+        assert!(tls_handshake_reason(&failure.error).contains("refused the client certificate"));
+        assert!(failure.is_possible_overload());
+        // Without TLS: a plain network error, labelled too.
+        let failure = establish_with_step(&server.address, &EstablishOptions::default(), 45)
+            .await
+            .unwrap_err();
+        assert!(failure.is_possible_overload());
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_failed_name_lookup_or_authentication_is_no_overload() {
+    bounded(async {
+        let unknown = ServerAddress::Tcp {
+            host: "no-such-host.invalid".into(),
+            port: Some(27017),
+        };
+        let failure = establish_with_step(&unknown, &EstablishOptions::default(), 46)
+            .await
+            .unwrap_err();
+        assert!(failure.error.is_network_error(), "{:?}", failure.error);
+        assert!(!failure.is_possible_overload(), "{:?}", failure.error);
+        // A close in the authentication step (after the hello).
+        let server = FakeServer::start(|cmd| {
+            if cmd.contains_key("hello") {
+                Reply::Doc(doc! {"ok": 1, "isWritablePrimary": true, "maxWireVersion": 21})
+            } else {
+                Reply::Close
+            }
+        })
+        .await;
+        let failure = establish_with_step(&server.address, &x509_client(), 47)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(failure.step, EstablishStep::Authentication { .. }),
+            "{failure:?}"
+        );
+        assert!(!failure.is_possible_overload());
+    })
+    .await
+}
+
 #[test]
 fn refusal_alerts_are_recognized_in_the_backends_words() {
     for refusal in [
