@@ -56,24 +56,27 @@ macro_rules! within {
 }
 pub(crate) use within;
 
-/// Declares a GridFS action type.
+/// A bucket's actions run against its database's client.
+#[cfg(feature = "sync")]
+impl crate::sync::ActionClient for crate::gridfs::GridFsBucket {
+    fn action_client(&self) -> crate::Client {
+        self.files().client().clone()
+    }
+}
+
+/// Declares a GridFS action type: [`handle_action!`] on the bucket, its `.await` running the
+/// block with `this` the action and `budget` its [`Budget`] (the action's `timeoutMS`, else
+/// the bucket's).
 ///
 /// ```text
 /// gridfs_action! {
 ///     /// Doc of the action.
 ///     pub struct Rename<'a> { file: GridFsFileIdentifier, new_filename: String }
-///     options: GridFsDownloadByNameOptions, gridfs_download_by_name_setters;
 ///     /// Doc of its `timeout`.
 ///     timeout;
 ///     runs: |this, budget| -> () { /* the action, from this and budget */ }
 /// }
 /// ```
-///
-/// makes `pub struct Rename<'a>` with the fields plus `bucket`, `options` (when named) and
-/// `timeout`; `Rename::new(bucket, file, new_filename)`; the setters of the options type and
-/// `.timeout(...)`, with the doc given; and its `.await`, which runs the block with `this` the
-/// action and `budget` its [`Budget`] (the action's `timeoutMS`, else the bucket's). Without
-/// `runs`, the action declares its `execute` and `.await` itself.
 ///
 /// `gridfs_action!(Name, …)` alone makes an action type declared by hand an
 /// [`Action`](super::Action).
@@ -86,9 +89,9 @@ macro_rules! gridfs_action {
         timeout;
         runs: |$this:ident, $budget:ident| -> $out:ty $body:block
     ) => {
-        super::gridfs_action! {
+        handle_action! {
             $(#[$meta])*
-            pub struct $name<'a> { $($field: $fty),* }
+            pub struct $name<'a> { bucket: &'a $crate::gridfs::GridFsBucket $(, $field: $fty)* }
             $(options: $opts, $setters;)?
             $(#[$tmeta])*
             timeout;
@@ -103,49 +106,13 @@ macro_rules! gridfs_action {
         }
         into_future!(impl<'a> $name<'a> => $out);
     };
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident<'a> { $($field:ident : $fty:ty),* $(,)? }
-        $(options: $opts:ident, $setters:ident;)?
-        $(#[$tmeta:meta])*
-        timeout;
-    ) => {
-        $(#[$meta])*
-        #[must_use = "an action does nothing until it is awaited"]
-        pub struct $name<'a> {
-            bucket: &'a $crate::gridfs::GridFsBucket,
-            $($field: $fty,)*
-            $(options: $crate::options::$opts,)?
-            timeout: Option<std::time::Duration>,
-        }
-
-        impl<'a> $name<'a> {
-            fn new(bucket: &'a $crate::gridfs::GridFsBucket, $($field: $fty),*) -> Self {
-                Self {
-                    bucket,
-                    $($field,)*
-                    $(options: $crate::options::$opts::default(),)?
-                    timeout: None,
-                }
-            }
-
-            $($crate::options::$setters::setters!();)?
-
-            $(#[$tmeta])*
-            pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-                self.timeout = Some(timeout);
-                self
-            }
-        }
-        super::gridfs_action!($name);
-    };
     ($($name:ident),*) => {$(
         impl $crate::action::private::Sealed for $name<'_> {}
         impl $crate::action::Action for $name<'_> {}
         #[cfg(feature = "sync")]
         impl $crate::sync::ActionClient for $name<'_> {
             fn action_client(&self) -> $crate::Client {
-                self.bucket.files().client().clone()
+                $crate::sync::ActionClient::action_client(self.bucket)
             }
         }
     )*};

@@ -56,11 +56,7 @@ impl ClientSession {
     /// # Ok(()) }
     /// ```
     pub fn start_transaction(&mut self) -> StartTransaction<'_> {
-        StartTransaction {
-            session: self,
-            options: TransactionOptions::default(),
-            timeout: None,
-        }
+        StartTransaction::new(self)
     }
 
     /// Commits the session's transaction. A transaction that ran no command commits without
@@ -89,10 +85,7 @@ impl ClientSession {
     /// # Ok(()) }
     /// ```
     pub fn commit_transaction(&mut self) -> CommitTransaction<'_> {
-        CommitTransaction {
-            session: self,
-            timeout: None,
-        }
+        CommitTransaction::new(self)
     }
 
     /// Aborts the session's transaction: nothing it wrote is kept. The server's answer is not
@@ -112,55 +105,77 @@ impl ClientSession {
     /// # Ok(()) }
     /// ```
     pub fn abort_transaction(&mut self) -> AbortTransaction<'_> {
-        AbortTransaction {
-            session: self,
-            timeout: None,
-        }
+        AbortTransaction::new(self)
     }
 }
 
-/// Starts a transaction: [`ClientSession::start_transaction`]. `.await` it, or run a whole
-/// transaction with [`and_run`](Self::and_run) / [`and_run2`](Self::and_run2).
-#[must_use = "an action does nothing until it is awaited"]
-pub struct StartTransaction<'a> {
-    session: &'a mut ClientSession,
-    options: TransactionOptions,
-    /// `timeoutMS` of a convenient transaction as a whole.
-    timeout: Option<Duration>,
+/// A session's actions run against the client that started it.
+#[cfg(feature = "sync")]
+impl crate::sync::ActionClient for ClientSession {
+    fn action_client(&self) -> crate::Client {
+        self.client()
+    }
 }
 
-/// Commits a transaction: [`ClientSession::commit_transaction`].
-#[must_use = "an action does nothing until it is awaited"]
-pub struct CommitTransaction<'a> {
-    session: &'a mut ClientSession,
-    timeout: Option<Duration>,
+/// Declares an action that ends the transaction: [`handle_action!`] on the session, its
+/// `.await` running the block with the session and the deadline of the commit or abort
+/// ([`end_deadline`]).
+///
+/// ```text
+/// ends_transaction! {
+///     /// Doc of the action.
+///     pub struct CommitTransaction;
+///     /// Doc of its `timeout`.
+///     timeout;
+///     runs: |session, deadline| { /* the commit */ }
+/// }
+/// ```
+macro_rules! ends_transaction {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident;
+        $(#[$tmeta:meta])*
+        timeout;
+        runs: |$session:ident, $deadline:ident| $body:block
+    ) => {
+        handle_action! {
+            $(#[$meta])*
+            pub struct $name<'a> { session: &'a mut ClientSession }
+            $(#[$tmeta])*
+            timeout;
+        }
+
+        impl $name<'_> {
+            async fn execute(self) -> Result<()> {
+                let $deadline = end_deadline(self.session, self.timeout);
+                let $session = self.session;
+                $body
+            }
+        }
+        into_future!(impl<'a> $name<'a> => ());
+    };
 }
 
-/// Aborts a transaction: [`ClientSession::abort_transaction`].
-#[must_use = "an action does nothing until it is awaited"]
-pub struct AbortTransaction<'a> {
-    session: &'a mut ClientSession,
-    timeout: Option<Duration>,
-}
-
-impl StartTransaction<'_> {
-    crate::options::transaction_setters::setters!();
-
+handle_action! {
+    /// Starts a transaction: [`ClientSession::start_transaction`]. `.await` it, or run a whole
+    /// transaction with [`and_run`](Self::and_run) / [`and_run2`](Self::and_run2).
+    pub struct StartTransaction<'a> { session: &'a mut ClientSession }
+    options: TransactionOptions, transaction_setters;
     /// `timeoutMS` of a convenient transaction ([`and_run`](Self::and_run),
     /// [`and_run2`](Self::and_run2)) as a whole: every operation the callback runs in the
     /// session and the commit share it (the operations may not set one of their own: that is
     /// an error), and the transaction is not retried past it. Unset: the session's
     /// [`default_timeout`](crate::options::SessionOptions::default_timeout), else the
     /// client's; without any, retries stop after 120 seconds. A plain `.await` ignores it.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout;
+}
 
+impl StartTransaction<'_> {
     async fn execute(self) -> Result<()> {
         start(self.session, self.options)
     }
 }
+into_future!(impl<'a> StartTransaction<'a> => ());
 
 fn start(session: &mut ClientSession, options: TransactionOptions) -> Result<()> {
     if session.is_snapshot() {
@@ -212,17 +227,13 @@ fn end_deadline(session: &ClientSession, timeout: Option<Duration>) -> Option<De
     }
 }
 
-impl CommitTransaction<'_> {
+ends_transaction! {
+    /// Commits a transaction: [`ClientSession::commit_transaction`].
+    pub struct CommitTransaction;
     /// `timeoutMS` for this commit, over the session's
     /// [`default_timeout`](crate::options::SessionOptions::default_timeout) and the client's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    async fn execute(self) -> Result<()> {
-        let session = self.session;
-        let deadline = end_deadline(session, self.timeout);
+    timeout;
+    runs: |session, deadline| {
         let again = match session.transaction.commit()? {
             Commit::Nothing => return Ok(()),
             Commit::Send => false,
@@ -241,17 +252,13 @@ impl CommitTransaction<'_> {
     }
 }
 
-impl AbortTransaction<'_> {
+ends_transaction! {
+    /// Aborts a transaction: [`ClientSession::abort_transaction`].
+    pub struct AbortTransaction;
     /// `timeoutMS` for this abort, over the session's
     /// [`default_timeout`](crate::options::SessionOptions::default_timeout) and the client's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    async fn execute(self) -> Result<()> {
-        let session = self.session;
-        let deadline = end_deadline(session, self.timeout);
+    timeout;
+    runs: |session, deadline| {
         if !session.transaction.abort()? {
             return Ok(());
         }
@@ -485,26 +492,3 @@ impl StartTransaction<'_> {
         )
     }
 }
-
-#[cfg(feature = "sync")]
-macro_rules! session_client {
-    ($($name:ident),*) => {$(
-        impl crate::sync::ActionClient for $name<'_> {
-            fn action_client(&self) -> crate::Client {
-                self.session.client()
-            }
-        }
-    )*};
-}
-#[cfg(feature = "sync")]
-session_client!(StartTransaction, CommitTransaction, AbortTransaction);
-
-impl super::private::Sealed for StartTransaction<'_> {}
-impl super::Action for StartTransaction<'_> {}
-impl super::private::Sealed for CommitTransaction<'_> {}
-impl super::Action for CommitTransaction<'_> {}
-impl super::private::Sealed for AbortTransaction<'_> {}
-impl super::Action for AbortTransaction<'_> {}
-into_future!(impl<'a> StartTransaction<'a> => ());
-into_future!(impl<'a> CommitTransaction<'a> => ());
-into_future!(impl<'a> AbortTransaction<'a> => ());

@@ -38,9 +38,9 @@ impl GridFsBucket {
     }
 }
 
-super::gridfs_action! {
+handle_action! {
     /// Finds files documents: [`GridFsBucket::find`].
-    pub struct Find<'a> { filter: Document }
+    pub struct Find<'a> { bucket: &'a GridFsBucket, filter: Document }
     options: GridFsFindOptions, gridfs_find_setters;
     /// `timeoutMS` for the find and the cursor's lifetime, over the bucket's.
     timeout;
