@@ -141,7 +141,8 @@ pub use session::ClientSession;
 pub(crate) use into_sync::run_action;
 
 /// The client an action runs against, so that `.run()` finds its runtime (crate-internal;
-/// `action!` implements it for every action it declares).
+/// `action!` and `handle_action!` implement it for every action they declare, and the GridFS
+/// bucket and the session for the actions on them).
 pub(crate) trait ActionClient {
     /// The action's client.
     fn action_client(&self) -> crate::Client;

@@ -64,9 +64,9 @@ impl crate::sync::ActionClient for crate::gridfs::GridFsBucket {
     }
 }
 
-/// Declares a GridFS action type: [`handle_action!`] on the bucket, its `.await` running the
-/// block with `this` the action and `budget` its [`Budget`] (the action's `timeoutMS`, else
-/// the bucket's).
+/// Declares a GridFS action type: [`handle_action!`] on the bucket (with an `options:` line as
+/// there, when it has options), its `.await` running the block with `this` the action and
+/// `budget` its [`Budget`] (the action's `timeoutMS`, else the bucket's).
 ///
 /// ```text
 /// gridfs_action! {
