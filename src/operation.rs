@@ -414,6 +414,20 @@ pub(crate) mod test_util {
     pub(crate) fn is_invalid_response(e: &Error) -> bool {
         matches!(&*e.kind, crate::error::ErrorKind::InvalidResponse { .. })
     }
+
+    /// Asserts that `op` refuses to build for `server` (nothing is sent) with an
+    /// [`ErrorKind::InvalidArgument`](crate::error::ErrorKind::InvalidArgument) naming `what`.
+    pub(crate) fn assert_build_refused(
+        op: &mut impl Operation,
+        server: &StreamDescription,
+        what: &str,
+    ) {
+        let err = op.build(server).unwrap_err();
+        assert!(
+            matches!(&*err.kind, crate::error::ErrorKind::InvalidArgument { message } if message.contains(what)),
+            "expected an invalid argument naming {what:?}, got {err:?}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -583,3 +583,35 @@ async fn server_selection_is_logged() {
     );
     unreachable.shutdown().await;
 }
+
+/// The monitor reads the server's stream of awaitable `hello` replies (`moreToCome`) one after
+/// another without losing step: several streamed heartbeats succeed, none fails, and the
+/// server stays known (SecantusDB answers each streamed reply to the request that started the
+/// stream, mongod to the previous reply: both keep a stream in step).
+#[tokio::test]
+async fn streamed_heartbeats_from_the_real_server_all_succeed() {
+    let (sdam, handler) = Recorder::<SdamEvent>::new();
+    let mut o = options("heartbeatFrequencyMS=500").await;
+    o.sdam_event_handler = Some(handler);
+    let client = Client::with_options(o).unwrap();
+    client
+        .database("admin")
+        .run_command(doc! { "ping": 1 })
+        .await
+        .unwrap();
+    sdam.wait_for("three streamed heartbeats", |events| {
+        events
+            .iter()
+            .filter(|e| matches!(e, SdamEvent::ServerHeartbeatSucceeded(h) if h.awaited))
+            .count()
+            >= 3
+    })
+    .await;
+    let events = sdam.snapshot();
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, SdamEvent::ServerHeartbeatFailed(_)))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    client.shutdown().await;
+}

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::*;
-use crate::error::{ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::options::{AuthMechanism, Credential, ServerAddress};
 use crate::tls::{BoxStream, TlsBackend};
 use crate::wire::{self, DEFAULT_MAX_MESSAGE_SIZE, OP_MSG};
@@ -53,6 +53,7 @@ fn fake_tls(subject: Option<&str>) -> Arc<PassThroughTls> {
 }
 
 /// What the fake server does with one request.
+#[derive(Clone)]
 enum Reply {
     /// Answer with this body.
     Doc(Document),
@@ -120,6 +121,33 @@ impl FakeServer {
     fn accepted(&self) -> usize {
         self.record.lock().unwrap().accepted
     }
+
+    /// A server that answers `hello` with `hello` and any other command as `rest` says.
+    async fn with_hello(
+        hello: Document,
+        rest: impl Fn(&Document) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::start(move |cmd| {
+            if cmd.contains_key("hello") {
+                Reply::Doc(hello.clone())
+            } else {
+                rest(cmd)
+            }
+        })
+        .await
+    }
+
+    /// A server that answers `hello` with [`hello_reply`] and any other command as `rest` says.
+    async fn after_hello(rest: impl Fn(&Document) -> Reply + Send + Sync + 'static) -> Self {
+        Self::with_hello(hello_reply(), rest).await
+    }
+
+    /// Asserts, after giving a connection attempt time to arrive, that none did.
+    async fn assert_never_reached(&self) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(self.accepted(), 0, "no connection was even opened");
+        assert!(self.commands().is_empty());
+    }
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
@@ -175,6 +203,13 @@ fn hello_reply() -> Document {
     }
 }
 
+/// [`hello_reply`] with `fields` added or replaced.
+fn hello_with(fields: Document) -> Document {
+    let mut hello = hello_reply();
+    hello.extend(fields);
+    hello
+}
+
 fn x509_credential(user: Option<&str>) -> Credential {
     Credential {
         mechanism: Some(AuthMechanism::MongoDbX509),
@@ -201,32 +236,144 @@ fn x509_opts(tls: Option<Arc<PassThroughTls>>, user: Option<&str>) -> EstablishO
     }
 }
 
+/// The options of an X.509 client with a certificate (subject [`SUBJECT`]) that names no user.
+fn x509_client() -> EstablishOptions {
+    x509_opts(Some(fake_tls(Some(SUBJECT))), None)
+}
+
 async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(TEST_BOUND, f)
         .await
         .expect("test exceeded its time bound (a hang)")
 }
 
-/// A server that answers `hello` (with speculative auth when `speculative`), `authenticate`
-/// with `auth_reply`, and anything else with `{ok: 1}`.
-async fn auth_server(speculative: bool, auth_reply: Document) -> FakeServer {
-    FakeServer::start(move |cmd| {
+/// Establishes connection `id` to `server` with the default options (no TLS, no credential).
+async fn establish_plain(server: &FakeServer, id: u32) -> Result<Connection> {
+    establish(&server.address, &EstablishOptions::default(), id).await
+}
+
+/// Establishes connection `id` to `server` as [`x509_client`].
+async fn establish_x509(server: &FakeServer, id: u32) -> Result<Connection> {
+    establish(&server.address, &x509_client(), id).await
+}
+
+/// A server that answers `hello`, `ping` with `{ok: 1}` and anything else as `rest` says, and
+/// a connection to it whose reads time out after 200 ms.
+async fn connection_with_socket_timeout(
+    rest: impl Fn(&Document) -> Reply + Send + Sync + 'static,
+) -> (FakeServer, Connection) {
+    let server = FakeServer::after_hello(move |cmd| {
+        if cmd.contains_key("ping") {
+            Reply::Doc(doc! {"ok": 1})
+        } else {
+            rest(cmd)
+        }
+    })
+    .await;
+    let opts = EstablishOptions {
+        socket_timeout: Some(Duration::from_millis(200)),
+        ..Default::default()
+    };
+    let conn = establish(&server.address, &opts, 16).await.unwrap();
+    (server, conn)
+}
+
+/// The script of an X.509 server: `hello` (answering the speculative authentication when
+/// `speculative` and the client asks), `authenticate` with `auth_reply`, and anything else
+/// with `{ok: 1}`.
+fn x509_script(speculative: bool, auth_reply: Document) -> impl Fn(&Document) -> Reply {
+    move |cmd| {
         if cmd.contains_key("hello") {
-            let mut r = hello_reply();
             if speculative && cmd.contains_key("speculativeAuthenticate") {
-                r.insert(
-                    "speculativeAuthenticate",
-                    doc! {"dbname": "$external", "user": SUBJECT},
-                );
+                let user = doc! {"dbname": "$external", "user": SUBJECT};
+                Reply::Doc(hello_with(doc! {"speculativeAuthenticate": user}))
+            } else {
+                Reply::Doc(hello_reply())
             }
-            Reply::Doc(r)
         } else if cmd.contains_key("authenticate") {
             Reply::Doc(auth_reply.clone())
         } else {
             Reply::Doc(doc! {"ok": 1})
         }
+    }
+}
+
+/// A server that runs [`x509_script`].
+async fn auth_server(speculative: bool, auth_reply: Document) -> FakeServer {
+    FakeServer::start(x509_script(speculative, auth_reply)).await
+}
+
+/// A server that does not answer the speculative authentication and answers `authenticate`
+/// with `auth_reply`, and an X.509 client's attempt to connect to it naming `user`.
+async fn x509_fallback(
+    auth_reply: Document,
+    user: Option<&str>,
+    id: u32,
+) -> (FakeServer, Result<Connection>) {
+    let server = auth_server(false, auth_reply).await;
+    let opts = x509_opts(Some(fake_tls(Some(SUBJECT))), user);
+    let result = establish(&server.address, &opts, id).await;
+    (server, result)
+}
+
+/// A server that answers `hello` and then nothing, and signals each later command's arrival.
+async fn silent_after_hello() -> (FakeServer, Arc<tokio::sync::Notify>) {
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let arrived_at_server = Arc::clone(&arrived);
+    let server = FakeServer::after_hello(move |_| {
+        arrived_at_server.notify_one();
+        Reply::Silent
     })
-    .await
+    .await;
+    (server, arrived)
+}
+
+fn assert_network_error(err: &Error) {
+    assert!(
+        err.is_network_error(),
+        "expected a network error, got {err:?}"
+    );
+}
+
+/// Asserts that `err` is an `InvalidResponse` whose text contains `containing`.
+fn assert_invalid_response(err: &Error, containing: &str) {
+    assert!(
+        matches!(*err.kind, ErrorKind::InvalidResponse { .. }),
+        "expected InvalidResponse containing {containing:?}, got {err:?}"
+    );
+    assert!(
+        err.to_string().contains(containing),
+        "expected {containing:?} in {err}"
+    );
+}
+
+/// The message of a `Timeout` error (a panic for any other error).
+fn timeout_message(err: &Error) -> &str {
+    let ErrorKind::Timeout { message } = &*err.kind else {
+        panic!("expected Timeout, got {err:?}")
+    };
+    message
+}
+
+/// The reason of a `TlsHandshake` error (a panic for any other error).
+fn tls_handshake_reason(err: &Error) -> &str {
+    let ErrorKind::TlsHandshake { reason, .. } = &*err.kind else {
+        panic!("expected a TLS handshake error, got {err:?}")
+    };
+    reason
+}
+
+/// The code, code name and message of a `Command` error (a panic for any other error).
+fn command_error(err: &Error) -> (i32, &str, &str) {
+    let ErrorKind::Command {
+        code,
+        code_name,
+        message,
+    } = &*err.kind
+    else {
+        panic!("expected Command, got {err:?}")
+    };
+    (*code, code_name, message)
 }
 
 #[tokio::test]
@@ -278,18 +425,9 @@ async fn speculative_auth_path_sends_no_authenticate() {
 #[tokio::test]
 async fn fallback_path_sends_one_authenticate_without_user() {
     bounded(async {
-        let server = auth_server(
-            false,
-            doc! {"dbname": "$external", "user": SUBJECT, "ok": 1},
-        )
-        .await;
-        let conn = establish(
-            &server.address,
-            &x509_opts(Some(fake_tls(Some(SUBJECT))), None),
-            2,
-        )
-        .await
-        .unwrap();
+        let authenticated = doc! {"dbname": "$external", "user": SUBJECT, "ok": 1};
+        let (server, conn) = x509_fallback(authenticated, None, 2).await;
+        let conn = conn.unwrap();
         assert_eq!(server.command_names(), ["hello", "authenticate"]);
         assert_eq!(
             server.commands()[1],
@@ -303,10 +441,9 @@ async fn fallback_path_sends_one_authenticate_without_user() {
 #[tokio::test]
 async fn fallback_path_sends_the_user_when_given() {
     bounded(async {
-        let server = auth_server(false, doc! {"dbname": "$external", "user": SUBJECT, "ok": 1}).await;
-        establish(&server.address, &x509_opts(Some(fake_tls(Some(SUBJECT))), Some(SUBJECT)), 3)
-            .await
-            .unwrap();
+        let authenticated = doc! {"dbname": "$external", "user": SUBJECT, "ok": 1};
+        let (server, conn) = x509_fallback(authenticated, Some(SUBJECT), 3).await;
+        conn.unwrap();
         let cmds = server.commands();
         assert_eq!(
             cmds[0].get_document("speculativeAuthenticate").unwrap().get_str("user").unwrap(),
@@ -324,14 +461,9 @@ async fn fallback_path_sends_the_user_when_given() {
 #[tokio::test]
 async fn authenticate_refused_is_an_authentication_error_with_code_and_subject() {
     bounded(async {
-        let server = auth_server(
-            false,
-            doc! {"ok": 0, "errmsg": "Authentication failed.", "code": 18, "codeName": "AuthenticationFailed"},
-        )
-        .await;
-        let err = establish(&server.address, &x509_opts(Some(fake_tls(Some(SUBJECT))), None), 4)
-            .await
-            .unwrap_err();
+        let refused = doc! {"ok": 0, "errmsg": "Authentication failed.", "code": 18, "codeName": "AuthenticationFailed"};
+        let (_, result) = x509_fallback(refused, None, 4).await;
+        let err = result.unwrap_err();
         let failure = crate::auth::auth_failure(&err);
         assert_eq!(
             (failure.mechanism, failure.user, failure.code, failure.subject),
@@ -347,18 +479,9 @@ async fn authenticate_refused_is_an_authentication_error_with_code_and_subject()
 #[tokio::test]
 async fn authenticate_refused_with_other_user_hints_at_the_mismatch() {
     bounded(async {
-        let server = auth_server(
-            false,
-            doc! {"ok": 0, "errmsg": "Authentication failed.", "code": 18},
-        )
-        .await;
-        let err = establish(
-            &server.address,
-            &x509_opts(Some(fake_tls(Some(SUBJECT))), Some("CN=other")),
-            4,
-        )
-        .await
-        .unwrap_err();
+        let refused = doc! {"ok": 0, "errmsg": "Authentication failed.", "code": 18};
+        let (_, result) = x509_fallback(refused, Some("CN=other"), 4).await;
+        let err = result.unwrap_err();
         let ErrorKind::Authentication { message, .. } = &*err.kind else {
             panic!("expected Authentication, got {err:?}")
         };
@@ -370,13 +493,18 @@ async fn authenticate_refused_with_other_user_hints_at_the_mismatch() {
     .await
 }
 
+/// The error `establish` gives with `opts`, asserted to come before any connection is opened.
+async fn refused_before_anything_is_sent(opts: &EstablishOptions) -> Error {
+    let server = auth_server(true, doc! {"ok": 1}).await;
+    let err = establish(&server.address, opts, 5).await.unwrap_err();
+    server.assert_never_reached().await;
+    err
+}
+
 #[tokio::test]
 async fn x509_without_tls_is_refused_before_anything_is_sent() {
     bounded(async {
-        let server = auth_server(true, doc! {"ok": 1}).await;
-        let err = establish(&server.address, &x509_opts(None, None), 5)
-            .await
-            .unwrap_err();
+        let err = refused_before_anything_is_sent(&x509_opts(None, None)).await;
         assert!(
             matches!(*err.kind, ErrorKind::InvalidArgument { .. }),
             "{err}"
@@ -386,9 +514,6 @@ async fn x509_without_tls_is_refused_before_anything_is_sent() {
                 .contains("MONGODB-X509 needs TLS: set tls=true"),
             "{err}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(server.accepted(), 0, "no connection was even opened");
-        assert!(server.commands().is_empty());
     })
     .await
 }
@@ -396,18 +521,13 @@ async fn x509_without_tls_is_refused_before_anything_is_sent() {
 #[tokio::test]
 async fn x509_without_client_certificate_is_refused_before_anything_is_sent() {
     bounded(async {
-        let server = auth_server(true, doc! {"ok": 1}).await;
         let tls = fake_tls(None);
-        let err = establish(&server.address, &x509_opts(Some(tls.clone()), None), 6)
-            .await
-            .unwrap_err();
+        let err = refused_before_anything_is_sent(&x509_opts(Some(tls.clone()), None)).await;
         assert!(
             err.to_string()
                 .contains("MONGODB-X509 needs a client certificate: set tlsCertificateKeyFile"),
             "{err}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(server.accepted(), 0);
         assert!(
             tls.hosts.lock().unwrap().is_empty(),
             "no TLS handshake either"
@@ -419,7 +539,6 @@ async fn x509_without_client_certificate_is_refused_before_anything_is_sent() {
 #[tokio::test]
 async fn other_mechanisms_are_not_supported_before_anything_is_sent() {
     bounded(async {
-        let server = auth_server(true, doc! {"ok": 1}).await;
         for mechanism in [
             AuthMechanism::Gssapi,
             AuthMechanism::MongoDbAws,
@@ -429,7 +548,7 @@ async fn other_mechanisms_are_not_supported_before_anything_is_sent() {
             if let Some(c) = opts.credential.as_mut() {
                 c.mechanism = Some(mechanism.clone());
             }
-            let err = establish(&server.address, &opts, 7).await.unwrap_err();
+            let err = refused_before_anything_is_sent(&opts).await;
             let ErrorKind::NotSupported { message } = &*err.kind else {
                 panic!("expected NotSupported, got {err:?}")
             };
@@ -438,8 +557,6 @@ async fn other_mechanisms_are_not_supported_before_anything_is_sent() {
                 "{message}"
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(server.accepted(), 0);
     })
     .await
 }
@@ -457,119 +574,64 @@ async fn no_credential_means_no_authentication() {
     .await
 }
 
-fn assert_network_error(err: &crate::error::Error) {
-    assert!(
-        err.is_network_error(),
-        "expected a network error, got {err:?}"
-    );
-}
-
 #[tokio::test]
-async fn malformed_reply_is_an_error() {
-    bounded(async {
-        // A well-sized message with an unknown section kind.
-        let server = FakeServer::start(|_| {
-            let mut b = Vec::new();
-            b.extend_from_slice(&26i32.to_le_bytes());
-            b.extend_from_slice(&1i32.to_le_bytes());
-            b.extend_from_slice(&0i32.to_le_bytes());
-            b.extend_from_slice(&OP_MSG.to_le_bytes());
-            b.extend_from_slice(&0u32.to_le_bytes());
-            b.extend_from_slice(&[9, 5, 0, 0, 0, 0]);
-            Reply::Raw(b)
+async fn a_broken_reply_to_hello_is_an_invalid_response() {
+    // A well-sized message with an unknown section kind.
+    let mut unknown_section = Vec::new();
+    unknown_section.extend_from_slice(&26i32.to_le_bytes());
+    unknown_section.extend_from_slice(&1i32.to_le_bytes());
+    unknown_section.extend_from_slice(&0i32.to_le_bytes());
+    unknown_section.extend_from_slice(&OP_MSG.to_le_bytes());
+    unknown_section.extend_from_slice(&0u32.to_le_bytes());
+    unknown_section.extend_from_slice(&[9, 5, 0, 0, 0, 0]);
+    // Claims 2 GiB and then sends nothing more: the client must not wait for (or allocate) it.
+    let mut oversized = Vec::new();
+    oversized.extend_from_slice(&i32::MAX.to_le_bytes());
+    oversized.extend_from_slice(&[0u8; 12]);
+    let cases = [
+        (
+            "unknown section kind",
+            Reply::Raw(unknown_section),
+            "unknown OP_MSG section kind 9",
+        ),
+        (
+            "reply to another request",
+            Reply::Raw(reply_bytes(-5, &hello_reply())),
+            "reply is to request -5",
+        ),
+        (
+            "invalid hello fields",
+            Reply::Doc(doc! {"ok": 1, "hosts": 5}),
+            "hello reply field hosts",
+        ),
+        (
+            "oversized length prefix",
+            Reply::Raw(oversized),
+            "exceeds the maximum message size",
+        ),
+    ];
+    for (what, reply, expected) in cases {
+        bounded(async {
+            let server = FakeServer::start(move |_| reply.clone()).await;
+            let started = Instant::now();
+            let err = establish_plain(&server, 9).await.unwrap_err();
+            assert_invalid_response(&err, expected);
+            assert!(started.elapsed() < Duration::from_secs(2), "{what}");
         })
-        .await;
-        let err = establish(&server.address, &EstablishOptions::default(), 9)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(*err.kind, ErrorKind::InvalidResponse { .. }),
-            "{err}"
-        );
-    })
-    .await
-}
-
-#[tokio::test]
-async fn reply_to_another_request_is_an_error() {
-    bounded(async {
-        let server = FakeServer::start(|_| Reply::Raw(reply_bytes(-5, &hello_reply()))).await;
-        let err = establish(&server.address, &EstablishOptions::default(), 9)
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("reply is to request -5"), "{err}");
-    })
-    .await
-}
-
-#[tokio::test]
-async fn invalid_hello_fields_are_an_error() {
-    bounded(async {
-        let server = FakeServer::start(|_| Reply::Doc(doc! {"ok": 1, "hosts": 5})).await;
-        let err = establish(&server.address, &EstablishOptions::default(), 9)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(*err.kind, ErrorKind::InvalidResponse { .. }),
-            "{err}"
-        );
-    })
-    .await
-}
-
-#[tokio::test]
-async fn oversized_length_prefix_is_an_error_without_allocating() {
-    bounded(async {
-        // Claims 2 GiB and then sends nothing more: the client must not wait for (or allocate) it.
-        let server = FakeServer::start(|_| {
-            let mut b = Vec::new();
-            b.extend_from_slice(&i32::MAX.to_le_bytes());
-            b.extend_from_slice(&[0u8; 12]);
-            Reply::Raw(b)
-        })
-        .await;
-        let started = Instant::now();
-        let err = establish(&server.address, &EstablishOptions::default(), 10)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(*err.kind, ErrorKind::InvalidResponse { .. }),
-            "{err}"
-        );
-        assert!(
-            err.to_string().contains("exceeds the maximum message size"),
-            "{err}"
-        );
-        assert!(started.elapsed() < Duration::from_secs(2));
-    })
-    .await
+        .await
+    }
 }
 
 #[tokio::test]
 async fn connection_dropped_mid_handshake_is_an_error() {
     bounded(async {
         let server = FakeServer::start(|_| Reply::Close).await;
-        let err = establish(&server.address, &EstablishOptions::default(), 11)
-            .await
-            .unwrap_err();
+        let err = establish_plain(&server, 11).await.unwrap_err();
         assert!(matches!(*err.kind, ErrorKind::Io(_)), "{err}");
 
         // Dropped after the hello, during authentication.
-        let server = FakeServer::start(|cmd| {
-            if cmd.contains_key("hello") {
-                Reply::Doc(hello_reply())
-            } else {
-                Reply::Close
-            }
-        })
-        .await;
-        let err = establish(
-            &server.address,
-            &x509_opts(Some(fake_tls(Some(SUBJECT))), None),
-            12,
-        )
-        .await
-        .unwrap_err();
+        let server = FakeServer::after_hello(|_| Reply::Close).await;
+        let err = establish_x509(&server, 12).await.unwrap_err();
         assert!(matches!(*err.kind, ErrorKind::Io(_)), "{err}");
         assert_eq!(server.command_names(), ["hello", "authenticate"]);
 
@@ -580,9 +642,7 @@ async fn connection_dropped_mid_handshake_is_an_error() {
             Reply::RawThenClose(b)
         })
         .await;
-        let err = establish(&server.address, &EstablishOptions::default(), 13)
-            .await
-            .unwrap_err();
+        let err = establish_plain(&server, 13).await.unwrap_err();
         assert_network_error(&err);
     })
     .await
@@ -599,9 +659,7 @@ async fn silent_server_times_out_within_connect_timeout() {
         let started = Instant::now();
         let err = establish(&server.address, &opts, 14).await.unwrap_err();
         let elapsed = started.elapsed();
-        let ErrorKind::Timeout { message } = &*err.kind else {
-            panic!("expected Timeout, got {err:?}")
-        };
+        let message = timeout_message(&err);
         assert!(message.contains("connectTimeoutMS"), "{message}");
         assert!(
             elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3),
@@ -636,23 +694,14 @@ async fn connection_refused_is_an_io_error_naming_the_address() {
 #[tokio::test]
 async fn commands_after_establishment() {
     bounded(async {
-        let server = FakeServer::start(|cmd| {
-            if cmd.contains_key("hello") {
-                Reply::Doc(hello_reply())
-            } else if cmd.contains_key("ping") {
-                Reply::Doc(doc! {"ok": 1})
-            } else if cmd.contains_key("find") {
+        let (server, mut conn) = connection_with_socket_timeout(|cmd| {
+            if cmd.contains_key("find") {
                 Reply::Doc(doc! {"ok": 0, "errmsg": "ns does not exist", "code": 26, "codeName": "NamespaceNotFound"})
             } else {
                 Reply::Silent
             }
         })
         .await;
-        let opts = EstablishOptions {
-            socket_timeout: Some(Duration::from_millis(200)),
-            ..Default::default()
-        };
-        let mut conn = establish(&server.address, &opts, 16).await.unwrap();
 
         let reply = conn.command("test", doc! {"ping": 1}).await.unwrap();
         assert_eq!(reply, doc! {"ok": 1});
@@ -680,18 +729,14 @@ async fn commands_after_establishment() {
         );
 
         let err = conn.command("test", doc! {"find": "c"}).await.unwrap_err();
-        match &*err.kind {
-            ErrorKind::Command { code, code_name, message } => {
-                assert_eq!((*code, code_name.as_str(), message.as_str()), (26, "NamespaceNotFound", "ns does not exist"));
-            }
-            other => panic!("expected Command, got {other:?}"),
-        }
+        assert_eq!(
+            command_error(&err),
+            (26, "NamespaceNotFound", "ns does not exist")
+        );
         assert!(!conn.is_broken(), "a command error leaves the connection usable");
 
         let err = conn.command("test", doc! {"hang": 1}).await.unwrap_err();
-        let ErrorKind::Timeout { message } = &*err.kind else {
-            panic!("expected Timeout, got {err:?}")
-        };
+        let message = timeout_message(&err);
         assert!(message.contains("socketTimeoutMS"), "{message}");
         assert!(conn.is_broken(), "a timed-out read breaks the connection");
         let err = conn.command("test", doc! {"ping": 1}).await.unwrap_err();
@@ -704,21 +749,7 @@ async fn commands_after_establishment() {
 async fn an_unacknowledged_write_waits_for_no_reply() {
     bounded(async {
         // The server answers pings and nothing else, as it does a moreToCome request.
-        let server = FakeServer::start(|cmd| {
-            if cmd.contains_key("hello") {
-                Reply::Doc(hello_reply())
-            } else if cmd.contains_key("ping") {
-                Reply::Doc(doc! {"ok": 1})
-            } else {
-                Reply::Nothing
-            }
-        })
-        .await;
-        let opts = EstablishOptions {
-            socket_timeout: Some(Duration::from_millis(200)),
-            ..Default::default()
-        };
-        let mut conn = establish(&server.address, &opts, 16).await.unwrap();
+        let (_server, mut conn) = connection_with_socket_timeout(|_| Reply::Nothing).await;
         let w0 = doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": 0}};
         conn.command_with_sequences("test", w0, &[], None)
             .await
@@ -741,20 +772,8 @@ async fn an_unacknowledged_write_waits_for_no_reply() {
 #[tokio::test]
 async fn cancelled_command_leaves_the_connection_broken() {
     bounded(async {
-        let arrived = Arc::new(tokio::sync::Notify::new());
-        let arrived_at_server = Arc::clone(&arrived);
-        let server = FakeServer::start(move |cmd| {
-            if cmd.contains_key("hello") {
-                Reply::Doc(hello_reply())
-            } else {
-                arrived_at_server.notify_one();
-                Reply::Silent
-            }
-        })
-        .await;
-        let mut conn = establish(&server.address, &EstablishOptions::default(), 17)
-            .await
-            .unwrap();
+        let (server, _) = silent_after_hello().await;
+        let mut conn = establish_plain(&server, 17).await.unwrap();
         let r = tokio::time::timeout(
             Duration::from_millis(100),
             conn.command("test", doc! {"ping": 1}),
@@ -769,19 +788,9 @@ async fn cancelled_command_leaves_the_connection_broken() {
 #[tokio::test]
 async fn hello_max_message_size_applies_to_later_commands() {
     bounded(async {
-        let server = FakeServer::start(|cmd| {
-            if cmd.contains_key("hello") {
-                let mut r = hello_reply();
-                r.insert("maxMessageSizeBytes", 200);
-                Reply::Doc(r)
-            } else {
-                Reply::Doc(doc! {"ok": 1})
-            }
-        })
-        .await;
-        let mut conn = establish(&server.address, &EstablishOptions::default(), 18)
-            .await
-            .unwrap();
+        let hello = hello_with(doc! {"maxMessageSizeBytes": 200});
+        let server = FakeServer::with_hello(hello, |_| Reply::Doc(doc! {"ok": 1})).await;
+        let mut conn = establish_plain(&server, 18).await.unwrap();
         let err = conn
             .command("test", doc! {"insert": "c", "x": "a".repeat(500)})
             .await
@@ -851,31 +860,17 @@ async fn a_close_right_after_tls_says_the_server_may_want_a_client_certificate()
             ..EstablishOptions::default()
         };
         let err = establish(&server.address, &opts, 40).await.unwrap_err();
-        match &*err.kind {
-            ErrorKind::TlsHandshake { reason, .. } => {
-                assert!(reason.contains("tlsCertificateKeyFile"), "{reason}")
-            }
-            other => panic!("expected a TLS handshake error, got {other:?}"),
-        }
+        let reason = tls_handshake_reason(&err);
+        assert!(reason.contains("tlsCertificateKeyFile"), "{reason}");
 
         // With a client certificate, the hint is about the server trusting it.
         let server = FakeServer::start(|_| Reply::Close).await;
-        let err = establish(
-            &server.address,
-            &x509_opts(Some(fake_tls(Some(SUBJECT))), None),
-            41,
-        )
-        .await
-        .unwrap_err();
-        match &*err.kind {
-            ErrorKind::TlsHandshake { reason, .. } => {
-                assert!(
-                    reason.contains(SUBJECT) && reason.contains("trusts"),
-                    "{reason}"
-                )
-            }
-            other => panic!("expected a TLS handshake error, got {other:?}"),
-        }
+        let err = establish_x509(&server, 41).await.unwrap_err();
+        let reason = tls_handshake_reason(&err);
+        assert!(
+            reason.contains(SUBJECT) && reason.contains("trusts"),
+            "{reason}"
+        );
     })
     .await
 }
@@ -883,20 +878,8 @@ async fn a_close_right_after_tls_says_the_server_may_want_a_client_certificate()
 #[tokio::test]
 async fn an_interrupted_command_fails_at_once_with_a_retryable_network_error() {
     bounded(async {
-        let arrived = Arc::new(tokio::sync::Notify::new());
-        let arrived_at_server = Arc::clone(&arrived);
-        let server = FakeServer::start(move |cmd| {
-            if cmd.contains_key("hello") {
-                Reply::Doc(hello_reply())
-            } else {
-                arrived_at_server.notify_one();
-                Reply::Silent
-            }
-        })
-        .await;
-        let mut conn = establish(&server.address, &EstablishOptions::default(), 4)
-            .await
-            .unwrap();
+        let (server, arrived) = silent_after_hello().await;
+        let mut conn = establish_plain(&server, 4).await.unwrap();
         let interrupter = Arc::clone(conn.interrupter().expect("a TCP connection has one"));
         // The server never answers the find: only the interruption ends the command (the
         // test is bounded far below any socket timeout).

@@ -96,9 +96,10 @@ impl Operation for Insert<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
     use crate::operation::test_util::raw;
-    use crate::operation::test_util::{description, is_invalid_response, server};
+    use crate::operation::test_util::{
+        assert_build_refused, description, is_invalid_response, server,
+    };
 
     fn docs(n: i32) -> Vec<Vec<u8>> {
         (0..n)
@@ -138,11 +139,7 @@ mod tests {
         assert_eq!(op.build(&server).unwrap().sequences[0].len(), 3);
         // A document larger than maxBsonObjectSize is refused before anything is sent.
         server.max_bson_object_size = size - 1;
-        let err = op.build(&server).unwrap_err();
-        assert!(
-            matches!(&*err.kind, ErrorKind::InvalidArgument { message } if message.contains("document 0")),
-            "{err}"
-        );
+        assert_build_refused(&mut op, &server, "document 0");
     }
 
     #[test]

@@ -94,6 +94,56 @@ fn pool(fake: Fake, options: PoolOptions) -> Pool<Fake> {
     pool
 }
 
+/// A fake whose connections take `millis` to open.
+fn slow(millis: u64) -> Fake {
+    Fake {
+        delay: Duration::from_millis(millis),
+        ..Fake::default()
+    }
+}
+
+/// A ready pool of at most `max_pool_size` connections, the other options default.
+fn capped_pool(fake: Fake, max_pool_size: u32) -> Pool<Fake> {
+    pool(
+        fake,
+        PoolOptions {
+            max_pool_size,
+            ..PoolOptions::default()
+        },
+    )
+}
+
+/// Runs `tasks` check-outs at once, each holding its connection for `hold`; all must succeed.
+async fn check_out_concurrently(p: &Pool<Fake>, tasks: usize, hold: Duration) {
+    let tasks: Vec<_> = (0..tasks)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move {
+                let c = p.check_out().await?;
+                tokio::time::sleep(hold).await;
+                drop(c);
+                Ok::<_, Error>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+}
+
+/// A check-out in a task of its own.
+fn spawn_check_out(p: &Pool<Fake>) -> tokio::task::JoinHandle<Result<()>> {
+    let p = p.clone();
+    tokio::spawn(async move { p.check_out().await.map(|_| ()) })
+}
+
+/// Yields until `done` holds.
+async fn until(done: impl Fn() -> bool) {
+    while !done() {
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test]
 async fn connections_are_reused() {
     let p = pool(Fake::default(), PoolOptions::default());
@@ -114,30 +164,8 @@ async fn connections_are_reused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_pool_size_bounds_open_connections_under_load() {
-    let fake = Fake {
-        delay: Duration::from_millis(5),
-        ..Fake::default()
-    };
-    let p = pool(
-        fake,
-        PoolOptions {
-            max_pool_size: 8,
-            ..PoolOptions::default()
-        },
-    );
-    let mut tasks = Vec::new();
-    for _ in 0..64 {
-        let p = p.clone();
-        tasks.push(tokio::spawn(async move {
-            let c = p.check_out().await?;
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            drop(c);
-            Ok::<_, Error>(())
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
+    let p = capped_pool(slow(5), 8);
+    check_out_concurrently(&p, 64, Duration::from_millis(2)).await;
     let s = p.stats();
     assert!(s.peak_open <= 8, "peak {} > maxPoolSize 8", s.peak_open);
     assert!(s.connections_created <= 8, "{s:?}");
@@ -146,10 +174,7 @@ async fn max_pool_size_bounds_open_connections_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connecting_bounds_concurrent_opens() {
-    let fake = Fake {
-        delay: Duration::from_millis(20),
-        ..Fake::default()
-    };
+    let fake = slow(20);
     let seen = Arc::clone(&fake.max_connecting_seen);
     let p = pool(
         fake,
@@ -159,19 +184,7 @@ async fn max_connecting_bounds_concurrent_opens() {
             ..PoolOptions::default()
         },
     );
-    let mut tasks = Vec::new();
-    for _ in 0..10 {
-        let p = p.clone();
-        tasks.push(tokio::spawn(async move {
-            let c = p.check_out().await?;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            drop(c);
-            Ok::<_, Error>(())
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
+    check_out_concurrently(&p, 10, Duration::from_millis(50)).await;
     assert_eq!(seen.load(Ordering::SeqCst), 2);
 }
 
@@ -268,13 +281,7 @@ async fn a_load_balanced_wait_queue_timeout_counts_pinned_connections() {
 
 #[tokio::test]
 async fn waiter_gets_the_returned_connection() {
-    let p = pool(
-        Fake::default(),
-        PoolOptions {
-            max_pool_size: 1,
-            ..PoolOptions::default()
-        },
-    );
+    let p = capped_pool(Fake::default(), 1);
     let held = p.check_out().await.unwrap();
     let id = held.id;
     let p2 = p.clone();
@@ -395,10 +402,7 @@ async fn idle_connections_past_max_idle_time_are_closed() {
 #[tokio::test]
 async fn min_pool_size_is_filled_in_the_background() {
     let p = pool(
-        Fake {
-            delay: Duration::from_millis(1),
-            ..Fake::default()
-        },
+        slow(1),
         PoolOptions {
             min_pool_size: 3,
             ..PoolOptions::default()
@@ -434,21 +438,10 @@ async fn closed_pool_refuses_check_out() {
 /// so at once (not that the client shut down), so that they select another server.
 #[tokio::test]
 async fn a_removed_servers_pool_sends_its_waiters_back_to_selection() {
-    let p = pool(
-        Fake::default(),
-        PoolOptions {
-            max_pool_size: 1,
-            ..PoolOptions::default()
-        },
-    );
+    let p = capped_pool(Fake::default(), 1);
     let held = p.check_out().await.unwrap();
-    let waiter = {
-        let p = p.clone();
-        tokio::spawn(async move { p.check_out().await.map(|_| ()) })
-    };
-    while p.stats().waiting < 1 {
-        tokio::task::yield_now().await;
-    }
+    let waiter = spawn_check_out(&p);
+    until(|| p.stats().waiting >= 1).await;
     p.close_removed();
     let err = tokio::time::timeout(Duration::from_secs(5), waiter)
         .await
@@ -470,20 +463,9 @@ async fn a_removed_servers_pool_sends_its_waiters_back_to_selection() {
 /// A connection whose opening finishes after the pool was closed serves no one.
 #[tokio::test]
 async fn a_connection_opened_after_the_pool_closed_is_not_handed_out() {
-    let p = pool(
-        Fake {
-            delay: Duration::from_millis(100),
-            ..Fake::default()
-        },
-        PoolOptions::default(),
-    );
-    let opening = {
-        let p = p.clone();
-        tokio::spawn(async move { p.check_out().await.map(|_| ()) })
-    };
-    while p.stats().pending < 1 {
-        tokio::task::yield_now().await;
-    }
+    let p = pool(slow(100), PoolOptions::default());
+    let opening = spawn_check_out(&p);
+    until(|| p.stats().pending >= 1).await;
     p.close_removed();
     let err = opening.await.unwrap().unwrap_err();
     assert!(
@@ -550,16 +532,7 @@ async fn checked_in_connections_release_large_buffers() {
 
 #[tokio::test]
 async fn abandoned_check_out_releases_its_slot() {
-    let p = pool(
-        Fake {
-            delay: Duration::from_millis(300),
-            ..Fake::default()
-        },
-        PoolOptions {
-            max_pool_size: 1,
-            ..PoolOptions::default()
-        },
-    );
+    let p = capped_pool(slow(300), 1);
     let r = tokio::time::timeout(Duration::from_millis(10), p.check_out()).await;
     assert!(r.is_err());
     assert_eq!(p.stats().pending, 0);
@@ -575,13 +548,7 @@ async fn abandoned_check_out_releases_its_slot() {
 /// others.
 #[tokio::test]
 async fn waiters_are_served_first_come_first_served() {
-    let p = pool(
-        Fake::default(),
-        PoolOptions {
-            max_pool_size: 1,
-            ..PoolOptions::default()
-        },
-    );
+    let p = capped_pool(Fake::default(), 1);
     let held = p.check_out().await.unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -594,18 +561,11 @@ async fn waiters_are_served_first_come_first_served() {
             drop(c);
         }));
         // Let it reach the queue before the next one starts.
-        while p.stats().waiting < n + 1 {
-            tokio::task::yield_now().await;
-        }
+        until(|| p.stats().waiting > n).await;
     }
     // One more waiter that gives up: abandoning its place must not stall the rest.
-    let quitter = {
-        let waiter = p.clone();
-        tokio::spawn(async move { waiter.check_out().await.map(|_| ()) })
-    };
-    while p.stats().waiting < 5 {
-        tokio::task::yield_now().await;
-    }
+    let quitter = spawn_check_out(&p);
+    until(|| p.stats().waiting >= 5).await;
     quitter.abort();
     drop(held);
     for t in tasks {

@@ -6,22 +6,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 use crate::conn::establish::is_refusal_alert;
 
-/// A server that closes the first `closes` connections on their `hello`, then serves.
+/// A server that closes the first `closes` connections on their `hello`, then serves X.509
+/// clients (speculative authentication).
 async fn closing_server(closes: usize) -> FakeServer {
     let seen = AtomicUsize::new(0);
+    let x509 = x509_script(true, doc! {"ok": 1});
     FakeServer::start(move |cmd| {
-        if cmd.contains_key("hello") {
-            if seen.fetch_add(1, Ordering::SeqCst) < closes {
-                return Reply::Close;
-            }
-            let mut r = hello_reply();
-            r.insert(
-                "speculativeAuthenticate",
-                doc! {"dbname": "$external", "user": SUBJECT},
-            );
-            Reply::Doc(r)
+        if cmd.contains_key("hello") && seen.fetch_add(1, Ordering::SeqCst) < closes {
+            Reply::Close
         } else {
-            Reply::Doc(doc! {"ok": 1})
+            x509(cmd)
         }
     })
     .await
@@ -32,8 +26,7 @@ async fn one_close_after_the_handshake_is_not_called_a_refusal() {
     bounded(async {
         // A server restarting under the client: the fresh connection works.
         let server = closing_server(1).await;
-        let opts = x509_opts(Some(fake_tls(Some(SUBJECT))), None);
-        let conn = establish(&server.address, &opts, 40).await.unwrap();
+        let conn = establish_x509(&server, 40).await.unwrap();
         assert_eq!(conn.authenticated_user(), Some(SUBJECT));
         assert_eq!(server.accepted(), 2);
     })
@@ -44,11 +37,8 @@ async fn one_close_after_the_handshake_is_not_called_a_refusal() {
 async fn the_same_close_on_a_fresh_connection_is_a_refusal() {
     bounded(async {
         let server = closing_server(usize::MAX).await;
-        let opts = x509_opts(Some(fake_tls(Some(SUBJECT))), None);
-        let err = establish(&server.address, &opts, 41).await.unwrap_err();
-        let ErrorKind::TlsHandshake { reason, .. } = &*err.kind else {
-            panic!("expected TlsHandshake, got {err:?}")
-        };
+        let err = establish_x509(&server, 41).await.unwrap_err();
+        let reason = tls_handshake_reason(&err);
         assert!(
             reason.contains("refused the client certificate")
                 && reason.contains("fresh connection"),
@@ -63,9 +53,7 @@ async fn the_same_close_on_a_fresh_connection_is_a_refusal() {
 async fn without_tls_a_close_is_a_plain_network_error() {
     bounded(async {
         let server = closing_server(usize::MAX).await;
-        let err = establish(&server.address, &EstablishOptions::default(), 42)
-            .await
-            .unwrap_err();
+        let err = establish_plain(&server, 42).await.unwrap_err();
         assert!(err.is_network_error(), "{err:?}");
         assert_eq!(server.accepted(), 1, "no second attempt without TLS");
     })

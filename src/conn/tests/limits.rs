@@ -3,16 +3,13 @@
 
 use super::*;
 use crate::conn::IoLimit;
-use crate::error::Error;
 use crate::wire::{DocumentSequence, MAX_MESSAGE_SIZE_CEILING};
 
 /// A server that completes the handshake, answers `stopReading` and then reads nothing more:
 /// its socket buffers fill and the client's writes stall.
-async fn stalling_server(hello: Document) -> FakeServer {
-    FakeServer::start(move |cmd| {
-        if cmd.contains_key("hello") {
-            Reply::Doc(hello.clone())
-        } else if cmd.contains_key("stopReading") {
+async fn stalling_server() -> FakeServer {
+    FakeServer::after_hello(|cmd| {
+        if cmd.contains_key("stopReading") {
             Reply::DocThenStopReading(doc! {"ok": 1})
         } else {
             Reply::Doc(doc! {"ok": 1})
@@ -34,10 +31,8 @@ async fn stalled_insert_error(
     limit: Option<IoLimit>,
     socket_timeout: Duration,
 ) -> (Error, Duration) {
-    let server = stalling_server(hello_reply()).await;
-    let mut conn = establish(&server.address, &EstablishOptions::default(), 30)
-        .await
-        .unwrap();
+    let server = stalling_server().await;
+    let mut conn = establish_plain(&server, 30).await.unwrap();
     conn.set_read_timeout(Some(socket_timeout));
     conn.command("test", doc! {"stopReading": 1}).await.unwrap();
     if let Some(limit) = limit {
@@ -59,9 +54,7 @@ async fn stalled_insert_error(
 async fn a_write_to_a_server_that_stopped_reading_times_out_with_socket_timeout() {
     bounded(async {
         let (err, elapsed) = stalled_insert_error(None, Duration::from_millis(200)).await;
-        let ErrorKind::Timeout { message } = &*err.kind else {
-            panic!("expected Timeout, got {err:?}")
-        };
+        let message = timeout_message(&err);
         assert!(
             message.contains("could not write") && message.contains("socketTimeoutMS"),
             "{message}"
@@ -77,9 +70,7 @@ async fn a_write_under_an_operation_deadline_ends_by_the_deadline() {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
         let (err, elapsed) =
             stalled_insert_error(Some(IoLimit::Until(deadline)), Duration::from_secs(3600)).await;
-        let ErrorKind::Timeout { message } = &*err.kind else {
-            panic!("expected Timeout, got {err:?}")
-        };
+        let message = timeout_message(&err);
         assert!(message.contains("timeoutMS"), "{message}");
         assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
     })
@@ -94,30 +85,13 @@ async fn a_huge_max_message_size_in_hello_is_capped() {
         header.extend_from_slice(&(1_i32 << 30).to_le_bytes());
         header.extend_from_slice(&[0; 8]);
         header.extend_from_slice(&OP_MSG.to_le_bytes());
-        let server = FakeServer::start(move |cmd| {
-            if cmd.contains_key("hello") {
-                let mut r = hello_reply();
-                r.insert("maxMessageSizeBytes", i64::MAX);
-                r.insert("maxBsonObjectSize", i64::MAX);
-                Reply::Doc(r)
-            } else {
-                Reply::Raw(header.clone())
-            }
-        })
-        .await;
-        let mut conn = establish(&server.address, &EstablishOptions::default(), 31)
-            .await
-            .unwrap();
+        let hello =
+            hello_with(doc! {"maxMessageSizeBytes": i64::MAX, "maxBsonObjectSize": i64::MAX});
+        let server = FakeServer::with_hello(hello, move |_| Reply::Raw(header.clone())).await;
+        let mut conn = establish_plain(&server, 31).await.unwrap();
         assert_eq!(conn.hello().max_message_size(), MAX_MESSAGE_SIZE_CEILING);
         let err = conn.command("test", doc! {"ping": 1}).await.unwrap_err();
-        assert!(
-            matches!(*err.kind, ErrorKind::InvalidResponse { .. }),
-            "{err:?}"
-        );
-        assert!(
-            err.to_string().contains("exceeds the maximum message size"),
-            "{err}"
-        );
+        assert_invalid_response(&err, "exceeds the maximum message size");
     })
     .await
 }

@@ -52,12 +52,8 @@ fn summary_of(events: &[CommandEvent]) -> Vec<String> {
 /// A server whose `hello` names connection 42, that refuses the speculative authentication
 /// (so `authenticate` runs), and answers `fail` with an error carrying a secret.
 async fn server() -> FakeServer {
-    FakeServer::start(|cmd| {
-        if cmd.contains_key("hello") {
-            let mut r = hello_reply();
-            r.insert("connectionId", 42);
-            Reply::Doc(r)
-        } else if cmd.contains_key("authenticate") {
+    FakeServer::with_hello(hello_with(doc! {"connectionId": 42}), |cmd| {
+        if cmd.contains_key("authenticate") {
             Reply::Doc(doc! {"dbname": "$external", "user": SUBJECT, "ok": 1})
         } else if cmd.contains_key("saslStart") {
             Reply::Doc(
@@ -75,12 +71,18 @@ async fn server() -> FakeServer {
     .await
 }
 
+/// Connection `id` to a fresh [`server`] with `opts`, and the command events it publishes.
+async fn monitored_connection(opts: EstablishOptions, id: u32) -> (FakeServer, Connection, Events) {
+    let server = server().await;
+    let (opts, events) = monitored(opts);
+    let conn = establish(&server.address, &opts, id).await.unwrap();
+    (server, conn, events)
+}
+
 #[tokio::test]
 async fn authentication_is_published_redacted_then_commands_as_sent() {
     bounded(async {
-        let server = server().await;
-        let (opts, events) = monitored(x509_opts(Some(fake_tls(Some(SUBJECT))), None));
-        let mut conn = establish(&server.address, &opts, 7).await.unwrap();
+        let (server, mut conn, events) = monitored_connection(x509_client(), 7).await;
         assert_eq!(
             summary(&events),
             [
@@ -143,9 +145,8 @@ async fn authentication_is_published_redacted_then_commands_as_sent() {
 #[tokio::test]
 async fn failures_are_published_and_sensitive_ones_redacted() {
     bounded(async {
-        let server = server().await;
-        let (opts, events) = monitored(EstablishOptions::default());
-        let mut conn = establish(&server.address, &opts, 1).await.unwrap();
+        let (_server, mut conn, events) =
+            monitored_connection(EstablishOptions::default(), 1).await;
         assert!(
             events.lock().unwrap().is_empty(),
             "a handshake without authentication is not published"
@@ -175,19 +176,11 @@ async fn failures_are_published_and_sensitive_ones_redacted() {
         let CommandEvent::Failed(sasl) = &events[3] else {
             panic!()
         };
-        match &*sasl.failure.kind {
-            ErrorKind::Command {
-                code,
-                code_name,
-                message,
-            } => {
-                assert_eq!(
-                    (*code, code_name.as_str(), message.as_str()),
-                    (18, "AuthenticationFailed", "")
-                );
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(
+            command_error(&sasl.failure),
+            (18, "AuthenticationFailed", ""),
+            "the message is redacted"
+        );
         assert_eq!(sasl.failure.labels(), ["L"]);
         let all = format!("{events:?}");
         assert!(!all.contains("secret"), "{all}");
@@ -198,9 +191,8 @@ async fn failures_are_published_and_sensitive_ones_redacted() {
 #[tokio::test]
 async fn a_command_dropped_mid_flight_still_gets_its_failed_event() {
     bounded(async {
-        let server = server().await;
-        let (opts, events) = monitored(EstablishOptions::default());
-        let mut conn = establish(&server.address, &opts, 1).await.unwrap();
+        let (_server, mut conn, events) =
+            monitored_connection(EstablishOptions::default(), 1).await;
         let cancelled = tokio::time::timeout(
             Duration::from_millis(50),
             conn.command("db", doc! {"hang": 1}),
@@ -259,7 +251,7 @@ async fn commands_are_logged_but_not_the_handshake_or_authentication() {
                 topology_id: Some(topology),
                 operation_id: None,
             },
-            ..x509_opts(Some(fake_tls(Some(SUBJECT))), None)
+            ..x509_client()
         };
         let mut conn = establish(&server.address, &opts, 3).await.unwrap();
         // Other tests hit the same log callsites on other threads with no subscriber; one whose

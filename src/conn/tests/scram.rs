@@ -65,27 +65,23 @@ struct Stored {
 
 impl Stored {
     fn new(mechanism: &str, password: &str) -> Self {
-        if mechanism == "SCRAM-SHA-1" {
+        let sha256 = mechanism != "SCRAM-SHA-1";
+        let salted = if sha256 {
+            pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password.as_bytes(), SALT, ITERATIONS).to_vec()
+        } else {
+            // SHA-1 salts the hex MD5 digest of `user:mongo:password`.
             let digest = md5::Md5::digest(format!("{USER}:mongo:{password}").as_bytes());
             let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            let mut salted = [0u8; 20];
-            pbkdf2::pbkdf2_hmac::<Sha1>(hex.as_bytes(), SALT, ITERATIONS, &mut salted);
-            let client_key = hmac_sha1(&salted, b"Client Key");
-            Self {
-                stored_key: Sha1::digest(&client_key).to_vec(),
-                server_key: hmac_sha1(&salted, b"Server Key"),
-                sha256: false,
-            }
-        } else {
-            let mut salted = [0u8; 32];
-            pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), SALT, ITERATIONS, &mut salted);
-            let client_key = hmac_sha256(&salted, b"Client Key");
-            Self {
-                stored_key: Sha256::digest(&client_key).to_vec(),
-                server_key: hmac_sha256(&salted, b"Server Key"),
-                sha256: true,
-            }
-        }
+            pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(hex.as_bytes(), SALT, ITERATIONS).to_vec()
+        };
+        let mut stored = Self {
+            stored_key: Vec::new(),
+            server_key: Vec::new(),
+            sha256,
+        };
+        stored.stored_key = stored.hash(&stored.hmac(&salted, b"Client Key"));
+        stored.server_key = stored.hmac(&salted, b"Server Key");
+        stored
     }
 
     fn hmac(&self, key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -254,6 +250,18 @@ fn scram_opts(mechanism: Option<AuthMechanism>, password: &str) -> EstablishOpti
     }
 }
 
+/// A server behaving as `fake`, and connection `id` to it with [`PASSWORD`] and `mechanism`.
+async fn scram_exchange(
+    fake: Fake,
+    mechanism: Option<AuthMechanism>,
+    id: u32,
+) -> (FakeServer, Connection) {
+    let server = scram_server(fake).await;
+    let opts = scram_opts(mechanism, PASSWORD);
+    let conn = establish(&server.address, &opts, id).await.unwrap();
+    (server, conn)
+}
+
 #[tokio::test]
 async fn speculative_scram_sha256_costs_one_round_trip_and_one_derivation_per_client() {
     bounded(async {
@@ -285,90 +293,81 @@ async fn speculative_scram_sha256_costs_one_round_trip_and_one_derivation_per_cl
     .await
 }
 
-#[tokio::test]
-async fn scram_sha1_named_uses_the_md5_digest() {
-    bounded(async {
-        let fake = Fake {
-            // SHA-1 hashes the password as given: the server has the same bytes.
-            password: PASSWORD,
-            ..Fake::default()
-        };
-        let server = scram_server(fake).await;
-        let opts = scram_opts(Some(AuthMechanism::ScramSha1), PASSWORD);
-        establish(&server.address, &opts, 53).await.unwrap();
-        assert_eq!(server.command_names(), ["hello", "saslContinue"]);
-        let spec = server.commands()[0]
-            .get_document("speculativeAuthenticate")
-            .unwrap()
-            .clone();
-        assert_eq!(spec.get_str("mechanism").unwrap(), "SCRAM-SHA-1");
-    })
-    .await
+/// The mechanisms the client tried, in order: the one it speculated with in `hello`, then
+/// those of its `saslStart`s.
+fn mechanisms_tried(server: &FakeServer) -> Vec<String> {
+    server
+        .commands()
+        .iter()
+        .filter_map(|cmd| {
+            let asked = cmd.get_document("speculativeAuthenticate").unwrap_or(cmd);
+            asked.get_str("mechanism").ok().map(str::to_owned)
+        })
+        .collect()
 }
 
 #[tokio::test]
-async fn negotiation_uses_sha256_when_the_user_has_it() {
-    bounded(async {
-        let server = scram_server(Fake::default()).await;
-        let opts = scram_opts(None, PASSWORD);
-        let conn = establish(&server.address, &opts, 54).await.unwrap();
-        let hello = &server.commands()[0];
-        assert_eq!(hello.get_str("saslSupportedMechs").unwrap(), "admin.alice");
-        assert_eq!(
-            hello
-                .get_document("speculativeAuthenticate")
-                .unwrap()
-                .get_str("mechanism")
-                .unwrap(),
-            "SCRAM-SHA-256"
-        );
-        assert_eq!(server.command_names(), ["hello", "saslContinue"]);
-        assert_eq!(conn.authenticated_user(), Some(USER));
-    })
-    .await
-}
-
-#[tokio::test]
-async fn negotiation_falls_back_to_sha1_for_a_sha1_only_user() {
-    bounded(async {
-        let fake = Fake {
-            mechanisms: vec!["SCRAM-SHA-1"],
-            password: PASSWORD,
-            ..Fake::default()
-        };
-        let server = scram_server(fake).await;
-        let opts = scram_opts(None, PASSWORD);
-        establish(&server.address, &opts, 55).await.unwrap();
-        // The SHA-256 speculation was refused (no such credential): a SHA-1 conversation.
-        assert_eq!(
-            server.command_names(),
-            ["hello", "saslStart", "saslContinue"]
-        );
-        assert_eq!(
-            server.commands()[1].get_str("mechanism").unwrap(),
-            "SCRAM-SHA-1"
-        );
-    })
-    .await
-}
-
-#[tokio::test]
-async fn without_speculation_sasl_start_and_an_old_server_gets_its_empty_round() {
-    bounded(async {
-        let fake = Fake {
-            speculative: false,
-            skip_empty_exchange: false,
-            ..Fake::default()
-        };
-        let server = scram_server(fake).await;
-        let opts = scram_opts(Some(AuthMechanism::ScramSha256), PASSWORD);
-        establish(&server.address, &opts, 56).await.unwrap();
-        assert_eq!(
-            server.command_names(),
-            ["hello", "saslStart", "saslContinue", "saslContinue"]
-        );
-    })
-    .await
+async fn the_mechanism_is_named_or_negotiated_in_as_few_round_trips_as_the_server_allows() {
+    // SHA-1 hashes the password as given (its MD5 digest): the server has the same bytes.
+    let sha1 = Fake {
+        password: PASSWORD,
+        ..Fake::default()
+    };
+    let sha1_only = Fake {
+        mechanisms: vec!["SCRAM-SHA-1"],
+        ..sha1.clone()
+    };
+    let old_without_speculation = Fake {
+        speculative: false,
+        skip_empty_exchange: false,
+        ..Fake::default()
+    };
+    let cases = [
+        (
+            "SHA-1 named",
+            sha1,
+            Some(AuthMechanism::ScramSha1),
+            &["hello", "saslContinue"][..],
+            &["SCRAM-SHA-1"][..],
+        ),
+        (
+            "negotiated, the user has SHA-256",
+            Fake::default(),
+            None,
+            &["hello", "saslContinue"],
+            &["SCRAM-SHA-256"],
+        ),
+        // The SHA-256 speculation is refused (no such credential): a SHA-1 conversation.
+        (
+            "negotiated, a SHA-1-only user",
+            sha1_only,
+            None,
+            &["hello", "saslStart", "saslContinue"],
+            &["SCRAM-SHA-256", "SCRAM-SHA-1"],
+        ),
+        // The speculation goes unanswered: saslStart; a server before 4.4 gets its empty round.
+        (
+            "SHA-256 named, an old server that does not speculate",
+            old_without_speculation,
+            Some(AuthMechanism::ScramSha256),
+            &["hello", "saslStart", "saslContinue", "saslContinue"],
+            &["SCRAM-SHA-256", "SCRAM-SHA-256"],
+        ),
+    ];
+    for (what, fake, mechanism, exchange, tried) in cases {
+        bounded(async {
+            let (server, conn) = scram_exchange(fake, mechanism.clone(), 53).await;
+            assert_eq!(server.command_names(), exchange, "{what}");
+            assert_eq!(mechanisms_tried(&server), tried, "{what}");
+            assert_eq!(
+                server.commands()[0].get_str("saslSupportedMechs").ok(),
+                mechanism.is_none().then_some("admin.alice"),
+                "{what}: negotiation when no mechanism is named, only then"
+            );
+            assert_eq!(conn.authenticated_user(), Some(USER), "{what}");
+        })
+        .await
+    }
 }
 
 #[tokio::test]
@@ -406,10 +405,8 @@ async fn a_wrong_password_is_an_authentication_error_without_the_password() {
 #[tokio::test]
 async fn plain_is_one_sasl_start_on_external() {
     bounded(async {
-        let server = FakeServer::start(|cmd| {
-            if cmd.contains_key("hello") {
-                Reply::Doc(hello_reply())
-            } else if cmd.get_str("mechanism") == Ok("PLAIN") {
+        let server = FakeServer::after_hello(|cmd| {
+            if cmd.get_str("mechanism") == Ok("PLAIN") {
                 let ok = cmd.get_binary_generic("payload").unwrap() == b"\0ldap-user\0s3cret";
                 Reply::Doc(if ok {
                     doc! {"conversationId": 1, "payload": bin(""), "done": true, "ok": 1}

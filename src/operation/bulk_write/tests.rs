@@ -1,5 +1,7 @@
 use super::*;
-use crate::operation::test_util::{description, is_invalid_response, raw, server};
+use crate::operation::test_util::{
+    assert_build_refused, description, is_invalid_response, raw, server,
+};
 use crate::options::{
     Acknowledgment, DeleteManyModel, DeleteOneModel, InsertOneModel, ReplaceOneModel,
     UpdateManyModel, UpdateOneModel, WriteConcern,
@@ -184,11 +186,7 @@ fn batches_stop_at_the_message_size_less_the_overhead_allowance() {
     // Not even one fits: an error naming the write, nothing sent.
     server.max_message_size = MESSAGE_OVERHEAD_BYTES + cmd_size + op_size;
     let mut op = BulkWrite::new(&models, 4, &options, false);
-    let err = op.build(&server).unwrap_err();
-    assert!(
-        matches!(&*err.kind, ErrorKind::InvalidArgument { message } if message.contains("index 4")),
-        "{err}"
-    );
+    assert_build_refused(&mut op, &server, "index 4");
 }
 
 #[test]

@@ -16,8 +16,21 @@ fn message(e: &Error) -> String {
 }
 
 fn started() -> Transaction {
+    started_with(TransactionOptions::default())
+}
+
+/// Committed on a mongos (pinned to it) that handed out a recovery token.
+fn committed_pinned_with_recovery_token() -> Transaction {
+    let mut t = in_progress();
+    t.set_pin(Pin::Mongos(address(1)));
+    t.observe_recovery_token(doc! { "shard": 1 });
+    t.commit().unwrap();
+    t
+}
+
+fn started_with(options: TransactionOptions) -> Transaction {
     let mut t = Transaction::default();
-    t.start(TransactionOptions::default()).unwrap();
+    t.start(options).unwrap();
     t
 }
 
@@ -47,6 +60,13 @@ fn write_concern(code: i32) -> Error {
         code_name: String::new(),
         message: "x".into(),
     })
+}
+
+/// Options with this read concern.
+fn reading(read_concern: ReadConcern) -> TransactionOptions {
+    TransactionOptions::builder()
+        .read_concern(read_concern)
+        .build()
 }
 
 fn unacknowledged() -> TransactionOptions {
@@ -122,17 +142,12 @@ fn an_unacknowledged_write_concern_is_refused_whatever_the_state() {
 
 #[test]
 fn a_new_transaction_after_a_commit_or_an_abort_forgets_the_old_one() {
-    let mut t = in_progress();
-    t.set_pin(Pin::Mongos(address(1)));
-    t.observe_recovery_token(doc! { "shard": 1 });
-    t.commit().unwrap();
+    let mut t = committed_pinned_with_recovery_token();
     assert!(
         t.pin().is_some(),
         "a commit keeps the pin (it may be retried)"
     );
-    let options = TransactionOptions::builder()
-        .read_concern(ReadConcern::snapshot())
-        .build();
+    let options = reading(ReadConcern::snapshot());
     t.start(options.clone()).unwrap();
     assert_eq!(t.state(), TransactionState::Starting);
     assert!(t.pin().is_none() && t.recovery_token().is_none());
@@ -243,10 +258,7 @@ fn abort_sends_only_when_a_command_ran_and_an_empty_one_unpins_at_once() {
 
 #[test]
 fn an_operation_after_commit_or_abort_runs_outside_the_transaction() {
-    let mut t = in_progress();
-    t.set_pin(Pin::Mongos(address(1)));
-    t.observe_recovery_token(doc! { "shard": 1 });
-    t.commit().unwrap();
+    let mut t = committed_pinned_with_recovery_token();
     t.before_operation();
     assert_eq!(t.state(), TransactionState::None);
     assert!(t.pin().is_none() && t.recovery_token().is_none());
@@ -267,13 +279,7 @@ fn an_operation_after_commit_or_abort_runs_outside_the_transaction() {
 
 #[test]
 fn the_first_command_starts_the_transaction_with_its_read_concern() {
-    let mut t = Transaction::default();
-    t.start(
-        TransactionOptions::builder()
-            .read_concern(ReadConcern::majority())
-            .build(),
-    )
-    .unwrap();
+    let mut t = started_with(reading(ReadConcern::majority()));
     let at = Timestamp {
         time: 42,
         increment: 1,
@@ -311,13 +317,7 @@ fn without_read_concern_or_causal_time_the_first_command_has_no_read_concern() {
         doc! { "insert": "c", "txnNumber": 1_i64, "startTransaction": true, "autocommit": false }
     );
     // A run_command document's own readConcern is left alone.
-    let mut t = Transaction::default();
-    t.start(
-        TransactionOptions::builder()
-            .read_concern(ReadConcern::snapshot())
-            .build(),
-    )
-    .unwrap();
+    let t = started_with(reading(ReadConcern::snapshot()));
     let mut cmd = doc! { "find": "c", "readConcern": { "level": "local" } };
     t.fields(1, false, None).unwrap().stamp(&mut cmd);
     assert_eq!(
@@ -554,76 +554,54 @@ fn labelled(mut e: Error, label: &str) -> Error {
     e
 }
 
-#[test]
-fn the_convenient_loop_retries_transient_errors_until_the_limit() {
-    let limit = Duration::from_secs(120);
-    let (early, late) = (Duration::from_secs(1), Duration::from_secs(121));
-    let transient = || labelled(command(112), TRANSIENT_TRANSACTION_ERROR);
-    for (what, error, elapsed, decision) in [
-        (
-            "transient",
-            transient(),
-            early,
-            AfterCallbackError::RetryTransaction,
-        ),
-        (
-            "transient, late",
-            transient(),
-            late,
-            AfterCallbackError::OutOfTime,
-        ),
-        // A custom error, a duplicate key: returned as they are.
-        (
-            "custom",
-            Error::invalid_argument("mine"),
-            early,
-            AfterCallbackError::Fail,
-        ),
-        (
-            "duplicate key",
-            command(11000),
-            early,
-            AfterCallbackError::Fail,
-        ),
-    ] {
-        let got = after_callback_error(&error, elapsed, limit);
-        assert_eq!(got, decision, "{what}");
+/// The convenient API's time limit, and two times taken: well within it, and past it.
+const LIMIT: Duration = Duration::from_secs(120);
+const EARLY: Duration = Duration::from_secs(1);
+const LATE: Duration = Duration::from_secs(121);
+
+/// Asserts the loop's decision (`decide` with [`LIMIT`]) for each named error and elapsed time.
+fn assert_decisions<D: PartialEq + std::fmt::Debug, const N: usize>(
+    decide: fn(&Error, Duration, Duration) -> D,
+    cases: [(&str, Error, Duration, D); N],
+) {
+    for (what, error, elapsed, expected) in cases {
+        assert_eq!(decide(&error, elapsed, LIMIT), expected, "{what}");
     }
 }
 
 #[test]
+fn the_convenient_loop_retries_transient_errors_until_the_limit() {
+    use AfterCallbackError::*;
+    let transient = || labelled(command(112), TRANSIENT_TRANSACTION_ERROR);
+    assert_decisions(
+        after_callback_error,
+        [
+            ("transient", transient(), EARLY, RetryTransaction),
+            ("transient, late", transient(), LATE, OutOfTime),
+            // A custom error, a duplicate key: returned as they are.
+            ("custom", Error::invalid_argument("mine"), EARLY, Fail),
+            ("duplicate key", command(11000), EARLY, Fail),
+        ],
+    );
+}
+
+#[test]
 fn the_convenient_loop_recommits_unknown_results_but_not_max_time_expiry() {
-    let limit = Duration::from_secs(120);
-    let (early, late) = (Duration::from_secs(1), Duration::from_secs(121));
-    let unknown = || labelled(network(), UNKNOWN_TRANSACTION_COMMIT_RESULT);
-    for (what, error, elapsed, decision) in [
-        ("unknown", unknown(), early, AfterCommitError::RetryCommit),
-        (
-            "unknown, late",
-            unknown(),
-            late,
-            AfterCommitError::OutOfTime,
-        ),
-        (
-            "max time expired",
-            labelled(command(50), UNKNOWN_TRANSACTION_COMMIT_RESULT),
-            early,
-            AfterCommitError::Fail,
-        ),
-        (
-            "transient",
-            labelled(command(251), TRANSIENT_TRANSACTION_ERROR),
-            early,
-            AfterCommitError::RetryTransaction,
-        ),
-        (
-            "duplicate key",
-            command(11000),
-            early,
-            AfterCommitError::Fail,
-        ),
-    ] {
-        let got = after_commit_error(&error, elapsed, limit);
-        assert_eq!(got, decision, "{what}");
-    }
+    use AfterCommitError::*;
+    let unknown = |e| labelled(e, UNKNOWN_TRANSACTION_COMMIT_RESULT);
+    assert_decisions(
+        after_commit_error,
+        [
+            ("unknown", unknown(network()), EARLY, RetryCommit),
+            ("unknown, late", unknown(network()), LATE, OutOfTime),
+            ("max time expired", unknown(command(50)), EARLY, Fail),
+            (
+                "transient",
+                labelled(command(251), TRANSIENT_TRANSACTION_ERROR),
+                EARLY,
+                RetryTransaction,
+            ),
+            ("duplicate key", command(11000), EARLY, Fail),
+        ],
+    );
 }
