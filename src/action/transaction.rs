@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::operation::EndTransaction;
 use crate::options::TransactionOptions;
 use crate::sdam::{ServerType, TopologyType};
-use crate::session::transaction::{self, AfterCallbackError, AfterCommitError, Commit};
+use crate::session::transaction::{self, AfterError, Commit};
 use crate::session::DetachedSession;
 use crate::ClientSession;
 
@@ -338,7 +338,7 @@ macro_rules! convenient_run {
         let result = async {
             let mut attempt: u32 = 0;
             let mut last_error: Option<Error> = None;
-            'transaction: loop {
+            loop {
                 if attempt > 0 {
                     let pause = transaction::backoff(attempt, jitter());
                     if started.elapsed() + pause >= limit {
@@ -348,51 +348,49 @@ macro_rules! convenient_run {
                 }
                 start(&mut *$session, $options.clone())?;
                 attempt += 1;
-                let value = match $callback {
-                    Ok(value) => value,
-                    Err(e) => {
-                        if $session.transaction.is_active() {
-                            // The abort gets a timeoutMS of its own.
-                            $session.convenient_deadline = None;
-                            let abort = $session.abort_transaction();
-                            let aborted = match timeout {
-                                Some(t) => abort.timeout(t).await,
-                                None => abort.await,
-                            };
-                            $session.convenient_deadline = deadline;
-                            aborted?;
+                // One attempt: the callback, then the commit (again while its result is
+                // unknown); ends with the value, or with an error and what to do about it.
+                let (e, next) = 'attempt: {
+                    let value = match $callback {
+                        Ok(value) => value,
+                        Err(e) => {
+                            if $session.transaction.is_active() {
+                                // The abort gets a timeoutMS of its own.
+                                $session.convenient_deadline = None;
+                                let abort = $session.abort_transaction();
+                                let aborted = match timeout {
+                                    Some(t) => abort.timeout(t).await,
+                                    None => abort.await,
+                                };
+                                $session.convenient_deadline = deadline;
+                                aborted?;
+                            }
+                            let next =
+                                transaction::after_callback_error(&e, started.elapsed(), limit);
+                            break 'attempt (e, next);
                         }
-                        match transaction::after_callback_error(&e, started.elapsed(), limit) {
-                            AfterCallbackError::RetryTransaction => {
-                                last_error = Some(e);
-                                continue 'transaction;
-                            }
-                            AfterCallbackError::OutOfTime => {
-                                return Err(out_of_time(deadline.as_ref(), limit, Some(e)))
-                            }
-                            AfterCallbackError::Fail => return Err(e),
+                    };
+                    // The callback committed or aborted by itself.
+                    if !$session.transaction.is_active() {
+                        return Ok(value);
+                    }
+                    loop {
+                        let Err(e) = $session.commit_transaction().await else {
+                            return Ok(value);
+                        };
+                        match transaction::after_commit_error(&e, started.elapsed(), limit) {
+                            AfterError::RetryCommit => continue,
+                            next => break 'attempt (e, next),
                         }
                     }
                 };
-                // The callback committed or aborted by itself.
-                if !$session.transaction.is_active() {
-                    return Ok(value);
-                }
-                loop {
-                    let Err(e) = $session.commit_transaction().await else {
-                        return Ok(value);
-                    };
-                    match transaction::after_commit_error(&e, started.elapsed(), limit) {
-                        AfterCommitError::RetryCommit => continue,
-                        AfterCommitError::RetryTransaction => {
-                            last_error = Some(e);
-                            continue 'transaction;
-                        }
-                        AfterCommitError::OutOfTime => {
-                            return Err(out_of_time(deadline.as_ref(), limit, Some(e)))
-                        }
-                        AfterCommitError::Fail => return Err(e),
+                match next {
+                    AfterError::RetryTransaction => last_error = Some(e),
+                    AfterError::OutOfTime => {
+                        return Err(out_of_time(deadline.as_ref(), limit, Some(e)))
                     }
+                    // (RetryCommit is the commit loop's own.)
+                    AfterError::Fail | AfterError::RetryCommit => return Err(e),
                 }
             }
         }
