@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 
-use bson::{doc, Bson, RawDocument};
+use bson::{Bson, RawDocument};
 
 use super::bulk_failures::Failures;
 use super::statements::{Batch, DeleteStatement, ModelStatement, UpdateStatement};
 use super::write_reply::WriteReply;
-use super::{append_opt, append_options, Command, Operation, Retryability, StreamDescription};
+use super::{append_opt, Command, Operation, Retryability, StreamDescription};
 use crate::error::{Error, PartialBulkWriteResult, Result, WriteConcernError, WriteError};
 use crate::options::{CollectionBulkWriteOptions, ServerAddress, WriteModel};
 use crate::results::BulkWriteResult;
@@ -158,8 +158,7 @@ impl Operation for WriteBatch<'_> {
             super::check_unacknowledged_hint(hinted, acknowledged, server, "bulk_write")?;
         }
         let o = b.options;
-        let mut cmd = doc! { kind.command(): b.coll, "ordered": b.ordered() };
-        append_options(&mut cmd, o)?;
+        let mut cmd = b.body(kind.command())?;
         if kind != WriteKind::Delete {
             append_opt(
                 &mut cmd,
@@ -293,6 +292,7 @@ mod tests {
         DeleteManyModel, DeleteOneModel, InsertOneModel, ReplaceOneModel, UpdateOneModel,
     };
     use crate::Namespace;
+    use bson::doc;
 
     fn ns() -> Namespace {
         Namespace::new("db", "c")
