@@ -10,6 +10,7 @@
 # Files (PEM files with a client identity hold the certificate(s) first, then the key,
 # unless the name says otherwise):
 #   ca.pem ca.key                 root CA "CN=mongo-x509 Test Root CA,O=mongo-x509 Tests"
+#   ca.der                        ca.pem's certificate in DER (a tlsCAFile may be either)
 #   intermediate.pem              intermediate CA signed by the root
 #   other-ca.pem other-ca.key     an unrelated CA (for "unknown CA" tests)
 #   server.pem (cert+key) server.crt server.key   CN=localhost, SAN DNS:localhost, IP:127.0.0.1, IP:::1,
@@ -121,6 +122,7 @@ rsa_key ca.key
 openssl req -x509 -new -key ca.key -subj "/O=mongo-x509 Tests/CN=mongo-x509 Test Root CA" -days $DAYS \
   -config /dev/null -extensions ca -config <(cat ext.cnf; printf '[req]\ndistinguished_name=dn\n[dn]\n') \
   -out ca.pem 2>/dev/null
+openssl x509 -in ca.pem -outform DER -out ca.der
 rsa_key intermediate.key
 sign intermediate "/O=mongo-x509 Tests/CN=mongo-x509 Test Intermediate CA" intermediate.key ca.pem ca.key intermediate
 mv intermediate.crt intermediate.pem

@@ -69,6 +69,50 @@ pub(crate) fn read_tls_file(
     })
 }
 
+/// The certificates of `tlsCAFile`, each turned into the backend's type by `decode` (whose
+/// error is the reason, worded by the backend): PEM with any number of CERTIFICATE blocks, or
+/// one DER certificate. The PEM is split in Rust: OpenSSL's PEM readers would fall back to its
+/// default password callback (a terminal prompt) on an encrypted block.
+#[cfg(any(feature = "openssl", feature = "native-tls"))]
+pub(crate) fn read_ca_file<C>(
+    path: &std::path::Path,
+    decode: impl Fn(&[u8]) -> std::result::Result<C, String>,
+) -> Result<Vec<C>> {
+    let bytes = read_tls_file("tlsCAFile", path, |e| {
+        Error::invalid_tls_config(format!(
+            "cannot read tlsCAFile {} ({e}); check the path and its permissions",
+            path.display()
+        ))
+    })?;
+    let ders = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        identity::pem_certificates(&bytes).map_err(|kind| {
+            Error::invalid_tls_config(format!(
+                "tlsCAFile {} is not a PEM file of CA certificates ({kind})",
+                path.display()
+            ))
+        })?
+    } else {
+        vec![bytes.to_vec()]
+    };
+    if ders.is_empty() {
+        return Err(Error::invalid_tls_config(format!(
+            "tlsCAFile {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    ders.iter()
+        .map(|der| {
+            decode(der).map_err(|reason| {
+                Error::invalid_tls_config(format!(
+                    "tlsCAFile {}: a certificate could not be read ({reason}); the file must \
+                     hold the CA certificates in PEM (or one in DER)",
+                    path.display()
+                ))
+            })
+        })
+        .collect()
+}
+
 /// A byte stream a connection runs over: TCP, a Unix socket, TLS over either, or (in tests) an
 /// in-memory pipe.
 pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin + Debug {}

@@ -478,3 +478,140 @@ async fn identity_reloads_publish_identity_events() {
         other => panic!("{other:#?}"),
     }
 }
+
+/// What a `tracing` subscriber prints, kept for the assertions.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    /// The server-selection lines printed so far.
+    fn selection_lines(&self) -> Vec<String> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("mongo_x509::server_selection"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Server selection logs (Logging and Server Selection specifications): started and succeeded
+/// for an operation, with the operation's name, the topology and the server chosen; started,
+/// waiting and failed, with the failure, when no server can be found.
+#[tokio::test(flavor = "current_thread")]
+async fn server_selection_is_logged() {
+    let out = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(out.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests' threads may have cached "no interest" for these callsites.
+    tracing::callsite::rebuild_interest_cache();
+
+    let client = Client::with_options(options("").await).unwrap();
+    client
+        .database("admin")
+        .run_command(doc! { "ping": 1 })
+        .await
+        .unwrap();
+    let lines = out.selection_lines();
+    let started = lines
+        .iter()
+        .position(|l| {
+            l.contains("Server selection started") && l.contains("operation=\"runCommand\"")
+        })
+        .unwrap_or_else(|| panic!("no selection started for runCommand: {lines:#?}"));
+    let succeeded = &lines[started + 1..]
+        .iter()
+        .find(|l| {
+            l.contains("Server selection succeeded") && l.contains("operation=\"runCommand\"")
+        })
+        .unwrap_or_else(|| panic!("no selection succeeded for runCommand: {lines:#?}"));
+    let port = server().port.to_string();
+    for field in [
+        "topologyId=",
+        "selector=",
+        "topologyDescription=",
+        "serverHost=",
+    ] {
+        assert!(succeeded.contains(field), "{field}: {succeeded}");
+    }
+    assert!(
+        succeeded.contains(&format!("serverPort={port}")),
+        "{succeeded}"
+    );
+    client.shutdown().await;
+
+    let unreachable = Client::with_uri_str(
+        "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=50&connectTimeoutMS=50",
+    )
+    .await
+    .unwrap();
+    let err = unreachable
+        .database("admin")
+        .run_command(doc! { "ping": 1 })
+        .await
+        .unwrap_err();
+    let lines = out.selection_lines();
+    let last: Vec<&String> = lines.iter().rev().take(3).rev().collect();
+    assert!(
+        last[0].contains("Server selection started")
+            && last[1].contains("Waiting for suitable server to become available")
+            && last[1].contains("remainingTimeMS=")
+            && last[2].contains("Server selection failed")
+            && last[2].contains("failure="),
+        "{err}: {lines:#?}"
+    );
+    unreachable.shutdown().await;
+}
+
+/// The monitor reads the server's stream of awaitable `hello` replies (`moreToCome`) one after
+/// another without losing step: several streamed heartbeats succeed, none fails, and the
+/// server stays known (SecantusDB answers each streamed reply to the request that started the
+/// stream, mongod to the previous reply: both keep a stream in step).
+#[tokio::test]
+async fn streamed_heartbeats_from_the_real_server_all_succeed() {
+    let (sdam, handler) = Recorder::<SdamEvent>::new();
+    let mut o = options("heartbeatFrequencyMS=500").await;
+    o.sdam_event_handler = Some(handler);
+    let client = Client::with_options(o).unwrap();
+    client
+        .database("admin")
+        .run_command(doc! { "ping": 1 })
+        .await
+        .unwrap();
+    sdam.wait_for("three streamed heartbeats", |events| {
+        events
+            .iter()
+            .filter(|e| matches!(e, SdamEvent::ServerHeartbeatSucceeded(h) if h.awaited))
+            .count()
+            >= 3
+    })
+    .await;
+    let events = sdam.snapshot();
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, SdamEvent::ServerHeartbeatFailed(_)))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    client.shutdown().await;
+}

@@ -398,6 +398,37 @@ async fn ca_file_trusts_only_its_cas() {
     }
 }
 
+/// A `tlsCAFile` may hold its certificate in DER; one with no certificate at all is refused
+/// when the client is built, naming the file, on every backend alike.
+#[cfg(any(feature = "openssl", feature = "native-tls"))]
+#[tokio::test]
+async fn ca_file_in_der_and_ca_file_without_certificates() {
+    let _guard = loading().await;
+    let server = LocalServer::start("server.pem", "127.0.0.1".parse().unwrap());
+    for backend in common::backends() {
+        let mut opts = with_backend(with_identity("client-pkcs8.pem", false), &backend);
+        opts.ca_file_path = Some(cert("ca.der"));
+        handshake(&opts, "localhost", &server)
+            .await
+            .unwrap_or_else(|e| panic!("{}: tlsCAFile=ca.der: {e}", backend.name()));
+        server.seen().unwrap();
+
+        opts.ca_file_path = Some(cert("client-keyonly.pem"));
+        let err = build_backend(&opts).unwrap_err();
+        match &*err.kind {
+            ErrorKind::InvalidTlsConfig { message } => assert!(
+                message.contains("client-keyonly.pem") && message.contains("no PEM certificate"),
+                "{}: {message}",
+                backend.name()
+            ),
+            other => panic!(
+                "{}: expected InvalidTlsConfig, got {other:?}",
+                backend.name()
+            ),
+        }
+    }
+}
+
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[tokio::test]
 async fn no_client_certificate_is_refused_by_the_server() {

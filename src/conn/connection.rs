@@ -27,6 +27,15 @@ pub(crate) enum IoLimit {
     Unbounded,
 }
 
+/// The ids a streamed reply may answer (see [`Connection::next_streamed`]).
+#[derive(Clone, Copy, Debug)]
+struct Streaming {
+    /// The request that started the stream.
+    request: i32,
+    /// The latest reply's own id.
+    previous_reply: i32,
+}
+
 /// One connection to one server, after the handshake and authentication.
 ///
 /// Once [`Connection::is_broken`] is true it must be dropped, never returned to a pool: a
@@ -44,8 +53,8 @@ pub(crate) struct Connection {
     /// How long the handshake's `hello` took (the first round-trip-time sample).
     handshake_rtt: Duration,
     broken: bool,
-    /// While the server streams replies (`moreToCome`), the request id the next one answers.
-    streaming: Option<i32>,
+    /// While the server streams replies (`moreToCome`), the ids the next one may answer.
+    streaming: Option<Streaming>,
     authenticated_user: Option<String>,
     subject: Option<String>,
     /// Requests are encoded here; reused, so a request costs no allocation once warm.
@@ -401,7 +410,11 @@ impl Connection {
             db: Some(db),
         };
         let (request_id, _) = self.send(&body, &[], EXHAUST_ALLOWED).await?;
-        self.read_streamed_reply(request_id).await
+        self.read_streamed_reply(Streaming {
+            request: request_id,
+            previous_reply: request_id,
+        })
+        .await
     }
 
     /// The next reply the server streams after [`Connection::command_exhaust`] said more
@@ -416,16 +429,23 @@ impl Connection {
         self.read_streamed_reply(expected).await
     }
 
-    async fn read_streamed_reply(&mut self, expected: i32) -> Result<(Document, bool)> {
+    async fn read_streamed_reply(&mut self, expected: Streaming) -> Result<(Document, bool)> {
         let reply = self.read_reply().await?;
-        if reply.response_to != expected {
+        // mongod answers each streamed reply "to" the previous reply's id (it treats that id
+        // as the next, synthetic request); other servers keep answering the request that
+        // started the stream. Either keeps the stream in step; anything else does not.
+        if reply.response_to != expected.previous_reply && reply.response_to != expected.request {
             return Err(Error::invalid_response(format!(
-                "streamed reply is to request {} but {expected} was expected",
-                reply.response_to
+                "streamed reply is to request {} but {} (the previous reply) or {} (the \
+                 request) was expected",
+                reply.response_to, expected.previous_reply, expected.request
             )));
         }
         let more = reply.flags & MORE_TO_COME != 0;
-        self.streaming = more.then_some(reply.request_id);
+        self.streaming = more.then_some(Streaming {
+            request: expected.request,
+            previous_reply: reply.request_id,
+        });
         self.broken = false;
         self.reply = reply.body;
         check_ok(self.reply())?;

@@ -467,14 +467,22 @@ fn millis(d: Duration) -> f64 {
 /// description changes have no message of their own.
 fn log_event(topology_id: ObjectId, event: &SdamEvent) {
     let id = topology_id.to_hex();
+    // Every message names the topology; a server's messages name the server too.
+    macro_rules! topology_log {
+        ($($field:tt)*) => {
+            tracing::debug!(target: log::TOPOLOGY, topologyId = %id, $($field)*)
+        };
+    }
+    macro_rules! server_log {
+        ($address:expr, $($field:tt)*) => {
+            topology_log!(serverHost = %$address.host(), serverPort = $address.port(), $($field)*)
+        };
+    }
     // A heartbeat message: the monitor's server and connection, then the event's own fields.
     macro_rules! heartbeat_log {
         ($e:ident, $($field:tt)*) => {
-            tracing::debug!(
-                target: log::TOPOLOGY,
-                topologyId = %id,
-                serverHost = %$e.server_address.host(),
-                serverPort = $e.server_address.port(),
+            server_log!(
+                $e.server_address,
                 driverConnectionId = $e.driver_connection_id,
                 serverConnectionId = $e.server_connection_id,
                 awaited = $e.awaited,
@@ -483,33 +491,11 @@ fn log_event(topology_id: ObjectId, event: &SdamEvent) {
         };
     }
     match event {
-        SdamEvent::TopologyOpening(_) => tracing::debug!(
-            target: log::TOPOLOGY,
-            topologyId = %id,
-            "Starting topology monitoring"
-        ),
-        SdamEvent::TopologyClosed(_) => tracing::debug!(
-            target: log::TOPOLOGY,
-            topologyId = %id,
-            "Stopped topology monitoring"
-        ),
-        SdamEvent::ServerOpening(e) => tracing::debug!(
-            target: log::TOPOLOGY,
-            topologyId = %id,
-            serverHost = %e.address.host(),
-            serverPort = e.address.port(),
-            "Starting server monitoring"
-        ),
-        SdamEvent::ServerClosed(e) => tracing::debug!(
-            target: log::TOPOLOGY,
-            topologyId = %id,
-            serverHost = %e.address.host(),
-            serverPort = e.address.port(),
-            "Stopped server monitoring"
-        ),
-        SdamEvent::TopologyDescriptionChanged(e) => tracing::debug!(
-            target: log::TOPOLOGY,
-            topologyId = %id,
+        SdamEvent::TopologyOpening(_) => topology_log!("Starting topology monitoring"),
+        SdamEvent::TopologyClosed(_) => topology_log!("Stopped topology monitoring"),
+        SdamEvent::ServerOpening(e) => server_log!(e.address, "Starting server monitoring"),
+        SdamEvent::ServerClosed(e) => server_log!(e.address, "Stopped server monitoring"),
+        SdamEvent::TopologyDescriptionChanged(e) => topology_log!(
             previousDescription = %describe_topology(&e.previous_description),
             newDescription = %describe_topology(&e.new_description),
             "Topology description changed"

@@ -54,7 +54,9 @@ impl NativeTlsBackend {
         let mut builder = native_tls::TlsConnector::builder();
         builder.use_sni(true);
         if let Some(path) = &opts.ca_file_path {
-            for cert in read_ca_file(path)? {
+            for cert in crate::tls::read_ca_file(path, |der| {
+                native_tls::Certificate::from_der(der).map_err(|e| e.to_string())
+            })? {
                 builder.add_root_certificate(cert);
             }
             builder.disable_built_in_roots(true);
@@ -112,39 +114,6 @@ impl NativeTlsBackend {
             not_after,
         })
     }
-}
-
-/// The certificates of `tlsCAFile` (PEM, or a single DER certificate).
-fn read_ca_file(path: &std::path::Path) -> Result<Vec<native_tls::Certificate>> {
-    let bytes = crate::tls::read_tls_file("tlsCAFile", path, |e| {
-        Error::invalid_tls_config(format!(
-            "tlsCAFile {}: cannot read the file ({e}); check the path and its permissions",
-            path.display()
-        ))
-    })?;
-    let ders = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
-        identity::pem_certificates(&bytes).map_err(|kind| {
-            Error::invalid_tls_config(format!("tlsCAFile {}: {kind}", path.display()))
-        })?
-    } else {
-        vec![bytes.to_vec()]
-    };
-    if ders.is_empty() {
-        return Err(Error::invalid_tls_config(format!(
-            "tlsCAFile {}: no CERTIFICATE block found; the file must hold the CA certificates in PEM",
-            path.display()
-        )));
-    }
-    ders.iter()
-        .map(|der| {
-            native_tls::Certificate::from_der(der).map_err(|e| {
-                Error::invalid_tls_config(format!(
-                    "tlsCAFile {}: a certificate could not be used ({e})",
-                    path.display()
-                ))
-            })
-        })
-        .collect()
 }
 
 /// The backend's reason plus what to do about it.

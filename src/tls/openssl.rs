@@ -14,7 +14,6 @@ mod identity;
 mod stream;
 
 use std::fmt;
-use std::path::Path;
 use std::pin::Pin;
 
 use std::net::IpAddr;
@@ -79,7 +78,9 @@ impl OpenSslBackend {
                     short_reason(&e)
                 ))
             })?;
-            for ca in read_ca_file(path)? {
+            for ca in crate::tls::read_ca_file(path, |der| {
+                X509::from_der(der).map_err(|e| short_reason(&e))
+            })? {
                 store.add_cert(ca).map_err(|e| {
                     Error::invalid_tls_config(format!(
                         "tlsCAFile {}: OpenSSL refused a certificate ({})",
@@ -201,40 +202,6 @@ fn identity_origin(opts: &TlsOptions) -> IdentitySource {
         Some(path) => IdentitySource::File(path.clone()),
         None => IdentitySource::Memory,
     }
-}
-
-/// The CA certificates of `tlsCAFile`. The PEM is split in Rust: OpenSSL's PEM readers would
-/// fall back to its default password callback (a terminal prompt) on an encrypted block.
-fn read_ca_file(path: &Path) -> Result<Vec<X509>> {
-    let bytes = crate::tls::read_tls_file("tlsCAFile", path, |e| {
-        Error::invalid_tls_config(format!(
-            "cannot read tlsCAFile {} ({e}); check the path and its permissions",
-            path.display()
-        ))
-    })?;
-    let ders = crate::tls::identity::pem_certificates(&bytes).map_err(|kind| {
-        Error::invalid_tls_config(format!(
-            "tlsCAFile {} is not a PEM file of CA certificates ({kind})",
-            path.display()
-        ))
-    })?;
-    if ders.is_empty() {
-        return Err(Error::invalid_tls_config(format!(
-            "tlsCAFile {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        )));
-    }
-    ders.iter()
-        .map(|der| {
-            X509::from_der(der).map_err(|e| {
-                Error::invalid_tls_config(format!(
-                    "tlsCAFile {}: a certificate could not be read ({})",
-                    path.display(),
-                    short_reason(&e)
-                ))
-            })
-        })
-        .collect()
 }
 
 #[async_trait]

@@ -53,38 +53,30 @@ impl Topology {
         csot: Option<&Deadline>,
         operation: &str,
     ) -> Result<ConnectionHandle> {
-        let topology = || describe_topology(&self.shared.lock().description);
-        tracing::debug!(
-            target: log::SERVER_SELECTION,
-            topologyId = %self.shared.events.topology_id,
-            selector = ?criteria,
-            operation,
-            topologyDescription = %topology(),
-            "Server selection started"
-        );
+        // The fields every selection message carries (Logging specification).
+        macro_rules! selection_log {
+            ($($field:tt)*) => {
+                tracing::debug!(
+                    target: log::SERVER_SELECTION,
+                    topologyId = %self.shared.events.topology_id,
+                    selector = ?criteria,
+                    operation,
+                    topologyDescription = %describe_topology(&self.shared.lock().description),
+                    $($field)*
+                )
+            };
+        }
+        selection_log!("Server selection started");
         let result = self
             .select_bounded(criteria, deprioritized, csot, Some(&operation))
             .await;
         match &result {
-            Ok(handle) => tracing::debug!(
-                target: log::SERVER_SELECTION,
-                topologyId = %self.shared.events.topology_id,
-                selector = ?criteria,
-                operation,
-                topologyDescription = %topology(),
+            Ok(handle) => selection_log!(
                 serverHost = %handle.address().host(),
                 serverPort = handle.address().port(),
                 "Server selection succeeded"
             ),
-            Err(e) => tracing::debug!(
-                target: log::SERVER_SELECTION,
-                topologyId = %self.shared.events.topology_id,
-                selector = ?criteria,
-                operation,
-                topologyDescription = %topology(),
-                failure = %e,
-                "Server selection failed"
-            ),
+            Err(e) => selection_log!(failure = %e, "Server selection failed"),
         }
         result
     }
