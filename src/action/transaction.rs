@@ -322,8 +322,11 @@ fn out_of_time(deadline: Option<&Deadline>, limit: Duration, last: Option<Error>
 /// operations in the session and the commit share that deadline, an abort after a failed
 /// callback gets a `timeoutMS` afresh (CSOT specification, "Convenient Transactions API").
 macro_rules! convenient_run {
-    ($session:ident, $options:expr, $timeout:expr, $callback:expr) => {{
-        let timeout = $timeout
+    ($action:ident, $session:ident => $callback:expr) => {{
+        let $session = $action.session;
+        let options = $action.options;
+        let timeout = $action
+            .timeout
             .or($session.options().default_timeout)
             .or($session.client().options().timeout);
         let deadline = Deadline::start(timeout);
@@ -346,7 +349,7 @@ macro_rules! convenient_run {
                     }
                     tokio::time::sleep(pause).await;
                 }
-                start(&mut *$session, $options.clone())?;
+                start(&mut *$session, options.clone())?;
                 attempt += 1;
                 // One attempt: the callback, then the commit (again while its result is
                 // unknown); ends with the value, or with an error and what to do about it.
@@ -446,14 +449,7 @@ impl StartTransaction<'_> {
     where
         F: for<'b> FnMut(&'b mut ClientSession, &'b mut C) -> BoxFuture<'b, Result<R>>,
     {
-        let session = self.session;
-        let options = self.options;
-        convenient_run!(
-            session,
-            options,
-            self.timeout,
-            callback(&mut *session, &mut context).await
-        )
+        convenient_run!(self, session => callback(&mut *session, &mut context).await)
     }
 
     /// [`and_run`](Self::and_run) with an async closure that takes the session only
@@ -480,13 +476,6 @@ impl StartTransaction<'_> {
     where
         F: for<'b> AsyncFnMut(&'b mut ClientSession) -> Result<R>,
     {
-        let session = self.session;
-        let options = self.options;
-        convenient_run!(
-            session,
-            options,
-            self.timeout,
-            callback(&mut *session).await
-        )
+        convenient_run!(self, session => callback(&mut *session).await)
     }
 }
