@@ -410,6 +410,11 @@ pub(crate) mod test_util {
             .unwrap()
     }
 
+    /// True when `op` runs on a writable server whatever the read preference says.
+    pub(crate) fn selects_a_writable_server(op: &impl Operation) -> bool {
+        op.selection() == Selection::Criteria(SelectionCriteria::Write)
+    }
+
     /// True for [`ErrorKind::InvalidResponse`](crate::error::ErrorKind::InvalidResponse).
     pub(crate) fn is_invalid_response(e: &Error) -> bool {
         matches!(&*e.kind, crate::error::ErrorKind::InvalidResponse { .. })

@@ -53,9 +53,10 @@
 //! (the `killCursors` of a cursor dropped just before, for instance: the server times such
 //! cursors out). Neither waits more than a few seconds.
 
-/// Declares the blocking wrapper of an async cursor or change stream `$inner<T>`: the struct,
-/// which holds it with the client's runtime, `Debug` as the inner value's, `from_held`, and
-/// `with_type` (another document type).
+/// Declares the blocking wrapper of an async handle `$inner`: the struct, which holds it with
+/// the client's runtime, and `from_held`. For a cursor or change stream `$inner<T>`, with
+/// `pub fn with_type;` after it: also `Debug` as the inner value's, and `with_type` (another
+/// document type).
 macro_rules! blocking_wrapper {
     (
         $(#[$meta:meta])*
@@ -63,9 +64,9 @@ macro_rules! blocking_wrapper {
         $(#[$with_type:meta])*
         pub fn with_type;
     ) => {
-        $(#[$meta])*
-        pub struct $name<T> {
-            held: $crate::sync::held::Held<$($inner)::+<T>>,
+        blocking_wrapper! {
+            $(#[$meta])*
+            pub struct $name<T>($($inner)::+<T>);
         }
 
         impl<T> std::fmt::Debug for $name<T> {
@@ -75,13 +76,24 @@ macro_rules! blocking_wrapper {
         }
 
         impl<T> $name<T> {
-            pub(crate) fn from_held(held: $crate::sync::held::Held<$($inner)::+<T>>) -> Self {
-                Self { held }
-            }
-
             $(#[$with_type])*
             pub fn with_type<U>(self) -> $name<U> {
                 $name::from_held(self.held.map($($inner)::+::with_type))
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident$(<$t:ident>)?($($inner:ident)::+$(<$u:ident>)?);
+    ) => {
+        $(#[$meta])*
+        pub struct $name$(<$t>)? {
+            held: $crate::sync::held::Held<$($inner)::+$(<$u>)?>,
+        }
+
+        impl$(<$t>)? $name$(<$t>)? {
+            pub(crate) fn from_held(held: $crate::sync::held::Held<$($inner)::+$(<$u>)?>) -> Self {
+                Self { held }
             }
         }
     };
@@ -129,7 +141,8 @@ pub use session::ClientSession;
 pub(crate) use into_sync::run_action;
 
 /// The client an action runs against, so that `.run()` finds its runtime (crate-internal;
-/// `action!` implements it for every action it declares).
+/// `action!` and `handle_action!` implement it for every action they declare, and the GridFS
+/// bucket and the session for the actions on them).
 pub(crate) trait ActionClient {
     /// The action's client.
     fn action_client(&self) -> crate::Client;

@@ -49,7 +49,7 @@ action! {
 }
 
 impl<'a, S: SessionMode<'a>> Aggregate<'a, S> {
-    async fn execute(mut self) -> Result<S::Cursor<Document>> {
+    async fn execute(self) -> Result<S::Cursor<Document>> {
         let t: Target<'a> = self.target;
         let mut options = t.writes(self.options);
         t.check_max_await_time(options.max_await_time)?;
@@ -69,10 +69,7 @@ impl<'a, S: SessionMode<'a>> Aggregate<'a, S> {
         };
         let op = operation::Aggregate::new(t.db().to_owned(), coll, self.pipeline, options, reads)
             .write_stage_on_read_preference(on_read_preference);
-        let opened = t
-            .open_cursor_as(op, self.session.session_mut(), cursor)
-            .await?;
-        Ok(self.session.cursor(t.client(), opened))
+        t.cursor(op, self.session, cursor).await
     }
 }
 into_future!(impl<'a, S> Aggregate<'a, S> => S::Cursor<Document> where S: SessionMode<'a>);

@@ -125,6 +125,72 @@ macro_rules! action {
     };
 }
 
+/// Declares an action on a handle other than a [`Target`](crate::action::Target): a GridFS
+/// bucket, a session.
+///
+/// ```text
+/// handle_action! {
+///     /// Doc of the action.
+///     pub struct OpenDownloadStreamByName<'a> { bucket: &'a GridFsBucket, filename: String }
+///     options: GridFsDownloadByNameOptions, gridfs_download_by_name_setters;
+///     /// Doc of its `timeout`.
+///     timeout;
+/// }
+/// ```
+///
+/// makes the struct with the fields, `options` (when named) and `timeout`;
+/// `OpenDownloadStreamByName::new(bucket, filename)`; the setters of the options type and
+/// `.timeout(...)`, with the doc given; and the [`Action`](crate::action::Action) impls, its
+/// client (for `.run()`) the handle's, the first field's. The `.await` is declared with
+/// [`into_future!`] next to the action's `execute`.
+macro_rules! handle_action {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident<'a> { $handle:ident: $hty:ty $(, $field:ident: $fty:ty)* $(,)? }
+        $(options: $opts:ident, $setters:ident;)?
+        $(#[$tmeta:meta])*
+        timeout;
+    ) => {
+        $(#[$meta])*
+        #[must_use = "an action does nothing until it is awaited"]
+        pub struct $name<'a> {
+            $handle: $hty,
+            $($field: $fty,)*
+            $(options: $crate::options::$opts,)?
+            timeout: Option<std::time::Duration>,
+        }
+
+        impl<'a> $name<'a> {
+            fn new($handle: $hty, $($field: $fty),*) -> Self {
+                Self {
+                    $handle,
+                    $($field,)*
+                    $(options: $crate::options::$opts::default(),)?
+                    timeout: None,
+                }
+            }
+
+            $($crate::options::$setters::setters!();)?
+
+            $(#[$tmeta])*
+            pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+                self.timeout = Some(timeout);
+                self
+            }
+        }
+
+        #[cfg(feature = "sync")]
+        impl $crate::sync::ActionClient for $name<'_> {
+            fn action_client(&self) -> $crate::Client {
+                $crate::sync::ActionClient::action_client(&*self.$handle)
+            }
+        }
+
+        impl $crate::action::private::Sealed for $name<'_> {}
+        impl $crate::action::Action for $name<'_> {}
+    };
+}
+
 /// `.await` runs the action's `execute`:
 /// `into_future!(impl<'a, S> Delete<'a, S> => DeleteResult where S: SessionMode<'a>);`
 ///

@@ -41,7 +41,7 @@ action! {
 }
 
 impl<'a, T: DeserializeOwned + Send + Sync, S: SessionMode<'a>> Find<'a, T, S> {
-    async fn execute(mut self) -> Result<S::Cursor<T>> {
+    async fn execute(self) -> Result<S::Cursor<T>> {
         let t = self.target;
         let mut o = self.options;
         if o.cursor_type == Some(crate::options::CursorType::TailableAwait) {
@@ -56,10 +56,7 @@ impl<'a, T: DeserializeOwned + Send + Sync, S: SessionMode<'a>> Find<'a, T, S> {
             writes: false,
         };
         let op = operation::Find::new(t.db(), t.coll(), self.filter, o, reads);
-        let opened = t
-            .open_cursor_as(op, self.session.session_mut(), cursor)
-            .await?;
-        Ok(self.session.cursor(t.client(), opened))
+        t.cursor(op, self.session, cursor).await
     }
 }
 into_future!(impl<'a, T, S> Find<'a, T, S> => S::Cursor<T>

@@ -56,15 +56,63 @@ macro_rules! within {
 }
 pub(crate) use within;
 
-/// Makes a GridFS action type an [`Action`](super::Action).
+/// A bucket's actions run against its database's client.
+#[cfg(feature = "sync")]
+impl crate::sync::ActionClient for crate::gridfs::GridFsBucket {
+    fn action_client(&self) -> crate::Client {
+        self.files().client().clone()
+    }
+}
+
+/// Declares a GridFS action type: [`handle_action!`] on the bucket (with an `options:` line as
+/// there, when it has options), its `.await` running the block with `this` the action and
+/// `budget` its [`Budget`] (the action's `timeoutMS`, else the bucket's).
+///
+/// ```text
+/// gridfs_action! {
+///     /// Doc of the action.
+///     pub struct Rename<'a> { file: GridFsFileIdentifier, new_filename: String }
+///     /// Doc of its `timeout`.
+///     timeout;
+///     runs: |this, budget| -> () { /* the action, from this and budget */ }
+/// }
+/// ```
+///
+/// `gridfs_action!(Name, …)` alone makes an action type declared by hand an
+/// [`Action`](super::Action).
 macro_rules! gridfs_action {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident<'a> { $($field:ident : $fty:ty),* $(,)? }
+        $(options: $opts:ident, $setters:ident;)?
+        $(#[$tmeta:meta])*
+        timeout;
+        runs: |$this:ident, $budget:ident| -> $out:ty $body:block
+    ) => {
+        handle_action! {
+            $(#[$meta])*
+            pub struct $name<'a> { bucket: &'a $crate::gridfs::GridFsBucket $(, $field: $fty)* }
+            $(options: $opts, $setters;)?
+            $(#[$tmeta])*
+            timeout;
+        }
+
+        impl $name<'_> {
+            async fn execute(self) -> $crate::error::Result<$out> {
+                let $budget = $crate::action::gridfs::Budget::start(self.bucket, self.timeout);
+                let $this = self;
+                $body
+            }
+        }
+        into_future!(impl<'a> $name<'a> => $out);
+    };
     ($($name:ident),*) => {$(
         impl $crate::action::private::Sealed for $name<'_> {}
         impl $crate::action::Action for $name<'_> {}
         #[cfg(feature = "sync")]
         impl $crate::sync::ActionClient for $name<'_> {
             fn action_client(&self) -> $crate::Client {
-                self.bucket.files().client().clone()
+                $crate::sync::ActionClient::action_client(self.bucket)
             }
         }
     )*};

@@ -39,17 +39,14 @@ action! {
 }
 
 impl<'a, S: SessionMode<'a>> ListCollections<'a, ListSpecifications, S> {
-    async fn execute(mut self) -> Result<S::Cursor<CollectionSpecification>> {
+    async fn execute(self) -> Result<S::Cursor<CollectionSpecification>> {
         let t = self.target;
         let cursor = super::CursorTimeout {
             mode: self.options.timeout_mode,
             ..Default::default()
         };
         let op = operation::ListCollections::new(t.db(), self.options, false, t.reads());
-        let opened = t
-            .open_cursor_as(op, self.session.session_mut(), cursor)
-            .await?;
-        Ok(self.session.cursor(t.client(), opened))
+        t.cursor(op, self.session, cursor).await
     }
 }
 into_future!(impl<'a, S> ListCollections<'a, ListSpecifications, S>

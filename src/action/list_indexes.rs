@@ -41,17 +41,13 @@ impl<'a, M, S: SessionMode<'a>> ListIndexes<'a, M, S> {
 }
 
 impl<'a, S: SessionMode<'a>> ListIndexes<'a, ListSpecifications, S> {
-    async fn execute(mut self) -> Result<S::Cursor<IndexModel>> {
+    async fn execute(self) -> Result<S::Cursor<IndexModel>> {
         let op = self.op();
         let cursor = super::CursorTimeout {
             mode: self.options.timeout_mode,
             ..Default::default()
         };
-        let opened = self
-            .target
-            .open_cursor_as(op, self.session.session_mut(), cursor)
-            .await?;
-        Ok(self.session.cursor(self.target.client(), opened))
+        self.target.cursor(op, self.session, cursor).await
     }
 }
 into_future!(impl<'a, S> ListIndexes<'a, ListSpecifications, S> => S::Cursor<IndexModel>

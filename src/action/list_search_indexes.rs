@@ -48,7 +48,7 @@ impl<'a, S> ListSearchIndexes<'a, S> {
 }
 
 impl<'a, S: SessionMode<'a>> ListSearchIndexes<'a, S> {
-    async fn execute(mut self) -> Result<S::Cursor<Document>> {
+    async fn execute(self) -> Result<S::Cursor<Document>> {
         let t = self.target;
         let mut options = self.aggregate_options;
         let mut reads = t.reads_of(&mut options);
@@ -59,8 +59,7 @@ impl<'a, S: SessionMode<'a>> ListSearchIndexes<'a, S> {
         };
         let coll = Some(t.coll().to_owned());
         let op = operation::Aggregate::new(t.db().to_owned(), coll, vec![stage], options, reads);
-        let opened = t.open_cursor(op, self.session.session_mut()).await?;
-        Ok(self.session.cursor(t.client(), opened))
+        t.cursor(op, self.session, Default::default()).await
     }
 }
 into_future!(impl<'a, S> ListSearchIndexes<'a, S> => S::Cursor<Document> where S: SessionMode<'a>);

@@ -45,7 +45,7 @@ action! {
 }
 
 impl<'a, S: SessionMode<'a>> RunCursorCommand<'a, S> {
-    async fn execute(mut self) -> Result<S::Cursor<Document>> {
+    async fn execute(self) -> Result<S::Cursor<Document>> {
         let t = self.target;
         let kind = self.options.cursor_type.unwrap_or_default();
         let cursor = super::CursorTimeout {
@@ -55,10 +55,7 @@ impl<'a, S: SessionMode<'a>> RunCursorCommand<'a, S> {
             writes: false,
         };
         let op = operation::RunCursorCommand::new(t.db(), self.command, self.options);
-        let opened = t
-            .open_cursor_as(op, self.session.session_mut(), cursor)
-            .await?;
-        Ok(self.session.cursor(t.client(), opened))
+        t.cursor(op, self.session, cursor).await
     }
 }
 into_future!(impl<'a, S> RunCursorCommand<'a, S> => S::Cursor<Document> where S: SessionMode<'a>);

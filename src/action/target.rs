@@ -272,6 +272,22 @@ impl<'a> Target<'a> {
         })
     }
 
+    /// [`open_cursor_as`](Self::open_cursor_as) in an action's session: the cursor the action
+    /// yields, a [`Cursor`] or, in an explicit session, a [`SessionCursor`].
+    pub(crate) async fn cursor<'s, Op, S, T>(
+        &self,
+        op: Op,
+        mut session: S,
+        c: CursorTimeout,
+    ) -> Result<S::Cursor<T>>
+    where
+        Op: Operation<Output = CursorSpec>,
+        S: super::SessionMode<'s>,
+    {
+        let opened = self.open_cursor_as(op, session.session_mut(), c).await?;
+        Ok(session.cursor(self.client, opened))
+    }
+
     /// Runs an operation that opens a cursor and reads the whole cursor, keeping what `keep`
     /// returns of each result (the names of `list_*_names`).
     pub(crate) async fn collect<Op, T, U>(

@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::operation::EndTransaction;
 use crate::options::TransactionOptions;
 use crate::sdam::{ServerType, TopologyType};
-use crate::session::transaction::{self, AfterCallbackError, AfterCommitError, Commit};
+use crate::session::transaction::{self, AfterError, Commit};
 use crate::session::DetachedSession;
 use crate::ClientSession;
 
@@ -56,11 +56,7 @@ impl ClientSession {
     /// # Ok(()) }
     /// ```
     pub fn start_transaction(&mut self) -> StartTransaction<'_> {
-        StartTransaction {
-            session: self,
-            options: TransactionOptions::default(),
-            timeout: None,
-        }
+        StartTransaction::new(self)
     }
 
     /// Commits the session's transaction. A transaction that ran no command commits without
@@ -89,10 +85,7 @@ impl ClientSession {
     /// # Ok(()) }
     /// ```
     pub fn commit_transaction(&mut self) -> CommitTransaction<'_> {
-        CommitTransaction {
-            session: self,
-            timeout: None,
-        }
+        CommitTransaction::new(self)
     }
 
     /// Aborts the session's transaction: nothing it wrote is kept. The server's answer is not
@@ -112,55 +105,77 @@ impl ClientSession {
     /// # Ok(()) }
     /// ```
     pub fn abort_transaction(&mut self) -> AbortTransaction<'_> {
-        AbortTransaction {
-            session: self,
-            timeout: None,
-        }
+        AbortTransaction::new(self)
     }
 }
 
-/// Starts a transaction: [`ClientSession::start_transaction`]. `.await` it, or run a whole
-/// transaction with [`and_run`](Self::and_run) / [`and_run2`](Self::and_run2).
-#[must_use = "an action does nothing until it is awaited"]
-pub struct StartTransaction<'a> {
-    session: &'a mut ClientSession,
-    options: TransactionOptions,
-    /// `timeoutMS` of a convenient transaction as a whole.
-    timeout: Option<Duration>,
+/// A session's actions run against the client that started it.
+#[cfg(feature = "sync")]
+impl crate::sync::ActionClient for ClientSession {
+    fn action_client(&self) -> crate::Client {
+        self.client()
+    }
 }
 
-/// Commits a transaction: [`ClientSession::commit_transaction`].
-#[must_use = "an action does nothing until it is awaited"]
-pub struct CommitTransaction<'a> {
-    session: &'a mut ClientSession,
-    timeout: Option<Duration>,
+/// Declares an action that ends the transaction: [`handle_action!`] on the session, its
+/// `.await` running the block with the session and the deadline of the commit or abort
+/// ([`end_deadline`]).
+///
+/// ```text
+/// ends_transaction! {
+///     /// Doc of the action.
+///     pub struct CommitTransaction;
+///     /// Doc of its `timeout`.
+///     timeout;
+///     runs: |session, deadline| { /* the commit */ }
+/// }
+/// ```
+macro_rules! ends_transaction {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident;
+        $(#[$tmeta:meta])*
+        timeout;
+        runs: |$session:ident, $deadline:ident| $body:block
+    ) => {
+        handle_action! {
+            $(#[$meta])*
+            pub struct $name<'a> { session: &'a mut ClientSession }
+            $(#[$tmeta])*
+            timeout;
+        }
+
+        impl $name<'_> {
+            async fn execute(self) -> Result<()> {
+                let $deadline = end_deadline(self.session, self.timeout);
+                let $session = self.session;
+                $body
+            }
+        }
+        into_future!(impl<'a> $name<'a> => ());
+    };
 }
 
-/// Aborts a transaction: [`ClientSession::abort_transaction`].
-#[must_use = "an action does nothing until it is awaited"]
-pub struct AbortTransaction<'a> {
-    session: &'a mut ClientSession,
-    timeout: Option<Duration>,
-}
-
-impl StartTransaction<'_> {
-    crate::options::transaction_setters::setters!();
-
+handle_action! {
+    /// Starts a transaction: [`ClientSession::start_transaction`]. `.await` it, or run a whole
+    /// transaction with [`and_run`](Self::and_run) / [`and_run2`](Self::and_run2).
+    pub struct StartTransaction<'a> { session: &'a mut ClientSession }
+    options: TransactionOptions, transaction_setters;
     /// `timeoutMS` of a convenient transaction ([`and_run`](Self::and_run),
     /// [`and_run2`](Self::and_run2)) as a whole: every operation the callback runs in the
     /// session and the commit share it (the operations may not set one of their own: that is
     /// an error), and the transaction is not retried past it. Unset: the session's
     /// [`default_timeout`](crate::options::SessionOptions::default_timeout), else the
     /// client's; without any, retries stop after 120 seconds. A plain `.await` ignores it.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout;
+}
 
+impl StartTransaction<'_> {
     async fn execute(self) -> Result<()> {
         start(self.session, self.options)
     }
 }
+into_future!(impl<'a> StartTransaction<'a> => ());
 
 fn start(session: &mut ClientSession, options: TransactionOptions) -> Result<()> {
     if session.is_snapshot() {
@@ -212,17 +227,13 @@ fn end_deadline(session: &ClientSession, timeout: Option<Duration>) -> Option<De
     }
 }
 
-impl CommitTransaction<'_> {
+ends_transaction! {
+    /// Commits a transaction: [`ClientSession::commit_transaction`].
+    pub struct CommitTransaction;
     /// `timeoutMS` for this commit, over the session's
     /// [`default_timeout`](crate::options::SessionOptions::default_timeout) and the client's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    async fn execute(self) -> Result<()> {
-        let session = self.session;
-        let deadline = end_deadline(session, self.timeout);
+    timeout;
+    runs: |session, deadline| {
         let again = match session.transaction.commit()? {
             Commit::Nothing => return Ok(()),
             Commit::Send => false,
@@ -241,17 +252,13 @@ impl CommitTransaction<'_> {
     }
 }
 
-impl AbortTransaction<'_> {
+ends_transaction! {
+    /// Aborts a transaction: [`ClientSession::abort_transaction`].
+    pub struct AbortTransaction;
     /// `timeoutMS` for this abort, over the session's
     /// [`default_timeout`](crate::options::SessionOptions::default_timeout) and the client's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    async fn execute(self) -> Result<()> {
-        let session = self.session;
-        let deadline = end_deadline(session, self.timeout);
+    timeout;
+    runs: |session, deadline| {
         if !session.transaction.abort()? {
             return Ok(());
         }
@@ -315,8 +322,11 @@ fn out_of_time(deadline: Option<&Deadline>, limit: Duration, last: Option<Error>
 /// operations in the session and the commit share that deadline, an abort after a failed
 /// callback gets a `timeoutMS` afresh (CSOT specification, "Convenient Transactions API").
 macro_rules! convenient_run {
-    ($session:ident, $options:expr, $timeout:expr, $callback:expr) => {{
-        let timeout = $timeout
+    ($action:ident, $session:ident => $callback:expr) => {{
+        let $session = $action.session;
+        let options = $action.options;
+        let timeout = $action
+            .timeout
             .or($session.options().default_timeout)
             .or($session.client().options().timeout);
         let deadline = Deadline::start(timeout);
@@ -331,7 +341,7 @@ macro_rules! convenient_run {
         let result = async {
             let mut attempt: u32 = 0;
             let mut last_error: Option<Error> = None;
-            'transaction: loop {
+            loop {
                 if attempt > 0 {
                     let pause = transaction::backoff(attempt, jitter());
                     if started.elapsed() + pause >= limit {
@@ -339,53 +349,51 @@ macro_rules! convenient_run {
                     }
                     tokio::time::sleep(pause).await;
                 }
-                start(&mut *$session, $options.clone())?;
+                start(&mut *$session, options.clone())?;
                 attempt += 1;
-                let value = match $callback {
-                    Ok(value) => value,
-                    Err(e) => {
-                        if $session.transaction.is_active() {
-                            // The abort gets a timeoutMS of its own.
-                            $session.convenient_deadline = None;
-                            let abort = $session.abort_transaction();
-                            let aborted = match timeout {
-                                Some(t) => abort.timeout(t).await,
-                                None => abort.await,
-                            };
-                            $session.convenient_deadline = deadline;
-                            aborted?;
+                // One attempt: the callback, then the commit (again while its result is
+                // unknown); ends with the value, or with an error and what to do about it.
+                let (e, next) = 'attempt: {
+                    let value = match $callback {
+                        Ok(value) => value,
+                        Err(e) => {
+                            if $session.transaction.is_active() {
+                                // The abort gets a timeoutMS of its own.
+                                $session.convenient_deadline = None;
+                                let abort = $session.abort_transaction();
+                                let aborted = match timeout {
+                                    Some(t) => abort.timeout(t).await,
+                                    None => abort.await,
+                                };
+                                $session.convenient_deadline = deadline;
+                                aborted?;
+                            }
+                            let next =
+                                transaction::after_callback_error(&e, started.elapsed(), limit);
+                            break 'attempt (e, next);
                         }
-                        match transaction::after_callback_error(&e, started.elapsed(), limit) {
-                            AfterCallbackError::RetryTransaction => {
-                                last_error = Some(e);
-                                continue 'transaction;
-                            }
-                            AfterCallbackError::OutOfTime => {
-                                return Err(out_of_time(deadline.as_ref(), limit, Some(e)))
-                            }
-                            AfterCallbackError::Fail => return Err(e),
+                    };
+                    // The callback committed or aborted by itself.
+                    if !$session.transaction.is_active() {
+                        return Ok(value);
+                    }
+                    loop {
+                        let Err(e) = $session.commit_transaction().await else {
+                            return Ok(value);
+                        };
+                        match transaction::after_commit_error(&e, started.elapsed(), limit) {
+                            AfterError::RetryCommit => continue,
+                            next => break 'attempt (e, next),
                         }
                     }
                 };
-                // The callback committed or aborted by itself.
-                if !$session.transaction.is_active() {
-                    return Ok(value);
-                }
-                loop {
-                    let Err(e) = $session.commit_transaction().await else {
-                        return Ok(value);
-                    };
-                    match transaction::after_commit_error(&e, started.elapsed(), limit) {
-                        AfterCommitError::RetryCommit => continue,
-                        AfterCommitError::RetryTransaction => {
-                            last_error = Some(e);
-                            continue 'transaction;
-                        }
-                        AfterCommitError::OutOfTime => {
-                            return Err(out_of_time(deadline.as_ref(), limit, Some(e)))
-                        }
-                        AfterCommitError::Fail => return Err(e),
+                match next {
+                    AfterError::RetryTransaction => last_error = Some(e),
+                    AfterError::OutOfTime => {
+                        return Err(out_of_time(deadline.as_ref(), limit, Some(e)))
                     }
+                    // (RetryCommit is the commit loop's own.)
+                    AfterError::Fail | AfterError::RetryCommit => return Err(e),
                 }
             }
         }
@@ -441,14 +449,7 @@ impl StartTransaction<'_> {
     where
         F: for<'b> FnMut(&'b mut ClientSession, &'b mut C) -> BoxFuture<'b, Result<R>>,
     {
-        let session = self.session;
-        let options = self.options;
-        convenient_run!(
-            session,
-            options,
-            self.timeout,
-            callback(&mut *session, &mut context).await
-        )
+        convenient_run!(self, session => callback(&mut *session, &mut context).await)
     }
 
     /// [`and_run`](Self::and_run) with an async closure that takes the session only
@@ -475,36 +476,6 @@ impl StartTransaction<'_> {
     where
         F: for<'b> AsyncFnMut(&'b mut ClientSession) -> Result<R>,
     {
-        let session = self.session;
-        let options = self.options;
-        convenient_run!(
-            session,
-            options,
-            self.timeout,
-            callback(&mut *session).await
-        )
+        convenient_run!(self, session => callback(&mut *session).await)
     }
 }
-
-#[cfg(feature = "sync")]
-macro_rules! session_client {
-    ($($name:ident),*) => {$(
-        impl crate::sync::ActionClient for $name<'_> {
-            fn action_client(&self) -> crate::Client {
-                self.session.client()
-            }
-        }
-    )*};
-}
-#[cfg(feature = "sync")]
-session_client!(StartTransaction, CommitTransaction, AbortTransaction);
-
-impl super::private::Sealed for StartTransaction<'_> {}
-impl super::Action for StartTransaction<'_> {}
-impl super::private::Sealed for CommitTransaction<'_> {}
-impl super::Action for CommitTransaction<'_> {}
-impl super::private::Sealed for AbortTransaction<'_> {}
-impl super::Action for AbortTransaction<'_> {}
-into_future!(impl<'a> StartTransaction<'a> => ());
-into_future!(impl<'a> CommitTransaction<'a> => ());
-into_future!(impl<'a> AbortTransaction<'a> => ());

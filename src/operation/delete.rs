@@ -18,7 +18,7 @@ operation_input! {
 impl Operation for Delete {
     fn build(&mut self, server: &StreamDescription) -> Result<Command> {
         let o = &self.options;
-        let acknowledged = super::acknowledged(o.write_concern.as_ref());
+        let acknowledged = self.is_acknowledged();
         super::check_unacknowledged_hint(o.hint.is_some(), acknowledged, server, "delete")?;
         let fields = DeleteFields {
             hint: o.hint.as_ref(),
@@ -33,8 +33,7 @@ impl Operation for Delete {
     }
 
     fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<DeleteResult> {
-        let r = write_reply::parse(reply, 1, 0)?;
-        write_reply::write_result(r.write_errors, r.write_concern_error, 1)?;
+        let r = write_reply::parse_one(reply)?;
         Ok(DeleteResult { deleted_count: r.n })
     }
 

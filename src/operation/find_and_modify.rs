@@ -183,10 +183,10 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::operation::test_util::raw;
-    use crate::operation::test_util::{description, is_invalid_response, server};
-    use crate::operation::Selection;
+    use crate::operation::test_util::{
+        description, is_invalid_response, selects_a_writable_server, server,
+    };
     use crate::options::{Acknowledgment, Hint};
-    use crate::sdam::SelectionCriteria;
     use std::time::Duration;
 
     #[test]
@@ -203,10 +203,7 @@ mod tests {
             doc! { "findAndModify": "c", "query": { "x": 1 }, "sort": { "a": 1 }, "remove": true,
             "fields": { "_id": 0 }, "maxTimeMS": 1000_i64 }
         );
-        assert_eq!(
-            op.selection(),
-            Selection::Criteria(SelectionCriteria::Write)
-        );
+        assert!(selects_a_writable_server(&op));
         assert_eq!(op.retryability(), Retryability::Write);
     }
 

@@ -1,11 +1,11 @@
 //! `insert`: one batch of documents, as many as the server's limits allow from a starting
 //! index. `insert_many` runs one of these per batch until every document is sent.
 
-use bson::{doc, RawDocument};
+use bson::RawDocument;
 
 use super::statements::Batch;
 use super::write_reply::WriteReply;
-use super::{append_options, Command, Operation, Retryability, StreamDescription};
+use super::{Command, Operation, Retryability, StreamDescription};
 use crate::error::{Error, Result, WriteError};
 use crate::options::InsertManyOptions;
 use crate::options::ServerAddress;
@@ -60,9 +60,7 @@ impl Operation for Insert<'_> {
         };
         let b = &mut self.batch;
         let batch = b.cut("insert", "documents", self.docs, server, too_large)?;
-        let mut cmd = doc! { "insert": b.coll, "ordered": b.ordered() };
-        append_options(&mut cmd, b.options)?;
-        Ok(b.command(cmd, batch))
+        Ok(b.command(b.body("insert")?, batch))
     }
 
     fn sequence_sent(&mut self, documents: usize) {
@@ -100,6 +98,7 @@ mod tests {
     use crate::operation::test_util::{
         assert_build_refused, description, is_invalid_response, server,
     };
+    use bson::doc;
 
     fn docs(n: i32) -> Vec<Vec<u8>> {
         (0..n)

@@ -41,7 +41,9 @@ impl Operation for RunCursorCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::test_util::{description, is_invalid_response, raw, server};
+    use crate::operation::test_util::{
+        description, is_invalid_response, raw, selects_a_writable_server, server,
+    };
     use crate::options::{ReadPreference, ReadPreferenceMode};
     use bson::{doc, Bson};
     use std::time::Duration;
@@ -76,9 +78,6 @@ mod tests {
             .unwrap_err();
         assert!(is_invalid_response(&err), "no cursor: {err}");
         let primary = RunCursorCommand::new("db", command, RunCursorCommandOptions::default());
-        assert_eq!(
-            primary.selection(),
-            Selection::Criteria(SelectionCriteria::Write)
-        );
+        assert!(selects_a_writable_server(&primary));
     }
 }

@@ -5,9 +5,9 @@
 use bson::raw::RawBsonRef;
 use bson::{doc, Document, RawDocument};
 
-use super::simple::NAMESPACE_NOT_FOUND;
+use super::simple::already_dropped;
 use super::{Command, Operation, Retryability, StreamDescription};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::options::{SearchIndexModel, ServerAddress};
 
 /// `createSearchIndexes`: returns the created indexes' names, in the order given.
@@ -99,10 +99,7 @@ impl Operation for SearchIndexCommand {
 
     /// Dropping is idempotent: the specification has `NamespaceNotFound` suppressed.
     fn handle_error(&self, error: Error) -> Result<()> {
-        match &*error.kind {
-            ErrorKind::Command { code, .. } if self.drop && *code == NAMESPACE_NOT_FOUND => Ok(()),
-            _ => Err(error),
-        }
+        already_dropped(error, self.drop)
     }
 
     fn retryability(&self) -> Retryability {
@@ -113,6 +110,8 @@ impl Operation for SearchIndexCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
+    use crate::operation::simple::NAMESPACE_NOT_FOUND;
     use crate::operation::test_util::{description, is_invalid_response, raw, server};
     use crate::options::SearchIndexType;
 

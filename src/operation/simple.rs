@@ -23,11 +23,8 @@ pub(crate) trait CommandKind {
     const NAME: &'static str;
     /// Its options, serialized into the command.
     type Options: Serialize;
-
-    /// The last word on an error (a drop of what does not exist has nothing left to do).
-    fn handle_error(error: Error) -> Result<()> {
-        Err(error)
-    }
+    /// A drop: one of what does not exist has nothing left to do, so it succeeds.
+    const DROPS: bool = false;
 
     /// False for a `w: 0` write concern the command honours.
     fn is_acknowledged(_: &Self::Options) -> bool {
@@ -72,7 +69,7 @@ impl<K: CommandKind> Operation for SimpleCommand<K> {
     }
 
     fn handle_error(&self, error: Error) -> Result<()> {
-        K::handle_error(error)
+        already_dropped(error, K::DROPS)
     }
 
     fn retryability(&self) -> Retryability {
@@ -84,63 +81,46 @@ impl<K: CommandKind> Operation for SimpleCommand<K> {
     }
 }
 
-/// A drop of something that does not exist has nothing left to do (drop and dropDatabase).
-fn already_dropped(error: Error) -> Result<()> {
+/// The last word on an error of a command that may be a drop (`is_drop`): a drop of something
+/// that does not exist has nothing left to do (`drop`, `dropDatabase`, `dropSearchIndex`).
+pub(super) fn already_dropped(error: Error, is_drop: bool) -> Result<()> {
     match &*error.kind {
-        ErrorKind::Command { code, .. } if *code == NAMESPACE_NOT_FOUND => Ok(()),
+        ErrorKind::Command { code, .. } if is_drop && *code == NAMESPACE_NOT_FOUND => Ok(()),
         _ => Err(error),
     }
 }
 
-/// `create`: a collection, capped collection, view, time-series or clustered collection.
-pub(crate) enum Create {}
-impl CommandKind for Create {
-    const NAME: &'static str = "create";
-    type Options = CreateCollectionOptions;
+/// Declares each kind: `Name = "command", Options { … }`, the braces holding what it changes
+/// of [`CommandKind`]'s defaults.
+macro_rules! command_kinds {
+    ($($(#[$doc:meta])* $kind:ident = $name:literal, $options:ty { $($rest:tt)* })*) => {$(
+        $(#[$doc])*
+        pub(crate) enum $kind {}
+        impl CommandKind for $kind {
+            const NAME: &'static str = $name;
+            type Options = $options;
+            $($rest)*
+        }
+    )*};
 }
 
-/// `drop`: a collection; one that does not exist is already dropped.
-pub(crate) enum DropCollection {}
-impl CommandKind for DropCollection {
-    const NAME: &'static str = "drop";
-    type Options = DropOptions;
-    fn handle_error(error: Error) -> Result<()> {
-        already_dropped(error)
+command_kinds! {
+    /// `create`: a collection, capped collection, view, time-series or clustered collection.
+    Create = "create", CreateCollectionOptions {}
+    /// `drop`: a collection; one that does not exist is already dropped.
+    DropCollection = "drop", DropOptions { const DROPS: bool = true; }
+    /// `dropDatabase`: one that does not exist is already dropped.
+    DropDatabase = "dropDatabase", DropOptions { const DROPS: bool = true; }
+    /// `createIndexes`: one or more indexes on a collection.
+    CreateIndexes = "createIndexes", CreateIndexOptions {
+        fn is_acknowledged(options: &CreateIndexOptions) -> bool {
+            super::acknowledged(options.write_concern.as_ref())
+        }
     }
-}
-
-/// `dropDatabase`: one that does not exist is already dropped.
-pub(crate) enum DropDatabase {}
-impl CommandKind for DropDatabase {
-    const NAME: &'static str = "dropDatabase";
-    type Options = DropOptions;
-    fn handle_error(error: Error) -> Result<()> {
-        already_dropped(error)
-    }
-}
-
-/// `createIndexes`: one or more indexes on a collection.
-pub(crate) enum CreateIndexes {}
-impl CommandKind for CreateIndexes {
-    const NAME: &'static str = "createIndexes";
-    type Options = CreateIndexOptions;
-    fn is_acknowledged(options: &CreateIndexOptions) -> bool {
-        super::acknowledged(options.write_concern.as_ref())
-    }
-}
-
-/// `dropIndexes`: one index by name, or every index but `_id`'s (`"*"`).
-pub(crate) enum DropIndexes {}
-impl CommandKind for DropIndexes {
-    const NAME: &'static str = "dropIndexes";
-    type Options = DropIndexOptions;
-}
-
-/// `renameCollection`: run on `admin` with both full namespaces.
-pub(crate) enum Rename {}
-impl CommandKind for Rename {
-    const NAME: &'static str = "renameCollection";
-    type Options = RenameCollectionOptions;
+    /// `dropIndexes`: one index by name, or every index but `_id`'s (`"*"`).
+    DropIndexes = "dropIndexes", DropIndexOptions {}
+    /// `renameCollection`: run on `admin` with both full namespaces.
+    Rename = "renameCollection", RenameCollectionOptions {}
 }
 
 /// The command of each kind, from what it acts on.

@@ -2,7 +2,7 @@
 //! classic `update`/`delete` statements and the `bulkWrite` ops carry the same options), and
 //! the cutting of statements into one command's document sequence.
 
-use bson::{Document, RawDocument};
+use bson::{doc, Document, RawDocument};
 use serde::Serialize;
 
 use super::write_reply::{self, WriteReply};
@@ -271,6 +271,16 @@ impl<'a, O: BatchOptions> Batch<'a, O> {
         let batch = cut_batch(what, identifier, statements, self.offset, server, too_large)?;
         self.taken = batch.len();
         Ok(batch)
+    }
+
+    /// The command's leading fields, `{<name>: <coll>, ordered}`, then its options.
+    pub(crate) fn body(&self, name: &str) -> Result<Document>
+    where
+        O: Serialize,
+    {
+        let mut cmd = doc! { name: self.coll, "ordered": self.ordered() };
+        super::append_options(&mut cmd, self.options)?;
+        Ok(cmd)
     }
 
     /// The command: `body`, with the batch as its document sequence.

@@ -107,7 +107,7 @@ operation_output!(Update => UpdateResult, "update");
 impl Operation for Update {
     fn build(&mut self, server: &StreamDescription) -> Result<Command> {
         let o = &self.options;
-        let acknowledged = super::acknowledged(o.write_concern.as_ref());
+        let acknowledged = self.is_acknowledged();
         super::check_unacknowledged_hint(o.hint.is_some(), acknowledged, server, "update")?;
         // The statement holds the options that belong to it, not to the command. Built as a
         // document directly: going through serde (`to_bson` of a struct) costs more per update.
@@ -136,8 +136,7 @@ impl Operation for Update {
     }
 
     fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<UpdateResult> {
-        let r = write_reply::parse(reply, 1, 0)?;
-        write_reply::write_result(r.write_errors, r.write_concern_error, 1)?;
+        let r = write_reply::parse_one(reply)?;
         let upserted_id = r.upserted.into_iter().next().map(|(_, id)| id);
         // `n` counts the upserted document too.
         let matched_count = r.n.saturating_sub(u64::from(upserted_id.is_some()));

@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 
-use bson::{doc, Bson, RawDocument};
+use bson::{Bson, RawDocument};
 
 use super::bulk_failures::Failures;
 use super::statements::{Batch, DeleteStatement, ModelStatement, UpdateStatement};
 use super::write_reply::WriteReply;
-use super::{append_opt, append_options, Command, Operation, Retryability, StreamDescription};
-use crate::error::{Error, PartialBulkWriteResult, Result, WriteConcernError, WriteError};
+use super::{append_opt, Command, Operation, Retryability, StreamDescription};
+use crate::error::{Error, PartialBulkWriteResult, Result};
 use crate::options::{CollectionBulkWriteOptions, ServerAddress, WriteModel};
 use crate::results::BulkWriteResult;
 
@@ -104,15 +104,10 @@ pub(crate) struct WriteBatch<'a> {
 pub(crate) struct BatchResult {
     /// Statements sent (from the offset).
     pub(crate) taken: usize,
-    pub(crate) n: u64,
-    pub(crate) n_modified: u64,
-    /// (model index, `_id`) of each upsert.
-    pub(crate) upserted: Vec<(usize, Bson)>,
     /// The model indexes of the statements that were applied (inserts).
     pub(crate) applied: Vec<usize>,
-    /// With the model's index.
-    pub(crate) write_errors: Vec<WriteError>,
-    pub(crate) write_concern_error: Option<WriteConcernError>,
+    /// The reply, each upsert and write error with the model's index.
+    pub(crate) reply: WriteReply,
 }
 
 impl<'a> WriteBatch<'a> {
@@ -158,8 +153,7 @@ impl Operation for WriteBatch<'_> {
             super::check_unacknowledged_hint(hinted, acknowledged, server, "bulk_write")?;
         }
         let o = b.options;
-        let mut cmd = doc! { kind.command(): b.coll, "ordered": b.ordered() };
-        append_options(&mut cmd, o)?;
+        let mut cmd = b.body(kind.command())?;
         if kind != WriteKind::Delete {
             append_opt(
                 &mut cmd,
@@ -178,30 +172,19 @@ impl Operation for WriteBatch<'_> {
     }
 
     fn handle_response(&self, reply: &RawDocument, _: &ServerAddress) -> Result<BatchResult> {
-        let WriteReply {
-            n,
-            n_modified,
-            upserted,
-            write_errors,
-            write_concern_error_detail,
-            ..
-        } = self.batch.parse(reply)?;
+        let mut reply = self.batch.parse(reply)?;
         let model = |i: usize| self.run.models[i];
-        let applied = self.batch.applied(&write_errors).map(model).collect();
+        let applied = self.batch.applied(&reply.write_errors).map(model).collect();
+        for (i, _) in &mut reply.upserted {
+            *i = model(*i);
+        }
+        for e in &mut reply.write_errors {
+            e.index = model(e.index);
+        }
         Ok(BatchResult {
             taken: self.batch.taken,
-            n,
-            n_modified,
-            upserted: upserted.into_iter().map(|(i, id)| (model(i), id)).collect(),
             applied,
-            write_errors: write_errors
-                .into_iter()
-                .map(|mut e| {
-                    e.index = model(e.index);
-                    e
-                })
-                .collect(),
-            write_concern_error: write_concern_error_detail,
+            reply,
         })
     }
 
@@ -233,10 +216,10 @@ impl CollectionOutcome {
         inserted_ids: &HashMap<usize, Bson>,
         ordered: bool,
     ) {
-        let res = &mut self.result;
+        let (res, reply) = (&mut self.result, r.reply);
         match kind {
             WriteKind::Insert => {
-                res.inserted_count += r.n;
+                res.inserted_count += reply.n;
                 for i in &r.applied {
                     if let Some(id) = inserted_ids.get(i) {
                         res.inserted_ids.insert(*i, id.clone());
@@ -244,25 +227,26 @@ impl CollectionOutcome {
                 }
             }
             WriteKind::Update => {
-                let upserts = u64::try_from(r.upserted.len()).unwrap_or(u64::MAX);
+                let upserts = u64::try_from(reply.upserted.len()).unwrap_or(u64::MAX);
                 res.upserted_count += upserts;
-                res.matched_count += r.n.saturating_sub(upserts);
-                res.modified_count += r.n_modified;
-                res.upserted_ids.extend(r.upserted);
+                res.matched_count += reply.n.saturating_sub(upserts);
+                res.modified_count += reply.n_modified;
+                res.upserted_ids.extend(reply.upserted);
             }
-            WriteKind::Delete => res.deleted_count += r.n,
+            WriteKind::Delete => res.deleted_count += reply.n,
         }
-        let first_error = r.write_errors.iter().map(|e| e.index).min();
+        let first_error = reply.write_errors.iter().map(|e| e.index).min();
         let f = &mut self.failures;
         f.succeeded |= if ordered {
             !matches!(first_error, Some(f) if f <= first_model)
         } else {
-            r.write_errors.len() < r.taken
+            reply.write_errors.len() < r.taken
         };
-        for e in r.write_errors {
+        for e in reply.write_errors {
             f.write_errors.insert(e.index, e);
         }
-        f.write_concern_errors.extend(r.write_concern_error);
+        f.write_concern_errors
+            .extend(reply.write_concern_error_detail);
     }
 
     /// True once a write failed (an ordered bulk write stops there).
@@ -287,12 +271,13 @@ impl CollectionOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::error::{ErrorKind, WriteError};
     use crate::operation::test_util::{description, raw, server};
     use crate::options::{
         DeleteManyModel, DeleteOneModel, InsertOneModel, ReplaceOneModel, UpdateOneModel,
     };
     use crate::Namespace;
+    use bson::doc;
 
     fn ns() -> Namespace {
         Namespace::new("db", "c")
@@ -424,9 +409,9 @@ mod tests {
             "writeConcernError": { "code": 64, "errmsg": "slow" } };
             let r = op.handle_response(&raw(&reply), &server()).unwrap();
             assert_eq!(r.taken, 2);
-            assert_eq!(r.write_errors[0].index, 5, "the model's index");
+            assert_eq!(r.reply.write_errors[0].index, 5, "the model's index");
             assert_eq!(r.applied, applied, "ordered={ordered}");
-            assert_eq!(r.write_concern_error.as_ref().map(|w| w.code), Some(64));
+            assert_eq!(r.reply.write_concern_error_detail.map(|w| w.code), Some(64));
         }
         let updates = run(&[(
             7,
@@ -447,34 +432,32 @@ mod tests {
                 &server(),
             )
             .unwrap();
-        assert_eq!(r.upserted, vec![(7, Bson::from("u"))]);
+        assert_eq!(r.reply.upserted, vec![(7, Bson::from("u"))]);
     }
 
     #[test]
     fn the_outcome_adds_counts_and_ids_and_reports_failures_with_what_succeeded() {
         let ids: HashMap<usize, Bson> = [(0, Bson::Int32(10)), (1, Bson::Int32(11))].into();
         let mut out = CollectionOutcome::default();
+        // A command of `taken` statements, with its reply's counts and upserts.
+        let counted = |taken, n, n_modified, upserted| BatchResult {
+            taken,
+            applied: vec![],
+            reply: WriteReply {
+                n,
+                n_modified,
+                upserted,
+                ..WriteReply::default()
+            },
+        };
         let inserted = BatchResult {
-            taken: 2,
-            n: 2,
             applied: vec![0, 1],
-            ..BatchResult::default()
+            ..counted(2, 2, 0, vec![])
         };
         out.add(WriteKind::Insert, 0, inserted, &ids, true);
-        let updated = BatchResult {
-            taken: 2,
-            n: 3,
-            n_modified: 2,
-            upserted: vec![(3, Bson::from("u"))],
-            ..BatchResult::default()
-        };
+        let updated = counted(2, 3, 2, vec![(3, Bson::from("u"))]);
         out.add(WriteKind::Update, 2, updated, &ids, true);
-        let deleted = BatchResult {
-            taken: 1,
-            n: 4,
-            ..BatchResult::default()
-        };
-        out.add(WriteKind::Delete, 4, deleted, &ids, true);
+        out.add(WriteKind::Delete, 4, counted(1, 4, 0, vec![]), &ids, true);
         assert!(!out.has_write_errors());
         let r = out.finish().unwrap();
         assert_eq!(
@@ -493,13 +476,16 @@ mod tests {
         // Ordered, the first statement failed: nothing succeeded, no partial result.
         let failed = |index: usize| BatchResult {
             taken: 2,
-            write_errors: vec![WriteError {
-                index,
-                code: 11000,
-                message: "dup".into(),
-                code_name: String::new(),
-                details: None,
-            }],
+            reply: WriteReply {
+                write_errors: vec![WriteError {
+                    index,
+                    code: 11000,
+                    message: "dup".into(),
+                    code_name: String::new(),
+                    details: None,
+                }],
+                ..WriteReply::default()
+            },
             ..BatchResult::default()
         };
         let mut out = CollectionOutcome::default();

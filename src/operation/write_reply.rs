@@ -101,6 +101,15 @@ pub(crate) fn parse(reply: &RawDocument, sent: usize, offset: usize) -> Result<W
     Ok(r)
 }
 
+/// The reply to a command of one statement (`update_one`, `delete_many`, …): its counts and
+/// upserted id, or its write error or write concern error as an [`ErrorKind::Write`].
+pub(crate) fn parse_one(reply: &RawDocument) -> Result<WriteReply> {
+    let mut r = parse(reply, 1, 0)?;
+    let write_errors = std::mem::take(&mut r.write_errors);
+    write_result(write_errors, r.write_concern_error.take(), 1)?;
+    Ok(r)
+}
+
 /// What every error entry of a reply says: `code`, `codeName`, `errmsg` and `errInfo`.
 fn error_parts(d: &Document) -> WriteConcernError {
     WriteConcernError {

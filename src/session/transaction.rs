@@ -488,36 +488,10 @@ pub(crate) fn out_of_time(limit: Duration, last: Option<Error>) -> Error {
     e
 }
 
-/// What the convenient API does after the callback failed (the transaction was aborted if it
-/// was still active).
+/// What the convenient API does after the callback or `commitTransaction` failed.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum AfterCallbackError {
-    /// Run the whole transaction again.
-    RetryTransaction,
-    /// Return the error as it is.
-    Fail,
-    /// Time is up: return [`out_of_time`].
-    OutOfTime,
-}
-
-pub(crate) fn after_callback_error(
-    e: &Error,
-    elapsed: Duration,
-    limit: Duration,
-) -> AfterCallbackError {
-    if !e.contains_label(TRANSIENT_TRANSACTION_ERROR) {
-        AfterCallbackError::Fail
-    } else if elapsed < limit {
-        AfterCallbackError::RetryTransaction
-    } else {
-        AfterCallbackError::OutOfTime
-    }
-}
-
-/// What the convenient API does after `commitTransaction` failed.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum AfterCommitError {
-    /// Commit again (with `w: majority`).
+pub(crate) enum AfterError {
+    /// Commit again (with `w: majority`); after a commit error only.
     RetryCommit,
     /// Run the whole transaction again.
     RetryTransaction,
@@ -527,22 +501,30 @@ pub(crate) enum AfterCommitError {
     OutOfTime,
 }
 
-pub(crate) fn after_commit_error(
-    e: &Error,
-    elapsed: Duration,
-    limit: Duration,
-) -> AfterCommitError {
+/// After the callback failed (the transaction was aborted if it was still active).
+pub(crate) fn after_callback_error(e: &Error, elapsed: Duration, limit: Duration) -> AfterError {
+    if !e.contains_label(TRANSIENT_TRANSACTION_ERROR) {
+        AfterError::Fail
+    } else if elapsed < limit {
+        AfterError::RetryTransaction
+    } else {
+        AfterError::OutOfTime
+    }
+}
+
+/// After `commitTransaction` failed.
+pub(crate) fn after_commit_error(e: &Error, elapsed: Duration, limit: Duration) -> AfterError {
     if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) && !is_max_time_ms_expired(e) {
         if elapsed >= limit {
-            AfterCommitError::OutOfTime
+            AfterError::OutOfTime
         } else {
-            AfterCommitError::RetryCommit
+            AfterError::RetryCommit
         }
     } else if e.contains_label(TRANSIENT_TRANSACTION_ERROR) {
         // The pause before the next attempt checks the time.
-        AfterCommitError::RetryTransaction
+        AfterError::RetryTransaction
     } else {
-        AfterCommitError::Fail
+        AfterError::Fail
     }
 }
 

@@ -8,35 +8,35 @@ use super::{Database, Runtime};
 use crate::error::Result;
 use crate::options::{ClientOptions, DatabaseOptions};
 
-/// A blocking MongoDB client: the async [`Client`](crate::Client) with a runtime of its own
-/// (one thread), so no Tokio is needed of the caller. Every action of the async client is
-/// here (through [`Deref`]), run with `.run()`; [`database`](Self::database) gives a blocking
-/// [`Database`].
-///
-/// `Client` is `Clone + Send + Sync` and cheap to clone: share one across threads. Its runtime
-/// runs the background work (server monitoring, pool maintenance, SRV polling, the
-/// certificate-file watch) and stops, its thread joined, when the last handle of the client
-/// (a clone, a database, a collection, a session, a cursor…) is dropped.
-///
-/// ```no_run
-/// use mongo_x509::bson::doc;
-/// use mongo_x509::sync::Client;
-///
-/// # fn main() -> mongo_x509::error::Result<()> {
-/// let client = Client::with_uri_str(
-///     "mongodb://db.example.com/?tls=true&tlsCAFile=%2Fetc%2Fca.pem\
-///      &tlsCertificateKeyFile=%2Fetc%2Fclient.pem&authMechanism=MONGODB-X509",
-/// )?;
-/// client.database("admin").run_command(doc! { "ping": 1 }).run()?;
-/// println!("authenticated as {:?}", client.client_subject());
-/// for name in client.list_database_names().run()? {
-///     println!("{name}");
-/// }
-/// # Ok(()) }
-/// ```
-#[derive(Clone, Debug)]
-pub struct Client {
-    held: Held<crate::Client>,
+blocking_wrapper! {
+    /// A blocking MongoDB client: the async [`Client`](crate::Client) with a runtime of its own
+    /// (one thread), so no Tokio is needed of the caller. Every action of the async client is
+    /// here (through [`Deref`]), run with `.run()`; [`database`](Self::database) gives a
+    /// blocking [`Database`].
+    ///
+    /// `Client` is `Clone + Send + Sync` and cheap to clone: share one across threads. Its
+    /// runtime runs the background work (server monitoring, pool maintenance, SRV polling, the
+    /// certificate-file watch) and stops, its thread joined, when the last handle of the client
+    /// (a clone, a database, a collection, a session, a cursor…) is dropped.
+    ///
+    /// ```no_run
+    /// use mongo_x509::bson::doc;
+    /// use mongo_x509::sync::Client;
+    ///
+    /// # fn main() -> mongo_x509::error::Result<()> {
+    /// let client = Client::with_uri_str(
+    ///     "mongodb://db.example.com/?tls=true&tlsCAFile=%2Fetc%2Fca.pem\
+    ///      &tlsCertificateKeyFile=%2Fetc%2Fclient.pem&authMechanism=MONGODB-X509",
+    /// )?;
+    /// client.database("admin").run_command(doc! { "ping": 1 }).run()?;
+    /// println!("authenticated as {:?}", client.client_subject());
+    /// for name in client.list_database_names().run()? {
+    ///     println!("{name}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[derive(Clone, Debug)]
+    pub struct Client(crate::Client);
 }
 
 impl Client {
@@ -160,10 +160,6 @@ impl Client {
     /// ```
     pub fn shutdown(self) -> Shutdown {
         Shutdown { client: self }
-    }
-
-    pub(crate) fn from_held(held: Held<crate::Client>) -> Self {
-        Self { held }
     }
 }
 

@@ -2,37 +2,31 @@
 
 use std::ops::Deref;
 
-use super::held::Held;
-
-/// A collection of a blocking [`Client`](super::Client): the async
-/// [`Collection<T>`](crate::Collection), whose actions (`insert_one`, `find`, `update_many`,
-/// `aggregate`, `create_index`, `watch`, …) run here with `.run()`, with the same builders.
-/// Cheap to clone; `Send + Sync`.
-///
-/// ```no_run
-/// # fn f(client: mongo_x509::sync::Client) -> mongo_x509::error::Result<()> {
-/// use mongo_x509::bson::{doc, Document};
-/// let items = client.database("shop").collection::<Document>("items");
-/// items.insert_one(doc! { "name": "pen", "qty": 10 }).run()?;
-/// items
-///     .update_one(doc! { "name": "pen" }, doc! { "$inc": { "qty": 5 } })
-///     .upsert(true)
-///     .run()?;
-/// let pen = items.find_one(doc! { "name": "pen" }).run()?;
-/// for item in items.find(doc! {}).sort(doc! { "qty": -1 }).batch_size(50).run()? {
-///     println!("{}", item?);
-/// }
-/// # let _ = pen; Ok(()) }
-/// ```
-pub struct Collection<T> {
-    held: Held<crate::Collection<T>>,
+blocking_wrapper! {
+    /// A collection of a blocking [`Client`](super::Client): the async
+    /// [`Collection<T>`](crate::Collection), whose actions (`insert_one`, `find`,
+    /// `update_many`, `aggregate`, `create_index`, `watch`, …) run here with `.run()`, with the
+    /// same builders. Cheap to clone; `Send + Sync`.
+    ///
+    /// ```no_run
+    /// # fn f(client: mongo_x509::sync::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::{doc, Document};
+    /// let items = client.database("shop").collection::<Document>("items");
+    /// items.insert_one(doc! { "name": "pen", "qty": 10 }).run()?;
+    /// items
+    ///     .update_one(doc! { "name": "pen" }, doc! { "$inc": { "qty": 5 } })
+    ///     .upsert(true)
+    ///     .run()?;
+    /// let pen = items.find_one(doc! { "name": "pen" }).run()?;
+    /// for item in items.find(doc! {}).sort(doc! { "qty": -1 }).batch_size(50).run()? {
+    ///     println!("{}", item?);
+    /// }
+    /// # let _ = pen; Ok(()) }
+    /// ```
+    pub struct Collection<T>(crate::Collection<T>);
 }
 
 impl<T> Collection<T> {
-    pub(crate) fn from_held(held: Held<crate::Collection<T>>) -> Self {
-        Self { held }
-    }
-
     /// The same collection with documents of another type.
     ///
     /// ```no_run

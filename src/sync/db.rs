@@ -3,34 +3,29 @@
 use std::ops::Deref;
 
 use super::gridfs::GridFsBucket;
-use super::held::Held;
 use super::Collection;
 use crate::options::{CollectionOptions, GridFsBucketOptions};
 
-/// A database of a blocking [`Client`](super::Client): the async
-/// [`Database`](crate::Database), whose actions (`run_command`, `list_collection_names`,
-/// `create_collection`, `aggregate`, `watch`, `drop`, …) run here with `.run()`.
-/// [`collection`](Self::collection) gives a blocking [`Collection`]. Cheap to clone.
-///
-/// ```no_run
-/// # fn f(client: mongo_x509::sync::Client) -> mongo_x509::error::Result<()> {
-/// use mongo_x509::bson::doc;
-/// let db = client.database("shop");
-/// db.create_collection("orders").run()?;
-/// let reply = db.run_command(doc! { "dbStats": 1 }).run()?;
-/// println!("{reply}");
-/// # Ok(()) }
-/// ```
-#[derive(Clone, Debug)]
-pub struct Database {
-    held: Held<crate::Database>,
+blocking_wrapper! {
+    /// A database of a blocking [`Client`](super::Client): the async
+    /// [`Database`](crate::Database), whose actions (`run_command`, `list_collection_names`,
+    /// `create_collection`, `aggregate`, `watch`, `drop`, …) run here with `.run()`.
+    /// [`collection`](Self::collection) gives a blocking [`Collection`]. Cheap to clone.
+    ///
+    /// ```no_run
+    /// # fn f(client: mongo_x509::sync::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::doc;
+    /// let db = client.database("shop");
+    /// db.create_collection("orders").run()?;
+    /// let reply = db.run_command(doc! { "dbStats": 1 }).run()?;
+    /// println!("{reply}");
+    /// # Ok(()) }
+    /// ```
+    #[derive(Clone, Debug)]
+    pub struct Database(crate::Database);
 }
 
 impl Database {
-    pub(crate) fn from_held(held: Held<crate::Database>) -> Self {
-        Self { held }
-    }
-
     /// A handle to the collection `name` whose documents are `T`; see
     /// [`Database::collection`](crate::Database::collection).
     ///

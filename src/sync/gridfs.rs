@@ -7,34 +7,27 @@ use std::ops::Deref;
 use bson::Bson;
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::held::Held;
 use crate::error::Result;
 use crate::gridfs::FilesCollectionDocument;
 
-/// A GridFS bucket of a blocking [`Database`](super::Database): the async
-/// [`GridFsBucket`](crate::gridfs::GridFsBucket), whose actions (`open_upload_stream`,
-/// `open_download_stream`, `find`, `delete`, `rename`, `drop`, …) run here with `.run()`.
-///
-/// ```no_run
-/// # fn f(db: mongo_x509::sync::Database) -> mongo_x509::error::Result<()> {
-/// use std::io::{Read, Write};
-/// let bucket = db.gridfs_bucket(None);
-/// let mut upload = bucket.open_upload_stream("notes.txt").run()?;
-/// upload.write_all(b"first line\n")?;
-/// upload.close()?;
-/// let mut text = String::new();
-/// bucket.open_download_stream_by_name("notes.txt").run()?.read_to_string(&mut text)?;
-/// # Ok(()) }
-/// ```
-#[derive(Clone, Debug)]
-pub struct GridFsBucket {
-    held: Held<crate::gridfs::GridFsBucket>,
-}
-
-impl GridFsBucket {
-    pub(crate) fn from_held(held: Held<crate::gridfs::GridFsBucket>) -> Self {
-        Self { held }
-    }
+blocking_wrapper! {
+    /// A GridFS bucket of a blocking [`Database`](super::Database): the async
+    /// [`GridFsBucket`](crate::gridfs::GridFsBucket), whose actions (`open_upload_stream`,
+    /// `open_download_stream`, `find`, `delete`, `rename`, `drop`, …) run here with `.run()`.
+    ///
+    /// ```no_run
+    /// # fn f(db: mongo_x509::sync::Database) -> mongo_x509::error::Result<()> {
+    /// use std::io::{Read, Write};
+    /// let bucket = db.gridfs_bucket(None);
+    /// let mut upload = bucket.open_upload_stream("notes.txt").run()?;
+    /// upload.write_all(b"first line\n")?;
+    /// upload.close()?;
+    /// let mut text = String::new();
+    /// bucket.open_download_stream_by_name("notes.txt").run()?.read_to_string(&mut text)?;
+    /// # Ok(()) }
+    /// ```
+    #[derive(Clone, Debug)]
+    pub struct GridFsBucket(crate::gridfs::GridFsBucket);
 }
 
 impl Deref for GridFsBucket {
@@ -46,18 +39,14 @@ impl Deref for GridFsBucket {
     }
 }
 
-/// A file being read from GridFS, from `open_download_stream(...).run()`: a [`std::io::Read`]
-/// (wrap it in a [`std::io::BufReader`] for small reads).
-#[derive(Debug)]
-pub struct GridFsDownloadStream {
-    held: Held<crate::gridfs::GridFsDownloadStream>,
+blocking_wrapper! {
+    /// A file being read from GridFS, from `open_download_stream(...).run()`: a
+    /// [`std::io::Read`] (wrap it in a [`std::io::BufReader`] for small reads).
+    #[derive(Debug)]
+    pub struct GridFsDownloadStream(crate::gridfs::GridFsDownloadStream);
 }
 
 impl GridFsDownloadStream {
-    pub(crate) fn from_held(held: Held<crate::gridfs::GridFsDownloadStream>) -> Self {
-        Self { held }
-    }
-
     /// The file's files-collection document (length, chunk size, metadata, …).
     pub fn files_collection_document(&self) -> &FilesCollectionDocument {
         self.held.get().files_collection_document()
@@ -70,20 +59,16 @@ impl io::Read for GridFsDownloadStream {
     }
 }
 
-/// A file being written to GridFS, from `open_upload_stream(...).run()`: a
-/// [`std::io::Write`]. Call [`close`](Self::close) at the end, which writes the last chunk and
-/// the files document; a stream dropped before is aborted (its chunks deleted) in the
-/// background.
-#[derive(Debug)]
-pub struct GridFsUploadStream {
-    held: Held<crate::gridfs::GridFsUploadStream>,
+blocking_wrapper! {
+    /// A file being written to GridFS, from `open_upload_stream(...).run()`: a
+    /// [`std::io::Write`]. Call [`close`](Self::close) at the end, which writes the last chunk
+    /// and the files document; a stream dropped before is aborted (its chunks deleted) in the
+    /// background.
+    #[derive(Debug)]
+    pub struct GridFsUploadStream(crate::gridfs::GridFsUploadStream);
 }
 
 impl GridFsUploadStream {
-    pub(crate) fn from_held(held: Held<crate::gridfs::GridFsUploadStream>) -> Self {
-        Self { held }
-    }
-
     /// The id of the file being written.
     pub fn id(&self) -> &Bson {
         self.held.get().id()

@@ -2,43 +2,38 @@
 
 use std::ops::{Deref, DerefMut};
 
-use super::held::Held;
 use super::Client;
 
-/// An explicit session of a blocking [`Client`]: the async
-/// [`ClientSession`](crate::ClientSession), from `client.start_session().run()`. Pass it to
-/// actions with `.session(&mut session)` as in the async API; run transactions with
-/// `start_transaction`, `commit_transaction` and `abort_transaction`, each ending in `.run()`.
-/// A transaction still open when the session is dropped is aborted in the background, on the
-/// client's runtime (if other handles keep it running).
-///
-/// ```no_run
-/// # fn f(client: mongo_x509::sync::Client) -> mongo_x509::error::Result<()> {
-/// use mongo_x509::bson::{doc, Document};
-/// let accounts = client.database("bank").collection::<Document>("accounts");
-/// let mut session = client.start_session().run()?;
-/// session.start_transaction().run()?;
-/// accounts
-///     .update_one(doc! { "_id": "ann" }, doc! { "$inc": { "balance": -10 } })
-///     .session(&mut session)
-///     .run()?;
-/// accounts
-///     .update_one(doc! { "_id": "bob" }, doc! { "$inc": { "balance": 10 } })
-///     .session(&mut session)
-///     .run()?;
-/// session.commit_transaction().run()?;
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct ClientSession {
-    held: Held<crate::ClientSession>,
+blocking_wrapper! {
+    /// An explicit session of a blocking [`Client`]: the async
+    /// [`ClientSession`](crate::ClientSession), from `client.start_session().run()`. Pass it to
+    /// actions with `.session(&mut session)` as in the async API; run transactions with
+    /// `start_transaction`, `commit_transaction` and `abort_transaction`, each ending in
+    /// `.run()`. A transaction still open when the session is dropped is aborted in the
+    /// background, on the client's runtime (if other handles keep it running).
+    ///
+    /// ```no_run
+    /// # fn f(client: mongo_x509::sync::Client) -> mongo_x509::error::Result<()> {
+    /// use mongo_x509::bson::{doc, Document};
+    /// let accounts = client.database("bank").collection::<Document>("accounts");
+    /// let mut session = client.start_session().run()?;
+    /// session.start_transaction().run()?;
+    /// accounts
+    ///     .update_one(doc! { "_id": "ann" }, doc! { "$inc": { "balance": -10 } })
+    ///     .session(&mut session)
+    ///     .run()?;
+    /// accounts
+    ///     .update_one(doc! { "_id": "bob" }, doc! { "$inc": { "balance": 10 } })
+    ///     .session(&mut session)
+    ///     .run()?;
+    /// session.commit_transaction().run()?;
+    /// # Ok(()) }
+    /// ```
+    #[derive(Debug)]
+    pub struct ClientSession(crate::ClientSession);
 }
 
 impl ClientSession {
-    pub(crate) fn from_held(held: Held<crate::ClientSession>) -> Self {
-        Self { held }
-    }
-
     /// The client that started the session.
     ///
     /// ```no_run

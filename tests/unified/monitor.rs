@@ -203,15 +203,16 @@ pub async fn await_min_pool(
         if !pools.is_empty() && pools.iter().all(|p| p.open >= min) {
             return Ok(());
         }
-        // A pool that has not begun to open connections two seconds after the client started
-        // will not fill on its own (the crate fills minPoolSize from the first check-out on):
-        // say so now rather than at the deadline.
+        // A pool fills once its server's first check marks it ready; one that has not begun to
+        // open connections two seconds after the client started is stuck: say so now rather
+        // than at the deadline.
         let idle = pools
             .iter()
             .all(|p| p.connections_created == 0 && p.pending == 0);
         if idle && start.elapsed() > Duration::from_secs(2) {
             return Err(format!(
-                "awaitMinPoolSizeMS: no pool began to open its minPoolSize {min} connections                  within 2 s of the client's creation (the crate opens them only after a first                  check-out): {pools:?}"
+                "awaitMinPoolSizeMS: no pool began to open its minPoolSize {min} connections \
+                 within 2 s of the client's creation: {pools:?}"
             ));
         }
         if tokio::time::Instant::now() >= deadline {

@@ -3,8 +3,6 @@
 use bson::{doc, Bson, Document};
 use futures_util::TryStreamExt;
 
-use std::time::Duration;
-
 use super::{within, Budget};
 use crate::error::{Error, GridFsFileIdentifier, Result};
 use crate::gridfs::GridFsBucket;
@@ -15,75 +13,38 @@ impl GridFsBucket {
     /// [`FileNotFound`](crate::error::GridFsErrorKind::FileNotFound) (its orphaned chunks, if
     /// any, are deleted all the same).
     pub fn delete(&self, id: Bson) -> Delete<'_> {
-        Delete {
-            bucket: self,
-            id,
-            timeout: None,
-        }
+        Delete::new(self, id)
     }
 
     /// Deletes every file named `filename` (all its revisions). Returns a [`DeleteByName`]
     /// action; no file with the name is
     /// [`FileNotFound`](crate::error::GridFsErrorKind::FileNotFound).
     pub fn delete_by_name(&self, filename: impl Into<String>) -> DeleteByName<'_> {
-        DeleteByName {
-            bucket: self,
-            filename: filename.into(),
-            timeout: None,
-        }
+        DeleteByName::new(self, filename.into())
     }
 }
 
-/// Deletes a file: [`GridFsBucket::delete`].
-#[must_use = "an action does nothing until it is awaited"]
-pub struct Delete<'a> {
-    bucket: &'a GridFsBucket,
-    id: Bson,
-    timeout: Option<Duration>,
-}
-
-impl Delete<'_> {
+super::gridfs_action! {
+    /// Deletes a file: [`GridFsBucket::delete`].
+    pub struct Delete<'a> { id: Bson }
     /// `timeoutMS` for the whole delete (both commands), over the bucket's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    async fn execute(self) -> Result<()> {
-        let budget = Budget::start(self.bucket, self.timeout);
-        let (files, chunks) = (doc! { "_id": &self.id }, doc! { "files_id": &self.id });
-        delete_files(
-            self.bucket,
-            files,
-            chunks,
-            GridFsFileIdentifier::Id(self.id),
-            &budget,
-        )
-        .await
+    timeout;
+    runs: |this, budget| -> () {
+        let (files, chunks) = (doc! { "_id": &this.id }, doc! { "files_id": &this.id });
+        let file = GridFsFileIdentifier::Id(this.id);
+        delete_files(this.bucket, files, chunks, file, &budget).await
     }
 }
-into_future!(impl<'a> Delete<'a> => ());
 
-/// Deletes every revision of a file: [`GridFsBucket::delete_by_name`].
-#[must_use = "an action does nothing until it is awaited"]
-pub struct DeleteByName<'a> {
-    bucket: &'a GridFsBucket,
-    filename: String,
-    timeout: Option<Duration>,
-}
-
-impl DeleteByName<'_> {
+super::gridfs_action! {
+    /// Deletes every revision of a file: [`GridFsBucket::delete_by_name`].
+    pub struct DeleteByName<'a> { filename: String }
     /// `timeoutMS` for the whole delete (every command), over the bucket's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    async fn execute(self) -> Result<()> {
-        let budget = Budget::start(self.bucket, self.timeout);
-        let files = self.bucket.files().clone_with_type::<Document>();
+    timeout;
+    runs: |this, budget| -> () {
+        let files = this.bucket.files().clone_with_type::<Document>();
         let find = files
-            .find(doc! { "filename": self.filename.as_str() })
+            .find(doc! { "filename": this.filename.as_str() })
             .projection(doc! { "_id": 1 });
         let ids: Vec<Bson> = within!(budget, find)?
             .try_filter_map(|mut d| async move { Ok(d.remove("_id")) })
@@ -91,15 +52,15 @@ impl DeleteByName<'_> {
             .await?;
         if ids.is_empty() {
             return Err(Error::file_not_found(GridFsFileIdentifier::Filename(
-                self.filename,
+                this.filename,
             )));
         }
         let (files, chunks) = (
             doc! { "_id": { "$in": &ids } },
             doc! { "files_id": { "$in": ids } },
         );
-        let file = GridFsFileIdentifier::Filename(self.filename);
-        delete_files(self.bucket, files, chunks, file, &budget).await
+        let file = GridFsFileIdentifier::Filename(this.filename);
+        delete_files(this.bucket, files, chunks, file, &budget).await
     }
 }
 
@@ -124,5 +85,3 @@ async fn delete_files(
     }
     Ok(())
 }
-into_future!(impl<'a> DeleteByName<'a> => ());
-super::gridfs_action!(Delete, DeleteByName);

@@ -2,10 +2,6 @@
 
 use bson::Bson;
 
-use std::time::Duration;
-
-use super::Budget;
-use crate::error::Result;
 use crate::gridfs::{GridFsBucket, GridFsDownloadStream};
 use crate::options::GridFsDownloadByNameOptions;
 
@@ -14,11 +10,7 @@ impl GridFsBucket {
     /// output is a [`GridFsDownloadStream`]; no such file is
     /// [`GridFsErrorKind::FileNotFound`](crate::error::GridFsErrorKind::FileNotFound).
     pub fn open_download_stream(&self, id: Bson) -> OpenDownloadStream<'_> {
-        OpenDownloadStream {
-            bucket: self,
-            id,
-            timeout: None,
-        }
+        OpenDownloadStream::new(self, id)
     }
 
     /// Opens the file named `filename` for reading: the newest with that name, or the
@@ -37,65 +29,33 @@ impl GridFsBucket {
         &self,
         filename: impl Into<String>,
     ) -> OpenDownloadStreamByName<'_> {
-        OpenDownloadStreamByName {
-            bucket: self,
-            filename: filename.into(),
-            options: GridFsDownloadByNameOptions::default(),
-            timeout: None,
-        }
+        OpenDownloadStreamByName::new(self, filename.into())
     }
 }
 
-/// Opens a download stream by id: [`GridFsBucket::open_download_stream`].
-#[must_use = "an action does nothing until it is awaited"]
-pub struct OpenDownloadStream<'a> {
-    bucket: &'a GridFsBucket,
-    id: Bson,
-    timeout: Option<Duration>,
-}
-
-impl OpenDownloadStream<'_> {
+super::gridfs_action! {
+    /// Opens a download stream by id: [`GridFsBucket::open_download_stream`].
+    pub struct OpenDownloadStream<'a> { id: Bson }
     /// `timeoutMS` for opening the stream and reading it to the end, over the bucket's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    async fn execute(self) -> Result<GridFsDownloadStream> {
-        let budget = Budget::start(self.bucket, self.timeout);
-        let file = self.bucket.file_by_id(&self.id, &budget).await?;
-        GridFsDownloadStream::new(self.bucket, file, &budget).await
+    timeout;
+    runs: |this, budget| -> GridFsDownloadStream {
+        let file = this.bucket.file_by_id(&this.id, &budget).await?;
+        GridFsDownloadStream::new(this.bucket, file, &budget).await
     }
 }
-into_future!(impl<'a> OpenDownloadStream<'a> => GridFsDownloadStream);
 
-/// Opens a download stream by name: [`GridFsBucket::open_download_stream_by_name`].
-#[must_use = "an action does nothing until it is awaited"]
-pub struct OpenDownloadStreamByName<'a> {
-    bucket: &'a GridFsBucket,
-    filename: String,
-    options: GridFsDownloadByNameOptions,
-    timeout: Option<Duration>,
-}
-
-impl OpenDownloadStreamByName<'_> {
-    crate::options::gridfs_download_by_name_setters::setters!();
-
+super::gridfs_action! {
+    /// Opens a download stream by name: [`GridFsBucket::open_download_stream_by_name`].
+    pub struct OpenDownloadStreamByName<'a> { filename: String }
+    options: GridFsDownloadByNameOptions, gridfs_download_by_name_setters;
     /// `timeoutMS` for opening the stream and reading it to the end, over the bucket's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    async fn execute(self) -> Result<GridFsDownloadStream> {
-        let revision = self.options.revision.unwrap_or(-1);
-        let budget = Budget::start(self.bucket, self.timeout);
-        let file = self
+    timeout;
+    runs: |this, budget| -> GridFsDownloadStream {
+        let revision = this.options.revision.unwrap_or(-1);
+        let file = this
             .bucket
-            .file_by_name(&self.filename, revision, &budget)
+            .file_by_name(&this.filename, revision, &budget)
             .await?;
-        GridFsDownloadStream::new(self.bucket, file, &budget).await
+        GridFsDownloadStream::new(this.bucket, file, &budget).await
     }
 }
-into_future!(impl<'a> OpenDownloadStreamByName<'a> => GridFsDownloadStream);
-super::gridfs_action!(OpenDownloadStream, OpenDownloadStreamByName);

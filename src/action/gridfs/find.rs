@@ -25,12 +25,7 @@ impl GridFsBucket {
     /// # let _ = anns; Ok(()) }
     /// ```
     pub fn find(&self, filter: Document) -> Find<'_> {
-        Find {
-            bucket: self,
-            filter,
-            options: GridFsFindOptions::default(),
-            timeout: None,
-        }
+        Find::new(self, filter)
     }
 
     /// The first files document matching `filter`, or `None`. Returns a [`FindOne`] action.
@@ -43,24 +38,15 @@ impl GridFsBucket {
     }
 }
 
-/// Finds files documents: [`GridFsBucket::find`].
-#[must_use = "an action does nothing until it is awaited"]
-pub struct Find<'a> {
-    bucket: &'a GridFsBucket,
-    filter: Document,
-    options: GridFsFindOptions,
-    timeout: Option<std::time::Duration>,
+handle_action! {
+    /// Finds files documents: [`GridFsBucket::find`].
+    pub struct Find<'a> { bucket: &'a GridFsBucket, filter: Document }
+    options: GridFsFindOptions, gridfs_find_setters;
+    /// `timeoutMS` for the find and the cursor's lifetime, over the bucket's.
+    timeout;
 }
 
 impl Find<'_> {
-    crate::options::gridfs_find_setters::setters!();
-
-    /// `timeoutMS` for the find and the cursor's lifetime, over the bucket's.
-    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
     async fn execute(self) -> Result<Cursor<FilesCollectionDocument>> {
         let options = FindOptions::from(self.options);
         let find = self.bucket.files().find(self.filter).with_options(options);
@@ -93,4 +79,4 @@ impl FindOne<'_> {
     }
 }
 into_future!(impl<'a> FindOne<'a> => Option<FilesCollectionDocument>);
-super::gridfs_action!(Find, FindOne);
+super::gridfs_action!(FindOne);

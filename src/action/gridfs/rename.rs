@@ -2,8 +2,6 @@
 
 use bson::{doc, Bson};
 
-use std::time::Duration;
-
 use super::{within, Budget};
 use crate::error::{Error, GridFsFileIdentifier, Result};
 use crate::gridfs::GridFsBucket;
@@ -12,12 +10,7 @@ impl GridFsBucket {
     /// Renames the file with id `id`. Returns a [`Rename`] action; no such file is
     /// [`FileNotFound`](crate::error::GridFsErrorKind::FileNotFound).
     pub fn rename(&self, id: Bson, new_filename: impl Into<String>) -> Rename<'_> {
-        Rename {
-            bucket: self,
-            id,
-            new_filename: new_filename.into(),
-            timeout: None,
-        }
+        Rename::new(self, GridFsFileIdentifier::Id(id), new_filename.into())
     }
 
     /// Renames every file named `filename` (all its revisions). Returns a [`RenameByName`]
@@ -28,59 +21,28 @@ impl GridFsBucket {
         filename: impl Into<String>,
         new_filename: impl Into<String>,
     ) -> RenameByName<'_> {
-        RenameByName {
-            bucket: self,
-            filename: filename.into(),
-            new_filename: new_filename.into(),
-            timeout: None,
-        }
+        let file = GridFsFileIdentifier::Filename(filename.into());
+        RenameByName::new(self, file, new_filename.into())
     }
 }
 
-/// Renames a file: [`GridFsBucket::rename`].
-#[must_use = "an action does nothing until it is awaited"]
-pub struct Rename<'a> {
-    bucket: &'a GridFsBucket,
-    id: Bson,
-    new_filename: String,
-    timeout: Option<Duration>,
-}
-
-impl Rename<'_> {
+super::gridfs_action! {
+    /// Renames a file: [`GridFsBucket::rename`].
+    pub struct Rename<'a> { file: GridFsFileIdentifier, new_filename: String }
     /// `timeoutMS` for the rename, over the bucket's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    async fn execute(self) -> Result<()> {
-        let file = GridFsFileIdentifier::Id(self.id);
-        let budget = Budget::start(self.bucket, self.timeout);
-        rename(self.bucket, file, self.new_filename, &budget).await
+    timeout;
+    runs: |this, budget| -> () {
+        rename(this.bucket, this.file, this.new_filename, &budget).await
     }
 }
-into_future!(impl<'a> Rename<'a> => ());
 
-/// Renames every revision of a file: [`GridFsBucket::rename_by_name`].
-#[must_use = "an action does nothing until it is awaited"]
-pub struct RenameByName<'a> {
-    bucket: &'a GridFsBucket,
-    filename: String,
-    new_filename: String,
-    timeout: Option<Duration>,
-}
-
-impl RenameByName<'_> {
+super::gridfs_action! {
+    /// Renames every revision of a file: [`GridFsBucket::rename_by_name`].
+    pub struct RenameByName<'a> { file: GridFsFileIdentifier, new_filename: String }
     /// `timeoutMS` for the rename, over the bucket's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    async fn execute(self) -> Result<()> {
-        let file = GridFsFileIdentifier::Filename(self.filename);
-        let budget = Budget::start(self.bucket, self.timeout);
-        rename(self.bucket, file, self.new_filename, &budget).await
+    timeout;
+    runs: |this, budget| -> () {
+        rename(this.bucket, this.file, this.new_filename, &budget).await
     }
 }
 
@@ -105,5 +67,3 @@ async fn rename(
     }
     Ok(())
 }
-into_future!(impl<'a> RenameByName<'a> => ());
-super::gridfs_action!(Rename, RenameByName);

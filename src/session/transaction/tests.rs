@@ -571,7 +571,7 @@ fn assert_decisions<D: PartialEq + std::fmt::Debug, const N: usize>(
 
 #[test]
 fn the_convenient_loop_retries_transient_errors_until_the_limit() {
-    use AfterCallbackError::*;
+    use AfterError::*;
     let transient = || labelled(command(112), TRANSIENT_TRANSACTION_ERROR);
     assert_decisions(
         after_callback_error,
@@ -587,7 +587,7 @@ fn the_convenient_loop_retries_transient_errors_until_the_limit() {
 
 #[test]
 fn the_convenient_loop_recommits_unknown_results_but_not_max_time_expiry() {
-    use AfterCommitError::*;
+    use AfterError::*;
     let unknown = |e| labelled(e, UNKNOWN_TRANSACTION_COMMIT_RESULT);
     assert_decisions(
         after_commit_error,
