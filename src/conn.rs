@@ -9,7 +9,7 @@ mod establish;
 pub(crate) mod handshake;
 mod interrupt;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(feature = "fuzzing")]
 pub(crate) use connection::check_ok;

@@ -45,6 +45,12 @@ impl TlsBackend for PassThroughTls {
     }
 }
 
+/// A TLS backend that passes bytes through, presenting `subject` as its client certificate (for
+/// the unit tests of other modules).
+pub(crate) fn pass_through_tls(subject: Option<&str>) -> Arc<dyn TlsBackend> {
+    fake_tls(subject)
+}
+
 fn fake_tls(subject: Option<&str>) -> Arc<PassThroughTls> {
     Arc::new(PassThroughTls {
         subject: subject.map(str::to_owned),

@@ -517,6 +517,51 @@ mod tests {
 
     /// Only a check the server did not answer in time interrupts the connections in use; a
     /// refused or reset connection clears the pool without interrupting.
+    /// Two checks whose new connection is closed right after the TLS handshake leave the
+    /// server Unknown with a network error (SDAM waits); the third in a row is called a refusal
+    /// of the client certificate (a configuration error, reported at once). Any other outcome
+    /// starts the count again.
+    #[test]
+    fn three_closes_after_tls_in_a_row_are_a_refusal() {
+        let opts = conn::EstablishOptions {
+            tls: Some(crate::conn::tests::pass_through_tls(Some("CN=client"))),
+            ..Default::default()
+        };
+        let address = ServerAddress::Tcp {
+            host: "db1".into(),
+            port: Some(27017),
+        };
+        let failure = |kind: std::io::ErrorKind, closed_after_tls: bool| conn::EstablishError {
+            error: Error::from(std::io::Error::from(kind)),
+            step: conn::EstablishStep::Handshake,
+            closed_after_tls,
+            io_in_handshake: true,
+        };
+        let closed = || failure(std::io::ErrorKind::UnexpectedEof, true);
+        let mut closes = Closes::default();
+        assert!(closes
+            .diagnose(&address, &opts, closed())
+            .is_network_error());
+        assert!(closes
+            .diagnose(&address, &opts, closed())
+            .is_network_error());
+        let refused = closes.diagnose(&address, &opts, closed());
+        assert!(
+            matches!(&*refused.kind, ErrorKind::TlsHandshake { reason, .. }
+                if reason.contains("on 3 consecutive fresh connections")
+                    && reason.contains("refused the client certificate CN=client")),
+            "{refused:?}"
+        );
+        let other = failure(std::io::ErrorKind::ConnectionRefused, false);
+        assert!(closes.diagnose(&address, &opts, other).is_network_error());
+        assert!(closes
+            .diagnose(&address, &opts, closed())
+            .is_network_error());
+        assert!(closes
+            .diagnose(&address, &opts, closed())
+            .is_network_error());
+    }
+
     #[test]
     fn only_a_timed_out_check_interrupts_connections_in_use() {
         let timeout = Error::new(ErrorKind::Timeout {
