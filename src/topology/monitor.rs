@@ -117,7 +117,7 @@ impl Monitor {
                 .as_ref()
                 .is_some_and(|p| p.server_type != ServerType::Unknown);
             let mut timed_out = false;
-            let mut network_error = false;
+            let mut retry_now = false;
             let description = match outcome {
                 Ok(d) => {
                     self.server.set_last_error(None);
@@ -126,7 +126,7 @@ impl Monitor {
                 }
                 Err(e) => {
                     timed_out = is_network_timeout(&e);
-                    network_error = e.is_network_error();
+                    retry_now = retries_at_once(was_known, &e);
                     conn = None;
                     rtt_task = None;
                     self.rtt.lock().unwrap_or_else(|p| p.into_inner()).reset();
@@ -150,12 +150,8 @@ impl Monitor {
                 rtt_task = Some(self.spawn_rtt_task());
             }
             let previous_tv = previous.as_ref().and_then(topology_version);
-            if failed && was_known && network_error {
+            if retry_now {
                 previous = Some(description);
-                // Server Monitoring, "Network or command error during server check": after a
-                // network error (a timeout included) on a server that was known, the next
-                // check begins at once (a single blip should not leave it Unknown for a
-                // whole heartbeat); after a command error it waits like any other.
                 continue;
             }
             if now_streaming && conn.is_some() {
@@ -486,6 +482,14 @@ impl Drop for Beat {
     }
 }
 
+/// Server Monitoring, "Network or command error during server check": after a network error
+/// (a timeout included) on a server that was known, the next check begins at once (a single
+/// blip should not leave it Unknown for a whole heartbeat); after a command error, or on a
+/// server not known before, it waits like any other.
+fn retries_at_once(was_known: bool, e: &Error) -> bool {
+    was_known && e.is_network_error()
+}
+
 /// True for a check that failed because the server did not answer in time (SDAM: its pool's
 /// clear then interrupts the connections in use, which are likely stuck too).
 fn is_network_timeout(e: &Error) -> bool {
@@ -560,6 +564,23 @@ mod tests {
         assert!(closes
             .diagnose(&address, &opts, closed())
             .is_network_error());
+    }
+
+    #[test]
+    fn only_a_network_error_on_a_known_server_is_checked_again_at_once() {
+        let reset = Error::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let timeout = Error::new(ErrorKind::Timeout {
+            message: "hello to db1:27017 within 10000 ms".into(),
+        });
+        let shutting_down = Error::new(ErrorKind::Command {
+            code: 91,
+            code_name: "ShutdownInProgress".into(),
+            message: "Failing command via 'failCommand' failpoint".into(),
+        });
+        assert!(retries_at_once(true, &reset));
+        assert!(retries_at_once(true, &timeout));
+        assert!(!retries_at_once(true, &shutting_down));
+        assert!(!retries_at_once(false, &reset));
     }
 
     #[test]
