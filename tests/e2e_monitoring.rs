@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::fake_deployment::{FakeOptions, FakeReplicaSet};
+use common::logs::Captured;
 use common::server::server;
 use futures_util::TryStreamExt;
 use mongo_x509::bson::{doc, Binary, Document};
@@ -479,37 +480,13 @@ async fn identity_reloads_publish_identity_events() {
     }
 }
 
-/// What a `tracing` subscriber prints, kept for the assertions.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
-impl Captured {
-    /// The server-selection lines printed so far.
-    fn selection_lines(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("mongo_x509::server_selection"))
-            .map(str::to_owned)
-            .collect()
-    }
+/// The server-selection lines printed so far.
+fn selection_lines(out: &Captured) -> Vec<String> {
+    out.text()
+        .lines()
+        .filter(|l| l.contains("mongo_x509::server_selection"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Server selection logs (Logging and Server Selection specifications): started and succeeded
@@ -518,12 +495,7 @@ impl Captured {
 #[tokio::test(flavor = "current_thread")]
 async fn server_selection_is_logged() {
     let out = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(out.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(out.subscriber(tracing::Level::DEBUG));
     // Other tests' threads may have cached "no interest" for these callsites.
     tracing::callsite::rebuild_interest_cache();
 
@@ -533,7 +505,7 @@ async fn server_selection_is_logged() {
         .run_command(doc! { "ping": 1 })
         .await
         .unwrap();
-    let lines = out.selection_lines();
+    let lines = selection_lines(&out);
     let started = lines
         .iter()
         .position(|l| {
@@ -571,7 +543,7 @@ async fn server_selection_is_logged() {
         .run_command(doc! { "ping": 1 })
         .await
         .unwrap_err();
-    let lines = out.selection_lines();
+    let lines = selection_lines(&out);
     let last: Vec<&String> = lines.iter().rev().take(3).rev().collect();
     assert!(
         last[0].contains("Server selection started")

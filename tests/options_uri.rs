@@ -6,9 +6,11 @@
 //! Where the specs say "warning" for an invalid value, this crate returns an error
 //! (see the "spec deviations" note in `src/options/parse/mod.rs`).
 
-use std::io::Write;
+// The log capture only: this binary needs no test server or fake deployment.
+#[path = "common/logs.rs"]
+mod logs;
+
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -72,31 +74,7 @@ fn credential(uri: &str) -> Credential {
 
 /// Runs `f` with a subscriber that records every log line; returns its result and the logs.
 fn with_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let sink = Sink(Arc::default());
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    // A log callsite first hit by another test thread while this subscriber was being set may
-    // keep a cached "never": recompute the cache under this subscriber first.
-    let out = tracing::subscriber::with_default(subscriber, || {
-        tracing::callsite::rebuild_interest_cache();
-        f()
-    });
-    let logs = String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned();
-    (out, logs)
+    logs::with_logs(tracing::Level::TRACE, f)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1075,34 +1075,8 @@ async fn reload_swaps_the_identity_and_keeps_it_on_failure() {
 #[cfg(any(feature = "openssl", feature = "native-tls"))]
 #[test]
 fn expiry_within_the_window_logs_a_warning() {
-    use std::io::Write;
-    use std::sync::Mutex;
-
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     fn logs_of(opts: &TlsOptions) -> String {
-        let sink = Sink(Arc::default());
-        let writer = sink.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_writer(move || writer.clone())
-            .finish();
-        // See options_uri.rs: recompute the callsite cache under this subscriber first.
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::callsite::rebuild_interest_cache();
-            build_backend(opts).unwrap()
-        });
-        let logs = String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned();
-        logs
+        common::logs::with_logs(tracing::Level::WARN, || build_backend(opts).unwrap()).1
     }
     for backend in common::backends() {
         // The test certificates are valid for 825 days: inside a 1000-day window, outside the

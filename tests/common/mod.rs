@@ -13,6 +13,8 @@ pub mod fake_deployment;
 #[allow(dead_code)]
 pub mod lb_proxy;
 #[allow(dead_code)]
+pub mod logs;
+#[allow(dead_code)]
 pub mod mutations;
 #[allow(dead_code)]
 pub mod server;
