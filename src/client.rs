@@ -311,6 +311,9 @@ impl Client {
             heartbeat_frequency: options
                 .heartbeat_freq
                 .unwrap_or(crate::topology::DEFAULT_HEARTBEAT_FREQUENCY),
+            streaming: crate::topology::streaming_enabled(
+                options.server_monitoring_mode.unwrap_or_default(),
+            ),
             local_threshold: options
                 .local_threshold
                 .unwrap_or(crate::topology::DEFAULT_LOCAL_THRESHOLD),

@@ -12,6 +12,7 @@
 //! `shutdown`) ends every monitor task and closes every monitoring socket; pools close their
 //! idle connections when dropped.
 
+mod faas;
 mod handle;
 mod monitor;
 mod selection;
@@ -51,6 +52,12 @@ pub(crate) use crate::sdam::{DEFAULT_HEARTBEAT_FREQUENCY, DEFAULT_LOCAL_THRESHOL
 /// `minHeartbeatFrequencyMS`: checks of one server are never closer together than this.
 pub(crate) const MIN_HEARTBEAT_FREQUENCY: Duration = Duration::from_millis(500);
 
+/// Whether monitors may stream under `mode`, on this process's platform.
+pub(crate) fn streaming_enabled(mode: crate::options::ServerMonitoringMode) -> bool {
+    let on_faas = faas::faas_platform(|name| std::env::var(name).ok()).is_some();
+    faas::streaming_enabled(mode, on_faas)
+}
+
 /// Settings of the topology, resolved from the client options.
 #[derive(Clone, Debug)]
 pub(crate) struct TopologyOptions {
@@ -59,6 +66,8 @@ pub(crate) struct TopologyOptions {
     pub(crate) pool: PoolOptions,
     pub(crate) server_selection_timeout: Duration,
     pub(crate) heartbeat_frequency: Duration,
+    /// Monitors may stream (`serverMonitoringMode`, resolved for this process).
+    pub(crate) streaming: bool,
     pub(crate) local_threshold: Duration,
     pub(crate) connect_timeout: Duration,
     /// Rescans the SRV records of a `mongodb+srv://` seed list (mongos discovery).

@@ -587,3 +587,38 @@ async fn streamed_heartbeats_from_the_real_server_all_succeed() {
     assert!(failed.is_empty(), "{failed:#?}");
     client.shutdown().await;
 }
+
+/// `serverMonitoringMode=poll` against a server that can stream: every heartbeat is a plain
+/// `hello` (none awaited), a heartbeatFrequencyMS apart.
+#[tokio::test]
+async fn poll_mode_never_streams() {
+    let (sdam, handler) = Recorder::<SdamEvent>::new();
+    let mut o = options("heartbeatFrequencyMS=500&serverMonitoringMode=poll").await;
+    o.sdam_event_handler = Some(handler);
+    let client = Client::with_options(o).unwrap();
+    client
+        .database("admin")
+        .run_command(doc! { "ping": 1 })
+        .await
+        .unwrap();
+    sdam.wait_for("three polled heartbeats", |events| {
+        events
+            .iter()
+            .filter(|e| matches!(e, SdamEvent::ServerHeartbeatSucceeded(_)))
+            .count()
+            >= 3
+    })
+    .await;
+    let awaited: Vec<_> = sdam
+        .snapshot()
+        .into_iter()
+        .filter(|e| match e {
+            SdamEvent::ServerHeartbeatStarted(h) => h.awaited,
+            SdamEvent::ServerHeartbeatSucceeded(h) => h.awaited,
+            SdamEvent::ServerHeartbeatFailed(h) => h.awaited,
+            _ => false,
+        })
+        .collect();
+    assert!(awaited.is_empty(), "{awaited:#?}");
+    client.shutdown().await;
+}

@@ -1443,3 +1443,27 @@ fn pieces_of_a_password_are_never_echoed() {
     let e = parse("mongodb://h/?tls=maybe&tlsCertificateKeyFilePassword=pa").unwrap_err();
     assert!(e.to_string().contains("maybe"), "{e}");
 }
+
+/// `serverMonitoringMode`: stream, poll or auto, in any case; anything else is refused with the
+/// values it may take; absent, the client picks `Auto`.
+#[test]
+fn server_monitoring_mode() {
+    use mongo_x509::options::ServerMonitoringMode::{Auto, Poll, Stream};
+    for (value, mode) in [
+        ("stream", Stream),
+        ("poll", Poll),
+        ("auto", Auto),
+        ("POLL", Poll),
+    ] {
+        let o = ok(&format!("mongodb://h/?serverMonitoringMode={value}"));
+        assert_eq!(o.server_monitoring_mode, Some(mode), "{value}");
+    }
+    assert_eq!(ok("mongodb://h/").server_monitoring_mode, None);
+    let message = invalid("mongodb://h/?serverMonitoringMode=sometimes");
+    assert!(
+        message.contains("serverMonitoringMode")
+            && message.contains("sometimes")
+            && message.contains("expected stream, poll or auto"),
+        "{message}"
+    );
+}

@@ -259,6 +259,7 @@ fn build(parts: Parts, srv_origin: Option<SrvOrigin>) -> Result<ClientOptions> {
         retry_reads: opts.retry_reads,
         retry_writes: opts.retry_writes,
         max_adaptive_retries: opts.max_adaptive_retries,
+        server_monitoring_mode: opts.server_monitoring_mode,
         read_preference,
         local_threshold: opts.local_threshold,
         load_balanced: opts.load_balanced,

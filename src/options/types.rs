@@ -436,6 +436,35 @@ impl fmt::Debug for TlsOptions {
     }
 }
 
+/// How a monitor checks its server (Server Monitoring specification, `serverMonitoringMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerMonitoringMode {
+    /// The streaming protocol (an awaitable `hello` the server answers when something changes,
+    /// with round-trip times measured on a second connection) when the server supports it,
+    /// else polling.
+    Stream,
+    /// Polling: a `hello` every `heartbeatFrequencyMS` on one connection per server.
+    Poll,
+    /// [`Poll`](Self::Poll) on a FaaS platform (AWS Lambda, Azure Functions, Google Cloud
+    /// Functions or Cloud Run, Vercel: detected from their environment variables, as the
+    /// handshake's `client.env`), where a process may be frozen between invocations;
+    /// [`Stream`](Self::Stream) elsewhere.
+    #[default]
+    Auto,
+}
+
+impl ServerMonitoringMode {
+    /// The value as written in a connection string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stream => "stream",
+            Self::Poll => "poll",
+            Self::Auto => "auto",
+        }
+    }
+}
+
 /// Read preference mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -643,6 +672,17 @@ pub struct ClientOptions {
     /// assert_eq!(options.max_adaptive_retries, Some(0));
     /// ```
     pub max_adaptive_retries: Option<u32>,
+    /// `serverMonitoringMode`: how monitors check their servers. Default
+    /// [`Auto`](ServerMonitoringMode::Auto).
+    ///
+    /// ```
+    /// # use mongo_x509::options::{ClientOptions, ServerMonitoringMode};
+    /// let options = ClientOptions::builder()
+    ///     .server_monitoring_mode(ServerMonitoringMode::Poll)
+    ///     .build();
+    /// assert_eq!(options.server_monitoring_mode, Some(ServerMonitoringMode::Poll));
+    /// ```
+    pub server_monitoring_mode: Option<ServerMonitoringMode>,
     /// `readPreference`, `readPreferenceTags`, `maxStalenessSeconds`.
     pub read_preference: Option<ReadPreference>,
     /// `localThresholdMS`. Default 15 ms.

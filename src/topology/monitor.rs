@@ -42,6 +42,7 @@ pub(super) fn spawn(runtime: &tokio::runtime::Handle, shared: &Arc<Shared>, serv
         stop: shared.stop.subscribe(),
         establish: Arc::new(establish),
         heartbeat: shared.options.heartbeat_frequency,
+        streaming: shared.options.streaming,
         connect_timeout: shared.options.connect_timeout,
         rtt: Arc::clone(&server.rtt),
         server,
@@ -54,6 +55,9 @@ struct Monitor {
     stop: watch::Receiver<bool>,
     establish: Arc<EstablishOptions>,
     heartbeat: Duration,
+    /// The streaming protocol is allowed (`serverMonitoringMode`); else this monitor polls
+    /// and measures no separate round-trip times.
+    streaming: bool,
     connect_timeout: Duration,
     /// The moving average of round-trip times, shared with the RTT task while streaming.
     rtt: Arc<Mutex<RttAverage>>,
@@ -85,7 +89,8 @@ impl Monitor {
                 break;
             }
             let started = Instant::now();
-            let streaming = conn.is_some()
+            let streaming = self.streaming
+                && conn.is_some()
                 && previous
                     .as_ref()
                     .is_some_and(|p| topology_version(p).is_some());
@@ -145,7 +150,8 @@ impl Monitor {
             };
             topology.apply(description.clone(), timed_out);
             drop(topology);
-            let now_streaming = !failed && topology_version(&description).is_some();
+            let now_streaming =
+                self.streaming && !failed && topology_version(&description).is_some();
             if now_streaming && rtt_task.is_none() {
                 rtt_task = Some(self.spawn_rtt_task());
             }

@@ -10,7 +10,8 @@ use super::decode::{decode, decode_bytes};
 use super::tls::TlsInput;
 use crate::error::{Error, Result};
 use crate::options::{
-    Acknowledgment, AuthMechanism, Compressor, ReadPreferenceMode, TagSet, TlsBackendKind,
+    Acknowledgment, AuthMechanism, Compressor, ReadPreferenceMode, ServerMonitoringMode, TagSet,
+    TlsBackendKind,
 };
 
 /// The options this crate knows, lower-cased key first, then the spelling used in messages.
@@ -38,6 +39,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("replicaset", "replicaSet"),
     ("retryreads", "retryReads"),
     ("retrywrites", "retryWrites"),
+    ("servermonitoringmode", "serverMonitoringMode"),
     ("serverselectiontimeoutms", "serverSelectionTimeoutMS"),
     ("sockettimeoutms", "socketTimeoutMS"),
     ("srvmaxhosts", "srvMaxHosts"),
@@ -114,6 +116,7 @@ pub(super) struct UriOptions {
     pub(super) srv_service_name: Option<String>,
     pub(super) read_concern_level: Option<String>,
     pub(super) read_preference: Option<ReadPreferenceMode>,
+    pub(super) server_monitoring_mode: Option<ServerMonitoringMode>,
     pub(super) read_preference_tags: Option<Vec<TagSet>>,
     /// `maxStalenessSeconds` as given: -1 (no maximum) or at least 90.
     pub(super) max_staleness_seconds: Option<i64>,
@@ -258,6 +261,9 @@ impl UriOptions {
             "replicaset" => self.repl_set_name = Some(v.string()?),
             "retryreads" => self.retry_reads = Some(v.boolean()?),
             "retrywrites" => self.retry_writes = Some(v.boolean()?),
+            "servermonitoringmode" => {
+                self.server_monitoring_mode = Some(v.server_monitoring_mode()?)
+            }
             "serverselectiontimeoutms" => {
                 self.server_selection_timeout = Some(v.millis(1, i32::MAX.into())?)
             }
@@ -415,6 +421,18 @@ impl Value<'_> {
             }));
         }
         Ok(Duration::from_millis(n.unsigned_abs()))
+    }
+
+    fn server_monitoring_mode(&self) -> Result<ServerMonitoringMode> {
+        let s = self.string()?;
+        [
+            ServerMonitoringMode::Stream,
+            ServerMonitoringMode::Poll,
+            ServerMonitoringMode::Auto,
+        ]
+        .into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(&s))
+        .ok_or_else(|| self.invalid("expected stream, poll or auto"))
     }
 
     fn read_preference(&self) -> Result<ReadPreferenceMode> {
