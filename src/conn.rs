@@ -6,6 +6,7 @@
 
 mod connection;
 mod establish;
+pub(crate) mod faas;
 pub(crate) mod handshake;
 mod interrupt;
 #[cfg(test)]

@@ -12,9 +12,10 @@
 //! `shutdown`) ends every monitor task and closes every monitoring socket; pools close their
 //! idle connections when dropped.
 
-mod faas;
 mod handle;
 mod monitor;
+mod monitoring_mode;
+pub(crate) use monitoring_mode::streaming_enabled;
 mod selection;
 #[cfg(feature = "dns-srv")]
 mod srv_poll;
@@ -51,12 +52,6 @@ pub(crate) fn selection_logged() -> bool {
 pub(crate) use crate::sdam::{DEFAULT_HEARTBEAT_FREQUENCY, DEFAULT_LOCAL_THRESHOLD};
 /// `minHeartbeatFrequencyMS`: checks of one server are never closer together than this.
 pub(crate) const MIN_HEARTBEAT_FREQUENCY: Duration = Duration::from_millis(500);
-
-/// Whether monitors may stream under `mode`, on this process's platform.
-pub(crate) fn streaming_enabled(mode: crate::options::ServerMonitoringMode) -> bool {
-    let on_faas = faas::faas_platform(|name| std::env::var(name).ok()).is_some();
-    faas::streaming_enabled(mode, on_faas)
-}
 
 /// Settings of the topology, resolved from the client options.
 #[derive(Clone, Debug)]

@@ -111,6 +111,7 @@ pub(crate) fn client_metadata(app_name: Option<&str>) -> Document {
         std::env::consts::OS,
         std::env::consts::ARCH,
         PLATFORM,
+        super::faas::current(),
     )
 }
 
@@ -120,6 +121,7 @@ pub(crate) fn build_metadata(
     os_name: &str,
     arch: &str,
     platform: &str,
+    faas: Option<&str>,
 ) -> Document {
     let mut meta = Document::new();
     if let Some(name) = app_name {
@@ -137,9 +139,16 @@ pub(crate) fn build_metadata(
         doc! { "type": os_type(), "name": os_name, "architecture": arch },
     );
     meta.insert("platform", platform);
-    // Spec order: (env is never sent) omit os fields but type, then truncate platform.
+    // `env` holds the FaaS platform's name only (its optional fields are not sent).
+    if let Some(name) = faas {
+        meta.insert("env", doc! { "name": name });
+    }
+    // Spec order: omit os fields but type, then env, then truncate platform.
     if doc_size(&meta) > MAX_METADATA_SIZE {
         meta.insert("os", doc! { "type": os_type() });
+    }
+    if doc_size(&meta) > MAX_METADATA_SIZE {
+        meta.remove("env");
     }
     let size = doc_size(&meta);
     if size > MAX_METADATA_SIZE {
@@ -321,10 +330,28 @@ mod tests {
     }
 
     #[test]
+    fn metadata_names_the_faas_platform_and_drops_it_before_the_platform_string() {
+        let meta = build_metadata(None, "linux", "x86_64", "Rust/tokio", Some("aws.lambda"));
+        assert_eq!(
+            meta.get_document("env").unwrap(),
+            &doc! { "name": "aws.lambda" }
+        );
+        assert!(build_metadata(None, "linux", "x86_64", "Rust/tokio", None)
+            .get("env")
+            .is_none());
+        // Too big even with os reduced to its type: env goes before the platform is cut.
+        let long = "p".repeat(400);
+        let meta = build_metadata(None, "linux", "x86_64", &long, Some("aws.lambda"));
+        assert!(doc_size(&meta) <= MAX_METADATA_SIZE);
+        assert!(meta.get("env").is_none(), "{meta}");
+        assert_eq!(meta.get_str("platform").unwrap(), long);
+    }
+
+    #[test]
     fn metadata_fits_in_512_bytes() {
         // Long app name: truncated to 128 bytes, on a character boundary.
         let long = "é".repeat(200);
-        let meta = build_metadata(Some(&long), "linux", "x86_64", "Rust/tokio");
+        let meta = build_metadata(Some(&long), "linux", "x86_64", "Rust/tokio", None);
         let name = meta
             .get_document("application")
             .unwrap()
@@ -334,14 +361,14 @@ mod tests {
         assert!(doc_size(&meta) <= MAX_METADATA_SIZE);
 
         // Long os name: os reduced to its type first.
-        let meta = build_metadata(Some(&long), &"n".repeat(400), "x86_64", "Rust/tokio");
+        let meta = build_metadata(Some(&long), &"n".repeat(400), "x86_64", "Rust/tokio", None);
         assert!(doc_size(&meta) <= MAX_METADATA_SIZE);
         let os = meta.get_document("os").unwrap();
         assert_eq!(os.keys().collect::<Vec<_>>(), ["type"]);
         assert_eq!(meta.get_str("platform").unwrap(), "Rust/tokio");
 
         // Long platform: truncated to fit, the driver kept intact.
-        let meta = build_metadata(Some(&long), "linux", "x86_64", &"p".repeat(1000));
+        let meta = build_metadata(Some(&long), "linux", "x86_64", &"p".repeat(1000), None);
         assert!(doc_size(&meta) <= MAX_METADATA_SIZE);
         let platform = meta.get_str("platform").unwrap();
         assert!(

@@ -1,12 +1,17 @@
-//! Whether the client runs on a FaaS platform, for `serverMonitoringMode=auto` (Server
-//! Monitoring specification): the MongoDB Handshake specification's rules for `client.env.name`,
-//! over the process environment.
+//! The FaaS platform the client runs on, by the MongoDB Handshake specification's rules for
+//! `client.env.name`: sent in the handshake, and what `serverMonitoringMode=auto` goes by.
 
-use crate::options::ServerMonitoringMode;
+use std::sync::OnceLock;
+
+/// The platform of this process (its environment is read once).
+pub(crate) fn current() -> Option<&'static str> {
+    static PLATFORM: OnceLock<Option<&'static str>> = OnceLock::new();
+    *PLATFORM.get_or_init(|| faas_platform(|name| std::env::var(name).ok()))
+}
 
 /// The FaaS platform the environment names, if exactly one does (Vercel runs on AWS Lambda and
 /// wins over it; any other two together name none, as the handshake rules say).
-pub(crate) fn faas_platform(var: impl Fn(&str) -> Option<String>) -> Option<&'static str> {
+fn faas_platform(var: impl Fn(&str) -> Option<String>) -> Option<&'static str> {
     let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
     let aws = var("AWS_EXECUTION_ENV").is_some_and(|v| v.starts_with("AWS_Lambda_"))
         || set("AWS_LAMBDA_RUNTIME_API");
@@ -23,15 +28,6 @@ pub(crate) fn faas_platform(var: impl Fn(&str) -> Option<String>) -> Option<&'st
         [one] => Some(one),
         ["aws.lambda", "vercel"] => Some("vercel"),
         _ => None,
-    }
-}
-
-/// Whether monitors may use the streaming protocol (when the server supports it).
-pub(crate) fn streaming_enabled(mode: ServerMonitoringMode, on_faas: bool) -> bool {
-    match mode {
-        ServerMonitoringMode::Stream => true,
-        ServerMonitoringMode::Poll => false,
-        _ => !on_faas,
     }
 }
 
@@ -87,25 +83,6 @@ mod tests {
         ];
         for (vars, expected) in cases {
             assert_eq!(platform(vars), *expected, "{vars:?}");
-        }
-    }
-
-    #[test]
-    fn auto_streams_except_on_faas() {
-        use ServerMonitoringMode::*;
-        for (mode, on_faas, streams) in [
-            (Stream, false, true),
-            (Stream, true, true),
-            (Poll, false, false),
-            (Poll, true, false),
-            (Auto, false, true),
-            (Auto, true, false),
-        ] {
-            assert_eq!(
-                streaming_enabled(mode, on_faas),
-                streams,
-                "{mode:?} {on_faas}"
-            );
         }
     }
 }
