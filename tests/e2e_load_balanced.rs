@@ -12,7 +12,7 @@ use common::fake_deployment::{FakeLoadBalancer, FakeMongos, FakeOptions};
 use futures_util::{StreamExt, TryStreamExt};
 use mongo_x509::bson::{doc, Document};
 use mongo_x509::error::ErrorKind;
-use mongo_x509::{Client, TopologyType};
+use mongo_x509::{Client, Collection, TopologyType};
 
 const CERT: &str = "client-pkcs8.pem";
 const WAIT: Duration = Duration::from_secs(10);
@@ -20,6 +20,16 @@ const LB: &str = "loadBalanced=true&serverSelectionTimeoutMS=5000";
 
 async fn client(uri: String) -> Client {
     Client::with_uri_str(uri).await.expect("client")
+}
+
+/// A fake load balancer whose `db.c` holds `n` documents (`_id` 0 to n-1), a client through
+/// it, and that collection.
+async fn seeded(n: i32) -> (FakeLoadBalancer, Client, Collection<Document>) {
+    let lb = FakeLoadBalancer::start(FakeOptions::default());
+    lb.seed("db", "c", (0..n).map(|i| doc! { "_id": i }));
+    let c = client(lb.uri(CERT, LB)).await;
+    let coll = c.database("db").collection::<Document>("c");
+    (lb, c, coll)
 }
 
 fn checked_out(c: &Client) -> u32 {
@@ -60,10 +70,7 @@ async fn the_handshake_says_load_balanced_and_nothing_monitors() {
 
 #[tokio::test]
 async fn a_cursor_pins_its_connection_until_exhausted() {
-    let lb = FakeLoadBalancer::start(FakeOptions::default());
-    lb.seed("db", "c", (0..10).map(|i| doc! { "_id": i }));
-    let c = client(lb.uri(CERT, LB)).await;
-    let coll = c.database("db").collection::<Document>("c");
+    let (lb, c, coll) = seeded(10).await;
     let mut cursor = coll.find(doc! {}).batch_size(3).await.unwrap();
     assert!(cursor.next().await.unwrap().is_ok());
     assert_eq!(checked_out(&c), 1, "the cursor holds its connection");
@@ -78,10 +85,7 @@ async fn a_cursor_pins_its_connection_until_exhausted() {
 
 #[tokio::test]
 async fn a_dropped_cursor_is_killed_on_its_pinned_connection() {
-    let lb = FakeLoadBalancer::start(FakeOptions::default());
-    lb.seed("db", "c", (0..10).map(|i| doc! { "_id": i }));
-    let c = client(lb.uri(CERT, LB)).await;
-    let coll = c.database("db").collection::<Document>("c");
+    let (lb, c, coll) = seeded(10).await;
     let mut cursor = coll.find(doc! {}).batch_size(2).await.unwrap();
     assert!(cursor.next().await.unwrap().is_ok());
     let opened = lb.stats(0).connections_accepted;
@@ -107,10 +111,7 @@ async fn a_dropped_cursor_is_killed_on_its_pinned_connection() {
 
 #[tokio::test]
 async fn explicit_sessions_pin_cursors_too() {
-    let lb = FakeLoadBalancer::start(FakeOptions::default());
-    lb.seed("db", "c", (0..5).map(|i| doc! { "_id": i }));
-    let c = client(lb.uri(CERT, LB)).await;
-    let coll = c.database("db").collection::<Document>("c");
+    let (_lb, c, coll) = seeded(5).await;
     let mut s = c.start_session().await.unwrap();
     let mut cursor = coll
         .find(doc! {})
@@ -132,10 +133,7 @@ async fn explicit_sessions_pin_cursors_too() {
 
 #[tokio::test]
 async fn a_transaction_shares_its_connection_with_its_cursors() {
-    let lb = FakeLoadBalancer::start(FakeOptions::default());
-    lb.seed("db", "c", (0..5).map(|i| doc! { "_id": i }));
-    let c = client(lb.uri(CERT, LB)).await;
-    let coll = c.database("db").collection::<Document>("c");
+    let (lb, c, coll) = seeded(5).await;
     let mut s = c.start_session().await.unwrap();
     assert_eq!(
         lb.stats(0).connections_accepted,
